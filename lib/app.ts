@@ -1,0 +1,36 @@
+import type { App } from 'aws-cdk-lib';
+import { Tags, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { type AppConfig, configFromContext } from './config';
+import { DatabaseStack } from './stacks/database-stack';
+
+export interface QuietUpgradeApp {
+  readonly app: App;
+  readonly config: AppConfig;
+  readonly database: DatabaseStack;
+}
+
+/**
+ * Builds the whole app from its context: validated config, stacks, cdk-nag.
+ * `bin/app.ts` calls it for `cdk synth`; tests call it with their own context.
+ */
+export function buildApp(app: App): QuietUpgradeApp {
+  const config = configFromContext((key) => app.node.tryGetContext(key));
+  const env = {
+    // Offline synth has no account: the stacks are then account-agnostic. `cdk deploy` with
+    // credentials fills CDK_DEFAULT_ACCOUNT.
+    account: config.env.account ?? process.env.CDK_DEFAULT_ACCOUNT,
+    region: config.env.region,
+  };
+  Tags.of(app).add('app', 'quiet-upgrade');
+
+  const database = new DatabaseStack(app, 'QuietUpgradeDatabase', {
+    env,
+    config,
+    description: 'Network and production PostgreSQL, ready for blue/green upgrades',
+  });
+
+  // Synth fails on any unacknowledged AwsSolutions finding.
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { app, config, database };
+}

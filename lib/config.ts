@@ -1,0 +1,211 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import { z } from 'zod';
+
+/** The cdk.json context key that holds the whole configuration. */
+export const CONFIG_CONTEXT_KEY = 'quietUpgrade';
+
+/** Engines this app knows how to prepare for blue/green. MySQL and Aurora come later. */
+export const SUPPORTED_ENGINES = ['postgres'] as const;
+export type DatabaseEngine = (typeof SUPPORTED_ENGINES)[number];
+
+/** A PostgreSQL engine version as RDS spells it, e.g. "16.6" or "17.2". */
+const ENGINE_VERSION = /^(\d{1,3})\.(\d{1,3})$/;
+/** RDS preferred maintenance window: ddd:hh24:mi-ddd:hh24:mi, in UTC. */
+const WINDOW =
+  /^(mon|tue|wed|thu|fri|sat|sun):(\d{2}):(\d{2})-(mon|tue|wed|thu|fri|sat|sun):(\d{2}):(\d{2})$/;
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+
+const engineVersion = z.string().regex(ENGINE_VERSION, {
+  error: 'must be a major.minor engine version such as "16.6"',
+});
+
+const schema = z.strictObject({
+  env: z.strictObject({
+    account: z
+      .string()
+      .regex(/^\d{12}$/, { error: 'must be a 12-digit AWS account id' })
+      .optional(),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, {
+      error: 'must be an AWS region such as "eu-west-1"',
+    }),
+  }),
+  database: z.strictObject({
+    engine: z.enum(SUPPORTED_ENGINES, {
+      error: `must be one of: ${SUPPORTED_ENGINES.join(', ')}`,
+    }),
+    engineVersion,
+    targetEngineVersion: engineVersion.optional(),
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html
+    // (DBInstanceIdentifier: 1-63 letters, digits or hyphens; first a letter; no trailing
+    // or double hyphen). Lowercase because RDS stores it lowercase.
+    instanceIdentifier: z.string().regex(/^[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)$/, {
+      error: 'must be 1-63 lowercase letters, digits or hyphens, starting with a letter',
+    }),
+    instanceClass: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, {
+      error: 'must be an instance class without the "db." prefix, such as "r6g.large"',
+    }),
+    // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Storage.html
+    // (General Purpose SSD storage for RDS for PostgreSQL: 20 GiB to 64 TiB).
+    allocatedStorageGiB: z
+      .number({ error: 'must be a number' })
+      .int({ error: 'must be a whole number' })
+      .min(20, { error: 'must be 20-65536 GiB' })
+      .max(65536, { error: 'must be 20-65536 GiB' }),
+    // 0 turns automated backups off, which blue/green with physical replication refuses;
+    // RDS allows at most 35 days.
+    // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-preparing-postgres
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html (BackupRetentionPeriod)
+    backupRetentionDays: z
+      .number({ error: 'must be a number' })
+      .int({ error: 'must be a whole number' })
+      .min(1, { error: 'must be 1-35 (blue/green needs automated backups)' })
+      .max(35, { error: 'must be 1-35 (blue/green needs automated backups)' }),
+    multiAz: z.boolean({ error: 'must be true or false' }),
+  }),
+  maintenanceWindow: z.string().regex(WINDOW, {
+    error: 'must be ddd:hh24:mi-ddd:hh24:mi in UTC, such as "sun:04:00-sun:05:00"',
+  }),
+  // SwitchoverTimeout: 30 to 3600 seconds, default 300.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-timeout
+  switchoverTimeoutSeconds: z
+    .number({ error: 'must be a number' })
+    .int({ error: 'must be a whole number of seconds' })
+    .min(30, { error: 'must be 30-3600' })
+    .max(3600, { error: 'must be 30-3600' }),
+  notificationEmail: z.union([z.literal(''), z.email({ error: 'must be an email address' })], {
+    error: 'must be an email address or ""',
+  }),
+  operatorBypass: z.strictObject({
+    // An HTTP field name is an RFC 9110 token.
+    headerName: z
+      .string()
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,40}$/, {
+        error: 'must be an HTTP header name of 1-40 token characters',
+      })
+      .optional(),
+    // A source-ip rule condition takes at most 5 CIDRs.
+    // https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_SourceIpConditionConfig.html
+    // https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html#rules-quotas
+    sourceCidrs: z
+      .array(z.string().refine(isCidr, { error: 'must be an IPv4 or IPv6 CIDR' }))
+      .max(5, { error: 'must list at most 5 CIDRs (ALB condition values per rule)' }),
+  }),
+});
+
+export type AppConfig = z.infer<typeof schema>;
+
+/** Thrown when the configuration is invalid; the message lists every problem found. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid ${CONFIG_CONTEXT_KEY} config:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates raw context (as read from cdk.json) and returns the typed config.
+ * Every problem is reported at once, each naming the key and the value received.
+ */
+export function parseConfig(raw: unknown): AppConfig {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const path = [CONFIG_CONTEXT_KEY, ...issue.path.map(String)].join('.');
+        if (issue.code === 'unrecognized_keys') {
+          return `${path} has unknown key(s): ${issue.keys.join(', ')}`;
+        }
+        return `${path} ${issue.message}, got: ${show(valueAt(raw, issue.path))}`;
+      }),
+    );
+  }
+  const config = parsed.data;
+  const problems = [...checkVersions(config), ...checkWindow(config.maintenanceWindow)];
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Reads the config from a construct tree's context: the one place that does. */
+export function configFromContext(tryGetContext: (key: string) => unknown): AppConfig {
+  const raw = tryGetContext(CONFIG_CONTEXT_KEY);
+  if (raw === undefined) {
+    throw new ConfigError([`${CONFIG_CONTEXT_KEY} is missing from cdk.json context`]);
+  }
+  // `cdk synth -c quietUpgrade='{...}'` passes a string.
+  return parseConfig(typeof raw === 'string' ? parseJson(raw) : raw);
+}
+
+/** The major version, e.g. "16" for "16.6". */
+export function majorVersion(version: string): string {
+  return version.split('.')[0] ?? version;
+}
+
+/** RDS parameter group family for an engine version, e.g. "postgres17". */
+export function parameterGroupFamily(engine: DatabaseEngine, version: string): string {
+  return `${engine}${majorVersion(version)}`;
+}
+
+/** Compares engine versions numerically: negative if a < b, 0 if equal, positive if a > b. */
+export function compareVersions(a: string, b: string): number {
+  const [aMajor = 0, aMinor = 0] = a.split('.').map(Number);
+  const [bMajor = 0, bMinor = 0] = b.split('.').map(Number);
+  return aMajor !== bMajor ? aMajor - bMajor : aMinor - bMinor;
+}
+
+function checkVersions(config: AppConfig): string[] {
+  const { engineVersion: current, targetEngineVersion: target } = config.database;
+  if (target === undefined || compareVersions(target, current) > 0) return [];
+  return [
+    `${CONFIG_CONTEXT_KEY}.database.targetEngineVersion must be newer than engineVersion ` +
+      `(${current}), got: ${show(target)}`,
+  ];
+}
+
+function checkWindow(window: string): string[] {
+  const key = `${CONFIG_CONTEXT_KEY}.maintenanceWindow`;
+  const match = WINDOW.exec(window);
+  if (!match) return [];
+  const [, startDay = '', startH, startM, endDay = '', endH, endM] = match;
+  if (Number(startH) > 23 || Number(endH) > 23 || Number(startM) > 59 || Number(endM) > 59) {
+    return [`${key} has an hour above 23 or a minute above 59, got: ${show(window)}`];
+  }
+  const week = 7 * 24 * 60;
+  const start = DAYS.indexOf(startDay) * 1440 + Number(startH) * 60 + Number(startM);
+  const end = DAYS.indexOf(endDay) * 1440 + Number(endH) * 60 + Number(endM);
+  const minutes = (end - start + week) % week;
+  // RDS requires at least 30 minutes.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html (PreferredMaintenanceWindow)
+  if (minutes < 30) return [`${key} must last at least 30 minutes, got: ${show(window)}`];
+  // A window longer than a day is no longer a quiet-hours window.
+  if (minutes > 24 * 60) return [`${key} must last at most 24 hours, got: ${show(window)}`];
+  return [];
+}
+
+function isCidr(value: string): boolean {
+  const [ip = '', bits, ...rest] = value.split('/');
+  if (bits === undefined || rest.length > 0 || !/^\d{1,3}$/.test(bits)) return false;
+  if (isIPv4(ip)) return Number(bits) <= 32;
+  if (isIPv6(ip)) return Number(bits) <= 128;
+  return false;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ConfigError([`${CONFIG_CONTEXT_KEY} must be a JSON object, got: ${show(text)}`]);
+  }
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function show(value: unknown): string {
+  return value === undefined ? '(missing)' : JSON.stringify(value);
+}

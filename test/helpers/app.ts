@@ -1,0 +1,34 @@
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { Stack } from 'aws-cdk-lib';
+import { buildApp, type QuietUpgradeApp } from '../../lib/app';
+import { CONFIG_CONTEXT_KEY } from '../../lib/config';
+import cdkJson from '../../cdk.json';
+
+type Json = Record<string, unknown>;
+
+/** The config shipped in cdk.json, as a fresh mutable copy. */
+export function defaultRawConfig(): Json {
+  return structuredClone(cdkJson.context[CONFIG_CONTEXT_KEY]) as Json;
+}
+
+/**
+ * Builds the app exactly as `cdk synth` does (same feature flags from cdk.json), with the
+ * config changed by `edit`.
+ */
+export function synthApp(edit: (config: Json) => void = () => undefined): QuietUpgradeApp {
+  const raw = defaultRawConfig();
+  edit(raw);
+  const app = new App({ context: { ...cdkJson.context, [CONFIG_CONTEXT_KEY]: raw } });
+  return buildApp(app);
+}
+
+export function templateOf(stack: Stack): Template {
+  return Template.fromStack(stack);
+}
+
+/** cdk-nag AwsSolutions findings that are not acknowledged. */
+export function nagViolations(stack: Stack): unknown[] {
+  return new AwsSolutionsChecks().validateScope(stack).violations;
+}

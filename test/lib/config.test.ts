@@ -1,0 +1,134 @@
+import { ConfigError, compareVersions, parameterGroupFamily, parseConfig } from '../../lib/config';
+import { defaultRawConfig } from '../helpers/app';
+
+type Json = Record<string, Record<string, unknown>>;
+
+/** Parses the cdk.json config after `edit`, returning the error message ('' if valid). */
+function errorFor(edit: (config: Json) => void): string {
+  const raw = defaultRawConfig() as Json;
+  edit(raw);
+  try {
+    parseConfig(raw);
+    return '';
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+}
+
+describe('config', () => {
+  it('accepts the config shipped in cdk.json', () => {
+    const config = parseConfig(defaultRawConfig());
+    expect(config.database.engine).toBe('postgres');
+    expect(
+      compareVersions(config.database.targetEngineVersion ?? '0', config.database.engineVersion),
+    ).toBeGreaterThan(0);
+  });
+
+  it('fails on an unknown engine, naming the key and the value', () => {
+    expect(errorFor((c) => (c.database.engine = 'oracle-ee'))).toContain(
+      'quietUpgrade.database.engine must be one of: postgres, got: "oracle-ee"',
+    );
+  });
+
+  it.each([
+    ['the same version', '16.6'],
+    ['an older minor', '16.2'],
+    ['an older major', '15.10'],
+  ])('fails when the target is %s', (_case, target) => {
+    expect(errorFor((c) => (c.database.targetEngineVersion = target))).toContain(
+      `quietUpgrade.database.targetEngineVersion must be newer than engineVersion (16.6), got: "${target}"`,
+    );
+  });
+
+  it('compares versions numerically, not as text', () => {
+    expect(compareVersions('16.10', '16.9')).toBeGreaterThan(0);
+    expect(compareVersions('9.6', '10.1')).toBeLessThan(0);
+    expect(errorFor((c) => (c.database.targetEngineVersion = '16.10'))).toBe('');
+  });
+
+  it('fails on a malformed engine version', () => {
+    expect(errorFor((c) => (c.database.engineVersion = '16'))).toContain(
+      'quietUpgrade.database.engineVersion must be a major.minor engine version such as "16.6", got: "16"',
+    );
+  });
+
+  it.each([
+    ['a wrong format', 'sunday 04:00', 'must be ddd:hh24:mi-ddd:hh24:mi'],
+    ['an hour past 23', 'sun:25:00-sun:26:00', 'has an hour above 23 or a minute above 59'],
+    ['less than 30 minutes', 'sun:04:00-sun:04:15', 'must last at least 30 minutes'],
+    ['more than a day', 'sun:04:00-tue:04:00', 'must last at most 24 hours'],
+  ])('fails on a maintenance window with %s', (_case, window, problem) => {
+    const message = errorFor((c) => ((c as Record<string, unknown>).maintenanceWindow = window));
+    expect(message).toContain(`quietUpgrade.maintenanceWindow ${problem}`);
+    expect(message).toContain(JSON.stringify(window));
+  });
+
+  it('accepts a window that wraps around the end of the week', () => {
+    expect(
+      errorFor((c) => ((c as Record<string, unknown>).maintenanceWindow = 'sun:23:30-mon:00:30')),
+    ).toBe('');
+  });
+
+  it.each([
+    ['database.allocatedStorageGiB', -20, 'must be 20-65536 GiB, got: -20'],
+    ['database.allocatedStorageGiB', 1e9, 'must be 20-65536 GiB, got: 1000000000'],
+    [
+      'database.backupRetentionDays',
+      0,
+      'must be 1-35 (blue/green needs automated backups), got: 0',
+    ],
+    ['database.backupRetentionDays', 2.5, 'must be a whole number, got: 2.5'],
+    ['switchoverTimeoutSeconds', 5, 'must be 30-3600, got: 5'],
+    ['switchoverTimeoutSeconds', 86400, 'must be 30-3600, got: 86400'],
+    ['switchoverTimeoutSeconds', '300', 'must be a number, got: "300"'],
+  ])('fails when %s is %p', (key, value, problem) => {
+    const message = errorFor((c) => {
+      const [first = '', second] = key.split('.');
+      if (second === undefined) (c as Record<string, unknown>)[first] = value;
+      else (c[first] as Record<string, unknown>)[second] = value;
+    });
+    expect(message).toContain(`quietUpgrade.${key} ${problem}`);
+  });
+
+  it('fails on a bad notification email and bad bypass CIDRs', () => {
+    const message = errorFor((c) => {
+      (c as Record<string, unknown>).notificationEmail = 'oncall-at-example';
+      c.operatorBypass.sourceCidrs = ['10.0.0.0/8', '300.1.1.1/32', '2001:db8::/129'];
+    });
+    expect(message).toContain('quietUpgrade.notificationEmail must be an email address');
+    expect(message).toContain(
+      'quietUpgrade.operatorBypass.sourceCidrs.1 must be an IPv4 or IPv6 CIDR, got: "300.1.1.1/32"',
+    );
+    expect(message).toContain(
+      'quietUpgrade.operatorBypass.sourceCidrs.2 must be an IPv4 or IPv6 CIDR, got: "2001:db8::/129"',
+    );
+    expect(message).not.toContain('sourceCidrs.0');
+  });
+
+  it('reports every problem at once, and unknown keys by name', () => {
+    const message = errorFor((c) => {
+      c.database.engine = 'mongodb';
+      c.database.instanceIdentifier = 'Platform_DB';
+      c.env.region = 'mars';
+      c.database.multiAZ = true;
+    });
+    expect(message).toContain('quietUpgrade.database.engine must be one of');
+    expect(message).toContain('quietUpgrade.database.instanceIdentifier must be 1-63 lowercase');
+    expect(message).toContain(
+      'quietUpgrade.env.region must be an AWS region such as "eu-west-1", got: "mars"',
+    );
+    expect(message).toContain('quietUpgrade.database has unknown key(s): multiAZ');
+  });
+
+  it('names a missing key', () => {
+    expect(errorFor((c) => delete c.database.instanceClass)).toContain(
+      'quietUpgrade.database.instanceClass',
+    );
+    expect(errorFor((c) => delete c.database.instanceClass)).toContain('got: (missing)');
+  });
+
+  it('derives the parameter group family from the major version', () => {
+    expect(parameterGroupFamily('postgres', '17.2')).toBe('postgres17');
+  });
+});
