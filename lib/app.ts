@@ -2,12 +2,14 @@ import type { App } from 'aws-cdk-lib';
 import { Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { type AppConfig, configFromContext } from './config';
+import { BuffersStack } from './stacks/buffers-stack';
 import { DatabaseStack } from './stacks/database-stack';
 
 export interface QuietUpgradeApp {
   readonly app: App;
   readonly config: AppConfig;
   readonly database: DatabaseStack;
+  readonly buffers: BuffersStack;
 }
 
 /**
@@ -30,7 +32,16 @@ export function buildApp(app: App): QuietUpgradeApp {
     description: 'Network and production PostgreSQL, ready for blue/green upgrades',
   });
 
+  const buffers = new BuffersStack(app, 'QuietUpgradeBuffers', {
+    env,
+    config,
+    description: 'SQS write buffers with idempotent, throttled consumers',
+    vpc: database.vpc,
+    databaseClients: database.databaseClients,
+    databaseSecret: database.database.secret,
+  });
+
   // Synth fails on any unacknowledged AwsSolutions finding.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { app, config, database };
+  return { app, config, database, buffers };
 }

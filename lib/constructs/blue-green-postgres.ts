@@ -185,6 +185,9 @@ export function replicationParameters(databaseCount: number): Record<string, str
   const autovacuumWorkers = 3; // the PostgreSQL default, pinned so the sum below holds
   const parallelWorkers = 8; // the PostgreSQL default of max_parallel_workers, pinned likewise
   return {
+    // TLS only (the default from PostgreSQL 15 on, pinned here for older versions).
+    // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html
+    'rds.force_ssl': '1',
     'rds.logical_replication': '1',
     max_replication_slots: String(slots),
     max_wal_senders: String(slots),

@@ -14,6 +14,8 @@ export interface DatabaseStackProps extends StackProps {
 export class DatabaseStack extends Stack {
   readonly vpc: ec2.Vpc;
   readonly database: BlueGreenPostgres;
+  /** Functions in this group may connect to the database. */
+  readonly databaseClients: ec2.SecurityGroup;
 
   constructor(scope: Construct, id: string, props: DatabaseStackProps) {
     super(scope, id, props);
@@ -32,6 +34,29 @@ export class DatabaseStack extends Stack {
       preferredMaintenanceWindow: props.config.maintenanceWindow,
       multiAz: db.multiAz,
     });
+
+    this.databaseClients = new ec2.SecurityGroup(this, 'DatabaseClients', {
+      vpc: this.vpc,
+      description: 'Functions that write to the platform database',
+      allowAllOutbound: true,
+    });
+    this.database.instance.connections.allowDefaultPortFrom(
+      this.databaseClients,
+      'buffer consumers',
+    );
+    // The subnets have no route to the internet; functions reach Secrets Manager (database
+    // credentials) and X-Ray (traces) through interface endpoints.
+    for (const [id, service] of [
+      ['SecretsManagerEndpoint', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
+      ['XRayEndpoint', ec2.InterfaceVpcEndpointAwsService.XRAY],
+    ] as const) {
+      const endpoint = this.vpc.addInterfaceEndpoint(id, {
+        service,
+        subnets: { subnetGroupName: SUBNETS.app },
+        open: false,
+      });
+      endpoint.connections.allowDefaultPortFrom(this.databaseClients, 'HTTPS from functions');
+    }
 
     new CfnOutput(this, 'DatabaseInstanceIdentifier', {
       value: db.instanceIdentifier,

@@ -15,12 +15,22 @@ export function defaultRawConfig(): Json {
 
 /**
  * Builds the app exactly as `cdk synth` does (same feature flags from cdk.json), with the
- * config changed by `edit`.
+ * config changed by `edit`. Function code is not bundled unless `bundle` is set: template
+ * tests don't read it, and bundling is the slow part of a synth.
  */
-export function synthApp(edit: (config: Json) => void = () => undefined): QuietUpgradeApp {
+export function synthApp(
+  edit: (config: Json) => void = () => undefined,
+  { bundle = false }: { bundle?: boolean } = {},
+): QuietUpgradeApp {
   const raw = defaultRawConfig();
   edit(raw);
-  const app = new App({ context: { ...cdkJson.context, [CONFIG_CONTEXT_KEY]: raw } });
+  const app = new App({
+    context: {
+      ...cdkJson.context,
+      [CONFIG_CONTEXT_KEY]: raw,
+      ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }),
+    },
+  });
   return buildApp(app);
 }
 

@@ -8,6 +8,7 @@ import {
 describe('replicationParameters', () => {
   it('sizes slots, senders and workers from the number of databases', () => {
     expect(replicationParameters(1)).toEqual({
+      'rds.force_ssl': '1',
       'rds.logical_replication': '1',
       max_replication_slots: '6',
       max_wal_senders: '6',

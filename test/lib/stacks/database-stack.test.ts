@@ -102,6 +102,30 @@ describe('DatabaseStack', () => {
     }
   });
 
+  it('admits only the database clients group, on the PostgreSQL port', () => {
+    const ingress = Object.values(
+      template.findResources('AWS::EC2::SecurityGroupIngress') as Resources,
+    ).filter((r) => JSON.stringify(r.Properties.GroupId).includes('DatabaseInstanceSecurityGroup'));
+    expect(ingress).toHaveLength(1);
+    expect(ingress[0]?.Properties).toMatchObject({
+      IpProtocol: 'tcp',
+      SourceSecurityGroupId: {
+        'Fn::GetAtt': [expect.stringMatching(/^DatabaseClients/), 'GroupId'],
+      },
+    });
+    expect(JSON.stringify(ingress[0]?.Properties.FromPort)).toContain('Endpoint.Port');
+  });
+
+  it('reaches Secrets Manager and X-Ray through private endpoints, not the internet', () => {
+    for (const service of ['secretsmanager', 'xray']) {
+      template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+        VpcEndpointType: 'Interface',
+        PrivateDnsEnabled: true,
+        ServiceName: Match.stringLikeRegexp(`\\.${service}$`),
+      });
+    }
+  });
+
   it('has no unacknowledged cdk-nag AwsSolutions findings', () => {
     expect(nagViolations(database)).toEqual([]);
   });

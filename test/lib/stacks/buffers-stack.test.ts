@@ -1,0 +1,225 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { App } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
+import { BUFFER_NAMES } from '../../../lambda/shared/contracts';
+import { nagViolations, synthApp, templateOf } from '../../helpers/app';
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+type Resources = Record<string, Resource>;
+
+const { buffers: stack } = synthApp();
+const template = templateOf(stack);
+const resources = template.toJSON().Resources as Resources;
+const FOURTEEN_DAYS = 14 * 24 * 3600;
+
+/** The queues the consumers read (the ones with a redrive policy), by logical id. */
+const sourceQueues = Object.entries(resources).filter(
+  ([, r]) => r.Type === 'AWS::SQS::Queue' && r.Properties.RedrivePolicy !== undefined,
+);
+const allQueues = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::SQS::Queue');
+
+function ref(value: unknown): string {
+  const v = value as { Ref?: string; 'Fn::GetAtt'?: string[] };
+  return v.Ref ?? v['Fn::GetAtt']?.[0] ?? '';
+}
+
+function mappingFor(queueId: string): Resource {
+  const found = Object.values(resources).find(
+    (r) =>
+      r.Type === 'AWS::Lambda::EventSourceMapping' && ref(r.Properties.EventSourceArn) === queueId,
+  );
+  if (found === undefined) throw new Error(`no mapping for ${queueId}`);
+  return found;
+}
+
+describe('BuffersStack queues', () => {
+  it('has one buffer (queue + DLQ) per write type', () => {
+    expect(sourceQueues).toHaveLength(BUFFER_NAMES.length);
+    expect(allQueues).toHaveLength(2 * BUFFER_NAMES.length);
+  });
+
+  it('keeps messages 14 days in every queue and DLQ, encrypted at rest', () => {
+    for (const [, queue] of allQueues) {
+      expect(queue.Properties.MessageRetentionPeriod).toBe(FOURTEEN_DAYS);
+      expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+    }
+  });
+
+  it('sends a message to its DLQ after 5 receives, with the DLQ keeping it at least as long', () => {
+    for (const [, queue] of sourceQueues) {
+      const redrive = queue.Properties.RedrivePolicy as {
+        maxReceiveCount: number;
+        deadLetterTargetArn: unknown;
+      };
+      expect(redrive.maxReceiveCount).toBeGreaterThanOrEqual(5);
+      const dlq = resources[ref(redrive.deadLetterTargetArn)];
+      expect(dlq?.Type).toBe('AWS::SQS::Queue');
+      expect(dlq?.Properties.MessageRetentionPeriod).toBeGreaterThanOrEqual(
+        queue.Properties.MessageRetentionPeriod as number,
+      );
+    }
+  });
+
+  it('denies every queue action without TLS', () => {
+    const policies = Object.values(resources).filter((r) => r.Type === 'AWS::SQS::QueuePolicy');
+    const covered = new Set<string>();
+    for (const policy of policies) {
+      const statements = (policy.Properties.PolicyDocument as { Statement: unknown[] }).Statement;
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Effect: 'Deny',
+          Action: 'sqs:*',
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        }),
+      );
+      for (const q of policy.Properties.Queues as unknown[]) covered.add(ref(q));
+    }
+    expect([...covered].sort()).toEqual(allQueues.map(([id]) => id).sort());
+  });
+
+  it('sets visibility timeout >= 6 x consumer timeout + batching window', () => {
+    for (const [id, queue] of sourceQueues) {
+      const mapping = mappingFor(id);
+      const fn = resources[ref(mapping.Properties.FunctionName)];
+      const timeout = fn?.Properties.Timeout as number;
+      const window = mapping.Properties.MaximumBatchingWindowInSeconds as number;
+      expect(timeout).toBeGreaterThan(0);
+      expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout + window);
+    }
+  });
+});
+
+describe('BuffersStack consumers', () => {
+  it('reports batch item failures and caps concurrency on every mapping', () => {
+    for (const [id] of sourceQueues) {
+      expect(mappingFor(id).Properties).toMatchObject({
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: 2 },
+        BatchSize: 10,
+      });
+      expect(mappingFor(id).Properties.Enabled).not.toBe(false);
+    }
+  });
+
+  it('runs each consumer on the latest Node.js, ARM64, traced, with source maps', () => {
+    for (const name of BUFFER_NAMES) {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        LoggingConfig: Match.objectLike({ LogFormat: 'JSON', LogGroup: Match.anyValue() }),
+        VpcConfig: Match.objectLike({ SubnetIds: Match.anyValue() }),
+        Environment: {
+          Variables: Match.objectLike({
+            BUFFER_NAME: name,
+            NODE_OPTIONS: '--enable-source-maps',
+            DB_SECRET_ARN: Match.anyValue(),
+          }),
+        },
+      });
+    }
+  });
+
+  it('gives each consumer its own log group with a retention', () => {
+    const groups = Object.values(resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
+    expect(groups).toHaveLength(BUFFER_NAMES.length);
+    for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
+  });
+
+  it('uses roles without AWS managed policies, reading only the database secret', () => {
+    for (const role of Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Role')) {
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    }
+    const policies = Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy');
+    for (const policy of policies) {
+      const statements = (
+        policy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }
+      ).Statement;
+      const secretRead = statements.find((s) =>
+        ([] as unknown[]).concat(s.Action).includes('secretsmanager:GetSecretValue'),
+      );
+      // Exactly one resource: the database stack's secret (a cross-stack reference).
+      expect(typeof secretRead?.Resource).toBe('object');
+      expect(JSON.stringify(secretRead?.Resource)).toContain('DatabaseInstanceSecretAttachment');
+      const logs = statements.find((s) =>
+        ([] as unknown[]).concat(s.Action).includes('logs:PutLogEvents'),
+      );
+      expect(JSON.stringify(logs?.Resource)).toContain('Logs');
+    }
+  });
+
+  it('exports each queue URL and mapping id for the upgrade', () => {
+    for (const name of ['Sends', 'OptIns', 'SignUps', 'Unsubscribes', 'Tracking']) {
+      template.hasOutput(`${name}QueueUrl`, { Value: Match.anyValue() });
+      template.hasOutput(`${name}MappingId`, { Value: { Ref: Match.stringLikeRegexp(name) } });
+    }
+  });
+});
+
+describe('BuffersStack alarms and notifications', () => {
+  it('alarms on any message in each DLQ, to the notification topic', () => {
+    const topicId = Object.keys(template.findResources('AWS::SNS::Topic'))[0] ?? '';
+    const dlqAlarms = Object.values(resources).filter(
+      (r) =>
+        r.Type === 'AWS::CloudWatch::Alarm' &&
+        r.Properties.MetricName === 'ApproximateNumberOfMessagesVisible',
+    );
+    expect(dlqAlarms).toHaveLength(BUFFER_NAMES.length);
+    for (const alarm of dlqAlarms) {
+      expect(alarm.Properties).toMatchObject({
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        AlarmActions: [{ Ref: topicId }],
+      });
+    }
+  });
+
+  it('encrypts the topic with its own rotating key and denies non-TLS publishing', () => {
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    template.hasResourceProperties('AWS::SNS::Topic', {
+      KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('NotificationsKey'), 'Arn'] },
+    });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('subscribes the notification email only when one is configured', () => {
+    template.resourceCountIs('AWS::SNS::Subscription', 0);
+    const withEmail = templateOf(
+      synthApp((c) => (c.notificationEmail = 'oncall@example.com')).buffers,
+    );
+    withEmail.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+    });
+  });
+
+  it('has no unacknowledged cdk-nag AwsSolutions findings', () => {
+    expect(nagViolations(stack)).toEqual([]);
+  });
+});
+
+describe('consumer bundle', () => {
+  it('bundles minified code with a source map and leaves the AWS SDK to the runtime', () => {
+    const { buffers } = synthApp(undefined, { bundle: true });
+    const assembly = (buffers.node.root as App).synth();
+    const fn = templateOf(buffers).findResources('AWS::Lambda::Function');
+    const assetHash = Object.values(fn)
+      .map((r) => (r as Resource).Properties.Code as { S3Key: string })[0]
+      ?.S3Key.replace('.zip', '');
+    const dir = join(assembly.directory, `asset.${assetHash}`);
+    expect(existsSync(join(dir, 'index.js.map'))).toBe(true);
+    const code = readFileSync(join(dir, 'index.js'), 'utf8');
+    expect(code).toContain('require("@aws-sdk/client-secrets-manager")');
+    expect(code).not.toContain('class SecretsManagerClient');
+  });
+});
