@@ -4,12 +4,14 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { type AppConfig, configFromContext } from './config';
 import { BuffersStack } from './stacks/buffers-stack';
 import { DatabaseStack } from './stacks/database-stack';
+import { EdgeStack } from './stacks/edge-stack';
 
 export interface QuietUpgradeApp {
   readonly app: App;
   readonly config: AppConfig;
   readonly database: DatabaseStack;
   readonly buffers: BuffersStack;
+  readonly edge: EdgeStack;
 }
 
 /**
@@ -41,7 +43,15 @@ export function buildApp(app: App): QuietUpgradeApp {
     databaseSecret: database.database.secret,
   });
 
+  const edge = new EdgeStack(app, 'QuietUpgradeEdge', {
+    env,
+    config,
+    description: 'Load balancer, maintenance rules toggle and capture endpoints',
+    vpc: database.vpc,
+    queues: buffers.queues(),
+  });
+
   // Synth fails on any unacknowledged AwsSolutions finding.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { app, config, database, buffers };
+  return { app, config, database, buffers, edge };
 }

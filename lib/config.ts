@@ -75,6 +75,60 @@ const schema = z.strictObject({
   notificationEmail: z.union([z.literal(''), z.email({ error: 'must be an email address' })], {
     error: 'must be an email address or ""',
   }),
+  edge: z.strictObject({
+    /** HTTPS with this ACM certificate; "" for HTTP only (a demo without a domain). */
+    certificateArn: z.union([
+      z.literal(''),
+      z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/, {
+        error: 'must be an ACM certificate ARN or ""',
+      }),
+    ]),
+    /** A real platform's listener and app target group; without it a demo ALB is built. */
+    existingListener: z
+      .strictObject({
+        listenerArn: z
+          .string()
+          .regex(
+            /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener\/app\/[\w-]+\/[0-9a-f]+\/[0-9a-f]+$/,
+            {
+              error: 'must be an Application Load Balancer listener ARN',
+            },
+          ),
+        appTargetGroupArn: z
+          .string()
+          .regex(
+            /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/[\w-]+\/[0-9a-f]+$/,
+            {
+              error: 'must be a target group ARN',
+            },
+          ),
+      })
+      .optional(),
+    // Exact paths (no wildcards) the capture function answers during maintenance.
+    // https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html#path-conditions
+    capturePaths: z.strictObject(
+      Object.fromEntries(
+        (['click', 'open', 'confirm', 'unsubscribe', 'signUp'] as const).map((k) => [
+          k,
+          z.string().regex(/^\/[A-Za-z0-9_.~/-]{0,127}$/, {
+            error: 'must be a path such as "/t/click": "/" then up to 127 of A-Z a-z 0-9 _ . ~ / -',
+          }),
+        ]),
+      ) as Record<'click' | 'open' | 'confirm' | 'unsubscribe' | 'signUp', z.ZodString>,
+    ),
+    /** The maintenance rules take this priority and the next few; lower wins. */
+    maintenanceRulePriority: z
+      .number({ error: 'must be a number' })
+      .int({ error: 'must be a whole number' })
+      .min(1, { error: 'must be 1-49990' })
+      .max(49990, { error: 'must be 1-49990' }),
+    /** What the maintenance page promises: "try again after now + this". */
+    expectedMaintenanceMinutes: z
+      .number({ error: 'must be a number' })
+      .int({ error: 'must be a whole number' })
+      .min(1, { error: 'must be 1-60' })
+      .max(60, { error: 'must be 1-60' }),
+  }),
   operatorBypass: z.strictObject({
     // An HTTP field name is an RFC 9110 token.
     headerName: z
@@ -93,6 +147,7 @@ const schema = z.strictObject({
 });
 
 export type AppConfig = z.infer<typeof schema>;
+export type CapturePaths = AppConfig['edge']['capturePaths'];
 
 /** Thrown when the configuration is invalid; the message lists every problem found. */
 export class ConfigError extends Error {
@@ -120,7 +175,11 @@ export function parseConfig(raw: unknown): AppConfig {
     );
   }
   const config = parsed.data;
-  const problems = [...checkVersions(config), ...checkWindow(config.maintenanceWindow)];
+  const problems = [
+    ...checkVersions(config),
+    ...checkWindow(config.maintenanceWindow),
+    ...checkEdge(config),
+  ];
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
@@ -159,6 +218,26 @@ function checkVersions(config: AppConfig): string[] {
     `${CONFIG_CONTEXT_KEY}.database.targetEngineVersion must be newer than engineVersion ` +
       `(${current}), got: ${show(target)}`,
   ];
+}
+
+function checkEdge(config: AppConfig): string[] {
+  const problems: string[] = [];
+  const paths = Object.values(config.edge.capturePaths);
+  const repeated = paths.filter((p, i) => paths.indexOf(p) !== i);
+  if (repeated.length > 0) {
+    problems.push(
+      `${CONFIG_CONTEXT_KEY}.edge.capturePaths must be five different paths, got: ` +
+        `${show(config.edge.capturePaths)}`,
+    );
+  }
+  const { headerName, sourceCidrs } = config.operatorBypass;
+  if (headerName === undefined && sourceCidrs.length === 0) {
+    problems.push(
+      `${CONFIG_CONTEXT_KEY}.operatorBypass needs a headerName or sourceCidrs, or operators ` +
+        `cannot get past the maintenance page, got: ${show(config.operatorBypass)}`,
+    );
+  }
+  return problems;
 }
 
 function checkWindow(window: string): string[] {

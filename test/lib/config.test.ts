@@ -121,6 +121,38 @@ describe('config', () => {
     expect(message).toContain('quietUpgrade.database has unknown key(s): multiAZ');
   });
 
+  it('fails on edge settings the load balancer cannot take', () => {
+    const message = errorFor((c) => {
+      c.edge.certificateArn = 'arn:aws:iam::123456789012:server-certificate/x';
+      (c.edge.capturePaths as Record<string, string>).click = '/t/*';
+      (c.edge.capturePaths as Record<string, string>).open = '/confirm';
+      c.edge.maintenanceRulePriority = 0;
+    });
+    expect(message).toContain(
+      'quietUpgrade.edge.certificateArn must be an ACM certificate ARN or ""',
+    );
+    expect(message).toContain(
+      'quietUpgrade.edge.capturePaths.click must be a path such as "/t/click"',
+    );
+    expect(message).toContain('got: "/t/*"');
+    expect(message).toContain('quietUpgrade.edge.maintenanceRulePriority must be 1-49990, got: 0');
+  });
+
+  it('fails when two capture paths are the same', () => {
+    expect(
+      errorFor((c) => ((c.edge.capturePaths as Record<string, string>).open = '/confirm')),
+    ).toContain('quietUpgrade.edge.capturePaths must be five different paths');
+  });
+
+  it('fails when operators would have no way past the maintenance page', () => {
+    expect(
+      errorFor((c) => {
+        delete c.operatorBypass.headerName;
+        c.operatorBypass.sourceCidrs = [];
+      }),
+    ).toContain('quietUpgrade.operatorBypass needs a headerName or sourceCidrs');
+  });
+
   it('names a missing key', () => {
     expect(errorFor((c) => delete c.database.instanceClass)).toContain(
       'quietUpgrade.database.instanceClass',

@@ -1,0 +1,260 @@
+import { createHash } from 'node:crypto';
+import type { ALBEvent, ALBResult } from 'aws-lambda';
+import { type AnyBufferMessage, BUFFER_CONTRACTS, type BufferName } from '../shared/contracts';
+import { type LinkParams, type SignedKind, verify } from '../shared/link-signing';
+import { type DoneKind, donePage, errorPage } from './pages';
+
+/** The paths the capture function answers, exact matches. Configured in cdk.json. */
+export interface CaptureRoutes {
+  click: string;
+  open: string;
+  confirm: string;
+  unsubscribe: string;
+  signUp: string;
+}
+
+export interface CaptureDeps {
+  /** The HMAC key that signs links. */
+  linkKey(): Promise<string>;
+  /** Puts a message on a buffer's queue; rejects if SQS did not take it. */
+  enqueue(buffer: BufferName, message: AnyBufferMessage): Promise<void>;
+  now(): Date;
+  /** Something unique per request (the ALB trace id), for one-off events like clicks. */
+  requestId(event: ALBEvent): string;
+  /** Reports why a request was refused or failed; never shown to the person. */
+  log(message: string, details: Record<string, unknown>): void;
+}
+
+/** Sign-up form bodies above this are refused (413) before parsing. */
+export const MAX_FORM_BYTES = 8 * 1024;
+
+/** A 1×1 transparent GIF. */
+const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+
+const NO_STORE = { 'cache-control': 'no-store, max-age=0', 'x-content-type-options': 'nosniff' };
+
+const REASONS: Record<number, string> = {
+  200: 'OK',
+  302: 'Found',
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Payload Too Large',
+  503: 'Service Unavailable',
+};
+
+function html(statusCode: number, body: string, headers: Record<string, string> = {}): ALBResult {
+  return {
+    statusCode,
+    statusDescription: `${statusCode} ${REASONS[statusCode] ?? ''}`.trim(),
+    headers: { 'content-type': 'text/html; charset=utf-8', ...NO_STORE, ...headers },
+    body,
+    isBase64Encoded: false,
+  };
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly status: 400 | 404 | 405 | 413,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Answers one request behind the load balancer: checks it, buffers what it records, and
+ * tells the person the outcome. A person is told "done" only after SQS has the message.
+ */
+export async function capture(
+  event: ALBEvent,
+  routes: CaptureRoutes,
+  deps: CaptureDeps,
+): Promise<ALBResult> {
+  try {
+    return await route(event, routes, deps);
+  } catch (err) {
+    if (err instanceof Refusal) {
+      deps.log('request refused', { path: event.path, status: err.status, reason: err.message });
+      return html(
+        err.status,
+        errorPage(err.status, err.status === 400 ? err.message : undefined),
+        err.headers,
+      );
+    }
+    deps.log('could not buffer the request', {
+      path: event.path,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return html(503, errorPage(503), { 'retry-after': '60' });
+  }
+}
+
+async function route(
+  event: ALBEvent,
+  routes: CaptureRoutes,
+  deps: CaptureDeps,
+): Promise<ALBResult> {
+  const method = event.httpMethod.toUpperCase();
+  const at = deps.now().toISOString();
+  switch (event.path) {
+    case routes.click: {
+      allow(method, ['GET']);
+      const q = await signedParams(event, 'click', ['c', 's', 'u'], deps);
+      await buffer(deps, 'tracking', {
+        v: 1,
+        type: 'click',
+        idempotencyKey: `click:${deps.requestId(event)}`,
+        occurredAt: at,
+        data: { campaignId: q.c, subscriberId: q.s, url: q.u },
+      });
+      // Only ever to the signed destination, which the contract has checked is http(s).
+      return { ...html(302, ''), headers: { ...NO_STORE, location: q.u } };
+    }
+    case routes.open: {
+      allow(method, ['GET']);
+      const q = await signedParams(event, 'open', ['c', 's'], deps);
+      const userAgent = event.headers?.['user-agent']?.slice(0, 512);
+      await buffer(deps, 'tracking', {
+        v: 1,
+        type: 'open',
+        idempotencyKey: `open:${deps.requestId(event)}`,
+        occurredAt: at,
+        data: { campaignId: q.c, subscriberId: q.s, ...(userAgent ? { userAgent } : {}) },
+      });
+      return {
+        statusCode: 200,
+        statusDescription: '200 OK',
+        headers: { 'content-type': 'image/gif', ...NO_STORE, pragma: 'no-cache', expires: '0' },
+        body: PIXEL.toString('base64'),
+        isBase64Encoded: true,
+      };
+    }
+    case routes.confirm: {
+      allow(method, ['GET']);
+      const q = await signedParams(event, 'confirm', ['l', 'e'], deps);
+      await buffer(deps, 'opt-ins', {
+        v: 1,
+        type: 'opt-in-confirmation',
+        idempotencyKey: `opt-in:${q.l}:${q.e}`,
+        occurredAt: at,
+        data: { listId: q.l, email: q.e },
+      });
+      return done('confirm');
+    }
+    case routes.unsubscribe: {
+      // POST is RFC 8058 one-click unsubscribe from the List-Unsubscribe header.
+      allow(method, ['GET', 'POST']);
+      const q = await signedParams(event, 'unsubscribe', ['e'], deps);
+      await buffer(deps, 'unsubscribes', {
+        v: 1,
+        type: 'unsubscribe',
+        idempotencyKey: `unsubscribe:${q.l ?? '*'}:${q.e}`,
+        occurredAt: at,
+        data: {
+          email: q.e,
+          ...(q.l ? { listId: q.l } : {}),
+          ...(q.c ? { campaignId: q.c } : {}),
+        },
+      });
+      return done('unsubscribe');
+    }
+    case routes.signUp: {
+      allow(method, ['POST']);
+      const form = formFields(event);
+      const { email = '', list = '', name, ...fields } = form;
+      const data = {
+        listId: list,
+        email: email.trim().toLowerCase(),
+        ...(name ? { name: name.trim() } : {}),
+        ...(Object.keys(fields).length > 0 ? { fields } : {}),
+      };
+      const digest = createHash('sha256').update(JSON.stringify(data)).digest('base64url');
+      await buffer(deps, 'sign-ups', {
+        v: 1,
+        type: 'sign-up',
+        // The same form sent twice is one sign-up.
+        idempotencyKey: `sign-up:${digest}`,
+        occurredAt: at,
+        data,
+      });
+      return done('sign-up');
+    }
+    default:
+      throw new Refusal(404, `no capture route for ${event.path}`);
+  }
+}
+
+function done(kind: DoneKind): ALBResult {
+  return html(200, donePage(kind));
+}
+
+function allow(method: string, allowed: string[]): void {
+  if (!allowed.includes(method)) {
+    throw new Refusal(405, `method ${method} not allowed`, { allow: allowed.join(', ') });
+  }
+}
+
+/** Validates against the buffer's contract (a 400 naming the field), then enqueues. */
+async function buffer(deps: CaptureDeps, name: BufferName, message: AnyBufferMessage) {
+  const parsed = BUFFER_CONTRACTS[name].safeParse(message);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    const field = first?.path.at(-1) ?? 'request';
+    throw new Refusal(400, `${String(field)}: ${first?.message ?? 'invalid'}`);
+  }
+  await deps.enqueue(name, parsed.data);
+}
+
+type Params = Record<string, string | undefined> & Record<'c' | 's' | 'u' | 'l' | 'e', string>;
+
+/**
+ * The query parameters of a signed link, after checking the signature. The ALB passes query
+ * parameters to Lambda still URL-encoded.
+ * https://docs.aws.amazon.com/elasticloadbalancing/latest/application/lambda-functions.html#receive-event-from-load-balancer
+ */
+async function signedParams(
+  event: ALBEvent,
+  kind: SignedKind,
+  required: string[],
+  deps: CaptureDeps,
+): Promise<Params> {
+  const params: LinkParams = {};
+  for (const [key, raw] of Object.entries(event.queryStringParameters ?? {})) {
+    if (raw === undefined) continue;
+    try {
+      params[key] = decodeURIComponent(raw.replace(/\+/g, ' '));
+    } catch {
+      throw new Refusal(400, `query parameter ${key} is not valid URL encoding`);
+    }
+  }
+  const missing = required.filter((k) => !params[k]);
+  if (missing.length > 0) throw new Refusal(400, `missing ${missing.join(', ')}`);
+  const sig = params.sig;
+  if (!sig || !verify(await deps.linkKey(), kind, params, sig)) {
+    throw new Refusal(400, 'missing or wrong signature');
+  }
+  return params as Params;
+}
+
+function formFields(event: ALBEvent): Record<string, string> {
+  const type = (event.headers?.['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') {
+    throw new Refusal(
+      400,
+      `content-type must be application/x-www-form-urlencoded, got: ${type || '(none)'}`,
+    );
+  }
+  const raw = event.body ?? '';
+  const body = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  if (body.length > MAX_FORM_BYTES) {
+    throw new Refusal(413, `form is ${body.length} bytes, more than ${MAX_FORM_BYTES}`);
+  }
+  const fields: Record<string, string> = {};
+  for (const [key, value] of new URLSearchParams(body.toString('utf8'))) {
+    if (key in fields) throw new Refusal(400, `field ${key} is sent twice`);
+    fields[key] = value;
+  }
+  return fields;
+}

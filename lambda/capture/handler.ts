@@ -1,0 +1,47 @@
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { ALBEvent, ALBResult } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
+import { type BufferName, isBufferName } from '../shared/contracts';
+import { requiredEnv } from '../shared/env';
+import { logger } from '../shared/logger';
+import { capture, type CaptureRoutes } from './capture';
+
+const sqs = new SQSClient({});
+const routes = JSON.parse(requiredEnv('CAPTURE_ROUTES')) as CaptureRoutes;
+const queueUrls = parseQueueUrls(requiredEnv('QUEUE_URLS'));
+const linkKeySecret = requiredEnv('LINK_KEY_SECRET_ARN');
+
+/**
+ * The capture endpoints behind the load balancer: tracked clicks, open pixels, opt-in
+ * confirmations, unsubscribes and sign-up posts. They buffer to SQS, so they keep working
+ * while the database switches over.
+ */
+export const handler = async (event: ALBEvent): Promise<ALBResult> =>
+  capture(event, routes, {
+    // Cached at module scope by Powertools for 5 minutes.
+    linkKey: async () => {
+      const key = await getSecret(linkKeySecret, { maxAge: 300 });
+      if (typeof key !== 'string' || key === '') throw new Error('link signing key is empty');
+      return key;
+    },
+    enqueue: async (buffer, message) => {
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrls[buffer],
+          MessageBody: JSON.stringify(message),
+        }),
+      );
+    },
+    now: () => new Date(),
+    requestId: (e) => e.headers?.['x-amzn-trace-id'] ?? randomUUID(),
+    log: (message, details) => logger.warn(message, details),
+  });
+
+function parseQueueUrls(json: string): Record<BufferName, string> {
+  const urls = JSON.parse(json) as Record<string, string>;
+  for (const name of Object.keys(urls)) {
+    if (!isBufferName(name)) throw new Error(`QUEUE_URLS names an unknown buffer: ${name}`);
+  }
+  return urls as Record<BufferName, string>;
+}

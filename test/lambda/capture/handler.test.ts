@@ -1,0 +1,312 @@
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { ALBEvent, ALBResult } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { BUFFER_CONTRACTS, type BufferName } from '../../../lambda/shared/contracts';
+import { signature, type SignedKind } from '../../../lambda/shared/link-signing';
+import { albEvent, type AlbRequest } from '../../helpers/alb';
+
+const KEY = 'test-link-signing-key-0123456789';
+const QUEUES: Record<BufferName, string> = {
+  sends: 'https://sqs.eu-west-1.amazonaws.com/123456789012/sends',
+  'opt-ins': 'https://sqs.eu-west-1.amazonaws.com/123456789012/opt-ins',
+  'sign-ups': 'https://sqs.eu-west-1.amazonaws.com/123456789012/sign-ups',
+  unsubscribes: 'https://sqs.eu-west-1.amazonaws.com/123456789012/unsubscribes',
+  tracking: 'https://sqs.eu-west-1.amazonaws.com/123456789012/tracking',
+};
+const ROUTES = {
+  click: '/t/click',
+  open: '/t/open',
+  confirm: '/confirm',
+  unsubscribe: '/unsubscribe',
+  signUp: '/signup',
+};
+
+const sqs = mockClient(SQSClient);
+const secrets = mockClient(SecretsManagerClient);
+let handler: (event: ALBEvent) => Promise<ALBResult>;
+
+beforeAll(async () => {
+  process.env.CAPTURE_ROUTES = JSON.stringify(ROUTES);
+  process.env.QUEUE_URLS = JSON.stringify(QUEUES);
+  process.env.LINK_KEY_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:links';
+  ({ handler } = await import('../../../lambda/capture/handler'));
+});
+
+beforeEach(() => {
+  sqs.reset();
+  sqs.on(SendMessageCommand).resolves({ MessageId: 'sqs-1' });
+  secrets.on(GetSecretValueCommand).resolves({ SecretString: KEY });
+});
+
+function signed(kind: SignedKind, params: Record<string, string>): Record<string, string> {
+  return { ...params, sig: signature(KEY, kind, params) };
+}
+
+async function call(request: AlbRequest): Promise<ALBResult> {
+  return handler(albEvent(request));
+}
+
+/** The one message sent to SQS, checked against its buffer's contract. */
+function sentMessage(buffer: BufferName): Record<string, unknown> {
+  const calls = sqs.commandCalls(SendMessageCommand);
+  expect(calls).toHaveLength(1);
+  const input = calls[0]?.args[0].input;
+  expect(input?.QueueUrl).toBe(QUEUES[buffer]);
+  const body = JSON.parse(input?.MessageBody ?? '') as Record<string, unknown>;
+  expect(BUFFER_CONTRACTS[buffer].safeParse(body).success).toBe(true);
+  return body;
+}
+
+const click = { c: 'c-42', s: 's-9001', u: 'https://shop.example.com/sale?utm=mail' };
+
+describe('click', () => {
+  it('buffers the click and redirects to the signed destination', async () => {
+    const result = await call({ path: '/t/click', query: signed('click', click) });
+    expect(result.statusCode).toBe(302);
+    expect(result.headers?.location).toBe(click.u);
+    expect(result.headers?.['cache-control']).toContain('no-store');
+    expect(sentMessage('tracking')).toMatchObject({
+      type: 'click',
+      idempotencyKey: 'click:Root=1-6740a1b2-0123456789abcdef01234567',
+      data: { campaignId: 'c-42', subscriberId: 's-9001', url: click.u },
+    });
+  });
+
+  it.each([
+    ['a changed destination', { ...signed('click', click), u: 'https://evil.example.net/' }],
+    ['a changed subscriber', { ...signed('click', click), s: 's-1' }],
+    ['a missing signature', click],
+    ['a signature from another key', { ...click, sig: signature('other-key', 'click', click) }],
+    ['a truncated signature', { ...click, sig: signature(KEY, 'click', click).slice(0, 20) }],
+  ])('refuses %s with 400 and never redirects', async (_case, query) => {
+    const result = await call({ path: '/t/click', query });
+    expect(result.statusCode).toBe(400);
+    expect(result.headers?.location).toBeUndefined();
+    expect(result.body).toContain('This link is not valid');
+    expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it('never redirects to a non-http destination, even when signed', async () => {
+    const query = signed('click', { ...click, u: 'javascript:alert(document.cookie)' });
+    const result = await call({ path: '/t/click', query });
+    expect(result.statusCode).toBe(400);
+    expect(result.headers?.location).toBeUndefined();
+    expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it('refuses a query parameter with broken URL encoding', async () => {
+    const event = albEvent({ path: '/t/click', query: signed('click', click) });
+    event.queryStringParameters = { ...event.queryStringParameters, u: '%E0%A4%A' };
+    const result = await handler(event);
+    expect(result.statusCode).toBe(400);
+    expect(result.body).toContain('not valid URL encoding');
+  });
+});
+
+describe('open pixel', () => {
+  it('buffers the open and returns a 1x1 GIF that is never cached', async () => {
+    const result = await call({
+      path: '/t/open',
+      query: signed('open', { c: 'c-42', s: 's-9001' }),
+    });
+    expect(result.statusCode).toBe(200);
+    expect(result.headers?.['content-type']).toBe('image/gif');
+    expect(result.headers?.['cache-control']).toContain('no-store');
+    expect(result.isBase64Encoded).toBe(true);
+    const gif = Buffer.from(result.body ?? '', 'base64');
+    expect(gif.subarray(0, 6).toString('ascii')).toBe('GIF89a');
+    expect([gif.readUInt16LE(6), gif.readUInt16LE(8)]).toEqual([1, 1]);
+    expect(sentMessage('tracking')).toMatchObject({
+      type: 'open',
+      data: {
+        campaignId: 'c-42',
+        subscriberId: 's-9001',
+        userAgent: expect.stringContaining('iPhone'),
+      },
+    });
+  });
+
+  it('refuses a forged open', async () => {
+    const result = await call({ path: '/t/open', query: { c: 'c-42', s: 's-9001', sig: 'x' } });
+    expect(result.statusCode).toBe(400);
+    expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+});
+
+describe('confirmation and unsubscribe', () => {
+  it('confirms a double opt-in and says so', async () => {
+    const query = signed('confirm', { l: 'l-1', e: 'ana@example.com' });
+    const result = await call({ path: '/confirm', query });
+    expect(result.statusCode).toBe(200);
+    expect(result.body).toContain('Subscription confirmed');
+    expect(result.body).not.toMatch(/maintenance/i);
+    expect(sentMessage('opt-ins')).toMatchObject({
+      type: 'opt-in-confirmation',
+      idempotencyKey: 'opt-in:l-1:ana@example.com',
+      data: { listId: 'l-1', email: 'ana@example.com' },
+    });
+  });
+
+  it.each(['GET', 'POST'])('unsubscribes on %s (POST is RFC 8058 one-click)', async (method) => {
+    const query = signed('unsubscribe', { e: 'ana@example.com', l: 'l-1', c: 'c-42' });
+    const result = await call({
+      method,
+      path: '/unsubscribe',
+      query,
+      ...(method === 'POST'
+        ? {
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: 'List-Unsubscribe=One-Click',
+          }
+        : {}),
+    });
+    expect(result.statusCode).toBe(200);
+    expect(result.body).toContain('You are unsubscribed');
+    expect(sentMessage('unsubscribes')).toMatchObject({
+      idempotencyKey: 'unsubscribe:l-1:ana@example.com',
+      data: { email: 'ana@example.com', listId: 'l-1', campaignId: 'c-42' },
+    });
+  });
+
+  it('unsubscribes from every list when the link names none', async () => {
+    const result = await call({
+      path: '/unsubscribe',
+      query: signed('unsubscribe', { e: 'ana@example.com' }),
+    });
+    expect(result.statusCode).toBe(200);
+    const message = sentMessage('unsubscribes');
+    expect(message.data).toEqual({ email: 'ana@example.com' });
+    expect(message.idempotencyKey).toBe('unsubscribe:*:ana@example.com');
+  });
+
+  it('refuses an unsubscribe for another address than the signed one', async () => {
+    const query = { ...signed('unsubscribe', { e: 'ana@example.com' }), e: 'bob@example.com' };
+    expect((await call({ path: '/unsubscribe', query })).statusCode).toBe(400);
+    expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+});
+
+describe('sign-up form', () => {
+  const form = { 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8' };
+  const body = 'email=Ana%40Example.com&list=l-1&name=Ana+Silva&city=Porto';
+
+  it('buffers a valid sign-up and thanks the person', async () => {
+    const result = await call({ method: 'POST', path: '/signup', headers: form, body });
+    expect(result.statusCode).toBe(200);
+    expect(result.body).toContain('Thanks for signing up');
+    expect(sentMessage('sign-ups')).toMatchObject({
+      type: 'sign-up',
+      data: {
+        listId: 'l-1',
+        email: 'ana@example.com',
+        name: 'Ana Silva',
+        fields: { city: 'Porto' },
+      },
+    });
+  });
+
+  it('gives the same form sent twice the same idempotency key', async () => {
+    await call({ method: 'POST', path: '/signup', headers: form, body });
+    await call({ method: 'POST', path: '/signup', headers: form, body, base64: true });
+    const keys = sqs
+      .commandCalls(SendMessageCommand)
+      .map(
+        (c) =>
+          (JSON.parse(c.args[0].input.MessageBody ?? '') as { idempotencyKey: string })
+            .idempotencyKey,
+      );
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toBe(keys[1]);
+  });
+
+  it.each([
+    ['an invalid email', 'email=not-an-email&list=l-1', 'email'],
+    ['no list', 'email=ana%40example.com', 'listId'],
+    [
+      'a name over 200 characters',
+      `email=ana%40example.com&list=l-1&name=${'x'.repeat(201)}`,
+      'name',
+    ],
+    ['a repeated field', 'email=ana%40example.com&list=l-1&list=l-2', 'list is sent twice'],
+  ])('refuses %s with a 400 that says what is wrong, enqueuing nothing', async (_c, b, field) => {
+    const result = await call({ method: 'POST', path: '/signup', headers: form, body: b });
+    expect(result.statusCode).toBe(400);
+    expect(result.body).toContain(field);
+    expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it('refuses an oversized body with 413', async () => {
+    const big = `email=ana%40example.com&list=l-1&notes=${'x'.repeat(9000)}`;
+    const result = await call({ method: 'POST', path: '/signup', headers: form, body: big });
+    expect(result.statusCode).toBe(413);
+    expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it('refuses a body that is not a form', async () => {
+    const result = await call({
+      method: 'POST',
+      path: '/signup',
+      headers: { 'content-type': 'application/json' },
+      body: '{"email":"ana@example.com"}',
+    });
+    expect(result.statusCode).toBe(400);
+    expect(result.body).toContain('application/x-www-form-urlencoded');
+  });
+
+  it('never echoes what the request sent into the page', async () => {
+    const result = await call({
+      method: 'POST',
+      path: '/signup',
+      headers: { 'content-type': '<script>alert(1)</script>' },
+      body: '',
+    });
+    expect(result.statusCode).toBe(400);
+    expect(result.body).not.toContain('<script>');
+  });
+});
+
+describe('routing and failures', () => {
+  it.each([
+    ['POST', '/t/click', 'GET'],
+    ['GET', '/signup', 'POST'],
+    ['DELETE', '/unsubscribe', 'GET, POST'],
+    ['PUT', '/confirm', 'GET'],
+  ])('answers %s %s with 405 and Allow: %s', async (method, path, allow) => {
+    const result = await call({ method, path });
+    expect(result.statusCode).toBe(405);
+    expect(result.headers?.allow).toBe(allow);
+    expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it('answers an unknown path with 404', async () => {
+    const result = await call({ path: '/admin' });
+    expect(result.statusCode).toBe(404);
+  });
+
+  it('shows a 503 page, never "done", when SQS refuses the message', async () => {
+    sqs.on(SendMessageCommand).rejects(new Error('ServiceUnavailable'));
+    const result = await call({
+      path: '/unsubscribe',
+      query: signed('unsubscribe', { e: 'ana@example.com' }),
+    });
+    expect(result.statusCode).toBe(503);
+    expect(result.headers?.['retry-after']).toBe('60');
+    expect(result.body).toContain('Please try again in a minute');
+    expect(result.body).not.toContain('unsubscribed');
+  });
+
+  it('does not redirect a click when SQS refuses it', async () => {
+    sqs.on(SendMessageCommand).rejects(new Error('ServiceUnavailable'));
+    const result = await call({ path: '/t/click', query: signed('click', click) });
+    expect(result.statusCode).toBe(503);
+    expect(result.headers?.location).toBeUndefined();
+  });
+
+  it('read the link key from Secrets Manager once in this whole file, then from its cache', async () => {
+    await call({ path: '/t/open', query: signed('open', { c: 'c', s: 's' }) });
+    // The mock's history is never reset: every signed request above checked the key.
+    expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+  });
+});
