@@ -1,7 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { isBufferName } from '../shared/contracts';
-import { database, resetDatabase } from './database';
+import { database, resetDatabase } from '../shared/database';
 import { recordHandler } from './record';
 
 const bufferName = process.env.BUFFER_NAME;

