@@ -5,6 +5,7 @@ import { type AppConfig, configFromContext } from './config';
 import { BuffersStack } from './stacks/buffers-stack';
 import { DatabaseStack } from './stacks/database-stack';
 import { EdgeStack } from './stacks/edge-stack';
+import { UpgradeStack } from './stacks/upgrade-stack';
 
 export interface QuietUpgradeApp {
   readonly app: App;
@@ -12,6 +13,7 @@ export interface QuietUpgradeApp {
   readonly database: DatabaseStack;
   readonly buffers: BuffersStack;
   readonly edge: EdgeStack;
+  readonly upgrade: UpgradeStack;
 }
 
 /**
@@ -51,7 +53,16 @@ export function buildApp(app: App): QuietUpgradeApp {
     queues: buffers.queues(),
   });
 
+  const upgrade = new UpgradeStack(app, 'QuietUpgradeOrchestration', {
+    env,
+    config,
+    description: 'The upgrade runbook (Step Functions), its watchdog and schedule',
+    database,
+    buffers,
+    edge,
+  });
+
   // Synth fails on any unacknowledged AwsSolutions finding.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { app, config, database, buffers, edge };
+  return { app, config, database, buffers, edge, upgrade };
 }

@@ -129,6 +129,37 @@ const schema = z.strictObject({
       .min(1, { error: 'must be 1-60' })
       .max(60, { error: 'must be 1-60' }),
   }),
+  upgrade: z.strictObject({
+    /** Without a deadline in the input, a run never switches over after start + this. */
+    deadlineMinutes: z
+      .number({ error: 'must be a number' })
+      .int({ error: 'must be a whole number' })
+      .min(30, { error: 'must be 30-1440' })
+      .max(1440, { error: 'must be 30-1440' }),
+    /** Wait for an operator's approval before the maintenance window starts. */
+    requireApproval: z.boolean({ error: 'must be true or false' }),
+    /** Green is verified only if blue's oldest replication slot lags less than this. */
+    maxReplicationLagMb: z
+      .number({ error: 'must be a number' })
+      .int({ error: 'must be a whole number' })
+      .min(1, { error: 'must be 1-100000' })
+      .max(100000, { error: 'must be 1-100000' }),
+    // EventBridge Scheduler: a one-time at() or a recurring cron(); "" keeps the schedule
+    // disabled. https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html
+    schedule: z.union(
+      [
+        z.literal(''),
+        z.string().regex(/^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$/),
+        z.string().regex(/^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$/),
+      ],
+      {
+        error: 'must be "", at(yyyy-mm-ddThh:mm:ss) or cron(minutes hours day month weekday year)',
+      },
+    ),
+    scheduleTimeZone: z
+      .string()
+      .refine(isTimeZone, { error: 'must be an IANA time zone such as "UTC"' }),
+  }),
   operatorBypass: z.strictObject({
     // An HTTP field name is an RFC 9110 token.
     headerName: z
@@ -258,6 +289,15 @@ function checkWindow(window: string): string[] {
   // A window longer than a day is no longer a quiet-hours window.
   if (minutes > 24 * 60) return [`${key} must last at most 24 hours, got: ${show(window)}`];
   return [];
+}
+
+function isTimeZone(value: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value });
+    return value !== '';
+  } catch {
+    return false;
+  }
 }
 
 function isCidr(value: string): boolean {

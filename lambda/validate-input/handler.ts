@@ -7,8 +7,10 @@ interface Event {
   defaults: PlanDefaults;
   /** $$.Execution.StartTime */
   startTime: string;
+  /** Set by the watchdog, which rebuilds the plan of a stopped run. */
+  recovery?: boolean;
 }
 
 /** The first state of an upgrade: checks the input before anything changes. */
 export const handler = async (event: Event): Promise<Validation> =>
-  validateInput(event.input, event.defaults, event.startTime);
+  validateInput(event.input, event.defaults, event.startTime, { recovery: event.recovery });

@@ -40,8 +40,11 @@ export function validateInput(
   input: unknown,
   defaults: PlanDefaults,
   startTime: string,
+  options: { recovery?: boolean } = {},
 ): Validation {
-  const parsed = Input.safeParse(input ?? {});
+  // The watchdog rebuilds the plan of a stopped run; its deadline no longer matters.
+  const { deadline: _ignored, ...withoutDeadline } = (input ?? {}) as Record<string, unknown>;
+  const parsed = Input.safeParse(options.recovery ? withoutDeadline : (input ?? {}));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     if (issue?.code === 'unrecognized_keys') {
@@ -73,6 +76,15 @@ export function validateInput(
     return reject(
       'targetEngineVersion',
       'targetEngineVersion is required: no default is deployed, got: ""',
+    );
+  }
+  // Green uses the parameter group deployed for the target's family.
+  const deployedMajor = defaults.targetEngineVersion.split('.')[0];
+  if (target.split('.')[0] !== deployedMajor) {
+    return reject(
+      'targetEngineVersion',
+      `targetEngineVersion must be a ${deployedMajor}.x version, the family whose parameter group ` +
+        `is deployed (change the target in cdk.json and deploy for another), got: "${target}"`,
     );
   }
   const { deadlineMinutes: _unused, ...base } = defaults;

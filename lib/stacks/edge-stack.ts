@@ -7,6 +7,9 @@ import type { AppConfig } from '../config';
 import { DemoLoadBalancer } from '../constructs/demo-load-balancer';
 import { MaintenanceEdge } from '../constructs/maintenance-edge';
 
+/** The maintenance toggle's fixed name: the upgrade stack calls it by name. */
+export const TOGGLE_FUNCTION_NAME = 'QuietUpgrade-MaintenanceToggle';
+
 export interface EdgeStackProps extends StackProps {
   /** The validated app config. */
   readonly config: AppConfig;
@@ -53,6 +56,7 @@ export class EdgeStack extends Stack {
       bypassHeaderName: operatorBypass.headerName,
       bypassSourceCidrs: operatorBypass.sourceCidrs,
       expectedDuration: Duration.minutes(edge.expectedMaintenanceMinutes),
+      toggleFunctionName: TOGGLE_FUNCTION_NAME,
     });
 
     new CfnOutput(this, 'ListenerArn', { value: listenerArn });

@@ -1,0 +1,43 @@
+// AWS API actions this function calls: see ./preflight.ts (this file calls none itself).
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { RDSClient } from '@aws-sdk/client-rds';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { logger } from '../shared/logger';
+import { preflight, type PreflightEvent, type PreflightResult } from './preflight';
+
+const clients = {
+  rds: new RDSClient({}),
+  sfn: new SFNClient({}),
+  sqs: new SQSClient({}),
+  lambda: new LambdaClient({}),
+  elb: new ElasticLoadBalancingV2Client({}),
+};
+
+const text = z.string().min(1);
+/** Only the fields this function reads; validate-input has already checked the whole plan. */
+const Event = z.object({
+  plan: z.looseObject({
+    sourceIdentifier: text,
+    sourceArn: text,
+    engine: z.literal('postgres'),
+    currentEngineVersion: text,
+    targetEngineVersion: text,
+    listenerArn: text,
+    queues: z.array(z.looseObject({ name: text, url: text, arn: text })),
+    mappings: z.array(z.looseObject({ name: text, uuid: text })),
+  }),
+  stateMachineArn: text,
+  executionArn: text,
+});
+
+/** The upgrade's first check: is everything in place before anything changes? */
+export const handler = async (event: unknown): Promise<PreflightResult> => {
+  const parsed = Event.safeParse(event);
+  if (!parsed.success) throw new Error(`invalid preflight event: ${z.prettifyError(parsed.error)}`);
+  const result = await preflight(clients, event as PreflightEvent);
+  logger.info('preflight', { passed: result.passed, failures: result.failures });
+  return result;
+};

@@ -1,0 +1,416 @@
+// AWS API actions this file calls (for least-privilege IAM):
+//   rds:DescribeDBInstances
+//   rds:DescribeDBEngineVersions
+//   rds:DescribeDBParameters
+//   rds:DescribeBlueGreenDeployments
+//   states:ListExecutions
+//   sqs:GetQueueAttributes
+//   lambda:GetEventSourceMapping
+//   elasticloadbalancing:DescribeListeners
+import {
+  DescribeListenersCommand,
+  type ElasticLoadBalancingV2Client,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { GetEventSourceMappingCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  type DBInstance,
+  DescribeDBEngineVersionsCommand,
+  DescribeDBInstancesCommand,
+  paginateDescribeBlueGreenDeployments,
+  paginateDescribeDBParameters,
+  type RDSClient,
+} from '@aws-sdk/client-rds';
+import { paginateListExecutions, type SFNClient } from '@aws-sdk/client-sfn';
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { CheckResult, UpgradePlan } from '../shared/upgrade-plan';
+
+export interface PreflightEvent {
+  plan: UpgradePlan;
+  /** $$.StateMachine.Id */
+  stateMachineArn: string;
+  /** $$.Execution.Id: this run, which single flight ignores. */
+  executionArn: string;
+}
+
+export interface PreflightCheck {
+  name: string;
+  ok: boolean;
+  /** What was seen when it passed; the failure sentence(s) when it failed. */
+  detail: string;
+}
+
+export type PreflightResult = CheckResult & {
+  /** Blue as RDS describes it now; null when it could not be described. */
+  source: { identifier: string; arn: string; engineVersion: string } | null;
+  /** Every check, in a fixed order; `failures` repeats the sentences of the failed ones. */
+  checks: PreflightCheck[];
+};
+
+export interface PreflightClients {
+  rds: RDSClient;
+  sfn: SFNClient;
+  sqs: SQSClient;
+  lambda: LambdaClient;
+  elb: ElasticLoadBalancingV2Client;
+}
+
+/**
+ * One check's outcome. A check may find several problems (each its own sentence). A check
+ * that cannot run because another failed is `skipped`: listed in `checks` as not ok, but not
+ * repeated in `failures`, so the operator reads the cause once.
+ */
+interface Outcome {
+  name: string;
+  problems: string[];
+  passed: string;
+  skipped?: string;
+}
+
+const pass = (name: string, passed: string): Outcome => ({ name, problems: [], passed });
+const fail = (name: string, ...problems: string[]): Outcome => ({ name, problems, passed: '' });
+const skip = (name: string, why: string): Outcome => ({
+  name,
+  problems: [],
+  passed: '',
+  skipped: `not checked: ${why}`,
+});
+
+/**
+ * Everything that must hold before an upgrade starts. Every check runs and every failure is
+ * reported; it throws only for unexpected SDK errors, which the state machine retries.
+ */
+export async function preflight(
+  clients: PreflightClients,
+  event: PreflightEvent,
+): Promise<PreflightResult> {
+  const { plan } = event;
+  const id = plan.sourceIdentifier;
+  const instance = await describeInstance(clients.rds, id);
+  const noInstance = `source DB instance "${id}" could not be described`;
+  const whenInstance = (name: string, run: (db: DBInstance) => Promise<Outcome> | Outcome) =>
+    instance ? run(instance) : skip(name, noInstance);
+
+  const outcomes = await Promise.all([
+    sourceAvailable(id, instance),
+    whenInstance('valid-upgrade-target', (db) => validUpgradeTarget(clients.rds, plan, db)),
+    whenInstance('automated-backups', (db) => automatedBackups(id, db)),
+    whenInstance('logical-replication', (db) => logicalReplication(clients.rds, id, db)),
+    whenInstance('no-managed-master-password', (db) => noManagedMasterPassword(id, db)),
+    noOtherBlueGreen(clients.rds, id, instance?.DBInstanceArn ?? plan.sourceArn),
+    singleFlight(clients.sfn, event.stateMachineArn, event.executionArn),
+    ...plan.queues.map((queue) => queueExists(clients.sqs, queue)),
+    ...plan.mappings.map((mapping) => mappingEnabled(clients.lambda, mapping)),
+    listenerExists(clients.elb, plan.listenerArn),
+  ]);
+
+  const failures = outcomes.flatMap((o) => o.problems);
+  return {
+    passed: failures.length === 0 && outcomes.every((o) => o.skipped === undefined),
+    failures,
+    source:
+      instance === undefined
+        ? null
+        : {
+            identifier: instance.DBInstanceIdentifier ?? id,
+            arn: instance.DBInstanceArn ?? plan.sourceArn,
+            engineVersion: instance.EngineVersion ?? '',
+          },
+    checks: outcomes.map((o) => ({
+      name: o.name,
+      ok: o.problems.length === 0 && o.skipped === undefined,
+      detail: o.skipped ?? (o.problems.length > 0 ? o.problems.join(' ') : o.passed),
+    })),
+  };
+}
+
+/** The SDK names a modelled error by its class; an unmodelled one by its wire code. */
+function isError(err: unknown, ...names: string[]): boolean {
+  return err instanceof Error && names.includes(err.name);
+}
+
+async function describeInstance(rds: RDSClient, id: string): Promise<DBInstance | undefined> {
+  try {
+    const out = await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
+    return out.DBInstances?.[0];
+  } catch (err) {
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBInstances.html#API_DescribeDBInstances_Errors
+    if (isError(err, 'DBInstanceNotFoundFault', 'DBInstanceNotFound')) return undefined;
+    throw err;
+  }
+}
+
+function sourceAvailable(id: string, db: DBInstance | undefined): Outcome {
+  const name = 'source-available';
+  if (db === undefined) {
+    return fail(
+      name,
+      `Source DB instance "${id}" was not found in this account and region. ` +
+        'Check database.instanceIdentifier in cdk.json and the region the state machine runs in.',
+    );
+  }
+  // Status values: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
+  if (db.DBInstanceStatus !== 'available') {
+    return fail(
+      name,
+      `Source DB instance "${id}" is "${db.DBInstanceStatus}", not "available". ` +
+        'Wait until the operation on it (modification, maintenance, backup) has finished, then start again.',
+    );
+  }
+  return pass(name, `"${id}" is available`);
+}
+
+async function validUpgradeTarget(
+  rds: RDSClient,
+  plan: UpgradePlan,
+  db: DBInstance,
+): Promise<Outcome> {
+  const name = 'valid-upgrade-target';
+  const actual = db.EngineVersion ?? '';
+  // The versions an engine version can be upgraded to are its ValidUpgradeTarget list.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_UpgradeDBInstance.PostgreSQL.MajorVersion.html
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBEngineVersions.html
+  const out = await rds.send(
+    new DescribeDBEngineVersionsCommand({ Engine: plan.engine, EngineVersion: actual }),
+  );
+  const targets = (out.DBEngineVersions?.[0]?.ValidUpgradeTarget ?? []).flatMap((t) =>
+    t.EngineVersion ? [t.EngineVersion] : [],
+  );
+  const stackSays =
+    actual === plan.currentEngineVersion ? '' : ` (the stack says ${plan.currentEngineVersion})`;
+  if (!targets.includes(plan.targetEngineVersion)) {
+    return fail(
+      name,
+      `"${plan.sourceIdentifier}" runs ${plan.engine} ${actual}${stackSays}, which RDS cannot upgrade ` +
+        `to ${plan.targetEngineVersion}; valid targets from ${actual}: ` +
+        `${targets.length > 0 ? targets.join(', ') : 'none'}. ` +
+        'Start again with one of them as targetEngineVersion.',
+    );
+  }
+  return pass(name, `${actual}${stackSays} can be upgraded to ${plan.targetEngineVersion}`);
+}
+
+function automatedBackups(id: string, db: DBInstance): Outcome {
+  const name = 'automated-backups';
+  // Blue/green prerequisites: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-preparing
+  // A retention period of 0 turns automated backups off:
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithAutomatedBackups.html
+  const days = db.BackupRetentionPeriod ?? 0;
+  if (days <= 0) {
+    return fail(
+      name,
+      `Automated backups are off on "${id}" (BackupRetentionPeriod ${days}). ` +
+        'Set database.backupRetentionDays (1-35) in cdk.json, deploy, then start again.',
+    );
+  }
+  return pass(name, `backups kept ${days} days`);
+}
+
+async function logicalReplication(rds: RDSClient, id: string, db: DBInstance): Promise<Outcome> {
+  const name = 'logical-replication';
+  // rds.logical_replication=1 is a blue/green prerequisite for PostgreSQL; it is static, so it
+  // takes effect only after a reboot, which ParameterApplyStatus "in-sync" confirms.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-preparing-postgres
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBParameterGroupStatus.html
+  const groups = db.DBParameterGroups ?? [];
+  if (groups.length === 0) {
+    return fail(name, `"${id}" reports no DB parameter group, so logical replication is off.`);
+  }
+  const problems: string[] = [];
+  for (const group of groups) {
+    const groupName = group.DBParameterGroupName ?? '';
+    if (group.ParameterApplyStatus !== 'in-sync') {
+      problems.push(
+        `Parameter group "${groupName}" on "${id}" is "${group.ParameterApplyStatus}", not ` +
+          `"in-sync": a change waits to be applied. Reboot "${id}" at a quiet moment, then start again.`,
+      );
+    }
+    const value = await parameterValue(rds, groupName, 'rds.logical_replication');
+    if (value === null) {
+      problems.push(
+        `Parameter group "${groupName}" attached to "${id}" was not found. ` +
+          'Deploy the QuietUpgradeDatabase stack so the instance uses its parameter group, then start again.',
+      );
+    } else if (value !== '1') {
+      problems.push(
+        `rds.logical_replication is ${value === undefined ? 'not set' : `"${value}"`} in parameter ` +
+          `group "${groupName}" of "${id}"; blue/green needs "1". ` +
+          `Set it to 1, reboot "${id}", then start again.`,
+      );
+    }
+  }
+  if (problems.length > 0) return fail(name, ...problems);
+  return pass(name, `rds.logical_replication=1, in sync, in ${groups.length} parameter group(s)`);
+}
+
+/** A parameter's value; undefined if the group does not set it, null if the group is gone. */
+async function parameterValue(
+  rds: RDSClient,
+  group: string,
+  parameter: string,
+): Promise<string | undefined | null> {
+  // DescribeDBParameters returns at most 100 parameters a page (a PostgreSQL group has
+  // hundreds), so follow every Marker.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBParameters.html
+  try {
+    for await (const page of paginateDescribeDBParameters(
+      { client: rds },
+      { DBParameterGroupName: group },
+    )) {
+      const found = page.Parameters?.find((p) => p.ParameterName === parameter);
+      if (found) return found.ParameterValue;
+    }
+    return undefined;
+  } catch (err) {
+    if (isError(err, 'DBParameterGroupNotFoundFault', 'DBParameterGroupNotFound')) return null;
+    throw err;
+  }
+}
+
+function noManagedMasterPassword(id: string, db: DBInstance): Outcome {
+  const name = 'no-managed-master-password';
+  // Blue/green does not support the RDS-managed master password.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-general
+  if (db.MasterUserSecret !== undefined) {
+    return fail(
+      name,
+      `"${id}" has its master password managed by RDS in Secrets Manager ` +
+        `(${db.MasterUserSecret.SecretArn ?? 'secret ARN not shown'}), which blue/green does not support. ` +
+        'Turn it off (ModifyDBInstance with ManageMasterUserPassword=false and the password from ' +
+        "the stack's secret), then start again.",
+    );
+  }
+  return pass(name, 'master password is not managed by RDS');
+}
+
+async function noOtherBlueGreen(rds: RDSClient, id: string, sourceArn: string): Promise<Outcome> {
+  const name = 'no-other-blue-green-deployment';
+  // The "source" filter takes the source's ARN.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeBlueGreenDeployments.html
+  const existing: string[] = [];
+  try {
+    for await (const page of paginateDescribeBlueGreenDeployments(
+      { client: rds },
+      { Filters: [{ Name: 'source', Values: [sourceArn] }] },
+    )) {
+      for (const d of page.BlueGreenDeployments ?? []) {
+        existing.push(`${d.BlueGreenDeploymentIdentifier} (${d.Status})`);
+      }
+    }
+  } catch (err) {
+    if (!isError(err, 'BlueGreenDeploymentNotFoundFault', 'BlueGreenDeploymentNotFound')) {
+      throw err;
+    }
+  }
+  if (existing.length > 0) {
+    return fail(
+      name,
+      `"${id}" is already the source of blue/green deployment ${existing.join(', ')}. ` +
+        'Find out who made it; switch it over or delete it (keeping its green instance if in doubt), then start again.',
+    );
+  }
+  return pass(name, `no blue/green deployment has "${id}" as its source`);
+}
+
+async function singleFlight(
+  sfn: SFNClient,
+  stateMachineArn: string,
+  executionArn: string,
+): Promise<Outcome> {
+  const name = 'single-flight';
+  // ListExecutions pages with nextToken (up to 1000 a page) and is eventually consistent, so
+  // this is a best-effort guard against two upgrades at once.
+  // https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html
+  const others: string[] = [];
+  try {
+    for await (const page of paginateListExecutions(
+      { client: sfn },
+      { stateMachineArn, statusFilter: 'RUNNING' },
+    )) {
+      for (const e of page.executions ?? []) {
+        if (e.executionArn !== executionArn) others.push(e.executionArn ?? '(no ARN)');
+      }
+    }
+  } catch (err) {
+    if (!isError(err, 'StateMachineDoesNotExist')) throw err;
+    return fail(
+      name,
+      `State machine ${stateMachineArn} was not found, so other runs cannot be ruled out. ` +
+        'Start the upgrade from the deployed state machine.',
+    );
+  }
+  if (others.length > 0) {
+    return fail(
+      name,
+      `Another upgrade is running: ${others.join(', ')}. Only one may run at a time; ` +
+        'let it finish (or stop it in the Step Functions console), then start again.',
+    );
+  }
+  return pass(name, 'no other upgrade is running');
+}
+
+async function queueExists(sqs: SQSClient, queue: UpgradePlan['queues'][number]) {
+  const name = `queue:${queue.name}`;
+  try {
+    const out = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queue.url, AttributeNames: ['QueueArn'] }),
+    );
+    const arn = out.Attributes?.QueueArn;
+    if (arn !== queue.arn) {
+      return fail(
+        name,
+        `Queue "${queue.name}" at ${queue.url} has ARN ${arn ?? '(none)'}, but the plan says ` +
+          `${queue.arn}. Deploy the stacks so the state machine's plan matches the queues, then start again.`,
+      );
+    }
+    return pass(name, `${queue.url} exists`);
+  } catch (err) {
+    // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_GetQueueAttributes.html#API_GetQueueAttributes_Errors
+    if (!isError(err, 'QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue')) throw err;
+    return fail(
+      name,
+      `Buffer queue "${queue.name}" (${queue.url}) does not exist. ` +
+        'Deploy the QuietUpgradeBuffers stack, then start again.',
+    );
+  }
+}
+
+async function mappingEnabled(lambda: LambdaClient, mapping: UpgradePlan['mappings'][number]) {
+  const name = `mapping:${mapping.name}`;
+  try {
+    const out = await lambda.send(new GetEventSourceMappingCommand({ UUID: mapping.uuid }));
+    // States: Creating, Enabling, Enabled, Disabling, Disabled, Updating, Deleting.
+    // https://docs.aws.amazon.com/lambda/latest/api/API_GetEventSourceMapping.html
+    if (out.State !== 'Enabled') {
+      return fail(
+        name,
+        `The "${mapping.name}" consumer's event source mapping ${mapping.uuid} is "${out.State}", ` +
+          'not "Enabled": something else has paused it (an unfinished upgrade or an operator). ' +
+          `Find out why, enable it (aws lambda update-event-source-mapping --uuid ${mapping.uuid} --enabled), then start again.`,
+      );
+    }
+    return pass(name, `${mapping.uuid} is Enabled`);
+  } catch (err) {
+    if (!isError(err, 'ResourceNotFoundException')) throw err;
+    return fail(
+      name,
+      `The "${mapping.name}" consumer's event source mapping ${mapping.uuid} was not found. ` +
+        'Deploy the QuietUpgradeBuffers stack and the state machine together, then start again.',
+    );
+  }
+}
+
+async function listenerExists(elb: ElasticLoadBalancingV2Client, listenerArn: string) {
+  const name = 'listener';
+  try {
+    // https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeListeners.html#API_DescribeListeners_Errors
+    await elb.send(new DescribeListenersCommand({ ListenerArns: [listenerArn] }));
+    return pass(name, `${listenerArn} exists`);
+  } catch (err) {
+    if (!isError(err, 'ListenerNotFoundException', 'ListenerNotFound')) throw err;
+    return fail(
+      name,
+      `Load balancer listener ${listenerArn} was not found, so maintenance cannot be turned on. ` +
+        'Check edge.existingListener in cdk.json (or deploy QuietUpgradeEdge), then start again.',
+    );
+  }
+}

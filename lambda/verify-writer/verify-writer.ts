@@ -1,0 +1,184 @@
+// AWS API actions this file calls (for least-privilege IAM):
+//   rds:DescribeDBInstances
+// (The handler's database connection also reads the database secret:
+//  secretsmanager:GetSecretValue, in ../shared/database.ts.)
+import { type DBInstance, DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
+import type { CheckResult, UpgradePlan } from '../shared/upgrade-plan';
+
+export interface VerifyWriterEvent {
+  plan: UpgradePlan;
+}
+
+export type VerifyWriterResult = CheckResult & {
+  /** The production instance after the switchover; null when RDS does not know it. */
+  writer: { identifier: string; engineVersion: string; writable: boolean } | null;
+};
+
+/** The one database call this needs; `pg`'s Pool fits. */
+export interface Queryable {
+  query(text: string): Promise<{ rows: unknown[] }>;
+}
+
+export interface VerifyWriterDeps {
+  rds: RDSClient;
+  /** The database behind the production endpoint (the stack's secret names its host). */
+  db: () => Promise<Queryable>;
+  /** Drops the connection so the next attempt opens a new one. */
+  resetDb: () => Promise<void>;
+}
+
+export const WRITER_SQL = `SELECT current_setting('transaction_read_only') AS ro,
+       pg_is_in_recovery() AS recovery,
+       current_setting('server_version') AS version`;
+
+interface WriterRow {
+  ro: string;
+  recovery: boolean;
+  version: string;
+}
+
+/**
+ * After the switchover: is production (green, now carrying blue's name) the upgraded,
+ * writable primary? Asks RDS and the database itself. Every check runs and every failure is
+ * reported; it throws only for unexpected SDK errors, which the state machine retries.
+ */
+export async function verifyWriter(
+  deps: VerifyWriterDeps,
+  event: VerifyWriterEvent,
+): Promise<VerifyWriterResult> {
+  const { plan } = event;
+  const id = plan.sourceIdentifier;
+  const target = plan.targetEngineVersion;
+  const failures: string[] = [];
+
+  // A switchover renames green to blue's identifier, so the name now means the new writer.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html
+  const instance = await describeInstance(deps.rds, id);
+  if (instance === undefined) {
+    failures.push(
+      `DB instance "${id}" was not found after the switchover. Open Blue/Green deployments in ` +
+        'the RDS console to see which instance now serves production before doing anything else.',
+    );
+  } else {
+    failures.push(...instanceProblems(instance, id, target));
+  }
+
+  const db = await database(deps, id);
+  if ('problem' in db) {
+    failures.push(db.problem);
+  } else {
+    const problems = databaseProblems(db.row, id, target);
+    // A pooled connection opened before the switchover can still reach the old instance;
+    // drop it so the next attempt resolves the endpoint again.
+    if (problems.length > 0) await deps.resetDb();
+    failures.push(...problems);
+  }
+
+  return {
+    passed: failures.length === 0,
+    failures,
+    writer:
+      instance === undefined
+        ? null
+        : {
+            identifier: instance.DBInstanceIdentifier ?? id,
+            engineVersion: instance.EngineVersion ?? '',
+            writable: 'row' in db && isWritable(db.row),
+          },
+  };
+}
+
+async function describeInstance(rds: RDSClient, id: string): Promise<DBInstance | undefined> {
+  try {
+    const out = await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
+    return out.DBInstances?.[0];
+  } catch (err) {
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBInstances.html#API_DescribeDBInstances_Errors
+    if (
+      err instanceof Error &&
+      ['DBInstanceNotFoundFault', 'DBInstanceNotFound'].includes(err.name)
+    ) {
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+function instanceProblems(db: DBInstance, id: string, target: string): string[] {
+  const problems: string[] = [];
+  if (db.EngineVersion !== target) {
+    problems.push(
+      `RDS says "${id}" runs ${db.EngineVersion}, not the target ${target}: the switchover has ` +
+        'not moved production to green. Check the blue/green deployment in the RDS console ' +
+        'before resuming writes.',
+    );
+  }
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
+  if (db.DBInstanceStatus !== 'available') {
+    problems.push(
+      `"${id}" is "${db.DBInstanceStatus}", not "available". Wait for it to become available ` +
+        'and verify again.',
+    );
+  }
+  // Before the switchover green is a replica of blue; after it, it must stand alone.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBInstance.html
+  if (db.ReadReplicaSourceDBInstanceIdentifier !== undefined) {
+    problems.push(
+      `"${id}" is still a read replica of ${db.ReadReplicaSourceDBInstanceIdentifier}, so it ` +
+        'cannot take writes. Check the blue/green deployment in the RDS console before resuming writes.',
+    );
+  }
+  return problems;
+}
+
+async function database(
+  deps: VerifyWriterDeps,
+  id: string,
+): Promise<{ row: WriterRow } | { problem: string }> {
+  // Reading the secret is outside the try: an SDK error there is unexpected and is thrown.
+  const db = await deps.db();
+  try {
+    const { rows } = await db.query(WRITER_SQL);
+    const row = rows[0] as WriterRow | undefined;
+    if (row === undefined) throw new Error('the query returned no row');
+    return { row };
+  } catch (err) {
+    await deps.resetDb();
+    const reason = err instanceof Error ? err.message : String(err);
+    return {
+      problem:
+        `Could not query the database behind "${id}" (${reason}). Check that it accepts ` +
+        'connections and that the database secret is current; the next attempt reconnects.',
+    };
+  }
+}
+
+function isWritable(row: WriterRow): boolean {
+  return row.ro === 'off' && !row.recovery;
+}
+
+/** "17.2" from "17.2" or "17.2 (Debian 17.2-1)"; "17" from a bare major. */
+export function majorMinor(serverVersion: string): string | undefined {
+  const m = /^(\d+)(?:\.(\d+))?/.exec(serverVersion);
+  if (m === null) return undefined;
+  return m[2] === undefined ? m[1] : `${m[1]}.${m[2]}`;
+}
+
+function databaseProblems(row: WriterRow, id: string, target: string): string[] {
+  const problems: string[] = [];
+  if (!isWritable(row)) {
+    problems.push(
+      `The database behind "${id}" refuses writes (transaction_read_only=${row.ro}, ` +
+        `pg_is_in_recovery=${row.recovery}). Keep the consumers paused and check the ` +
+        'blue/green deployment in the RDS console.',
+    );
+  }
+  if (majorMinor(row.version) !== target) {
+    problems.push(
+      `The database behind "${id}" reports server_version ${row.version}, not ${target}: the ` +
+        'connection reached the old instance. Wait a minute for the endpoint to follow the ' +
+        'switchover and verify again (the next attempt reconnects).',
+    );
+  }
+  return problems;
+}

@@ -1,0 +1,20 @@
+// AWS API actions called (in ./inspect): lambda:InvokeFunction (Invoke),
+// lambda:GetEventSourceMapping, rds:DescribeBlueGreenDeployments, rds:DescribeDBInstances.
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { RDSClient } from '@aws-sdk/client-rds';
+import { logger } from '../shared/logger';
+import { inspect, type WatchdogInspectEvent, type WatchdogInspectResult } from './inspect';
+
+const lambda = new LambdaClient({});
+const rds = new RDSClient({});
+
+/**
+ * Inspects the real state after an upgrade execution ended ABORTED, TIMED_OUT or FAILED
+ * without running its own rollback, and says what the recovery state machine should do.
+ * It changes nothing.
+ */
+export const handler = async (event: WatchdogInspectEvent): Promise<WatchdogInspectResult> => {
+  const result = await inspect({ lambda, rds }, event.plan);
+  logger.info('watchdog inspection', { result });
+  return result;
+};

@@ -1,0 +1,348 @@
+// AWS API actions called: lambda:InvokeFunction (Invoke), lambda:GetEventSourceMapping,
+// rds:DescribeBlueGreenDeployments, rds:DescribeDBInstances.
+import {
+  GetEventSourceMappingCommand,
+  InvokeCommand,
+  type LambdaClient,
+} from '@aws-sdk/client-lambda';
+import {
+  type BlueGreenDeployment,
+  DescribeBlueGreenDeploymentsCommand,
+  type DescribeBlueGreenDeploymentsCommandInput,
+  DescribeDBInstancesCommand,
+  type RDSClient,
+} from '@aws-sdk/client-rds';
+import { z } from 'zod';
+import type { UpgradePlan } from '../shared/upgrade-plan';
+
+export interface WatchdogInspectEvent {
+  plan: UpgradePlan;
+}
+
+export type WatchdogAction =
+  | 'nothing'
+  | 'resume'
+  | 'resume-and-delete-green'
+  | 'verify-then-resume'
+  | 'wait'
+  | 'page-operator';
+
+export interface WatchdogObservation {
+  /** The toggle's status: 'on', 'off' or 'partial'. */
+  maintenance: string;
+  mappings: { uuid: string; state: string }[];
+  /** The deployment found for the source (the first one when there are several). */
+  blueGreen: { id: string; status: string } | null;
+  writer: { identifier: string; engineVersion: string; status: string } | null;
+}
+
+export interface WatchdogInspectResult {
+  action: WatchdogAction;
+  /** The deployment to delete or wait for, when the action concerns one. */
+  blueGreenDeploymentIdentifier: string | null;
+  /** Why, as a sentence an operator can act on. */
+  reason: string;
+  observed: WatchdogObservation;
+}
+
+export interface WatchdogClients {
+  lambda: LambdaClient;
+  rds: RDSClient;
+}
+
+export type InspectPlan = Pick<
+  UpgradePlan,
+  | 'sourceIdentifier'
+  | 'sourceArn'
+  | 'currentEngineVersion'
+  | 'targetEngineVersion'
+  | 'mappings'
+  | 'maintenanceToggleFunction'
+>;
+
+/** What was found, before it is summed up for the result. */
+export interface Observed {
+  maintenance: string;
+  mappings: { uuid: string; state: string }[];
+  deployments: { id: string; status: string }[];
+  writer: WatchdogObservation['writer'];
+}
+
+/**
+ * Blue/green deployment statuses.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_BlueGreenDeployment.html
+ */
+const BLUE_STILL_WRITER = new Set([
+  'PROVISIONING',
+  'AVAILABLE',
+  'INVALID_CONFIGURATION',
+  'SWITCHOVER_FAILED',
+]);
+const IN_FLIGHT = new Set(['SWITCHOVER_IN_PROGRESS', 'DELETING']);
+const KNOWN_STATUSES = new Set([...BLUE_STILL_WRITER, ...IN_FLIGHT, 'SWITCHOVER_COMPLETED']);
+/**
+ * Event source mapping states.
+ * https://docs.aws.amazon.com/lambda/latest/api/API_GetEventSourceMapping.html#lambda-GetEventSourceMapping-response-State
+ */
+const MAPPING_SETTLING = new Set(['Creating', 'Enabling', 'Disabling', 'Updating']);
+const MAPPING_SETTLED = new Set(['Enabled', 'Disabled']);
+/** The state recorded when GetEventSourceMapping answers ResourceNotFoundException. */
+export const MAPPING_NOT_FOUND = 'NotFound';
+
+/** Reads the real state after an upgrade ended without its own rollback, and decides. */
+export async function inspect(
+  clients: WatchdogClients,
+  plan: InspectPlan,
+): Promise<WatchdogInspectResult> {
+  const [maintenance, mappings, deployments, writer] = await Promise.all([
+    maintenanceState(clients.lambda, plan.maintenanceToggleFunction),
+    Promise.all(plan.mappings.map((m) => mappingState(clients.lambda, m.uuid))),
+    findDeployments(clients.rds, plan.sourceArn),
+    describeWriter(clients.rds, plan.sourceIdentifier),
+  ]);
+  return decide(plan, {
+    maintenance,
+    mappings,
+    deployments: deployments.map((d) => ({
+      id: d.BlueGreenDeploymentIdentifier ?? 'unknown',
+      status: d.Status ?? 'unknown',
+    })),
+    writer,
+  });
+}
+
+/**
+ * The recovery decision, the same rules as the upgrade's rollback. Anything that needs a
+ * person is checked first, then anything still moving (wait), then what to do.
+ */
+export function decide(
+  plan: Pick<InspectPlan, 'sourceIdentifier' | 'targetEngineVersion'>,
+  observed: Observed,
+): WatchdogInspectResult {
+  const { maintenance, mappings, deployments, writer } = observed;
+  const deployment = deployments[0] ?? null;
+  const result = (
+    action: WatchdogAction,
+    reason: string,
+    id: string | null = null,
+  ): WatchdogInspectResult => ({
+    action,
+    blueGreenDeploymentIdentifier: id,
+    reason,
+    observed: { maintenance, mappings, blueGreen: deployment, writer },
+  });
+  const list = (items: { uuid: string; state: string }[]): string =>
+    items.map((m) => `${m.uuid} (${m.state})`).join(', ');
+
+  if (deployments.length > 1) {
+    return result(
+      'page-operator',
+      `${deployments.length} blue/green deployments match ${plan.sourceIdentifier}: ` +
+        `${deployments.map((d) => `${d.id} (${d.status})`).join(', ')}. An operator must ` +
+        `decide which one is current and delete the others.`,
+    );
+  }
+  if (deployment !== null && !KNOWN_STATUSES.has(deployment.status)) {
+    return result(
+      'page-operator',
+      `Blue/green deployment ${deployment.id} has the unknown status ${deployment.status}. ` +
+        `An operator must check it in the RDS console.`,
+      deployment.id,
+    );
+  }
+  const unusable = mappings.filter(
+    (m) => !MAPPING_SETTLED.has(m.state) && !MAPPING_SETTLING.has(m.state),
+  );
+  if (unusable.length > 0) {
+    return result(
+      'page-operator',
+      `Event source mappings ${list(unusable)} are missing or in a state the watchdog cannot ` +
+        `resume from. An operator must recreate or fix them, then resume the buffers.`,
+      deployment?.id ?? null,
+    );
+  }
+  if (deployment !== null && IN_FLIGHT.has(deployment.status)) {
+    return result(
+      'wait',
+      `Blue/green deployment ${deployment.id} is ${deployment.status}; waiting for it to ` +
+        `settle before deciding.`,
+      deployment.id,
+    );
+  }
+  const settling = mappings.filter((m) => MAPPING_SETTLING.has(m.state));
+  if (settling.length > 0) {
+    return result(
+      'wait',
+      `Event source mappings ${list(settling)} are changing state; waiting for them to settle.`,
+      deployment?.id ?? null,
+    );
+  }
+  if (deployment !== null && BLUE_STILL_WRITER.has(deployment.status)) {
+    return result(
+      'resume-and-delete-green',
+      `Blue/green deployment ${deployment.id} is ${deployment.status}, so the blue ` +
+        `${plan.sourceIdentifier} is still the writer: resume the buffers, turn maintenance ` +
+        `off and delete the green environment.`,
+      deployment.id,
+    );
+  }
+  if (deployment !== null) {
+    // SWITCHOVER_COMPLETED: green is the writer now.
+    return result(
+      'verify-then-resume',
+      `Blue/green deployment ${deployment.id} switched over, so the new version is the ` +
+        `writer ${plan.sourceIdentifier}: verify it before resuming the buffers.`,
+      deployment.id,
+    );
+  }
+  const disabled = mappings.filter((m) => m.state === 'Disabled');
+  if (maintenance === 'off' && disabled.length === 0) {
+    return result(
+      'nothing',
+      `No blue/green deployment, maintenance is off and every buffer consumer is enabled: ` +
+        `nothing to recover.`,
+    );
+  }
+  const leftOver = [
+    ...(maintenance === 'off' ? [] : [`maintenance is ${maintenance}`]),
+    ...(disabled.length === 0 ? [] : [`mappings ${list(disabled)} are paused`]),
+  ].join(' and ');
+  if (writer === null) {
+    return result(
+      'page-operator',
+      `No blue/green deployment and ${leftOver}, but there is no DB instance ` +
+        `${plan.sourceIdentifier} (a rename may have been interrupted). An operator must ` +
+        `make the right instance the writer under that name before resuming.`,
+    );
+  }
+  if (writer.engineVersion === plan.targetEngineVersion) {
+    return result(
+      'verify-then-resume',
+      `No blue/green deployment and ${leftOver}; the writer ${writer.identifier} runs the ` +
+        `target version ${writer.engineVersion}, so verify it before resuming.`,
+    );
+  }
+  return result(
+    'resume',
+    `No blue/green deployment and ${leftOver}; the writer ${writer.identifier} runs ` +
+      `${writer.engineVersion}, not the target: resume the buffers and turn maintenance off.`,
+  );
+}
+
+const ToggleStatus = z.object({
+  maintenance: z.enum(['on', 'off', 'partial']),
+  rules: z.array(z.unknown()),
+});
+
+/** Asks the maintenance toggle for its status. A function error is thrown. */
+async function maintenanceState(lambda: LambdaClient, functionName: string): Promise<string> {
+  // A function error still answers 200; FunctionError is set and the payload is the error.
+  // https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_ResponseSyntax
+  const response = await lambda.send(
+    new InvokeCommand({
+      FunctionName: functionName,
+      Payload: new TextEncoder().encode(JSON.stringify({ action: 'status' })),
+    }),
+  );
+  const text = response.Payload === undefined ? '' : new TextDecoder().decode(response.Payload);
+  if (response.FunctionError !== undefined) {
+    throw new Error(
+      `maintenance toggle ${functionName} failed (${response.FunctionError}): ${text}`,
+    );
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new Error(`maintenance toggle ${functionName} returned non-JSON: ${text.slice(0, 200)}`);
+  }
+  const parsed = ToggleStatus.safeParse(body);
+  if (!parsed.success) {
+    throw new Error(
+      `maintenance toggle ${functionName} returned an unexpected status: ${text.slice(0, 200)}`,
+    );
+  }
+  return parsed.data.maintenance;
+}
+
+async function mappingState(
+  lambda: LambdaClient,
+  uuid: string,
+): Promise<{ uuid: string; state: string }> {
+  try {
+    const { State } = await lambda.send(new GetEventSourceMappingCommand({ UUID: uuid }));
+    return { uuid, state: State ?? 'unknown' };
+  } catch (err) {
+    // https://docs.aws.amazon.com/lambda/latest/api/API_GetEventSourceMapping.html#API_GetEventSourceMapping_Errors
+    if ((err as { name?: string }).name === 'ResourceNotFoundException') {
+      return { uuid, state: MAPPING_NOT_FOUND };
+    }
+    throw err;
+  }
+}
+
+/**
+ * The blue/green deployments of the source. An RDS ARN ends with the instance identifier, so
+ * after switchover the old blue's ARN ends with `-old1` and the new writer has the source's
+ * ARN; both are asked for with the `source` filter. If that finds nothing, every deployment
+ * is listed and matched on its source, target and switchover members.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeBlueGreenDeployments.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Tagging.ARN.Constructing.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-after
+ */
+export async function findDeployments(
+  rds: RDSClient,
+  sourceArn: string,
+): Promise<BlueGreenDeployment[]> {
+  const arns = [sourceArn, `${sourceArn}-old1`];
+  const filtered = await describeDeployments(rds, {
+    Filters: [{ Name: 'source', Values: arns }],
+  });
+  if (filtered.length > 0) return filtered;
+  const all = await describeDeployments(rds, {});
+  return all.filter((d) => {
+    const members = [
+      d.Source,
+      d.Target,
+      ...(d.SwitchoverDetails ?? []).flatMap((s) => [s.SourceMember, s.TargetMember]),
+    ];
+    return members.some((m) => m !== undefined && arns.includes(m));
+  });
+}
+
+async function describeDeployments(
+  rds: RDSClient,
+  input: DescribeBlueGreenDeploymentsCommandInput,
+): Promise<BlueGreenDeployment[]> {
+  const deployments: BlueGreenDeployment[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await rds.send(
+      new DescribeBlueGreenDeploymentsCommand({ ...input, Marker: marker }),
+    );
+    deployments.push(...(page.BlueGreenDeployments ?? []));
+    marker = page.Marker;
+  } while (marker !== undefined);
+  return deployments;
+}
+
+async function describeWriter(
+  rds: RDSClient,
+  identifier: string,
+): Promise<WatchdogObservation['writer']> {
+  try {
+    const { DBInstances: [instance] = [] } = await rds.send(
+      new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }),
+    );
+    if (instance === undefined) return null;
+    return {
+      identifier,
+      engineVersion: instance.EngineVersion ?? 'unknown',
+      status: instance.DBInstanceStatus ?? 'unknown',
+    };
+  } catch (err) {
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBInstances.html#API_DescribeDBInstances_Errors
+    if ((err as { name?: string }).name === 'DBInstanceNotFoundFault') return null;
+    throw err;
+  }
+}

@@ -1,0 +1,784 @@
+import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import type { PlanDefaults } from '../../lambda/validate-input/validate';
+import {
+  awsCall,
+  incrementCount,
+  invoke,
+  maintenance,
+  notify,
+  reason,
+  report,
+  setConsumers,
+  startCount,
+} from './upgrade-steps';
+
+/** The functions with real logic that the runbook calls. */
+export interface UpgradeFunctions {
+  readonly validateInput: lambda.IFunction;
+  readonly preflight: lambda.IFunction;
+  readonly verifyGreen: lambda.IFunction;
+  readonly verifyWriter: lambda.IFunction;
+  readonly restoreOldBlue: lambda.IFunction;
+}
+
+export interface UpgradeRunbookProps {
+  /** Fixed, so preflight's single-flight check can name the machine in its policy. */
+  readonly stateMachineName: string;
+  /** Deploy-time defaults; an execution started with `{}` runs with these. */
+  readonly planDefaults: PlanDefaults;
+  readonly functions: UpgradeFunctions;
+  /** The maintenance toggle function. */
+  readonly toggle: lambda.IFunction;
+  /** Where people are told. */
+  readonly topic: sns.ITopic;
+  /** ARNs of the consumers' event source mappings. */
+  readonly mappingArns: string[];
+  /** ARNs of the buffer queues. */
+  readonly queueArns: string[];
+  /** How long a consumer batch may run: in-flight batches get this long to finish. */
+  readonly consumerTimeout: Duration;
+}
+
+/*
+ * Polling intervals and bounds, and the execution history they cost.
+ * A Standard execution holds at most 25,000 history events.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html#service-limits-state-machine-executions
+ * One polling round is Wait (2 events) + Task (5: entered, scheduled, started, succeeded,
+ * exited) + count Pass (2) + Choice (2) = 11 events.
+ * - Green build: every 5 minutes, at most 288 rounds (24 h) = 3,168 events. Nobody waits on
+ *   green (maintenance is not on yet), so a coarse interval costs nothing.
+ * - Switchover: every 5 s, because users are waiting; at most 744 rounds (3,600 s timeout +
+ *   120 s margin) = 8,184 events, ~700 with the default 300 s timeout.
+ * - Consumers stopping: 36 rounds x 5 mappings = 1,980; draining: 40 x 5 = 2,200;
+ *   restoring old blue: 120 rounds = 1,320; the rest of the run is under 400.
+ * Worst case, every loop at its bound: about 17,200 events, 69% of the quota. A 24 h green
+ * build on the happy path: about 3,900.
+ */
+export const GREEN_POLL = Duration.minutes(5);
+export const MAX_GREEN_POLLS = 288;
+export const SWITCHOVER_POLL = Duration.seconds(5);
+export const MAX_SWITCHOVER_POLLS = 744;
+export const DRAIN_POLL = Duration.seconds(15);
+export const MAX_DRAIN_POLLS = 40;
+export const RESTORE_POLL = Duration.seconds(30);
+export const MAX_RESTORE_POLLS = 120;
+export const DELETE_POLL = Duration.seconds(30);
+export const MAX_DELETE_POLLS = 60;
+/** Longer than any deadline (24 h) plus the drain and clean-up. */
+export const RUNBOOK_TIMEOUT = Duration.hours(26);
+
+/**
+ * The upgrade runbook: one Standard state machine that takes the database from its version to
+ * the target with a blue/green deployment, keeps the maintenance page to the switchover, and
+ * rolls back by itself. Phases and invariants: DESIGN.md and the README.
+ */
+export class UpgradeRunbook extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: UpgradeRunbookProps) {
+    super(scope, id);
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- a short scope name for many states
+    const s = this;
+    const stack = Stack.of(this);
+    const { functions: fn, toggle, topic } = props;
+    const rdsArn = (resource: string, name: string) =>
+      Arn.format(
+        { service: 'rds', resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME },
+        stack,
+      );
+    const deployments = rdsArn('deployment', '*');
+    const anyInstance = rdsArn('db', '*');
+    const queueAttributes = props.queueArns;
+
+    // ---------------------------------------------------------------- end states
+    const needsOperator = report(
+      s,
+      'Report: needs an operator',
+      'NEEDS_OPERATOR',
+      'A rollback step failed. Maintenance is left as it was and consumers stay paused, so ' +
+        'nothing writes to an unverified database. Read failure in this message, check the ' +
+        'blue/green deployment and the writer in the RDS console, then follow the README ' +
+        '("NEEDS_OPERATOR").',
+    );
+    const pageOperator = sfn.Pass.jsonPath(s, 'Page the operator', {
+      parameters: {
+        'plan.$': '$.plan',
+        'failure.$': '$.failure',
+        'maintenance.$': '$.maintenance',
+        'blueGreen.$': '$.blueGreen',
+      },
+    });
+    pageOperator
+      .next(needsOperator)
+      .next(
+        notify(s, 'needs an operator', { topic, phase: 'outcome', subject: 'NEEDS AN OPERATOR' }),
+      )
+      .next(
+        sfn.Pass.jsonPath(s, 'Output: needs an operator', {
+          parameters: {
+            outcome: 'NEEDS_OPERATOR',
+            'failure.$': '$.failure',
+            'maintenance.$': '$.maintenance',
+            'blueGreen.$': '$.blueGreen',
+            'plan.$': '$.plan',
+          },
+        }),
+      )
+      .next(sfn.Succeed.jsonPath(s, 'Stopped: needs an operator'));
+    type Catchable = sfn.TaskStateBase | sfn.Map;
+    const toOperator = <T extends Catchable>(task: T): T => {
+      task.addCatch(pageOperator, { errors: ['States.ALL'], resultPath: '$.failure' });
+      return task;
+    };
+
+    // ----------------------------------------------------- rollback (shared by every phase)
+    // Maintenance off, consumers on, and the blue/green deployment deleted: with its green
+    // target before the switchover, without it after (when old blue has been restored).
+    // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-deleting.html
+    const rollbackOff = toOperator(
+      maintenance(s, 'Roll back: turn maintenance off', toggle, 'off'),
+    );
+    const rollbackResume = setConsumers(
+      s,
+      'Roll back: resume consumers',
+      'Roll back',
+      true,
+      props.mappingArns,
+    );
+    toOperator(rollbackResume);
+    const deleteDeployment = toOperator(
+      awsCall(s, 'Roll back: delete the blue/green deployment', {
+        service: 'rds',
+        action: 'deleteBlueGreenDeployment',
+        parameters: {
+          'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id',
+          'DeleteTarget.$': '$.blueGreen.deleteTarget',
+        },
+        iamResources: [deployments],
+        additionalIamStatements: [
+          // DeleteTarget=true deletes the green instances; their names are chosen by RDS.
+          // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
+          new iam.PolicyStatement({ actions: ['rds:DeleteDBInstance'], resources: [anyInstance] }),
+        ],
+        resultPath: sfn.JsonPath.DISCARD,
+      }),
+    );
+    const deletePoll = startCount(s, 'Roll back: start counting deletion checks', '$.deletePoll');
+    const deleteWait = sfn.Wait.jsonPath(s, 'Roll back: wait for the deployment to go', {
+      time: sfn.WaitTime.duration(DELETE_POLL),
+    });
+    const deleteCheck = awsCall(s, 'Roll back: check the deployment is gone', {
+      service: 'rds',
+      action: 'describeBlueGreenDeployments',
+      parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
+      iamResources: [deployments],
+      resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
+      resultPath: '$.deleting',
+    });
+    const rolledBack = report(
+      s,
+      'Report: rolled back',
+      'ROLLED_BACK',
+      'The upgrade was rolled back: the original database is the writer, maintenance is off ' +
+        'and consumers are draining. See failure for why.',
+    );
+    rolledBack
+      .next(notify(s, 'rolled back', { topic, phase: 'outcome', subject: 'rolled back' }))
+      .next(
+        sfn.Pass.jsonPath(s, 'Output: rolled back', {
+          parameters: { outcome: 'ROLLED_BACK', 'failure.$': '$.failure', 'plan.$': '$.plan' },
+        }),
+      )
+      .next(sfn.Succeed.jsonPath(s, 'Rolled back'));
+    // The deployment is gone when Describe says it is not found.
+    deleteCheck.addCatch(rolledBack, {
+      errors: ['Rds.BlueGreenDeploymentNotFoundException', 'Rds.BlueGreenDeploymentNotFoundFault'],
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    toOperator(deleteCheck);
+    const deleteCount = incrementCount(s, 'Roll back: count deletion checks', '$.deletePoll');
+    deleteDeployment
+      .next(deletePoll)
+      .next(deleteWait)
+      .next(deleteCheck)
+      .next(deleteCount)
+      .next(
+        sfn.Choice.jsonPath(s, 'Roll back: is the deployment gone?')
+          .when(
+            sfn.Condition.numberGreaterThanEquals('$.deletePoll.count', MAX_DELETE_POLLS),
+            reason(
+              s,
+              'Note: the deployment was not deleted',
+              'DeploymentNotDeleted',
+              'The blue/green deployment was still there 30 minutes after deletion started.',
+            ).next(pageOperator),
+          )
+          .otherwise(deleteWait),
+      );
+    const rollback = rollbackOff
+      .next(rollbackResume)
+      .next(
+        sfn.Choice.jsonPath(s, 'Roll back: was a deployment created?')
+          .when(sfn.Condition.isPresent('$.blueGreen.id'), deleteDeployment)
+          .otherwise(rolledBack),
+      );
+    const toRollback = <T extends Catchable>(task: T): T => {
+      task.addCatch(rollbackOff, { errors: ['States.ALL'], resultPath: '$.failure' });
+      return task;
+    };
+
+    // ------------------------------------------------------------ 1. validate input
+    const validate = invoke(
+      s,
+      'Validate input',
+      fn.validateInput,
+      {
+        'input.$': '$',
+        defaults: props.planDefaults,
+        'startTime.$': '$$.Execution.StartTime',
+      },
+      '$',
+    );
+    validate.addCatch(
+      sfn.Fail.jsonPath(s, 'Reject: the input could not be checked', {
+        error: 'InvalidInput',
+        cause: 'The input check itself failed; nothing was changed. See the execution history.',
+      }),
+      { errors: ['States.ALL'] },
+    );
+    const inputValid = sfn.Choice.jsonPath(s, 'Is the input valid?').when(
+      sfn.Condition.booleanEquals('$.valid', false),
+      sfn.Fail.jsonPath(s, 'Reject invalid input', { errorPath: '$.error', causePath: '$.cause' }),
+    );
+    // Before anything changes: the deployment is deleted with its target if we roll back.
+    const prepare = sfn.Pass.jsonPath(s, 'Prepare the run', {
+      parameters: {
+        'plan.$': '$.plan',
+        maintenance: { state: 'off' },
+        blueGreen: { deleteTarget: true },
+        failure: { Error: 'None', Cause: 'Nothing failed.' },
+      },
+    });
+
+    // ------------------------------------------------------------ 2. preflight
+    const preflight = invoke(
+      s,
+      'Run preflight checks',
+      fn.preflight,
+      {
+        'plan.$': '$.plan',
+        'stateMachineArn.$': '$$.StateMachine.Id',
+        'executionArn.$': '$$.Execution.Id',
+      },
+      '$.preflight',
+    );
+    const rejected = sfn.Pass.jsonPath(s, 'Report: rejected', {
+      parameters: {
+        outcome: 'REJECTED',
+        'summary.$':
+          "States.Format('Preflight failed, nothing was changed: {}', States.JsonToString($.preflight.failures))",
+      },
+      resultPath: '$.report',
+    });
+    const rejectedFail = sfn.Fail.jsonPath(s, 'Reject: preflight failed', {
+      error: 'PreflightFailed',
+      causePath: '$.report.summary',
+    });
+    rejected
+      .next(notify(s, 'rejected', { topic, phase: 'outcome', subject: 'rejected by preflight' }))
+      .next(rejectedFail);
+    preflight.addCatch(
+      sfn.Pass.jsonPath(s, 'Note: preflight could not run', {
+        parameters: {
+          passed: false,
+          failures: ['The preflight checks could not run; see the error in the execution history.'],
+          'error.$': '$.preflightError.Cause',
+        },
+        resultPath: '$.preflight',
+      }).next(rejected),
+      { errors: ['States.ALL'], resultPath: '$.preflightError' },
+    );
+    const preflightPassed = sfn.Choice.jsonPath(s, 'Did preflight pass?').when(
+      sfn.Condition.booleanEquals('$.preflight.passed', false),
+      rejected,
+    );
+    const dryRun = sfn.Choice.jsonPath(s, 'Is this a dry run?').when(
+      sfn.Condition.booleanEquals('$.plan.dryRun', true),
+      sfn.Pass.jsonPath(s, 'Output: dry-run plan', {
+        parameters: { outcome: 'DRY_RUN', 'plan.$': '$.plan', 'checks.$': '$.preflight.checks' },
+      }).next(sfn.Succeed.jsonPath(s, 'Dry run done')),
+    );
+
+    // ------------------------------------------------------------ 3. prepare green
+    const started = report(
+      s,
+      'Report: upgrade started',
+      'IN_PROGRESS',
+      'Preflight passed. Building the upgraded copy (green) while production keeps serving.',
+    );
+    const create = toRollback(
+      awsCall(s, 'Create blue/green deployment', {
+        service: 'rds',
+        action: 'createBlueGreenDeployment',
+        parameters: {
+          // Derived from the execution, so a retried call names the same deployment.
+          'BlueGreenDeploymentName.$':
+            "States.Format('upgrade-{}', States.Hash($$.Execution.Id, 'SHA-1'))",
+          'Source.$': '$.plan.sourceArn',
+          'TargetEngineVersion.$': '$.plan.targetEngineVersion',
+          'TargetDBParameterGroupName.$': '$.plan.targetParameterGroupName',
+          Tags: [{ Key: 'quiet-upgrade:execution', 'Value.$': '$$.Execution.Name' }],
+        },
+        iamResources: [deployments, props.planDefaults.sourceArn, rdsArn('pg', '*')],
+        additionalIamStatements: [
+          // What CreateBlueGreenDeployment needs besides itself; green's names are chosen by
+          // RDS, so instances can only be named by wildcard.
+          // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
+          new iam.PolicyStatement({
+            actions: [
+              'rds:AddTagsToResource',
+              'rds:CreateDBInstanceReadReplica',
+              'rds:CreateDBInstance',
+            ],
+            resources: [
+              anyInstance,
+              deployments,
+              rdsArn('pg', '*'),
+              rdsArn('subgrp', '*'),
+              rdsArn('og', '*'),
+            ],
+          }),
+        ],
+        resultSelector: {
+          'id.$': '$.BlueGreenDeployment.BlueGreenDeploymentIdentifier',
+          deleteTarget: true,
+        },
+        resultPath: '$.blueGreen',
+      }),
+    );
+    const greenAvailable = sfn.Pass.jsonPath(s, 'Green is available');
+    const greenWait = sfn.Wait.jsonPath(s, 'Wait for green to build', {
+      time: sfn.WaitTime.duration(GREEN_POLL),
+    });
+    const greenCheck = toRollback(
+      awsCall(s, 'Check green status', {
+        service: 'rds',
+        action: 'describeBlueGreenDeployments',
+        parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
+        iamResources: [deployments],
+        resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
+        resultPath: '$.green',
+      }),
+    );
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_BlueGreenDeployment.html (Status)
+    const greenReady = sfn.Choice.jsonPath(s, 'Is green available?')
+      .when(sfn.Condition.stringEquals('$.green.status', 'AVAILABLE'), greenAvailable)
+      .when(
+        sfn.Condition.stringEquals('$.green.status', 'INVALID_CONFIGURATION'),
+        reason(
+          s,
+          'Note: green is invalid',
+          'GreenInvalidConfiguration',
+          'RDS reports the green environment as INVALID_CONFIGURATION; it cannot be switched over.',
+        ).next(rollback),
+      )
+      .when(
+        sfn.Condition.or(
+          sfn.Condition.timestampGreaterThanEqualsJsonPath('$.greenPoll.now', '$.plan.deadline'),
+          sfn.Condition.numberGreaterThanEquals('$.greenPoll.count', MAX_GREEN_POLLS),
+        ),
+        reason(
+          s,
+          'Note: green was not ready in time',
+          'GreenNotReadyInTime',
+          'Green was not AVAILABLE before the deadline; the switchover will not start after it.',
+        ).next(rollback),
+      )
+      .otherwise(greenWait);
+
+    // ------------------------------------------------------------ 4. verify green
+    const verifyGreen = toRollback(
+      invoke(
+        s,
+        'Verify green',
+        fn.verifyGreen,
+        {
+          'plan.$': '$.plan',
+          'blueGreenDeploymentIdentifier.$': '$.blueGreen.id',
+        },
+        '$.greenCheck',
+      ),
+    );
+    const approval = toRollback(
+      tasks.SnsPublish.jsonPath(s, 'Wait for operator approval', {
+        topic,
+        integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+        subject: 'Database upgrade: approval needed',
+        message: sfn.TaskInput.fromObject({
+          request:
+            'Green is built and verified. Approve to start the switchover (a few seconds of maintenance page).',
+          approve:
+            'aws stepfunctions send-task-success --task-token <taskToken> --task-output "{}"',
+          reject: 'aws stepfunctions send-task-failure --task-token <taskToken> --error Rejected',
+          'taskToken.$': sfn.JsonPath.taskToken,
+          'execution.$': '$$.Execution.Id',
+        }),
+        resultPath: sfn.JsonPath.DISCARD,
+        taskTimeout: sfn.Timeout.duration(Duration.hours(2)),
+      }),
+    );
+    const clock = sfn.Pass.jsonPath(s, 'Note the time', {
+      parameters: { 'now.$': '$$.State.EnteredTime' },
+      resultPath: '$.clock',
+    });
+
+    // ------------------------------------------------------------ 5. enter maintenance
+    const pause = toRollback(setConsumers(s, 'Pause consumers', 'Pause', false, props.mappingArns));
+    const inFlight = sfn.Wait.jsonPath(s, 'Let in-flight batches finish', {
+      time: sfn.WaitTime.duration(props.consumerTimeout),
+    });
+    const maintenanceOn = toRollback(maintenance(s, 'Turn maintenance on', toggle, 'on'));
+
+    // ------------------------------------------------------------ 6. switch over
+    const switchover = toRollback(
+      awsCall(s, 'Switch over to green', {
+        service: 'rds',
+        action: 'switchoverBlueGreenDeployment',
+        parameters: {
+          'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id',
+          // 30-3600 s; past it RDS rolls the switchover back.
+          // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-timeout
+          'SwitchoverTimeout.$': '$.plan.switchoverTimeoutSeconds',
+        },
+        iamResources: [deployments],
+        additionalIamStatements: [
+          // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
+          new iam.PolicyStatement({
+            actions: ['rds:ModifyDBInstance', 'rds:PromoteReadReplica'],
+            resources: [anyInstance],
+          }),
+        ],
+        resultPath: sfn.JsonPath.DISCARD,
+      }),
+    );
+    const switchWait = sfn.Wait.jsonPath(s, 'Wait for the switchover', {
+      time: sfn.WaitTime.duration(SWITCHOVER_POLL),
+    });
+    const switchCheck = toOperator(
+      awsCall(s, 'Check switchover status', {
+        service: 'rds',
+        action: 'describeBlueGreenDeployments',
+        parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
+        iamResources: [deployments],
+        resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
+        resultPath: '$.green',
+      }),
+    );
+    // After the switchover the deployment can only be deleted without its target.
+    const switched = sfn.Pass.jsonPath(s, 'Note: switched over', {
+      result: sfn.Result.fromBoolean(false),
+      resultPath: '$.blueGreen.deleteTarget',
+    });
+
+    // ------------------------------------------------------------ 7. verify new writer
+    const verifyWriter = invoke(
+      s,
+      'Verify new writer',
+      fn.verifyWriter,
+      { 'plan.$': '$.plan' },
+      '$.writerCheck',
+    );
+    const restoreCount = startCount(s, 'Start counting restore steps', '$.restorePoll');
+    verifyWriter.addCatch(restoreCount, { errors: ['States.ALL'], resultPath: '$.failure' });
+    const restore = toOperator(
+      invoke(
+        s,
+        'Restore old blue as the writer',
+        fn.restoreOldBlue,
+        { 'plan.$': '$.plan' },
+        '$.restore',
+      ),
+    );
+    const restoreWait = sfn.Wait.jsonPath(s, 'Wait for the restore to progress', {
+      time: sfn.WaitTime.duration(RESTORE_POLL),
+    });
+    restoreCount
+      .next(restore)
+      .next(incrementCount(s, 'Count restore steps', '$.restorePoll'))
+      .next(
+        sfn.Choice.jsonPath(s, 'Is old blue restored?')
+          .when(sfn.Condition.booleanEquals('$.restore.done', true), rollback)
+          .when(
+            sfn.Condition.numberGreaterThanEquals('$.restorePoll.count', MAX_RESTORE_POLLS),
+            reason(
+              s,
+              'Note: old blue was not restored in time',
+              'RestoreTimedOut',
+              'Old blue was not restored as the writer within an hour.',
+            ).next(pageOperator),
+          )
+          .otherwise(restoreWait.next(restore)),
+      );
+
+    // ------------------------------------------------------------ 8. exit maintenance
+    const maintenanceOff = toOperator(maintenance(s, 'Turn maintenance off', toggle, 'off'));
+    const resume = toOperator(
+      setConsumers(s, 'Resume consumers', 'Resume', true, props.mappingArns),
+    );
+    const drain = toOperator(this.drain(queueAttributes));
+
+    // ------------------------------------------------------------ 9. clean up and report
+    const cleanUp = toOperator(
+      awsCall(s, 'Delete the blue/green deployment', {
+        service: 'rds',
+        action: 'deleteBlueGreenDeployment',
+        // After a switchover the target cannot be deleted with it; old blue (-old1) stays
+        // for a retention period, to be deleted only after a final snapshot.
+        parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id', DeleteTarget: false },
+        iamResources: [deployments],
+        resultPath: sfn.JsonPath.DISCARD,
+      }),
+    );
+    const upgraded = report(
+      s,
+      'Report: upgraded',
+      'UPGRADED',
+      'The database runs the target version. Maintenance is off and the buffers are draining.',
+    );
+
+    // ------------------------------------------------------------ the main line
+    const definition = validate.next(inputValid);
+    inputValid.otherwise(prepare);
+    prepare.next(preflight).next(preflightPassed);
+    preflightPassed.otherwise(dryRun);
+    dryRun.otherwise(started);
+    started
+      .next(notify(s, 'upgrade started', { topic, phase: 'started', subject: 'started' }))
+      .next(create)
+      .next(startCount(s, 'Start counting green checks', '$.greenPoll'))
+      .next(greenWait)
+      .next(greenCheck)
+      .next(incrementCount(s, 'Count green checks', '$.greenPoll'))
+      .next(greenReady);
+    greenAvailable.next(verifyGreen).next(
+      sfn.Choice.jsonPath(s, 'Is green ready?')
+        .when(
+          sfn.Condition.booleanEquals('$.greenCheck.passed', false),
+          sfn.Pass.jsonPath(s, 'Note: green failed verification', {
+            parameters: {
+              Error: 'GreenFailedVerification',
+              'Cause.$': 'States.JsonToString($.greenCheck.failures)',
+            },
+            resultPath: '$.failure',
+          }).next(rollback),
+        )
+        .otherwise(
+          sfn.Choice.jsonPath(s, 'Is approval required?')
+            .when(sfn.Condition.booleanEquals('$.plan.requireApproval', true), approval.next(clock))
+            .otherwise(clock),
+        ),
+    );
+    clock.next(
+      sfn.Choice.jsonPath(s, 'Is there time to switch over?')
+        .when(
+          sfn.Condition.timestampGreaterThanEqualsJsonPath('$.clock.now', '$.plan.deadline'),
+          reason(
+            s,
+            'Note: the deadline has passed',
+            'DeadlinePassed',
+            'The deadline passed before the switchover could start; it never starts after it.',
+          ).next(rollback),
+        )
+        .otherwise(pause),
+    );
+    pause
+      .next(inFlight)
+      .next(maintenanceOn)
+      .next(
+        report(
+          s,
+          'Report: maintenance on',
+          'IN_PROGRESS',
+          'Consumers are paused and the maintenance page is on. Switching over now.',
+        ),
+      )
+      .next(
+        notify(s, 'maintenance on', {
+          topic,
+          phase: 'maintenance on',
+          subject: 'maintenance page on',
+        }),
+      )
+      .next(switchover)
+      .next(startCount(s, 'Start counting switchover checks', '$.switchPoll'))
+      .next(switchWait)
+      .next(switchCheck)
+      .next(incrementCount(s, 'Count switchover checks', '$.switchPoll'))
+      .next(
+        sfn.Choice.jsonPath(s, 'Has the switchover finished?')
+          .when(sfn.Condition.stringEquals('$.green.status', 'SWITCHOVER_COMPLETED'), switched)
+          .when(
+            sfn.Condition.stringEquals('$.green.status', 'SWITCHOVER_FAILED'),
+            reason(
+              s,
+              'Note: the switchover failed',
+              'SwitchoverFailed',
+              'RDS reports SWITCHOVER_FAILED and has rolled the switchover back; blue is still the writer.',
+            ).next(rollback),
+          )
+          .when(
+            sfn.Condition.numberGreaterThanEquals('$.switchPoll.count', MAX_SWITCHOVER_POLLS),
+            reason(
+              s,
+              'Note: the switchover did not finish',
+              'SwitchoverStuck',
+              'The switchover neither completed nor failed within its timeout plus two minutes.',
+            ).next(pageOperator),
+          )
+          .otherwise(switchWait),
+      );
+    switched
+      .next(
+        report(
+          s,
+          'Report: switched over',
+          'IN_PROGRESS',
+          'Switched over. Verifying the new writer.',
+        ),
+      )
+      .next(notify(s, 'switched over', { topic, phase: 'switched over', subject: 'switched over' }))
+      .next(verifyWriter)
+      .next(
+        sfn.Choice.jsonPath(s, 'Is the new writer healthy?')
+          .when(
+            sfn.Condition.booleanEquals('$.writerCheck.passed', false),
+            sfn.Pass.jsonPath(s, 'Note: the new writer failed verification', {
+              parameters: {
+                Error: 'NewWriterFailedVerification',
+                'Cause.$': 'States.JsonToString($.writerCheck.failures)',
+              },
+              resultPath: '$.failure',
+            }).next(restoreCount),
+          )
+          .otherwise(maintenanceOff),
+      );
+    maintenanceOff
+      .next(
+        report(
+          s,
+          'Report: maintenance off',
+          'IN_PROGRESS',
+          'The new writer is verified and the maintenance page is off. Resuming consumers.',
+        ),
+      )
+      .next(
+        notify(s, 'maintenance off', {
+          topic,
+          phase: 'maintenance off',
+          subject: 'maintenance page off',
+        }),
+      )
+      .next(resume)
+      .next(drain)
+      .next(cleanUp)
+      .next(upgraded)
+      .next(notify(s, 'upgraded', { topic, phase: 'outcome', subject: 'upgraded' }))
+      .next(
+        sfn.Pass.jsonPath(s, 'Output: upgraded', {
+          parameters: {
+            outcome: 'UPGRADED',
+            'writer.$': '$.writerCheck.writer',
+            'backlog.$': '$.drain',
+            'plan.$': '$.plan',
+          },
+        }),
+      )
+      .next(sfn.Succeed.jsonPath(s, 'Upgrade complete'));
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}`,
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: props.stateMachineName,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      timeout: RUNBOOK_TIMEOUT,
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      comment: 'Upgrades the platform database with a blue/green deployment; see the README.',
+    });
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Log delivery and X-Ray actions support no resource-level permissions. ' +
+        'https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html#cloudwatch-iam-policy',
+    });
+  }
+
+  /**
+   * Waits for each buffer to drain (bounded: 10 minutes), reporting what is left. A queue
+   * still draining is not a failure: consumers are on and will finish.
+   */
+  private drain(queueArns: string[]): sfn.Map {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- a short scope name for many states
+    const s = this;
+    const map = sfn.Map.jsonPath(s, 'Drain buffers', {
+      itemsPath: '$.plan.queues',
+      itemSelector: { 'name.$': '$$.Map.Item.Value.name', 'url.$': '$$.Map.Item.Value.url' },
+      resultPath: '$.drain',
+    });
+    const measure = awsCall(s, 'Measure queue backlog', {
+      service: 'sqs',
+      action: 'getQueueAttributes',
+      parameters: {
+        'QueueUrl.$': '$.url',
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      },
+      iamResources: queueArns,
+      resultSelector: {
+        'waiting.$': '$.Attributes.ApproximateNumberOfMessages',
+        'inFlight.$': '$.Attributes.ApproximateNumberOfMessagesNotVisible',
+      },
+      resultPath: '$.backlog',
+    });
+    const wait = sfn.Wait.jsonPath(s, 'Wait while the queue drains', {
+      time: sfn.WaitTime.duration(DRAIN_POLL),
+    });
+    const done = sfn.Pass.jsonPath(s, 'Queue drained', {
+      parameters: {
+        'name.$': '$.name',
+        'waiting.$': '$.backlog.waiting',
+        'inFlight.$': '$.backlog.inFlight',
+      },
+    });
+    map.itemProcessor(
+      sfn.Chain.start(startCount(s, 'Start counting drain checks', '$.drainPoll'))
+        .next(measure)
+        .next(incrementCount(s, 'Count drain checks', '$.drainPoll'))
+        .next(
+          sfn.Choice.jsonPath(s, 'Is the queue drained?')
+            .when(
+              sfn.Condition.and(
+                sfn.Condition.stringEquals('$.backlog.waiting', '0'),
+                sfn.Condition.stringEquals('$.backlog.inFlight', '0'),
+              ),
+              done,
+            )
+            .when(sfn.Condition.numberGreaterThanEquals('$.drainPoll.count', MAX_DRAIN_POLLS), done)
+            .otherwise(wait.next(measure)),
+        ),
+    );
+    return map;
+  }
+}

@@ -1,0 +1,246 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type { Construct } from 'constructs';
+
+/**
+ * Errors worth retrying: throttling and transient service faults. SDK integration errors are
+ * named "<Service>.<Exception>"; Lambda invocation errors as documented for lambda:invoke.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html#use-awssdk-integ-handle-errors
+ * https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html
+ */
+export function transientErrors(...services: string[]): string[] {
+  return [
+    ...services.flatMap((s) => [
+      `${s}.ThrottlingException`,
+      `${s}.Throttling`,
+      `${s}.TooManyRequestsException`,
+      `${s}.ServiceUnavailableException`,
+      `${s}.InternalFailure`,
+    ]),
+    'Lambda.ServiceException',
+    'Lambda.AWSLambdaException',
+    'Lambda.SdkClientException',
+    'Lambda.TooManyRequestsException',
+  ];
+}
+
+/** Backoff with full jitter, so parallel retries (a Map over mappings) spread out. */
+export function retryTransient<T extends sfn.TaskStateBase>(task: T, ...services: string[]): T {
+  task.addRetry({
+    errors: transientErrors(...services),
+    interval: Duration.seconds(2),
+    maxAttempts: 5,
+    backoffRate: 2,
+    maxDelay: Duration.seconds(30),
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+  return task;
+}
+
+/** Every Task has a timeout; locally, a Task without one times out after 60 s. */
+export const TASK_TIMEOUT = sfn.Timeout.duration(Duration.minutes(2));
+
+/** A plain AWS API call (SDK integration) with retries on transient errors. */
+export function awsCall(
+  scope: Construct,
+  id: string,
+  props: Omit<tasks.CallAwsServiceJsonPathProps, 'taskTimeout'>,
+): tasks.CallAwsService {
+  const task = tasks.CallAwsService.jsonPath(scope, id, { taskTimeout: TASK_TIMEOUT, ...props });
+  return retryTransient(task, pascal(props.service));
+}
+
+/** A Lambda call whose result (the function's return value) lands at `resultPath`. */
+export function invoke(
+  scope: Construct,
+  id: string,
+  fn: lambda.IFunction,
+  payload: Record<string, unknown>,
+  resultPath: string | undefined,
+  resultSelector?: Record<string, unknown>,
+): tasks.LambdaInvoke {
+  const task = tasks.LambdaInvoke.jsonPath(scope, id, {
+    lambdaFunction: fn,
+    payload: sfn.TaskInput.fromObject(payload),
+    payloadResponseOnly: resultSelector === undefined,
+    resultSelector,
+    resultPath,
+    retryOnServiceExceptions: false,
+    taskTimeout: TASK_TIMEOUT,
+  });
+  return retryTransient(task);
+}
+
+export interface NotifyProps {
+  readonly topic: sns.ITopic;
+  /** The phase, as people read it: "maintenance on". */
+  readonly phase: string;
+  /** Subject line. */
+  readonly subject: string;
+}
+
+/**
+ * One notification: an SNS message for people and an EventBridge event for status pages.
+ * A failed notification never stops the upgrade: the Catch moves on.
+ */
+export function notify(scope: Construct, id: string, props: NotifyProps): sfn.Chain {
+  const detail = {
+    phase: props.phase,
+    'execution.$': '$$.Execution.Id',
+    'at.$': '$$.State.EnteredTime',
+    'outcome.$': '$.report.outcome',
+    'summary.$': '$.report.summary',
+  };
+  const publish = tasks.SnsPublish.jsonPath(scope, `Notify: ${id}`, {
+    topic: props.topic,
+    subject: `Database upgrade: ${props.subject}`,
+    message: sfn.TaskInput.fromObject(detail),
+    resultPath: sfn.JsonPath.DISCARD,
+    taskTimeout: TASK_TIMEOUT,
+  });
+  const emit = tasks.EventBridgePutEvents.jsonPath(scope, `Emit event: ${id}`, {
+    entries: [
+      {
+        source: 'quiet-upgrade',
+        detailType: 'Database upgrade phase',
+        detail: sfn.TaskInput.fromObject(detail),
+      },
+    ],
+    resultPath: sfn.JsonPath.DISCARD,
+    taskTimeout: TASK_TIMEOUT,
+  });
+  retryTransient(publish, 'Sns');
+  retryTransient(emit, 'EventBridge');
+  // Documented catch-all: a notification is best-effort and must never change the outcome.
+  publish.addCatch(emit, { errors: ['States.ALL'], resultPath: sfn.JsonPath.DISCARD });
+  const after = sfn.Pass.jsonPath(scope, `Notified: ${id}`);
+  emit.addCatch(after, { errors: ['States.ALL'], resultPath: sfn.JsonPath.DISCARD });
+  return sfn.Chain.start(publish).next(emit).next(after);
+}
+
+/** A Pass that writes `{ outcome, summary }` to `$.report` for the next notification. */
+export function report(scope: Construct, id: string, outcome: string, summary: string): sfn.Pass {
+  return sfn.Pass.jsonPath(scope, id, {
+    result: sfn.Result.fromObject({ outcome, summary }),
+    resultPath: '$.report',
+  });
+}
+
+/** A Pass that records why the run is rolling back, in the same shape a Catch writes. */
+export function reason(scope: Construct, id: string, error: string, cause: string): sfn.Pass {
+  return sfn.Pass.jsonPath(scope, id, {
+    result: sfn.Result.fromObject({ Error: error, Cause: cause }),
+    resultPath: '$.failure',
+  });
+}
+
+/** A counter for a bounded polling loop, at `path` (`{ count, now }`). */
+export function startCount(scope: Construct, id: string, path: string): sfn.Pass {
+  return sfn.Pass.jsonPath(scope, id, {
+    parameters: { count: 0, 'now.$': '$$.State.EnteredTime' },
+    resultPath: path,
+  });
+}
+
+export function incrementCount(scope: Construct, id: string, path: string): sfn.Pass {
+  return sfn.Pass.jsonPath(scope, id, {
+    parameters: {
+      'count.$': `States.MathAdd(${path}.count, 1)`,
+      'now.$': '$$.State.EnteredTime',
+    },
+    resultPath: path,
+  });
+}
+
+/** Adds statements to a state machine role (extra actions AWS requires for a call). */
+export function allow(role: iam.IGrantable, statements: iam.PolicyStatement[]): void {
+  for (const statement of statements) role.grantPrincipal.addToPrincipalPolicy(statement);
+}
+
+function pascal(service: string): string {
+  return service.charAt(0).toUpperCase() + service.slice(1);
+}
+
+/** Turns the maintenance rules on or off through the toggle function (idempotent). */
+export function maintenance(
+  scope: Construct,
+  id: string,
+  toggle: lambda.IFunction,
+  action: 'on' | 'off',
+): tasks.LambdaInvoke {
+  return invoke(scope, id, toggle, { action }, '$.maintenance', {
+    'state.$': '$.Payload.maintenance',
+  });
+}
+
+/**
+ * A Map over `$.plan.mappings` that enables or disables each consumer's event source
+ * mapping and, when disabling, waits until the mapping reports `Disabled` (bounded).
+ * https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html
+ * https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html#event-source-mapping-states
+ */
+export function setConsumers(
+  scope: Construct,
+  id: string,
+  prefix: string,
+  enabled: boolean,
+  mappingArns: string[],
+): sfn.Map {
+  const map = sfn.Map.jsonPath(scope, id, {
+    itemsPath: '$.plan.mappings',
+    itemSelector: { 'uuid.$': '$$.Map.Item.Value.uuid', 'name.$': '$$.Map.Item.Value.name' },
+    resultPath: sfn.JsonPath.DISCARD,
+  });
+  const update = awsCall(scope, `${prefix}: ${enabled ? 'enable' : 'disable'} consumer`, {
+    service: 'lambda',
+    action: 'updateEventSourceMapping',
+    parameters: { 'UUID.$': '$.uuid', Enabled: enabled },
+    iamResources: mappingArns,
+    resultPath: sfn.JsonPath.DISCARD,
+  });
+  if (enabled) {
+    map.itemProcessor(update);
+    return map;
+  }
+  // Disabling is asynchronous: the mapping goes Disabling, then Disabled. 36 checks 5 s apart
+  // bound the wait at 3 minutes.
+  const counter = `${prefix}: start counting consumer checks`;
+  const wait = sfn.Wait.jsonPath(scope, `${prefix}: wait for consumer to stop`, {
+    time: sfn.WaitTime.duration(Duration.seconds(5)),
+  });
+  const check = awsCall(scope, `${prefix}: check consumer state`, {
+    service: 'lambda',
+    action: 'getEventSourceMapping',
+    parameters: { 'UUID.$': '$.uuid' },
+    iamResources: mappingArns,
+    resultSelector: { 'state.$': '$.State' },
+    resultPath: '$.mapping',
+  });
+  const count = incrementCount(scope, `${prefix}: count consumer checks`, '$.checks');
+  const stopped = sfn.Choice.jsonPath(scope, `${prefix}: has consumer stopped?`)
+    .when(
+      sfn.Condition.stringEquals('$.mapping.state', 'Disabled'),
+      sfn.Succeed.jsonPath(scope, `${prefix}: consumer stopped`),
+    )
+    .when(
+      sfn.Condition.numberGreaterThanEquals('$.checks.count', 36),
+      sfn.Fail.jsonPath(scope, `${prefix}: consumer did not stop`, {
+        error: 'ConsumerDidNotStop',
+        cause: 'An event source mapping did not reach Disabled within 3 minutes.',
+      }),
+    )
+    .otherwise(wait);
+  map.itemProcessor(
+    sfn.Chain.start(update)
+      .next(startCount(scope, counter, '$.checks'))
+      .next(wait)
+      .next(check)
+      .next(count)
+      .next(stopped),
+  );
+  return map;
+}

@@ -1,0 +1,280 @@
+import { Arn, ArnFormat, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import type { Construct } from 'constructs';
+import { BUFFER_NAMES } from '../../lambda/shared/contracts';
+import type { PlanDefaults } from '../../lambda/validate-input/validate';
+import type { AppConfig } from '../config';
+import { NodeFunction } from '../constructs/node-function';
+import { acknowledgeWildcards, WILDCARD_REASONS } from '../nag';
+import { SUBNETS } from '../constructs/platform-network';
+import { UpgradeRunbook } from '../constructs/upgrade-runbook';
+import { UpgradeWatchdog } from '../constructs/upgrade-watchdog';
+import type { BuffersStack } from './buffers-stack';
+import type { DatabaseStack } from './database-stack';
+import { type EdgeStack, TOGGLE_FUNCTION_NAME } from './edge-stack';
+
+export interface UpgradeStackProps extends StackProps {
+  readonly config: AppConfig;
+  readonly database: DatabaseStack;
+  readonly buffers: BuffersStack;
+  readonly edge: EdgeStack;
+}
+
+/** Names are fixed so policies can name the machines without a dependency cycle. */
+export const UPGRADE_MACHINE_NAME = 'QuietUpgrade-Upgrade';
+export const WATCHDOG_MACHINE_NAME = 'QuietUpgrade-Watchdog';
+
+/**
+ * The upgrade runbook, its helper functions, the watchdog, and the schedule that starts it
+ * in the quiet hours.
+ */
+export class UpgradeStack extends Stack {
+  readonly runbook: UpgradeRunbook;
+  readonly watchdog: UpgradeWatchdog;
+  readonly schedule: scheduler.CfnSchedule;
+  readonly planDefaults: PlanDefaults;
+
+  constructor(scope: Construct, id: string, props: UpgradeStackProps) {
+    super(scope, id, props);
+    const { config, database, buffers, edge } = props;
+    const db = config.database;
+    const arn = (service: string, resource: string, name: string) =>
+      Arn.format(
+        { service, resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME },
+        this,
+      );
+    const source = db.instanceIdentifier;
+    const sourceArn = arn('rds', 'db', source);
+    const mappings = BUFFER_NAMES.map((name) => ({
+      name,
+      uuid: buffers.buffers[name].eventSource.eventSourceMappingId,
+    }));
+    const mappingArns = mappings.map((m) => arn('lambda', 'event-source-mapping', m.uuid));
+    const queues = BUFFER_NAMES.map((name) => ({
+      name,
+      url: buffers.buffers[name].queue.queueUrl,
+      arn: buffers.buffers[name].queue.queueArn,
+    }));
+    // By name, not by cross-stack reference: the ARN is then known in this stack.
+    const toggle = lambda.Function.fromFunctionAttributes(this, 'Toggle', {
+      functionArn: arn('lambda', 'function', TOGGLE_FUNCTION_NAME),
+      sameEnvironment: true,
+    });
+    this.addStackDependency(edge);
+    const topic = buffers.notifications.topic;
+
+    this.planDefaults = {
+      sourceIdentifier: source,
+      sourceArn,
+      engine: db.engine,
+      currentEngineVersion: db.engineVersion,
+      targetEngineVersion: db.targetEngineVersion ?? '',
+      targetParameterGroupName: database.database.targetParameterGroup?.ref ?? '',
+      switchoverTimeoutSeconds: config.switchoverTimeoutSeconds,
+      requireApproval: config.upgrade.requireApproval,
+      deadlineMinutes: config.upgrade.deadlineMinutes,
+      mappings,
+      queues,
+      listenerArn: edge.maintenance.listenerArn,
+      maintenanceToggleFunction: TOGGLE_FUNCTION_NAME,
+      maxReplicationLagMb: config.upgrade.maxReplicationLagMb,
+    };
+
+    // ------------------------------------------------------------ functions with real logic
+    // Each role allows exactly the calls its function makes. Describe* calls that support no
+    // resource-level permissions get "*":
+    // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html
+    const fn = (
+      id: string,
+      dir: string,
+      description: string,
+      statements: iam.PolicyStatement[],
+    ) => {
+      const f = new NodeFunction(this, id, {
+        functionDir: dir,
+        description,
+        timeout: Duration.seconds(60),
+      });
+      for (const statement of statements) f.addToRolePolicy(statement);
+      return f;
+    };
+    const allow = (actions: string[], resources: string[]) =>
+      new iam.PolicyStatement({ actions, resources });
+    const deployments = arn('rds', 'deployment', '*');
+
+    const validateInput = fn(
+      'ValidateInput',
+      'validate-input',
+      'Checks an upgrade run input before anything changes',
+      [],
+    );
+    const preflight = fn(
+      'Preflight',
+      'preflight',
+      'Checks every blue/green prerequisite before an upgrade',
+      [
+        allow(['rds:DescribeDBInstances'], [sourceArn]),
+        allow(
+          ['rds:DescribeDBParameters'],
+          [arn('rds', 'pg', database.database.parameterGroup.ref)],
+        ),
+        allow(['rds:DescribeBlueGreenDeployments'], [deployments]),
+        allow(['rds:DescribeDBEngineVersions'], ['*']),
+        allow(['states:ListExecutions'], [arn('states', 'stateMachine', UPGRADE_MACHINE_NAME)]),
+        allow(
+          ['sqs:GetQueueAttributes'],
+          queues.map((q) => q.arn),
+        ),
+        allow(['lambda:GetEventSourceMapping'], mappingArns),
+        allow(['elasticloadbalancing:DescribeListeners'], ['*']),
+      ],
+    );
+    const verifyGreen = fn(
+      'VerifyGreen',
+      'verify-green',
+      'Verifies the green environment before switchover',
+      [
+        allow(['rds:DescribeBlueGreenDeployments'], [deployments]),
+        // Green's identifier is chosen by RDS.
+        allow(['rds:DescribeDBInstances'], [arn('rds', 'db', '*')]),
+        allow(['cloudwatch:GetMetricData', 'cloudwatch:GetMetricStatistics'], ['*']),
+      ],
+    );
+    const verifyWriter = new NodeFunction(this, 'VerifyWriter', {
+      functionDir: 'verify-writer',
+      description: 'Verifies the new writer after switchover: version, status, writable',
+      timeout: Duration.seconds(60),
+      vpc: database.vpc,
+      vpcSubnets: { subnetGroupName: SUBNETS.app },
+      securityGroups: [database.databaseClients],
+      environment: { DB_SECRET_ARN: database.database.secret.secretArn },
+    });
+    verifyWriter.addToRolePolicy(allow(['rds:DescribeDBInstances'], [sourceArn]));
+    database.database.secret.grantRead(verifyWriter);
+    const restoreOldBlue = fn(
+      'RestoreOldBlue',
+      'restore-old-blue',
+      'Restores old blue as the writer, one step per call',
+      [
+        allow(
+          ['rds:DescribeDBInstances', 'rds:ModifyDBInstance'],
+          [sourceArn, `${sourceArn}-old1`, `${sourceArn}-failed1`],
+        ),
+        allow(['rds:RebootDBInstance'], [`${sourceArn}-old1`]),
+        allow(
+          ['rds:DescribeDBParameters', 'rds:ModifyDBParameterGroup'],
+          [arn('rds', 'pg', database.database.parameterGroup.ref)],
+        ),
+      ],
+    );
+    const inspect = fn(
+      'WatchdogInspect',
+      'watchdog-inspect',
+      'Inspects the real state after a stopped upgrade run',
+      [
+        allow(['lambda:InvokeFunction'], [toggle.functionArn]),
+        allow(['lambda:GetEventSourceMapping'], mappingArns),
+        allow(['rds:DescribeDBInstances'], [sourceArn]),
+        allow(['rds:DescribeBlueGreenDeployments'], [deployments]),
+      ],
+    );
+
+    this.runbook = new UpgradeRunbook(this, 'Runbook', {
+      stateMachineName: UPGRADE_MACHINE_NAME,
+      planDefaults: this.planDefaults,
+      functions: { validateInput, preflight, verifyGreen, verifyWriter, restoreOldBlue },
+      toggle,
+      topic,
+      mappingArns,
+      queueArns: queues.map((q) => q.arn),
+      consumerTimeout: buffers.buffers.sends.consumer.timeout ?? Duration.seconds(30),
+    });
+    this.watchdog = new UpgradeWatchdog(this, 'Watchdog', {
+      upgrade: this.runbook.stateMachine,
+      upgradeMachineName: UPGRADE_MACHINE_NAME,
+      stateMachineName: WATCHDOG_MACHINE_NAME,
+      planDefaults: this.planDefaults,
+      validateInput,
+      inspect,
+      verifyWriter,
+      toggle,
+      topic,
+      mappingArns,
+    });
+
+    // ------------------------------------------------------------ the schedule
+    // A templated Step Functions target cannot set the execution name, so a duplicate fire
+    // cannot be made idempotent by name; the single-flight check in preflight rejects a
+    // second run instead, before it changes anything.
+    // https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-targets-templated.html
+    const scheduleRole = new iam.Role(this, 'ScheduleRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+      description: 'Lets EventBridge Scheduler start the upgrade runbook',
+    });
+    this.runbook.stateMachine.grantStartExecution(scheduleRole);
+    const expression = config.upgrade.schedule;
+    this.schedule = new scheduler.CfnSchedule(this, 'Schedule', {
+      description: expression
+        ? 'Starts the database upgrade in the configured window'
+        : 'Disabled: set quietUpgrade.upgrade.schedule to start upgrades on a schedule',
+      scheduleExpression: expression || 'cron(0 4 ? * SUN *)',
+      scheduleExpressionTimezone: config.upgrade.scheduleTimeZone,
+      state: expression ? 'ENABLED' : 'DISABLED',
+      flexibleTimeWindow: { mode: 'OFF' },
+      target: {
+        arn: this.runbook.stateMachine.stateMachineArn,
+        roleArn: scheduleRole.roleArn,
+        input: '{}',
+        // No retries: a retried start could only be rejected by the single-flight check.
+        retryPolicy: { maximumRetryAttempts: 0 },
+      },
+    });
+
+    // Wildcards AWS forces, each acknowledged where it is granted.
+    for (const f of [preflight, verifyGreen, inspect]) {
+      acknowledgeWildcards(f.role ?? f, [deployments], WILDCARD_REASONS.deployments);
+    }
+    acknowledgeWildcards(
+      verifyGreen.role ?? verifyGreen,
+      [arn('rds', 'db', '*')],
+      WILDCARD_REASONS.greenInstances,
+    );
+    for (const machine of [this.runbook.stateMachine, this.watchdog.stateMachine]) {
+      acknowledgeWildcards(machine.role, [deployments], WILDCARD_REASONS.deployments);
+      acknowledgeWildcards(machine.role, [arn('rds', 'db', '*')], WILDCARD_REASONS.greenInstances);
+    }
+    acknowledgeWildcards(
+      this.runbook.stateMachine.role,
+      ['pg', 'og', 'subgrp'].map((type) => arn('rds', type, '*')),
+      WILDCARD_REASONS.greenInstances,
+    );
+    acknowledgeWildcards(
+      this.runbook.stateMachine.role,
+      [validateInput, preflight, verifyGreen, verifyWriter, restoreOldBlue, toggle].map(
+        (f) => `${f.functionArn}:*`,
+      ),
+      WILDCARD_REASONS.functionVersions,
+    );
+    acknowledgeWildcards(
+      this.watchdog.stateMachine.role,
+      [validateInput, inspect, verifyWriter, toggle].map((f) => `${f.functionArn}:*`),
+      WILDCARD_REASONS.functionVersions,
+    );
+    acknowledgeWildcards(
+      this.watchdog.stateMachine.role,
+      [arn('states', 'execution', `${UPGRADE_MACHINE_NAME}:*`)],
+      WILDCARD_REASONS.executions,
+    );
+
+    new CfnOutput(this, 'UpgradeStateMachineArn', {
+      value: this.runbook.stateMachine.stateMachineArn,
+    });
+    new CfnOutput(this, 'WatchdogStateMachineArn', {
+      value: this.watchdog.stateMachine.stateMachineArn,
+    });
+  }
+}

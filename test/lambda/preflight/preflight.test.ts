@@ -1,0 +1,489 @@
+import {
+  DescribeListenersCommand,
+  ElasticLoadBalancingV2Client,
+  ListenerNotFoundException,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import {
+  GetEventSourceMappingCommand,
+  LambdaClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-lambda';
+import {
+  BlueGreenDeploymentNotFoundFault,
+  type DBInstance,
+  DBInstanceNotFoundFault,
+  DBParameterGroupNotFoundFault,
+  DescribeBlueGreenDeploymentsCommand,
+  DescribeDBEngineVersionsCommand,
+  DescribeDBInstancesCommand,
+  DescribeDBParametersCommand,
+  RDSClient,
+} from '@aws-sdk/client-rds';
+import { ListExecutionsCommand, SFNClient, StateMachineDoesNotExist } from '@aws-sdk/client-sfn';
+import { GetQueueAttributesCommand, QueueDoesNotExist, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { preflight, type PreflightEvent } from '../../../lambda/preflight/preflight';
+import type { UpgradePlan } from '../../../lambda/shared/upgrade-plan';
+
+const ACCOUNT = 'arn:aws:sqs:eu-west-1:123456789012';
+const SOURCE_ARN = 'arn:aws:rds:eu-west-1:123456789012:db:platform-db';
+const LISTENER_ARN =
+  'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/edge/50dc6c495c0c9188/f2f7dc8efc522ab2';
+const STATE_MACHINE_ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:quiet-upgrade';
+const EXECUTION_ARN = 'arn:aws:states:eu-west-1:123456789012:execution:quiet-upgrade:run-2';
+const OTHER_EXECUTION_ARN = 'arn:aws:states:eu-west-1:123456789012:execution:quiet-upgrade:run-1';
+
+const PLAN: UpgradePlan = {
+  sourceIdentifier: 'platform-db',
+  sourceArn: SOURCE_ARN,
+  engine: 'postgres',
+  currentEngineVersion: '16.6',
+  targetEngineVersion: '17.2',
+  targetParameterGroupName: 'parameters-postgres17',
+  switchoverTimeoutSeconds: 300,
+  deadline: '2026-11-22T06:00:00.000Z',
+  dryRun: false,
+  requireApproval: false,
+  mappings: [
+    { name: 'sends', uuid: 'a1b2c3d4-0000-0000-0000-000000000001' },
+    { name: 'unsubscribes', uuid: 'a1b2c3d4-0000-0000-0000-000000000002' },
+  ],
+  queues: [
+    {
+      name: 'sends',
+      url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/sends',
+      arn: `${ACCOUNT}:sends`,
+    },
+    {
+      name: 'unsubscribes',
+      url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/unsubscribes',
+      arn: `${ACCOUNT}:unsubscribes`,
+    },
+  ],
+  listenerArn: LISTENER_ARN,
+  maintenanceToggleFunction: 'maintenance-toggle',
+  maxReplicationLagMb: 64,
+};
+const EVENT: PreflightEvent = {
+  plan: PLAN,
+  stateMachineArn: STATE_MACHINE_ARN,
+  executionArn: EXECUTION_ARN,
+};
+
+const CHECK_ORDER = [
+  'source-available',
+  'valid-upgrade-target',
+  'automated-backups',
+  'logical-replication',
+  'no-managed-master-password',
+  'no-other-blue-green-deployment',
+  'single-flight',
+  'queue:sends',
+  'queue:unsubscribes',
+  'mapping:sends',
+  'mapping:unsubscribes',
+  'listener',
+];
+
+const rds = mockClient(RDSClient);
+const sfn = mockClient(SFNClient);
+const sqs = mockClient(SQSClient);
+const lambda = mockClient(LambdaClient);
+const elb = mockClient(ElasticLoadBalancingV2Client);
+const clients = {
+  rds: new RDSClient({}),
+  sfn: new SFNClient({}),
+  sqs: new SQSClient({}),
+  lambda: new LambdaClient({}),
+  elb: new ElasticLoadBalancingV2Client({}),
+};
+
+const blue = (overrides: Partial<DBInstance> = {}): DBInstance => ({
+  DBInstanceIdentifier: 'platform-db',
+  DBInstanceArn: SOURCE_ARN,
+  DBInstanceStatus: 'available',
+  Engine: 'postgres',
+  EngineVersion: '16.6',
+  BackupRetentionPeriod: 7,
+  DBParameterGroups: [
+    { DBParameterGroupName: 'parameters-postgres16', ParameterApplyStatus: 'in-sync' },
+  ],
+  ...overrides,
+});
+
+const meta = { $metadata: {} };
+
+beforeEach(() => {
+  for (const mock of [rds, sfn, sqs, lambda, elb]) mock.reset();
+  rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [blue()] });
+  rds.on(DescribeDBEngineVersionsCommand).resolves({
+    DBEngineVersions: [
+      {
+        Engine: 'postgres',
+        EngineVersion: '16.6',
+        ValidUpgradeTarget: [
+          { EngineVersion: '16.8' },
+          { EngineVersion: '17.2' },
+          { EngineVersion: '17.4' },
+        ],
+      },
+    ],
+  });
+  // Two pages: the parameter this check needs is on the second.
+  rds
+    .on(DescribeDBParametersCommand)
+    .resolvesOnce({
+      Parameters: [{ ParameterName: 'max_wal_senders', ParameterValue: '20' }],
+      Marker: 'page-2',
+    })
+    .resolves({ Parameters: [{ ParameterName: 'rds.logical_replication', ParameterValue: '1' }] });
+  rds.on(DescribeBlueGreenDeploymentsCommand).resolves({ BlueGreenDeployments: [] });
+  sfn.on(ListExecutionsCommand).resolves({
+    executions: [
+      {
+        executionArn: EXECUTION_ARN,
+        stateMachineArn: STATE_MACHINE_ARN,
+        name: 'run-2',
+        status: 'RUNNING',
+        startDate: new Date('2026-11-22T04:00:00Z'),
+      },
+    ],
+  });
+  for (const queue of PLAN.queues) {
+    sqs
+      .on(GetQueueAttributesCommand, { QueueUrl: queue.url })
+      .resolves({ Attributes: { QueueArn: queue.arn } });
+  }
+  lambda.on(GetEventSourceMappingCommand).callsFake((input: { UUID: string }) => ({
+    UUID: input.UUID,
+    State: 'Enabled',
+  }));
+  elb.on(DescribeListenersCommand).resolves({ Listeners: [{ ListenerArn: LISTENER_ARN }] });
+});
+
+describe('preflight', () => {
+  it('passes when everything is in place and lists every check in a fixed order', async () => {
+    const result = await preflight(clients, EVENT);
+    expect(result.failures).toEqual([]);
+    expect(result.passed).toBe(true);
+    expect(result.checks.map((c) => c.name)).toEqual(CHECK_ORDER);
+    expect(result.checks.every((c) => c.ok)).toBe(true);
+    expect(result.source).toEqual({
+      identifier: 'platform-db',
+      arn: SOURCE_ARN,
+      engineVersion: '16.6',
+    });
+    expect(rds).toHaveReceivedCommandWith(DescribeDBInstancesCommand, {
+      DBInstanceIdentifier: 'platform-db',
+    });
+    expect(rds).toHaveReceivedCommandWith(DescribeDBParametersCommand, {
+      DBParameterGroupName: 'parameters-postgres16',
+    });
+    expect(rds).toHaveReceivedCommandWith(DescribeBlueGreenDeploymentsCommand, {
+      Filters: [{ Name: 'source', Values: [SOURCE_ARN] }],
+    });
+    expect(sfn).toHaveReceivedCommandWith(ListExecutionsCommand, {
+      stateMachineArn: STATE_MACHINE_ARN,
+      statusFilter: 'RUNNING',
+    });
+    for (const queue of PLAN.queues) {
+      expect(sqs).toHaveReceivedCommandWith(GetQueueAttributesCommand, {
+        QueueUrl: queue.url,
+        AttributeNames: ['QueueArn'],
+      });
+    }
+    for (const mapping of PLAN.mappings) {
+      expect(lambda).toHaveReceivedCommandWith(GetEventSourceMappingCommand, {
+        UUID: mapping.uuid,
+      });
+    }
+    expect(elb).toHaveReceivedCommandWith(DescribeListenersCommand, {
+      ListenerArns: [LISTENER_ARN],
+    });
+  });
+
+  it('asks for upgrade targets of the version blue really runs, not the one the stack says', async () => {
+    rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [blue({ EngineVersion: '16.8' })] });
+    const result = await preflight(clients, EVENT);
+    expect(rds).toHaveReceivedCommandWith(DescribeDBEngineVersionsCommand, {
+      Engine: 'postgres',
+      EngineVersion: '16.8',
+    });
+    expect(result.passed).toBe(true);
+    expect(result.source?.engineVersion).toBe('16.8');
+    expect(result.checks[1]).toEqual({
+      name: 'valid-upgrade-target',
+      ok: true,
+      detail: '16.8 (the stack says 16.6) can be upgraded to 17.2',
+    });
+  });
+
+  it('reports every failed check at once, in check order, each with the value it saw', async () => {
+    rds.on(DescribeDBInstancesCommand).resolves({
+      DBInstances: [
+        blue({
+          DBInstanceStatus: 'modifying',
+          BackupRetentionPeriod: 0,
+          DBParameterGroups: [
+            {
+              DBParameterGroupName: 'parameters-postgres16',
+              ParameterApplyStatus: 'pending-reboot',
+            },
+          ],
+          MasterUserSecret: {
+            SecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db',
+          },
+        }),
+      ],
+    });
+    rds.on(DescribeDBEngineVersionsCommand).resolves({
+      DBEngineVersions: [{ ValidUpgradeTarget: [{ EngineVersion: '16.8' }] }],
+    });
+    rds.on(DescribeBlueGreenDeploymentsCommand).resolves({
+      BlueGreenDeployments: [
+        { BlueGreenDeploymentIdentifier: 'bgd-old', Status: 'SWITCHOVER_FAILED' },
+      ],
+    });
+    sfn.on(ListExecutionsCommand).resolves({
+      executions: [
+        {
+          executionArn: OTHER_EXECUTION_ARN,
+          stateMachineArn: STATE_MACHINE_ARN,
+          name: 'run-1',
+          status: 'RUNNING',
+          startDate: new Date('2026-11-22T03:00:00Z'),
+        },
+        {
+          executionArn: EXECUTION_ARN,
+          stateMachineArn: STATE_MACHINE_ARN,
+          name: 'run-2',
+          status: 'RUNNING',
+          startDate: new Date('2026-11-22T04:00:00Z'),
+        },
+      ],
+    });
+    sqs
+      .on(GetQueueAttributesCommand, { QueueUrl: PLAN.queues[1]?.url })
+      .resolves({ Attributes: { QueueArn: `${ACCOUNT}:unsubscribes-old` } });
+    lambda
+      .on(GetEventSourceMappingCommand, { UUID: PLAN.mappings[0]?.uuid })
+      .resolves({ UUID: PLAN.mappings[0]?.uuid, State: 'Disabled' });
+
+    const result = await preflight(clients, EVENT);
+
+    expect(result.passed).toBe(false);
+    expect(result.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual([
+      'source-available',
+      'valid-upgrade-target',
+      'automated-backups',
+      'logical-replication',
+      'no-managed-master-password',
+      'no-other-blue-green-deployment',
+      'single-flight',
+      'queue:unsubscribes',
+      'mapping:sends',
+    ]);
+    expect(result.failures).toEqual([
+      'Source DB instance "platform-db" is "modifying", not "available". Wait until the operation on it (modification, maintenance, backup) has finished, then start again.',
+      '"platform-db" runs postgres 16.6, which RDS cannot upgrade to 17.2; valid targets from 16.6: 16.8. Start again with one of them as targetEngineVersion.',
+      'Automated backups are off on "platform-db" (BackupRetentionPeriod 0). Set database.backupRetentionDays (1-35) in cdk.json, deploy, then start again.',
+      'Parameter group "parameters-postgres16" on "platform-db" is "pending-reboot", not "in-sync": a change waits to be applied. Reboot "platform-db" at a quiet moment, then start again.',
+      expect.stringContaining(
+        'master password managed by RDS in Secrets Manager (arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db)',
+      ),
+      expect.stringContaining(
+        '"platform-db" is already the source of blue/green deployment bgd-old (SWITCHOVER_FAILED).',
+      ),
+      expect.stringContaining(`Another upgrade is running: ${OTHER_EXECUTION_ARN}. Only one`),
+      expect.stringContaining(
+        `has ARN ${ACCOUNT}:unsubscribes-old, but the plan says ${ACCOUNT}:unsubscribes.`,
+      ),
+      expect.stringContaining(
+        'event source mapping a1b2c3d4-0000-0000-0000-000000000001 is "Disabled", not "Enabled"',
+      ),
+    ]);
+    // The failed checks carry the same sentences; the passing ones say what they saw.
+    const byName = Object.fromEntries(result.checks.map((c) => [c.name, c]));
+    expect(byName['automated-backups']?.detail).toBe(result.failures[2]);
+    expect(byName.listener).toEqual({
+      name: 'listener',
+      ok: true,
+      detail: `${LISTENER_ARN} exists`,
+    });
+  });
+
+  it('reports both problems when a parameter group is out of sync and logical replication is off', async () => {
+    rds.on(DescribeDBInstancesCommand).resolves({
+      DBInstances: [
+        blue({
+          DBParameterGroups: [
+            { DBParameterGroupName: 'parameters-postgres16', ParameterApplyStatus: 'applying' },
+          ],
+        }),
+      ],
+    });
+    rds.on(DescribeDBParametersCommand).resolves({
+      Parameters: [{ ParameterName: 'rds.logical_replication', ParameterValue: '0' }],
+    });
+    const result = await preflight(clients, EVENT);
+    expect(result.failures).toEqual([
+      expect.stringContaining('is "applying", not "in-sync"'),
+      'rds.logical_replication is "0" in parameter group "parameters-postgres16" of "platform-db"; blue/green needs "1". Set it to 1, reboot "platform-db", then start again.',
+    ]);
+  });
+
+  it('follows every page of parameters to find rds.logical_replication', async () => {
+    rds
+      .on(DescribeDBParametersCommand)
+      .resolvesOnce({
+        Parameters: [{ ParameterName: 'work_mem', ParameterValue: '4096' }],
+        Marker: 'p2',
+      })
+      .resolvesOnce({
+        Parameters: [{ ParameterName: 'wal_level', ParameterValue: 'logical' }],
+        Marker: 'p3',
+      })
+      .resolves({
+        Parameters: [{ ParameterName: 'rds.logical_replication', ParameterValue: '0' }],
+      });
+    const result = await preflight(clients, EVENT);
+    expect(rds).toHaveReceivedCommandTimes(DescribeDBParametersCommand, 3);
+    expect(rds).toHaveReceivedNthSpecificCommandWith(3, DescribeDBParametersCommand, {
+      DBParameterGroupName: 'parameters-postgres16',
+      Marker: 'p3',
+    });
+    expect(result.failures).toEqual([expect.stringContaining('rds.logical_replication is "0"')]);
+  });
+
+  it('says logical replication is not set when no page has the parameter', async () => {
+    rds.on(DescribeDBParametersCommand).resolves({ Parameters: [] });
+    const result = await preflight(clients, EVENT);
+    expect(result.failures).toEqual([
+      expect.stringContaining(
+        'rds.logical_replication is not set in parameter group "parameters-postgres16"',
+      ),
+    ]);
+  });
+
+  it('follows every page of running executions to find another run', async () => {
+    sfn
+      .on(ListExecutionsCommand)
+      .resolvesOnce({
+        executions: [
+          {
+            executionArn: EXECUTION_ARN,
+            stateMachineArn: STATE_MACHINE_ARN,
+            name: 'run-2',
+            status: 'RUNNING',
+            startDate: new Date(),
+          },
+        ],
+        nextToken: 'more',
+      })
+      .resolves({
+        executions: [
+          {
+            executionArn: OTHER_EXECUTION_ARN,
+            stateMachineArn: STATE_MACHINE_ARN,
+            name: 'run-1',
+            status: 'RUNNING',
+            startDate: new Date(),
+          },
+        ],
+      });
+    const result = await preflight(clients, EVENT);
+    expect(sfn).toHaveReceivedNthSpecificCommandWith(2, ListExecutionsCommand, {
+      stateMachineArn: STATE_MACHINE_ARN,
+      statusFilter: 'RUNNING',
+      nextToken: 'more',
+    });
+    expect(result.checks.find((c) => c.name === 'single-flight')).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining(`Another upgrade is running: ${OTHER_EXECUTION_ARN}.`),
+    });
+    expect(result.failures).toHaveLength(1);
+  });
+
+  it('turns "not found" errors into failures and skips what depends on a missing instance', async () => {
+    rds
+      .on(DescribeDBInstancesCommand)
+      .rejects(
+        new DBInstanceNotFoundFault({ message: 'DBInstance platform-db not found.', ...meta }),
+      );
+    sqs
+      .on(GetQueueAttributesCommand, { QueueUrl: PLAN.queues[0]?.url })
+      .rejects(new QueueDoesNotExist({ message: 'The specified queue does not exist.', ...meta }));
+    lambda
+      .on(GetEventSourceMappingCommand, { UUID: PLAN.mappings[1]?.uuid })
+      .rejects(new ResourceNotFoundException({ message: 'not found', ...meta }));
+    elb
+      .on(DescribeListenersCommand)
+      .rejects(
+        new ListenerNotFoundException({ message: 'One or more listeners not found', ...meta }),
+      );
+    sfn
+      .on(ListExecutionsCommand)
+      .rejects(new StateMachineDoesNotExist({ message: 'State Machine Does Not Exist', ...meta }));
+
+    const result = await preflight(clients, EVENT);
+
+    expect(result.passed).toBe(false);
+    expect(result.source).toBeNull();
+    expect(result.failures).toEqual([
+      'Source DB instance "platform-db" was not found in this account and region. Check database.instanceIdentifier in cdk.json and the region the state machine runs in.',
+      `State machine ${STATE_MACHINE_ARN} was not found, so other runs cannot be ruled out. Start the upgrade from the deployed state machine.`,
+      'Buffer queue "sends" (https://sqs.eu-west-1.amazonaws.com/123456789012/sends) does not exist. Deploy the QuietUpgradeBuffers stack, then start again.',
+      expect.stringContaining(
+        `The "unsubscribes" consumer's event source mapping ${PLAN.mappings[1]?.uuid} was not found.`,
+      ),
+      expect.stringContaining(`Load balancer listener ${LISTENER_ARN} was not found`),
+    ]);
+    const skipped = result.checks.filter((c) => c.detail.startsWith('not checked:'));
+    expect(skipped.map((c) => [c.name, c.ok])).toEqual([
+      ['valid-upgrade-target', false],
+      ['automated-backups', false],
+      ['logical-replication', false],
+      ['no-managed-master-password', false],
+    ]);
+    expect(rds).not.toHaveReceivedCommand(DescribeDBEngineVersionsCommand);
+    // Still checked, against the plan's ARN.
+    expect(rds).toHaveReceivedCommandWith(DescribeBlueGreenDeploymentsCommand, {
+      Filters: [{ Name: 'source', Values: [SOURCE_ARN] }],
+    });
+  });
+
+  it('reports a parameter group that no longer exists', async () => {
+    rds
+      .on(DescribeDBParametersCommand)
+      .rejects(new DBParameterGroupNotFoundFault({ message: 'not found', ...meta }));
+    const result = await preflight(clients, EVENT);
+    expect(result.failures).toEqual([
+      expect.stringContaining(
+        'Parameter group "parameters-postgres16" attached to "platform-db" was not found.',
+      ),
+    ]);
+  });
+
+  it('treats BlueGreenDeploymentNotFound for the source filter as "none"', async () => {
+    rds
+      .on(DescribeBlueGreenDeploymentsCommand)
+      .rejects(new BlueGreenDeploymentNotFoundFault({ message: 'not found', ...meta }));
+    const result = await preflight(clients, EVENT);
+    expect(result.passed).toBe(true);
+  });
+
+  it.each([
+    ['RDS throttles DescribeDBEngineVersions', () => rds.on(DescribeDBEngineVersionsCommand)],
+    [
+      'SQS denies GetQueueAttributes',
+      () => sqs.on(GetQueueAttributesCommand, { QueueUrl: PLAN.queues[1]?.url }),
+    ],
+    ['Lambda fails GetEventSourceMapping', () => lambda.on(GetEventSourceMappingCommand)],
+    ['RDS fails DescribeDBInstances', () => rds.on(DescribeDBInstancesCommand)],
+  ])('throws when %s with an unexpected error, for Step Functions to retry', async (_c, on) => {
+    const error = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    on().rejects(error);
+    await expect(preflight(clients, EVENT)).rejects.toThrow('Rate exceeded');
+  });
+});

@@ -1,0 +1,103 @@
+import { type PlanDefaults, validateInput } from '../../../lambda/validate-input/validate';
+
+const defaults: PlanDefaults = {
+  sourceIdentifier: 'platform-db',
+  sourceArn: 'arn:aws:rds:eu-west-1:123456789012:db:platform-db',
+  engine: 'postgres',
+  currentEngineVersion: '16.6',
+  targetEngineVersion: '17.2',
+  targetParameterGroupName: 'platform-pg17',
+  switchoverTimeoutSeconds: 300,
+  requireApproval: false,
+  deadlineMinutes: 360,
+  mappings: [{ name: 'sends', uuid: 'u-1' }],
+  queues: [{ name: 'sends', url: 'https://sqs/sends', arn: 'arn:aws:sqs:eu-west-1:1:sends' }],
+  listenerArn: 'arn:listener',
+  maintenanceToggleFunction: 'toggle',
+  maxReplicationLagMb: 64,
+};
+const start = '2026-11-22T04:00:00.000Z';
+
+describe('validateInput', () => {
+  it('runs {} from the console with the deploy-time defaults', () => {
+    const result = validateInput({}, defaults, start);
+    expect(result).toEqual({
+      valid: true,
+      plan: expect.objectContaining({
+        targetEngineVersion: '17.2',
+        switchoverTimeoutSeconds: 300,
+        dryRun: false,
+        requireApproval: false,
+        deadline: '2026-11-22T10:00:00.000Z',
+      }),
+    });
+    expect(result.valid && 'deadlineMinutes' in result.plan).toBe(false);
+  });
+
+  it('applies every override', () => {
+    const result = validateInput(
+      {
+        targetEngineVersion: '17.4',
+        dryRun: true,
+        switchoverTimeoutSeconds: 60,
+        deadline: '2026-11-22T05:30:00+01:00',
+        requireApproval: true,
+      },
+      defaults,
+      start,
+    );
+    expect(result).toMatchObject({
+      valid: true,
+      plan: {
+        targetEngineVersion: '17.4',
+        dryRun: true,
+        switchoverTimeoutSeconds: 60,
+        deadline: '2026-11-22T04:30:00.000Z',
+        requireApproval: true,
+      },
+    });
+  });
+
+  it.each([
+    [{ switchoverTimeoutSeconds: 5 }, 'switchoverTimeoutSeconds', 'must be 30-3600, got: 5'],
+    [
+      { switchoverTimeoutSeconds: '300' },
+      'switchoverTimeoutSeconds',
+      'must be a number, got: "300"',
+    ],
+    [{ dryRun: 'yes' }, 'dryRun', 'dryRun must be true or false, got: "yes"'],
+    [{ deadline: 'sunday' }, 'deadline', 'must be an ISO 8601 time'],
+    [{ deadline: '2026-11-22T03:00:00Z' }, 'deadline', 'must be after the start'],
+    [{ deadline: '2026-11-24T03:00:00Z' }, 'deadline', 'within 24 hours'],
+    [{ targetEngineVersion: 17 }, 'targetEngineVersion', 'must be a string, got: 17'],
+    [{ dryrun: true }, 'dryrun', 'unknown field(s): dryrun'],
+  ])('rejects %p naming %s', (input, field, message) => {
+    const result = validateInput(input, defaults, start);
+    expect(result).toEqual({
+      valid: false,
+      error: `InvalidInput.${field}`,
+      cause: expect.stringContaining(message),
+    });
+  });
+
+  it('rejects a target of another major version than the deployed parameter group', () => {
+    expect(validateInput({ targetEngineVersion: '18.1' }, defaults, start)).toEqual({
+      valid: false,
+      error: 'InvalidInput.targetEngineVersion',
+      cause: expect.stringContaining('must be a 17.x version'),
+    });
+  });
+
+  it('ignores a past deadline when the watchdog rebuilds a stopped run', () => {
+    const input = { deadline: '2026-11-01T00:00:00Z', dryRun: false };
+    expect(validateInput(input, defaults, start)).toMatchObject({ valid: false });
+    expect(validateInput(input, defaults, start, { recovery: true })).toMatchObject({
+      valid: true,
+    });
+  });
+
+  it('rejects a run with no target when none was deployed', () => {
+    const result = validateInput({}, { ...defaults, targetEngineVersion: '' }, start);
+    expect(result).toMatchObject({ valid: false, error: 'InvalidInput.targetEngineVersion' });
+  });
+});

@@ -1,0 +1,80 @@
+import {
+  GetEventSourceMappingCommand,
+  InvokeCommand,
+  type InvokeCommandOutput,
+  LambdaClient,
+} from '@aws-sdk/client-lambda';
+import {
+  DescribeBlueGreenDeploymentsCommand,
+  DescribeDBInstancesCommand,
+  RDSClient,
+} from '@aws-sdk/client-rds';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import type { UpgradePlan } from '../../../lambda/shared/upgrade-plan';
+import type {
+  WatchdogInspectEvent,
+  WatchdogInspectResult,
+} from '../../../lambda/watchdog-inspect/inspect';
+
+const lambda = mockClient(LambdaClient);
+const rds = mockClient(RDSClient);
+let handler: (event: WatchdogInspectEvent) => Promise<WatchdogInspectResult>;
+
+const plan: UpgradePlan = {
+  sourceIdentifier: 'platform-db',
+  sourceArn: 'arn:aws:rds:eu-west-1:123456789012:db:platform-db',
+  engine: 'postgres',
+  currentEngineVersion: '16.6',
+  targetEngineVersion: '17.2',
+  targetParameterGroupName: 'quiet-upgrade-parameterspostgres17',
+  switchoverTimeoutSeconds: 300,
+  deadline: '2030-01-06T05:00:00Z',
+  dryRun: false,
+  requireApproval: false,
+  mappings: [{ name: 'sends', uuid: 'uuid-sends' }],
+  queues: [],
+  listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/demo/1/2',
+  maintenanceToggleFunction: 'quiet-upgrade-maintenance-toggle',
+  maxReplicationLagMb: 64,
+};
+
+beforeAll(async () => {
+  ({ handler } = await import('../../../lambda/watchdog-inspect/handler'));
+});
+
+beforeEach(() => {
+  lambda.reset();
+  rds.reset();
+  rds.on(DescribeDBInstancesCommand).resolves({
+    DBInstances: [{ EngineVersion: '16.6', DBInstanceStatus: 'available' }],
+  });
+});
+
+function toggleSays(maintenance: string): void {
+  const body = new TextEncoder().encode(JSON.stringify({ maintenance, rules: [] }));
+  lambda.on(InvokeCommand).resolves({ Payload: body as InvokeCommandOutput['Payload'] });
+}
+
+it('says nothing needs doing when the upgrade left everything as it was', async () => {
+  toggleSays('off');
+  lambda.on(GetEventSourceMappingCommand).resolves({ State: 'Enabled' });
+  rds.on(DescribeBlueGreenDeploymentsCommand).resolves({ BlueGreenDeployments: [] });
+  const result = await handler({ plan });
+  expect(result.action).toBe('nothing');
+  expect(lambda).toHaveReceivedCommandWith(InvokeCommand, {
+    FunctionName: 'quiet-upgrade-maintenance-toggle',
+  });
+});
+
+it('says to delete green when the upgrade stopped before switching over', async () => {
+  toggleSays('on');
+  lambda.on(GetEventSourceMappingCommand).resolves({ State: 'Disabled' });
+  rds.on(DescribeBlueGreenDeploymentsCommand).resolves({
+    BlueGreenDeployments: [{ BlueGreenDeploymentIdentifier: 'bgd-1', Status: 'AVAILABLE' }],
+  });
+  expect(await handler({ plan })).toMatchObject({
+    action: 'resume-and-delete-green',
+    blueGreenDeploymentIdentifier: 'bgd-1',
+  });
+});
