@@ -155,7 +155,7 @@ export class UpgradeRunbook extends Construct {
     );
     toOperator(rollbackResume);
     const deleteDeployment = toOperator(
-      awsCall(s, 'Roll back: delete the blue/green deployment', {
+      awsCall(s, 'Roll back: delete the blue-green deployment', {
         service: 'rds',
         action: 'deleteBlueGreenDeployment',
         parameters: {
@@ -236,6 +236,8 @@ export class UpgradeRunbook extends Construct {
     };
 
     // ------------------------------------------------------------ 1. validate input
+    // The result replaces the input (no ResultPath: aws-local-stepfunctions 3.0.0 mishandles
+    // an explicit "$").
     const validate = invoke(
       s,
       'Validate input',
@@ -245,7 +247,7 @@ export class UpgradeRunbook extends Construct {
         defaults: props.planDefaults,
         'startTime.$': '$$.Execution.StartTime',
       },
-      '$',
+      undefined,
     );
     validate.addCatch(
       sfn.Fail.jsonPath(s, 'Reject: the input could not be checked', {
@@ -325,7 +327,7 @@ export class UpgradeRunbook extends Construct {
       'Preflight passed. Building the upgraded copy (green) while production keeps serving.',
     );
     const create = toRollback(
-      awsCall(s, 'Create blue/green deployment', {
+      awsCall(s, 'Create blue-green deployment', {
         service: 'rds',
         action: 'createBlueGreenDeployment',
         parameters: {
@@ -537,7 +539,7 @@ export class UpgradeRunbook extends Construct {
 
     // ------------------------------------------------------------ 9. clean up and report
     const cleanUp = toOperator(
-      awsCall(s, 'Delete the blue/green deployment', {
+      awsCall(s, 'Delete the blue-green deployment', {
         service: 'rds',
         action: 'deleteBlueGreenDeployment',
         // After a switchover the target cannot be deleted with it; old blue (-old1) stays
@@ -547,6 +549,18 @@ export class UpgradeRunbook extends Construct {
         resultPath: sfn.JsonPath.DISCARD,
       }),
     );
+    // Wait until the deployment object is gone, so none is left behind.
+    const cleanWait = sfn.Wait.jsonPath(s, 'Wait for the deployment to go', {
+      time: sfn.WaitTime.duration(DELETE_POLL),
+    });
+    const cleanCheck = awsCall(s, 'Check the deployment is gone', {
+      service: 'rds',
+      action: 'describeBlueGreenDeployments',
+      parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
+      iamResources: [deployments],
+      resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
+      resultPath: '$.deleting',
+    });
     const upgraded = report(
       s,
       'Report: upgraded',
@@ -689,7 +703,29 @@ export class UpgradeRunbook extends Construct {
       .next(resume)
       .next(drain)
       .next(cleanUp)
-      .next(upgraded)
+      .next(startCount(s, 'Start counting clean-up checks', '$.deletePoll'))
+      .next(cleanWait)
+      .next(cleanCheck)
+      .next(incrementCount(s, 'Count clean-up checks', '$.deletePoll'))
+      .next(
+        sfn.Choice.jsonPath(s, 'Is the clean-up done?')
+          .when(
+            sfn.Condition.numberGreaterThanEquals('$.deletePoll.count', MAX_DELETE_POLLS),
+            reason(
+              s,
+              'Note: the deployment was not cleaned up',
+              'DeploymentNotDeleted',
+              'The upgrade succeeded, but the blue/green deployment was still there 30 minutes after deletion started.',
+            ).next(pageOperator),
+          )
+          .otherwise(cleanWait),
+      );
+    cleanCheck.addCatch(upgraded, {
+      errors: ['Rds.BlueGreenDeploymentNotFoundException', 'Rds.BlueGreenDeploymentNotFoundFault'],
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    toOperator(cleanCheck);
+    upgraded
       .next(notify(s, 'upgraded', { topic, phase: 'outcome', subject: 'upgraded' }))
       .next(
         sfn.Pass.jsonPath(s, 'Output: upgraded', {

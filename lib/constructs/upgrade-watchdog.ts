@@ -160,7 +160,7 @@ export class UpgradeWatchdog extends Construct {
       )
       .next(sfn.Succeed.jsonPath(s, 'Recovered'));
     const deleteDeployment = toPage(
-      awsCall(s, 'Recover: delete the blue/green deployment', {
+      awsCall(s, 'Recover: delete the blue-green deployment', {
         service: 'rds',
         action: 'deleteBlueGreenDeployment',
         parameters: {

@@ -122,6 +122,11 @@ export class AwsWorld {
   readonly switchovers: { startedAt: number; endedAt?: number }[] = [];
   /** Other executions of the upgrade machine that are RUNNING. */
   readonly runningExecutions = new Set<string>();
+  /** How each execution run in this world ended, for sfn:DescribeExecution. */
+  readonly executions = new Map<
+    string,
+    { Status: string; Input: string; Error?: string; Cause?: string }
+  >();
   private nextId = 1;
 
   constructor(options: WorldOptions) {
@@ -299,8 +304,9 @@ export class AwsWorld {
             this.endSwitchover(now);
           }
         } else if (now >= d.switchoverAt + took * 1000) {
+          const endedAt = d.switchoverAt + took * 1000;
           this.applySwitchover(d);
-          this.endSwitchover(d.switchoverAt + took * 1000);
+          this.endSwitchover(endedAt);
         }
       }
       if (d.deletingUntil !== undefined && now >= d.deletingUntil) {
@@ -405,6 +411,13 @@ export class AwsWorld {
   putEvents(input: Record<string, unknown>) {
     this.events.push({ at: this.clock.now(), detail: input.Entries });
     return { FailedEntryCount: 0, Entries: [{ EventId: `evt-${this.events.length}` }] };
+  }
+
+  describeExecution(input: Record<string, unknown>) {
+    const record = this.executions.get(String(input.ExecutionArn));
+    if (record === undefined)
+      throw new AwsError('Sfn.ExecutionDoesNotExistException', 'no such execution');
+    return { ExecutionArn: input.ExecutionArn, ...record };
   }
 
   // ------------------------------------------------------------------ the check functions

@@ -78,8 +78,13 @@ export function mapInnerStates(definition: { States: States }): Set<string> {
   return inner;
 }
 
-/** For each Task reached only from Wait states: how long those Waits wait. */
-export function waitBefore(definition: { States: States }): Map<string, number> {
+/**
+ * For each Task reached from a Wait state: how long the Wait waits, and whether the Task is
+ * reached only from Waits (`always`) or also from elsewhere (the first pass of a loop).
+ */
+export function waitBefore(definition: {
+  States: States;
+}): Map<string, { seconds: number; always: boolean }> {
   const states = allStates(definition);
   const predecessors = new Map<string, string[]>();
   for (const [name, state] of states) {
@@ -92,13 +97,14 @@ export function waitBefore(definition: { States: States }): Map<string, number> 
     for (const target of targets)
       predecessors.set(target, [...(predecessors.get(target) ?? []), name]);
   }
-  const result = new Map<string, number>();
+  const result = new Map<string, { seconds: number; always: boolean }>();
   for (const [name, state] of states) {
     if (state.Type !== 'Task') continue;
     const before = predecessors.get(name) ?? [];
     const waits = before.map((p) => states.get(p)).filter((s) => s?.Type === 'Wait');
-    if (waits.length > 0 && waits.length === before.length)
-      result.set(name, waits[0]?.Seconds ?? 0);
+    if (waits.length > 0) {
+      result.set(name, { seconds: waits[0]?.Seconds ?? 0, always: waits.length === before.length });
+    }
   }
   return result;
 }

@@ -29,8 +29,10 @@ export interface RunResult {
   output?: Record<string, unknown>;
   error?: string;
   cause?: string;
-  /** Every state entered, in order (Map item states included). */
+  /** Every state entered (Map item states included); Tasks in order, others as logged. */
   path: string[];
+  /** The Task states run, in order. */
+  tasks: string[];
   executionArn: string;
 }
 
@@ -51,6 +53,8 @@ export async function runStateMachine(request: RunRequest): Promise<RunResult> {
   const waits = waitBefore(definition);
   const failOnce = new Set(request.failOnce ?? []);
   const path: string[] = [];
+  const tasks: string[] = [];
+  const calls = new Map<string, number>();
   let abort: (() => void) | undefined;
 
   const handlers: Record<string, Handler> = {};
@@ -61,12 +65,19 @@ export async function runStateMachine(request: RunRequest): Promise<RunResult> {
     handlers[name] = async (input) => {
       const lane = inner.has(name) ? laneOf(input) : undefined;
       if (lane === undefined) clock.join();
-      const waited = waits.get(name);
-      if (waited !== undefined) clock.advance(waited, lane);
+      // A Task in a polling loop is entered first from its counter, then from its Wait:
+      // every call after the first (per Map item) comes after the Wait's time.
+      const key = `${name}|${lane ?? ''}`;
+      const call = (calls.get(key) ?? 0) + 1;
+      calls.set(key, call);
+      const wait = waits.get(name);
+      if (wait !== undefined && (wait.always || call > 1)) clock.advance(wait.seconds, lane);
       path.push(name);
+      tasks.push(name);
       if (request.abortAt === name) {
+        // The interpreter stops after the state that is running when it is aborted.
         abort?.();
-        return new Promise(() => undefined);
+        throw named('States.Aborted', `execution aborted at "${name}"`);
       }
       if (request.failAt?.includes(name)) {
         throw named(`${serviceName(resource)}.InjectedFault`, `fault injected at "${name}"`);
@@ -98,6 +109,9 @@ export async function runStateMachine(request: RunRequest): Promise<RunResult> {
           Id: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${request.stateMachineName}`,
           Name: request.stateMachineName,
         },
+        // The interpreter has no .waitForTaskToken: the local handler plays the operator and
+        // the token is a stand-in.
+        Task: { Token: 'local-task-token' },
         // The interpreter sets no $$.State; a getter keeps EnteredTime on virtual time.
         State: {
           get EnteredTime() {
@@ -117,22 +131,44 @@ export async function runStateMachine(request: RunRequest): Promise<RunResult> {
         }
       }
     })();
-    try {
-      const output = (await execution.result) as Record<string, unknown>;
-      await logs.catch(() => undefined);
-      return { status: 'SUCCEEDED', output, path, executionArn };
-    } catch (err) {
-      if (err instanceof ExecutionAbortedError) return { status: 'ABORTED', path, executionArn };
-      if (err instanceof ExecutionError) {
-        const cause = (err as { cause?: { name?: string; message?: string } }).cause;
-        return { status: 'FAILED', error: cause?.name, cause: cause?.message, path, executionArn };
-      }
-      throw err;
-    }
+    const result = { ...(await settle(execution.result, path, executionArn)), tasks };
+    await logs.catch(() => undefined);
+    world.executions.set(executionArn, {
+      Status: result.status,
+      Input: JSON.stringify(request.input),
+      ...(result.error !== undefined ? { Error: result.error, Cause: result.cause } : {}),
+    });
+    return result;
   } finally {
     clock.join();
     world.runningExecutions.delete(executionArn);
     restoreDate();
+  }
+}
+
+async function settle(
+  result: Promise<unknown>,
+  path: string[],
+  executionArn: string,
+): Promise<RunResult> {
+  try {
+    const output = (await result) as Record<string, unknown>;
+    return { status: 'SUCCEEDED', output, path, executionArn, tasks: [] };
+  } catch (err) {
+    if (err instanceof ExecutionAbortedError)
+      return { status: 'ABORTED', path, executionArn, tasks: [] };
+    if (err instanceof ExecutionError) {
+      const cause = (err as { cause?: { name?: string; message?: string } }).cause;
+      return {
+        status: 'FAILED',
+        error: cause?.name,
+        cause: cause?.message,
+        path,
+        executionArn,
+        tasks: [],
+      };
+    }
+    throw err;
   }
 }
 
@@ -186,6 +222,8 @@ function serviceFor(
           return world.getEventSourceMapping(input, lane);
         case 'sqs:getQueueAttributes':
           return world.getQueueAttributes();
+        case 'sfn:describeExecution':
+          return world.describeExecution(input);
         default:
           throw new Error(`the harness does not model ${service}:${action}`);
       }
