@@ -15,7 +15,7 @@ export function synthesizedMachines(): {
 } {
   const { upgrade } = synthApp();
   const definition = definitionOf(upgrade, 'RunbookStateMachine');
-  const validate = definition.States['Validate input'] as {
+  const validate = definition.States['Validate input'] as unknown as {
     Parameters: { defaults: PlanDefaults };
   };
   return {
