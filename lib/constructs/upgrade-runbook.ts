@@ -15,6 +15,7 @@ import {
   notify,
   reason,
   report,
+  retryTransient,
   setConsumers,
   startCount,
 } from './upgrade-steps';
@@ -437,6 +438,7 @@ export class UpgradeRunbook extends Construct {
         taskTimeout: sfn.Timeout.duration(Duration.hours(2)),
       }),
     );
+    retryTransient(approval, 'Sns');
     const clock = sfn.Pass.jsonPath(s, 'Note the time', {
       parameters: { 'now.$': '$$.State.EnteredTime' },
       resultPath: '$.clock',

@@ -44,13 +44,21 @@ export function retryTransient<T extends sfn.TaskStateBase>(task: T, ...services
 /** Every Task has a timeout; locally, a Task without one times out after 60 s. */
 export const TASK_TIMEOUT = sfn.Timeout.duration(Duration.minutes(2));
 
+const IAM_PREFIX: Record<string, string> = { sfn: 'states' };
+
 /** A plain AWS API call (SDK integration) with retries on transient errors. */
 export function awsCall(
   scope: Construct,
   id: string,
   props: Omit<tasks.CallAwsServiceJsonPathProps, 'taskTimeout'>,
 ): tasks.CallAwsService {
-  const task = tasks.CallAwsService.jsonPath(scope, id, { taskTimeout: TASK_TIMEOUT, ...props });
+  // IAM actions are case-insensitive, but the policy reads as AWS documents them.
+  const iamAction = `${IAM_PREFIX[props.service] ?? props.service}:${pascal(props.action)}`;
+  const task = tasks.CallAwsService.jsonPath(scope, id, {
+    taskTimeout: TASK_TIMEOUT,
+    iamAction,
+    ...props,
+  });
   return retryTransient(task, pascal(props.service));
 }
 

@@ -153,6 +153,21 @@ describe('config', () => {
     ).toContain('quietUpgrade.operatorBypass needs a headerName or sourceCidrs');
   });
 
+  it('fails on a schedule or time zone EventBridge Scheduler would refuse', () => {
+    const message = errorFor((c) => {
+      c.upgrade.schedule = 'every sunday';
+      c.upgrade.scheduleTimeZone = 'Mars/Olympus';
+      c.upgrade.deadlineMinutes = 10;
+    });
+    expect(message).toContain(
+      'quietUpgrade.upgrade.schedule must be "", at(yyyy-mm-ddThh:mm:ss) or cron(',
+    );
+    expect(message).toContain(
+      'quietUpgrade.upgrade.scheduleTimeZone must be an IANA time zone such as "UTC", got: "Mars/Olympus"',
+    );
+    expect(message).toContain('quietUpgrade.upgrade.deadlineMinutes must be 30-1440, got: 10');
+  });
+
   it('names a missing key', () => {
     expect(errorFor((c) => delete c.database.instanceClass)).toContain(
       'quietUpgrade.database.instanceClass',

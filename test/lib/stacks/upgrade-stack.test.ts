@@ -1,0 +1,179 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import {
+  MAX_DELETE_POLLS,
+  MAX_DRAIN_POLLS,
+  MAX_GREEN_POLLS,
+  MAX_RESTORE_POLLS,
+  MAX_SWITCHOVER_POLLS,
+} from '../../../lib/constructs/upgrade-runbook';
+import { allStates, definitionOf } from '../../harness/definition';
+import { nagViolations, synthApp, templateOf } from '../../helpers/app';
+
+const { upgrade } = synthApp();
+const template = templateOf(upgrade);
+const runbook = definitionOf(upgrade, 'RunbookStateMachine');
+const watchdog = definitionOf(upgrade, 'WatchdogStateMachine');
+
+type Statement = { Action: string | string[]; Resource: unknown };
+
+function statementsOf(roleFragment: string): Statement[] {
+  const policies = template.findResources('AWS::IAM::Policy');
+  return Object.entries(policies)
+    .filter(([id]) => id.startsWith(roleFragment))
+    .flatMap(
+      ([, p]) =>
+        (p as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties
+          .PolicyDocument.Statement,
+    );
+}
+
+function actionsOf(roleFragment: string): string[] {
+  return statementsOf(roleFragment).flatMap((s) => ([] as string[]).concat(s.Action));
+}
+
+describe('UpgradeStack state machines', () => {
+  it('runs a Standard machine with a timeout, full logs under /aws/vendedlogs/states and tracing', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineName: 'QuietUpgrade-Upgrade',
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
+    });
+    template.hasResourceProperties('AWS::Logs::LogGroup', {
+      LogGroupName: '/aws/vendedlogs/states/QuietUpgrade-Upgrade',
+    });
+    expect((runbook as { TimeoutSeconds?: number }).TimeoutSeconds).toBe(26 * 3600);
+  });
+
+  it('uses JSONPath only: no JSONata and no Assign, so the local interpreter runs it as deployed', () => {
+    for (const definition of [runbook, watchdog]) {
+      const text = JSON.stringify(definition);
+      expect(text).not.toContain('JSONata');
+      expect(text).not.toContain('"Assign"');
+      expect(text).not.toContain('"Arguments"');
+    }
+  });
+
+  it('names every state as a readable phrase', () => {
+    for (const definition of [runbook, watchdog]) {
+      for (const name of allStates(definition).keys()) {
+        expect(name).toMatch(/^[A-Z][A-Za-z0-9 ,:?'-]+$/);
+      }
+    }
+  });
+
+  it('gives every Task a jittered Retry on transient errors and a Catch', () => {
+    for (const definition of [runbook, watchdog]) {
+      for (const [name, state] of allStates(definition)) {
+        if (state.Type !== 'Task') continue;
+        const task = state as {
+          Retry?: { JitterStrategy?: string; ErrorEquals: string[] }[];
+          Catch?: unknown[];
+        };
+        expect({ name, jitter: task.Retry?.[0]?.JitterStrategy }).toEqual({ name, jitter: 'FULL' });
+        const mapInner =
+          name.includes(': ') &&
+          /^(Pause|Resume|Roll back|Recover): (enable|disable|check) consumer/.test(name);
+        const measure = name === 'Measure queue backlog';
+        if (!mapInner && !measure)
+          expect({ name, catches: (task.Catch ?? []).length > 0 }).toEqual({ name, catches: true });
+      }
+    }
+  });
+
+  it('grants the extra actions AWS documents for each blue/green operation', () => {
+    const actions = actionsOf('RunbookStateMachineRole');
+    // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
+    for (const action of [
+      'rds:CreateBlueGreenDeployment',
+      'rds:AddTagsToResource',
+      'rds:CreateDBInstanceReadReplica',
+      'rds:SwitchoverBlueGreenDeployment',
+      'rds:ModifyDBInstance',
+      'rds:PromoteReadReplica',
+      'rds:DeleteBlueGreenDeployment',
+      'rds:DeleteDBInstance',
+      'rds:DescribeBlueGreenDeployments',
+      'lambda:UpdateEventSourceMapping',
+      'lambda:GetEventSourceMapping',
+      'sqs:GetQueueAttributes',
+      'sns:Publish',
+      'events:PutEvents',
+    ]) {
+      expect(actions).toContain(action);
+    }
+    expect(actions).not.toContain('rds:*');
+    expect(actions).not.toContain('*');
+  });
+
+  it('lets the preflight list executions of the upgrade machine only', () => {
+    const statement = statementsOf('PreflightRole').find(
+      (s) => s.Action === 'states:ListExecutions',
+    );
+    expect(JSON.stringify(statement?.Resource)).toContain(':stateMachine:QuietUpgrade-Upgrade');
+  });
+
+  it('keeps the worst-case history of one run well under the 25,000-event quota', () => {
+    // 11 events per polling round (see upgrade-runbook.ts), 5 mappings and 5 queues.
+    const rounds =
+      MAX_GREEN_POLLS +
+      MAX_SWITCHOVER_POLLS +
+      5 * 36 +
+      5 * MAX_DRAIN_POLLS +
+      MAX_RESTORE_POLLS +
+      MAX_DELETE_POLLS;
+    expect(rounds * 11 + 400).toBeLessThan(0.75 * 25_000);
+    const waits = [...allStates(runbook).entries()].filter(([, s]) => s.Type === 'Wait');
+    const seconds = Object.fromEntries(
+      waits.map(([n, s]) => [n, (s as { Seconds?: number }).Seconds]),
+    );
+    expect(seconds['Wait for green to build']).toBe(300);
+    expect(seconds['Wait for the switchover']).toBe(5);
+  });
+});
+
+describe('UpgradeStack triggers', () => {
+  it('creates the schedule disabled when no window is configured', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      State: 'DISABLED',
+      ScheduleExpression: 'cron(0 4 ? * SUN *)',
+      ScheduleExpressionTimezone: 'UTC',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: Match.objectLike({ Input: '{}', RetryPolicy: { MaximumRetryAttempts: 0 } }),
+    });
+  });
+
+  it('enables the schedule with the configured window and time zone', () => {
+    const scheduled = templateOf(
+      synthApp((c) => {
+        const u = c.upgrade as Record<string, unknown>;
+        u.schedule = 'at(2026-11-29T04:00:00)';
+        u.scheduleTimeZone = 'Europe/Lisbon';
+      }).upgrade,
+    );
+    scheduled.hasResourceProperties('AWS::Scheduler::Schedule', {
+      State: 'ENABLED',
+      ScheduleExpression: 'at(2026-11-29T04:00:00)',
+      ScheduleExpressionTimezone: 'Europe/Lisbon',
+      Target: Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('RunbookStateMachine') } }),
+    });
+  });
+
+  it('starts the watchdog when an upgrade run is aborted, times out or fails', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: {
+          status: ['ABORTED', 'TIMED_OUT', 'FAILED'],
+          stateMachineArn: [{ Ref: Match.stringLikeRegexp('RunbookStateMachine') }],
+        },
+      },
+      Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('WatchdogStateMachine') } })],
+    });
+  });
+
+  it('has no unacknowledged cdk-nag AwsSolutions findings', () => {
+    expect(nagViolations(upgrade)).toEqual([]);
+  });
+});
