@@ -16,6 +16,11 @@ export interface UpgradePlan {
   targetParameterGroupName: string;
   /** SwitchoverTimeout, 30-3600 s. */
   switchoverTimeoutSeconds: number;
+  /**
+   * How many 5 s switchover checks before giving up on a switchover that neither completed
+   * nor failed: the timeout plus a margin. Computed from switchoverTimeoutSeconds.
+   */
+  switchoverMaxChecks: number;
   /** ISO time: never switch over after it. */
   deadline: string;
   /** Preflight and plan only. */
@@ -48,4 +53,13 @@ export interface CheckResult {
   passed: boolean;
   /** Every failed check, each a sentence an operator can act on. */
   failures: string[];
+}
+
+/** The switchover is polled this often: users see the maintenance page meanwhile. */
+export const SWITCHOVER_POLL_SECONDS = 5;
+/** Past its timeout RDS rolls a switchover back; allow this long for that to show. */
+export const SWITCHOVER_MARGIN_SECONDS = 120;
+
+export function switchoverMaxChecks(timeoutSeconds: number): number {
+  return Math.ceil((timeoutSeconds + SWITCHOVER_MARGIN_SECONDS) / SWITCHOVER_POLL_SECONDS);
 }

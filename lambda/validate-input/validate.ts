@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { UpgradePlan } from '../shared/upgrade-plan';
+import { switchoverMaxChecks, type UpgradePlan } from '../shared/upgrade-plan';
 
 /** The longest a run may last: the state machine's own timeout leaves room for the drain. */
 export const MAX_DEADLINE_HOURS = 24;
@@ -27,7 +27,10 @@ export type Validation =
   { valid: true; plan: UpgradePlan } | { valid: false; error: string; cause: string };
 
 /** Deploy-time defaults plus the run's own settings. `deadlineMinutes` sets the default deadline. */
-export type PlanDefaults = Omit<UpgradePlan, 'deadline' | 'dryRun' | 'requireApproval'> & {
+export type PlanDefaults = Omit<
+  UpgradePlan,
+  'deadline' | 'dryRun' | 'requireApproval' | 'switchoverMaxChecks'
+> & {
   deadlineMinutes: number;
   requireApproval: boolean;
 };
@@ -51,7 +54,14 @@ export function validateInput(
       return reject(issue.keys[0] ?? 'input', `unknown field(s): ${issue.keys.join(', ')}`);
     }
     const field = String(issue?.path[0] ?? 'input');
-    const got = (input as Record<string, unknown> | null)?.[field];
+    const isObject = typeof input === 'object' && input !== null && !Array.isArray(input);
+    if (!isObject) {
+      return reject(
+        'input',
+        `the input must be a JSON object such as {}, got: ${JSON.stringify(input)}`,
+      );
+    }
+    const got = (input as Record<string, unknown>)[field];
     return reject(field, `${field} ${issue?.message ?? 'is invalid'}, got: ${JSON.stringify(got)}`);
   }
   const run = parsed.data;
@@ -72,10 +82,11 @@ export function validateInput(
     );
   }
   const target = run.targetEngineVersion ?? defaults.targetEngineVersion;
-  if (target === '') {
+  if (target === '' || defaults.targetEngineVersion === '') {
     return reject(
       'targetEngineVersion',
-      'targetEngineVersion is required: no default is deployed, got: ""',
+      'targetEngineVersion needs a target parameter group, and none is deployed: set ' +
+        `quietUpgrade.database.targetEngineVersion in cdk.json and deploy, got: ${JSON.stringify(target)}`,
     );
   }
   // Green uses the parameter group deployed for the target's family.
@@ -88,12 +99,14 @@ export function validateInput(
     );
   }
   const { deadlineMinutes: _unused, ...base } = defaults;
+  const timeout = run.switchoverTimeoutSeconds ?? defaults.switchoverTimeoutSeconds;
   return {
     valid: true,
     plan: {
       ...base,
       targetEngineVersion: target,
-      switchoverTimeoutSeconds: run.switchoverTimeoutSeconds ?? defaults.switchoverTimeoutSeconds,
+      switchoverTimeoutSeconds: timeout,
+      switchoverMaxChecks: switchoverMaxChecks(timeout),
       deadline: new Date(deadlineAt).toISOString(),
       dryRun: run.dryRun ?? false,
       requireApproval: run.requireApproval ?? defaults.requireApproval,

@@ -1,12 +1,15 @@
 // AWS API actions called (in ./inspect): lambda:InvokeFunction (Invoke),
-// lambda:GetEventSourceMapping, rds:DescribeBlueGreenDeployments, rds:DescribeDBInstances.
+// lambda:GetEventSourceMapping, rds:DescribeBlueGreenDeployments, rds:DescribeDBInstances,
+// states:ListExecutions.
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSClient } from '@aws-sdk/client-rds';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { logger } from '../shared/logger';
 import { inspect, type WatchdogInspectEvent, type WatchdogInspectResult } from './inspect';
 
 const lambda = new LambdaClient({});
 const rds = new RDSClient({});
+const sfn = new SFNClient({});
 
 /**
  * Inspects the real state after an upgrade execution ended ABORTED, TIMED_OUT or FAILED
@@ -14,7 +17,7 @@ const rds = new RDSClient({});
  * It changes nothing.
  */
 export const handler = async (event: WatchdogInspectEvent): Promise<WatchdogInspectResult> => {
-  const result = await inspect({ lambda, rds }, event.plan);
+  const result = await inspect({ lambda, rds, sfn }, event.plan, event.stoppedExecutionArn);
   logger.info('watchdog inspection', { result });
   return result;
 };

@@ -1,5 +1,5 @@
 // AWS API actions called: lambda:InvokeFunction (Invoke), lambda:GetEventSourceMapping,
-// rds:DescribeBlueGreenDeployments, rds:DescribeDBInstances.
+// rds:DescribeBlueGreenDeployments, rds:DescribeDBInstances, states:ListExecutions.
 import {
   GetEventSourceMappingCommand,
   InvokeCommand,
@@ -12,12 +12,18 @@ import {
   DescribeDBInstancesCommand,
   type RDSClient,
 } from '@aws-sdk/client-rds';
+import { ListExecutionsCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 import type { UpgradePlan } from '../shared/upgrade-plan';
 
 export interface WatchdogInspectEvent {
   plan: UpgradePlan;
+  /** The upgrade execution that stopped; only its own deployment may be touched. */
+  stoppedExecutionArn: string;
 }
+
+/** The tag the runbook puts on the deployment it creates; its value is the execution name. */
+export const EXECUTION_TAG = 'quiet-upgrade:execution';
 
 export type WatchdogAction =
   | 'nothing'
@@ -48,6 +54,7 @@ export interface WatchdogInspectResult {
 export interface WatchdogClients {
   lambda: LambdaClient;
   rds: RDSClient;
+  sfn: SFNClient;
 }
 
 export type InspectPlan = Pick<
@@ -64,8 +71,11 @@ export type InspectPlan = Pick<
 export interface Observed {
   maintenance: string;
   mappings: { uuid: string; state: string }[];
-  deployments: { id: string; status: string }[];
+  /** Deployments of the source; `owned` when tagged with the stopped execution's name. */
+  deployments: { id: string; status: string; owned?: boolean }[];
   writer: WatchdogObservation['writer'];
+  /** Other upgrade executions still RUNNING. */
+  liveRuns?: string[];
 }
 
 /**
@@ -93,12 +103,15 @@ export const MAPPING_NOT_FOUND = 'NotFound';
 export async function inspect(
   clients: WatchdogClients,
   plan: InspectPlan,
+  stoppedExecutionArn: string,
 ): Promise<WatchdogInspectResult> {
-  const [maintenance, mappings, deployments, writer] = await Promise.all([
+  const stoppedName = stoppedExecutionArn.split(':').at(-1) ?? '';
+  const [maintenance, mappings, deployments, writer, liveRuns] = await Promise.all([
     maintenanceState(clients.lambda, plan.maintenanceToggleFunction),
     Promise.all(plan.mappings.map((m) => mappingState(clients.lambda, m.uuid))),
     findDeployments(clients.rds, plan.sourceArn),
     describeWriter(clients.rds, plan.sourceIdentifier),
+    runningExecutions(clients.sfn, stoppedExecutionArn),
   ]);
   return decide(plan, {
     maintenance,
@@ -106,9 +119,35 @@ export async function inspect(
     deployments: deployments.map((d) => ({
       id: d.BlueGreenDeploymentIdentifier ?? 'unknown',
       status: d.Status ?? 'unknown',
+      owned: (d.TagList ?? []).some((t) => t.Key === EXECUTION_TAG && t.Value === stoppedName),
     })),
     writer,
+    liveRuns,
   });
+}
+
+/**
+ * Other RUNNING executions of the upgrade machine (the stopped one's ARN names it:
+ * arn:aws:states:region:account:execution:<machine>:<name>).
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html
+ */
+async function runningExecutions(sfn: SFNClient, stoppedExecutionArn: string): Promise<string[]> {
+  const parts = stoppedExecutionArn.split(':');
+  const stateMachineArn = [...parts.slice(0, 5), 'stateMachine', parts[6] ?? ''].join(':');
+  const running: string[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await sfn.send(
+      new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING', nextToken }),
+    );
+    for (const e of page.executions ?? []) {
+      if (e.executionArn !== undefined && e.executionArn !== stoppedExecutionArn) {
+        running.push(e.executionArn);
+      }
+    }
+    nextToken = page.nextToken;
+  } while (nextToken !== undefined);
+  return running;
 }
 
 /**
@@ -129,10 +168,34 @@ export function decide(
     action,
     blueGreenDeploymentIdentifier: id,
     reason,
-    observed: { maintenance, mappings, blueGreen: deployment, writer },
+    observed: {
+      maintenance,
+      mappings,
+      blueGreen: deployment === null ? null : { id: deployment.id, status: deployment.status },
+      writer,
+    },
   });
   const list = (items: { uuid: string; state: string }[]): string =>
     items.map((m) => `${m.uuid} (${m.state})`).join(', ');
+
+  // Another run is live: its deployment, maintenance and consumers are its own to manage.
+  if ((observed.liveRuns ?? []).length > 0) {
+    return result(
+      'page-operator',
+      `Another upgrade run is still running (${(observed.liveRuns ?? []).join(', ')}); the ` +
+        `watchdog leaves maintenance, consumers and deployments to it. Check that run.`,
+    );
+  }
+  // A deployment another run (or a person) created is never touched.
+  const foreign = deployments.filter((d) => d.owned === false);
+  if (foreign.length > 0) {
+    return result(
+      'page-operator',
+      `Blue/green deployment(s) ${foreign.map((d) => `${d.id} (${d.status})`).join(', ')} ` +
+        `were not created by the stopped run, so the watchdog will not change them. An ` +
+        `operator must decide what to do with them.`,
+    );
+  }
 
   if (deployments.length > 1) {
     return result(

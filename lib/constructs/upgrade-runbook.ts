@@ -6,6 +6,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { switchoverMaxChecks } from '../../lambda/shared/upgrade-plan';
 import type { PlanDefaults } from '../../lambda/validate-input/validate';
 import {
   awsCall,
@@ -65,8 +66,13 @@ export interface UpgradeRunbookProps {
 export const GREEN_POLL = Duration.minutes(5);
 export const MAX_GREEN_POLLS = 288;
 export const SWITCHOVER_POLL = Duration.seconds(5);
-export const MAX_SWITCHOVER_POLLS = 744;
+/** The bound for the largest timeout (3,600 s); each run uses plan.switchoverMaxChecks. */
+export const MAX_SWITCHOVER_POLLS = switchoverMaxChecks(3600);
 export const DRAIN_POLL = Duration.seconds(15);
+/** Each verification is tried this many times before the run rolls back. */
+export const VERIFY_ATTEMPTS = 3;
+export const GREEN_RECHECK = Duration.seconds(60);
+export const WRITER_RECHECK = Duration.seconds(10);
 export const MAX_DRAIN_POLLS = 40;
 export const RESTORE_POLL = Duration.seconds(30);
 export const MAX_RESTORE_POLLS = 120;
@@ -104,10 +110,10 @@ export class UpgradeRunbook extends Construct {
       s,
       'Report: needs an operator',
       'NEEDS_OPERATOR',
-      'A rollback step failed. Maintenance is left as it was and consumers stay paused, so ' +
-        'nothing writes to an unverified database. Read failure in this message, check the ' +
-        'blue/green deployment and the writer in the RDS console, then follow the README ' +
-        '("NEEDS_OPERATOR").',
+      'A step failed that the runbook cannot undo by itself. Nothing more was changed after ' +
+        'it: maintenance and the consumers are as "maintenance" and the mappings show, so ' +
+        'nothing writes to an unverified database. Read "failure", check the blue/green ' +
+        'deployment and the writer in the RDS console, then follow the README (NEEDS_OPERATOR).',
     );
     const pageOperator = sfn.Pass.jsonPath(s, 'Page the operator', {
       parameters: {
@@ -266,7 +272,11 @@ export class UpgradeRunbook extends Construct {
       parameters: {
         'plan.$': '$.plan',
         maintenance: { state: 'off' },
-        blueGreen: { deleteTarget: true },
+        // Derived from the execution, so a retried create names the same deployment.
+        blueGreen: {
+          deleteTarget: true,
+          'name.$': "States.Format('upgrade-{}', States.Hash($$.Execution.Id, 'SHA-1'))",
+        },
         failure: { Error: 'None', Cause: 'Nothing failed.' },
       },
     });
@@ -327,46 +337,68 @@ export class UpgradeRunbook extends Construct {
       'IN_PROGRESS',
       'Preflight passed. Building the upgraded copy (green) while production keeps serving.',
     );
-    const create = toRollback(
-      awsCall(s, 'Create blue-green deployment', {
+    const create = awsCall(s, 'Create blue-green deployment', {
+      service: 'rds',
+      action: 'createBlueGreenDeployment',
+      parameters: {
+        'BlueGreenDeploymentName.$': '$.blueGreen.name',
+        'Source.$': '$.plan.sourceArn',
+        'TargetEngineVersion.$': '$.plan.targetEngineVersion',
+        'TargetDBParameterGroupName.$': '$.plan.targetParameterGroupName',
+        Tags: [{ Key: 'quiet-upgrade:execution', 'Value.$': '$$.Execution.Name' }],
+      },
+      iamResources: [deployments, props.planDefaults.sourceArn, rdsArn('pg', '*')],
+      additionalIamStatements: [
+        // What CreateBlueGreenDeployment needs besides itself; green's names are chosen by
+        // RDS, so instances can only be named by wildcard.
+        // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
+        new iam.PolicyStatement({
+          actions: ['rds:AddTagsToResource', 'rds:CreateDBInstanceReadReplica'],
+          resources: [
+            anyInstance,
+            deployments,
+            rdsArn('pg', '*'),
+            rdsArn('subgrp', '*'),
+            rdsArn('og', '*'),
+          ],
+        }),
+      ],
+      resultSelector: {
+        'id.$': '$.BlueGreenDeployment.BlueGreenDeploymentIdentifier',
+        'name.$': '$.BlueGreenDeployment.BlueGreenDeploymentName',
+        deleteTarget: true,
+      },
+      resultPath: '$.blueGreen',
+    });
+    // A create whose answer was lost (timeout, 5xx) may have succeeded: the retry then finds
+    // the name taken. The deployment is this run's own: find it by name and carry on.
+    const findOwn = toRollback(
+      awsCall(s, 'Find the deployment this run created', {
         service: 'rds',
-        action: 'createBlueGreenDeployment',
+        action: 'describeBlueGreenDeployments',
         parameters: {
-          // Derived from the execution, so a retried call names the same deployment.
-          'BlueGreenDeploymentName.$':
-            "States.Format('upgrade-{}', States.Hash($$.Execution.Id, 'SHA-1'))",
-          'Source.$': '$.plan.sourceArn',
-          'TargetEngineVersion.$': '$.plan.targetEngineVersion',
-          'TargetDBParameterGroupName.$': '$.plan.targetParameterGroupName',
-          Tags: [{ Key: 'quiet-upgrade:execution', 'Value.$': '$$.Execution.Name' }],
+          Filters: [
+            { Name: 'blue-green-deployment-name', 'Values.$': 'States.Array($.blueGreen.name)' },
+          ],
         },
-        iamResources: [deployments, props.planDefaults.sourceArn, rdsArn('pg', '*')],
-        additionalIamStatements: [
-          // What CreateBlueGreenDeployment needs besides itself; green's names are chosen by
-          // RDS, so instances can only be named by wildcard.
-          // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
-          new iam.PolicyStatement({
-            actions: [
-              'rds:AddTagsToResource',
-              'rds:CreateDBInstanceReadReplica',
-              'rds:CreateDBInstance',
-            ],
-            resources: [
-              anyInstance,
-              deployments,
-              rdsArn('pg', '*'),
-              rdsArn('subgrp', '*'),
-              rdsArn('og', '*'),
-            ],
-          }),
-        ],
+        iamResources: [deployments],
         resultSelector: {
-          'id.$': '$.BlueGreenDeployment.BlueGreenDeploymentIdentifier',
+          'id.$': '$.BlueGreenDeployments[0].BlueGreenDeploymentIdentifier',
+          'name.$': '$.BlueGreenDeployments[0].BlueGreenDeploymentName',
           deleteTarget: true,
         },
         resultPath: '$.blueGreen',
       }),
     );
+    create.addCatch(findOwn, {
+      errors: [
+        'Rds.BlueGreenDeploymentAlreadyExistsException',
+        'Rds.BlueGreenDeploymentAlreadyExistsFault',
+      ],
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    toRollback(create);
+    const greenCount = startCount(s, 'Start counting green checks', '$.greenPoll');
     const greenAvailable = sfn.Pass.jsonPath(s, 'Green is available');
     const greenWait = sfn.Wait.jsonPath(s, 'Wait for green to build', {
       time: sfn.WaitTime.duration(GREEN_POLL),
@@ -501,7 +533,20 @@ export class UpgradeRunbook extends Construct {
       '$.writerCheck',
     );
     const restoreCount = startCount(s, 'Start counting restore steps', '$.restorePoll');
-    verifyWriter.addCatch(restoreCount, { errors: ['States.ALL'], resultPath: '$.failure' });
+    // Checked up to three times, 10 s apart, before old blue is restored: a stale DNS answer
+    // or a brief "modifying" must not undo a good upgrade.
+    const writerCount = startCount(s, 'Start counting writer checks', '$.writerVerify');
+    const countWriter = incrementCount(s, 'Count writer checks', '$.writerVerify');
+    const writerWait = sfn.Wait.jsonPath(s, 'Wait before checking the writer again', {
+      time: sfn.WaitTime.duration(WRITER_RECHECK),
+    });
+    verifyWriter.addCatch(
+      sfn.Pass.jsonPath(s, 'Note: the writer check did not run', {
+        parameters: { passed: false, 'failures.$': 'States.Array($.failure.Cause)', writer: null },
+        resultPath: '$.writerCheck',
+      }).next(countWriter),
+      { errors: ['States.ALL'], resultPath: '$.failure' },
+    );
     const restore = toOperator(
       invoke(
         s,
@@ -579,29 +624,48 @@ export class UpgradeRunbook extends Construct {
     started
       .next(notify(s, 'upgrade started', { topic, phase: 'started', subject: 'started' }))
       .next(create)
-      .next(startCount(s, 'Start counting green checks', '$.greenPoll'))
+      .next(greenCount);
+    findOwn.next(greenCount);
+    greenCount
       .next(greenWait)
       .next(greenCheck)
       .next(incrementCount(s, 'Count green checks', '$.greenPoll'))
       .next(greenReady);
-    greenAvailable.next(verifyGreen).next(
-      sfn.Choice.jsonPath(s, 'Is green ready?')
-        .when(
-          sfn.Condition.booleanEquals('$.greenCheck.passed', false),
-          sfn.Pass.jsonPath(s, 'Note: green failed verification', {
-            parameters: {
-              Error: 'GreenFailedVerification',
-              'Cause.$': 'States.JsonToString($.greenCheck.failures)',
-            },
-            resultPath: '$.failure',
-          }).next(rollback),
-        )
-        .otherwise(
-          sfn.Choice.jsonPath(s, 'Is approval required?')
-            .when(sfn.Condition.booleanEquals('$.plan.requireApproval', true), approval.next(clock))
-            .otherwise(clock),
-        ),
-    );
+    // A check is repeated before a destructive step: one lag spike must not delete a green
+    // that took hours to build.
+    const greenVerifyWait = sfn.Wait.jsonPath(s, 'Wait before verifying green again', {
+      time: sfn.WaitTime.duration(GREEN_RECHECK),
+    });
+    greenAvailable
+      .next(startCount(s, 'Start counting green verifications', '$.greenVerify'))
+      .next(verifyGreen)
+      .next(incrementCount(s, 'Count green verifications', '$.greenVerify'))
+      .next(
+        sfn.Choice.jsonPath(s, 'Is green ready?')
+          .when(
+            sfn.Condition.booleanEquals('$.greenCheck.passed', true),
+            sfn.Choice.jsonPath(s, 'Is approval required?')
+              .when(
+                sfn.Condition.booleanEquals('$.plan.requireApproval', true),
+                approval.next(clock),
+              )
+              .otherwise(clock),
+          )
+          .when(
+            sfn.Condition.numberLessThan('$.greenVerify.count', VERIFY_ATTEMPTS),
+            greenVerifyWait,
+          )
+          .otherwise(
+            sfn.Pass.jsonPath(s, 'Note: green failed verification', {
+              parameters: {
+                Error: 'GreenFailedVerification',
+                'Cause.$': 'States.JsonToString($.greenCheck.failures)',
+              },
+              resultPath: '$.failure',
+            }).next(rollback),
+          ),
+      );
+    greenVerifyWait.next(verifyGreen);
     clock.next(
       sfn.Choice.jsonPath(s, 'Is there time to switch over?')
         .when(
@@ -651,7 +715,10 @@ export class UpgradeRunbook extends Construct {
             ).next(rollback),
           )
           .when(
-            sfn.Condition.numberGreaterThanEquals('$.switchPoll.count', MAX_SWITCHOVER_POLLS),
+            sfn.Condition.numberGreaterThanEqualsJsonPath(
+              '$.switchPoll.count',
+              '$.plan.switchoverMaxChecks',
+            ),
             reason(
               s,
               'Note: the switchover did not finish',
@@ -671,11 +738,14 @@ export class UpgradeRunbook extends Construct {
         ),
       )
       .next(notify(s, 'switched over', { topic, phase: 'switched over', subject: 'switched over' }))
+      .next(writerCount)
       .next(verifyWriter)
+      .next(countWriter)
       .next(
         sfn.Choice.jsonPath(s, 'Is the new writer healthy?')
-          .when(
-            sfn.Condition.booleanEquals('$.writerCheck.passed', false),
+          .when(sfn.Condition.booleanEquals('$.writerCheck.passed', true), maintenanceOff)
+          .when(sfn.Condition.numberLessThan('$.writerVerify.count', VERIFY_ATTEMPTS), writerWait)
+          .otherwise(
             sfn.Pass.jsonPath(s, 'Note: the new writer failed verification', {
               parameters: {
                 Error: 'NewWriterFailedVerification',
@@ -683,9 +753,9 @@ export class UpgradeRunbook extends Construct {
               },
               resultPath: '$.failure',
             }).next(restoreCount),
-          )
-          .otherwise(maintenanceOff),
+          ),
       );
+    writerWait.next(verifyWriter);
     maintenanceOff
       .next(
         report(

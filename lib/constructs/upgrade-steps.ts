@@ -59,7 +59,20 @@ export function awsCall(
     iamAction,
     ...props,
   });
-  return retryTransient(task, pascal(props.service));
+  retryTransient(task, pascal(props.service));
+  // A read changes nothing, so any service-side fault is worth another try: throttling on
+  // Query-protocol APIs such as RDS may surface as the generic <Service>.<Service>Exception.
+  if (/^(describe|get|list)/.test(props.action)) {
+    const service = pascal(props.service);
+    task.addRetry({
+      errors: [`${service}.${service}Exception`, 'States.Timeout'],
+      interval: Duration.seconds(3),
+      maxAttempts: 3,
+      backoffRate: 2,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+  }
+  return task;
 }
 
 /** A Lambda call whose result (the function's return value) lands at `resultPath`. */
@@ -209,6 +222,16 @@ export function setConsumers(
     parameters: { 'UUID.$': '$.uuid', Enabled: enabled },
     iamResources: mappingArns,
     resultPath: sfn.JsonPath.DISCARD,
+  });
+  // A mapping still Disabling (or Enabling) refuses updates with ResourceInUseException:
+  // try again until it settles (a minute at most).
+  // https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html#API_UpdateEventSourceMapping_Errors
+  update.addRetry({
+    errors: ['Lambda.ResourceInUseException', 'Lambda.ResourceConflictException'],
+    interval: Duration.seconds(5),
+    maxAttempts: 12,
+    backoffRate: 1,
+    jitterStrategy: sfn.JitterType.FULL,
   });
   if (enabled) {
     map.itemProcessor(update);

@@ -136,7 +136,13 @@ export class UpgradeWatchdog extends Construct {
       parameters: { 'plan.$': '$.rebuilt.plan', 'stopped.$': '$.stopped' },
     });
     const inspect = toPage(
-      invoke(s, 'Inspect the real state', props.inspect, { 'plan.$': '$.plan' }, '$.inspection'),
+      invoke(
+        s,
+        'Inspect the real state',
+        props.inspect,
+        { 'plan.$': '$.plan', 'stoppedExecutionArn.$': '$.stopped.ExecutionArn' },
+        '$.inspection',
+      ),
     );
     const wait = sfn.Wait.jsonPath(s, 'Wait before inspecting again', {
       time: sfn.WaitTime.duration(WATCHDOG_POLL),

@@ -45,10 +45,12 @@ export class DatabaseStack extends Stack {
       'buffer consumers',
     );
     // The subnets have no route to the internet; functions reach Secrets Manager (database
-    // credentials) and X-Ray (traces) through interface endpoints.
+    // credentials), X-Ray (traces) and the RDS API (the new-writer check describes the
+    // instance) through interface endpoints.
     for (const [id, service] of [
       ['SecretsManagerEndpoint', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
       ['XRayEndpoint', ec2.InterfaceVpcEndpointAwsService.XRAY],
+      ['RdsEndpoint', ec2.InterfaceVpcEndpointAwsService.RDS],
     ] as const) {
       const endpoint = this.vpc.addInterfaceEndpoint(id, {
         service,

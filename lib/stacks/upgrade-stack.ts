@@ -139,7 +139,7 @@ export class UpgradeStack extends Stack {
         allow(['rds:DescribeBlueGreenDeployments'], [deployments]),
         // Green's identifier is chosen by RDS.
         allow(['rds:DescribeDBInstances'], [arn('rds', 'db', '*')]),
-        allow(['cloudwatch:GetMetricData', 'cloudwatch:GetMetricStatistics'], ['*']),
+        allow(['cloudwatch:GetMetricData'], ['*']),
       ],
     );
     const verifyWriter = new NodeFunction(this, 'VerifyWriter', {
@@ -269,6 +269,12 @@ export class UpgradeStack extends Stack {
       [arn('states', 'execution', `${UPGRADE_MACHINE_NAME}:*`)],
       WILDCARD_REASONS.executions,
     );
+
+    // The topic is encrypted with its own key: publishing needs the key too.
+    // https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#sns-what-permissions-for-sse
+    for (const machine of [this.runbook.stateMachine, this.watchdog.stateMachine]) {
+      buffers.notifications.key.grant(machine, 'kms:GenerateDataKey', 'kms:Decrypt');
+    }
 
     new CfnOutput(this, 'UpgradeStateMachineArn', {
       value: this.runbook.stateMachine.stateMachineArn,

@@ -1,4 +1,5 @@
 import type { UpgradePlan } from '../../lambda/shared/upgrade-plan';
+import { decide, EXECUTION_TAG } from '../../lambda/watchdog-inspect/inspect';
 import { ACCOUNT, REGION } from './definition';
 import type { VirtualClock } from './virtual-clock';
 
@@ -38,6 +39,12 @@ export interface Scenario {
   greenStuck?: boolean;
   /** Green becomes INVALID_CONFIGURATION instead of AVAILABLE. */
   greenInvalid?: boolean;
+  /** CreateBlueGreenDeployment succeeds, but its answer is lost once (a retry then collides). */
+  createAnswerLost?: boolean;
+  /** The first N checks of the new writer fail (say, a stale DNS answer), then it is fine. */
+  writerFlakyChecks?: number;
+  /** The switchover never finishes: neither completed nor failed. */
+  switchoverHangs?: boolean;
   /** The switchover fails (RDS rolls it back). */
   switchoverFails?: boolean;
   /** The new writer fails verification after the switchover. */
@@ -74,6 +81,7 @@ interface Instance {
 
 interface Deployment {
   id: string;
+  tags: { Key: string; Value: string }[];
   name: string;
   source: string;
   target: string;
@@ -96,7 +104,7 @@ interface Mapping {
 
 export interface WorldOptions {
   clock: VirtualClock;
-  plan: Omit<UpgradePlan, 'deadline' | 'dryRun' | 'requireApproval'>;
+  plan: Omit<UpgradePlan, 'deadline' | 'dryRun' | 'requireApproval' | 'switchoverMaxChecks'>;
   scenario?: Scenario;
   validTargets?: string[];
 }
@@ -128,6 +136,8 @@ export class AwsWorld {
     { Status: string; Input: string; Error?: string; Cause?: string }
   >();
   private nextId = 1;
+  private answerLost = false;
+  private writerChecks = 0;
 
   constructor(options: WorldOptions) {
     this.clock = options.clock;
@@ -152,6 +162,7 @@ export class AwsWorld {
     if (this.scenario.existingDeployment) {
       this.deployments.set('bgd-existing', {
         id: 'bgd-existing',
+        tags: [],
         name: 'someone-elses',
         source: this.arn(this.source),
         target: options.plan.targetEngineVersion,
@@ -194,6 +205,7 @@ export class AwsWorld {
     const greenIdentifier = `${this.source}-green-${id.slice(-6)}`;
     this.deployments.set(id, {
       id,
+      tags: (input.Tags as { Key: string; Value: string }[] | undefined) ?? [],
       name,
       source,
       target: String(input.TargetEngineVersion),
@@ -210,7 +222,18 @@ export class AwsWorld {
       managedPassword: false,
       parameterApplyStatus: 'in-sync',
     });
-    return { BlueGreenDeployment: { BlueGreenDeploymentIdentifier: id, Status: 'PROVISIONING' } };
+    if (this.scenario.createAnswerLost && !this.answerLost) {
+      // The deployment exists, but the caller never hears so (a timeout or a 5xx).
+      this.answerLost = true;
+      throw new AwsError('Rds.InternalFailure', 'the response was lost');
+    }
+    return {
+      BlueGreenDeployment: {
+        BlueGreenDeploymentIdentifier: id,
+        BlueGreenDeploymentName: name,
+        Status: 'PROVISIONING',
+      },
+    };
   }
 
   status(d: Deployment): string {
@@ -226,6 +249,12 @@ export class AwsWorld {
 
   describeBlueGreenDeployments(input: Record<string, unknown>) {
     this.tick();
+    const filters = input.Filters as { Name: string; Values: string[] }[] | undefined;
+    const byName = filters?.find((f) => f.Name === 'blue-green-deployment-name');
+    if (byName !== undefined) {
+      const found = [...this.deployments.values()].filter((d) => byName.Values.includes(d.name));
+      return { BlueGreenDeployments: found.map((d) => this.describe(d)) };
+    }
     const d = this.deployments.get(String(input.BlueGreenDeploymentIdentifier));
     if (d === undefined) {
       throw new AwsError(
@@ -233,17 +262,17 @@ export class AwsWorld {
         'BlueGreenDeploymentNotFoundFault',
       );
     }
+    return { BlueGreenDeployments: [this.describe(d)] };
+  }
+
+  private describe(d: Deployment) {
     return {
-      BlueGreenDeployments: [
-        {
-          BlueGreenDeploymentIdentifier: d.id,
-          Source: d.source,
-          Status: this.status(d),
-          SwitchoverDetails: [
-            { SourceMember: d.source, TargetMember: this.arn(d.greenIdentifier) },
-          ],
-        },
-      ],
+      BlueGreenDeploymentIdentifier: d.id,
+      BlueGreenDeploymentName: d.name,
+      Source: d.source,
+      Status: this.status(d),
+      TagList: d.tags,
+      SwitchoverDetails: [{ SourceMember: d.source, TargetMember: this.arn(d.greenIdentifier) }],
     };
   }
 
@@ -294,7 +323,12 @@ export class AwsWorld {
   tick(): void {
     const now = this.clock.now();
     for (const d of this.deployments.values()) {
-      if (d.switchoverAt !== undefined && !d.switchedOver && !d.switchoverFailed) {
+      if (
+        d.switchoverAt !== undefined &&
+        !d.switchedOver &&
+        !d.switchoverFailed &&
+        !this.scenario.switchoverHangs
+      ) {
         const took = this.latency.switchover;
         const timeout = d.switchoverTimeout ?? 300;
         if (this.scenario.switchoverFails || took > timeout) {
@@ -349,6 +383,14 @@ export class AwsWorld {
   // ------------------------------------------------------------------ Lambda mappings
   updateEventSourceMapping(input: Record<string, unknown>, lane?: string) {
     const m = this.mapping(input.UUID);
+    // A mapping that is still changing state refuses updates.
+    // https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html#API_UpdateEventSourceMapping_Errors
+    if (this.clock.now(lane) < m.settledAt) {
+      throw new AwsError(
+        'Lambda.ResourceInUseException',
+        `mapping ${m.uuid} is ${this.mappingState(m, lane)}`,
+      );
+    }
     const enabled = input.Enabled === true;
     m.enabled = enabled;
     m.settledAt = this.clock.now(lane) + (enabled ? 0 : this.latency.disableMapping * 1000);
@@ -486,6 +528,9 @@ export class AwsWorld {
       if (writer.status !== 'available') failures.push(`writer is ${writer.status}`);
     }
     if (this.scenario.badWriter) failures.push('the new writer refused a test write');
+    if ((this.scenario.writerFlakyChecks ?? 0) > this.writerChecks++) {
+      failures.push('the writer endpoint still resolved to the old instance');
+    }
     return {
       passed: failures.length === 0,
       failures,
@@ -545,21 +590,24 @@ export class AwsWorld {
     return { status, busyUntil: this.clock.now() + this.latency.modifyInstance * 1000 };
   }
 
-  /** The watchdog's view: what to do, by the rollback's rules (see lambda/watchdog-inspect). */
-  inspect(plan: UpgradePlan) {
+  /** What the watchdog's inspect function reads, from this world; the decision is the real one. */
+  inspect(plan: UpgradePlan, stoppedExecutionArn: string) {
     this.tick();
-    const deployments = [...this.deployments.values()].filter((d) => d.source === plan.sourceArn);
-    const mappings = [...this.mappings.values()].map((m) => ({
-      uuid: m.uuid,
-      state: this.mappingState(m),
-    }));
+    const stoppedName = stoppedExecutionArn.split(':').at(-1);
     const writer = this.writer();
-    const observed = {
+    return decide(plan, {
       maintenance: this.maintenance ? 'on' : 'off',
-      mappings,
-      blueGreen: deployments[0]
-        ? { id: deployments[0].id, status: this.status(deployments[0]) }
-        : null,
+      mappings: [...this.mappings.values()].map((m) => ({
+        uuid: m.uuid,
+        state: this.mappingState(m),
+      })),
+      deployments: [...this.deployments.values()]
+        .filter((d) => d.source === plan.sourceArn)
+        .map((d) => ({
+          id: d.id,
+          status: this.status(d),
+          owned: d.tags.some((t) => t.Key === EXECUTION_TAG && t.Value === stoppedName),
+        })),
       writer: writer
         ? {
             identifier: writer.identifier,
@@ -567,37 +615,12 @@ export class AwsWorld {
             status: writer.status,
           }
         : null,
-    };
-    const decide = (action: string, reason: string) => ({
-      action,
-      reason,
-      blueGreenDeploymentIdentifier: deployments[0]?.id ?? null,
-      observed,
+      // ListExecutions(RUNNING) of the stopped run's state machine.
+      liveRuns: [...this.runningExecutions].filter(
+        (e) =>
+          e !== stoppedExecutionArn &&
+          e.startsWith(stoppedExecutionArn.slice(0, stoppedExecutionArn.lastIndexOf(':') + 1)),
+      ),
     });
-    if (deployments.length > 1) return decide('page-operator', 'more than one deployment');
-    if (mappings.some((m) => m.state === 'Enabling' || m.state === 'Disabling'))
-      return decide('wait', 'mappings changing');
-    const d = deployments[0];
-    if (d !== undefined) {
-      const status = this.status(d);
-      if (
-        ['PROVISIONING', 'AVAILABLE', 'INVALID_CONFIGURATION', 'SWITCHOVER_FAILED'].includes(status)
-      ) {
-        return decide(
-          'resume-and-delete-green',
-          `the deployment is ${status}; blue is still the writer`,
-        );
-      }
-      if (status === 'SWITCHOVER_IN_PROGRESS' || status === 'DELETING')
-        return decide('wait', `the deployment is ${status}`);
-      if (status === 'SWITCHOVER_COMPLETED') return decide('verify-then-resume', 'switched over');
-      return decide('page-operator', `unknown status ${status}`);
-    }
-    const paused = mappings.some((m) => m.state === 'Disabled');
-    if (!this.maintenance && !paused)
-      return decide('nothing', 'maintenance is off and consumers run');
-    if (writer?.engineVersion === plan.targetEngineVersion)
-      return decide('verify-then-resume', 'writer is upgraded');
-    return decide('resume', 'blue is the writer');
   }
 }

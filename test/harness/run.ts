@@ -72,6 +72,9 @@ export async function runStateMachine(request: RunRequest): Promise<RunResult> {
       calls.set(key, call);
       const wait = waits.get(name);
       if (wait !== undefined && (wait.always || call > 1)) clock.advance(wait.seconds, lane);
+      // A Task that is in no loop and runs again is being retried: its retrier's interval
+      // passes first (backoff ignored).
+      if (wait === undefined && call > 1) clock.advance(retryInterval(state), lane);
       path.push(name);
       tasks.push(name);
       if (request.abortAt === name) {
@@ -172,6 +175,11 @@ async function settle(
   }
 }
 
+function retryInterval(state: unknown): number {
+  const retry = (state as { Retry?: { IntervalSeconds?: number }[] }).Retry;
+  return retry?.[0]?.IntervalSeconds ?? 1;
+}
+
 function laneOf(input: Record<string, unknown>): string {
   return String(input.UUID ?? input.QueueUrl ?? JSON.stringify(input));
 }
@@ -264,7 +272,9 @@ async function callFunction(
 ): Promise<unknown> {
   const plan = event.plan as UpgradePlan;
   if (arn.includes('ValidateInput')) {
-    return validateInput(event.input, event.defaults as never, String(event.startTime));
+    return validateInput(event.input, event.defaults as never, String(event.startTime), {
+      recovery: event.recovery === true,
+    });
   }
   if (arn.includes('Preflight'))
     return world.preflight(plan, String(event.executionArn ?? executionArn));
@@ -272,7 +282,7 @@ async function callFunction(
     return world.verifyGreen(plan, String(event.blueGreenDeploymentIdentifier));
   if (arn.includes('VerifyWriter')) return world.verifyWriter(plan);
   if (arn.includes('RestoreOldBlue')) return world.restoreOldBlue(plan);
-  if (arn.includes('Inspect')) return world.inspect(plan);
+  if (arn.includes('Inspect')) return world.inspect(plan, String(event.stoppedExecutionArn));
   if (arn.includes('Toggle')) return world.toggle(String(event.action));
   throw new Error(`the harness does not know the function ${arn}`);
 }

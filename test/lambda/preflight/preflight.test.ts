@@ -42,6 +42,7 @@ const PLAN: UpgradePlan = {
   targetEngineVersion: '17.2',
   targetParameterGroupName: 'parameters-postgres17',
   switchoverTimeoutSeconds: 300,
+  switchoverMaxChecks: 84,
   deadline: '2026-11-22T06:00:00.000Z',
   dryRun: false,
   requireApproval: false,

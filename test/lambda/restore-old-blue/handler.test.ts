@@ -23,6 +23,7 @@ const plan: UpgradePlan = {
   targetEngineVersion: '17.2',
   targetParameterGroupName: 'quiet-upgrade-parameterspostgres17',
   switchoverTimeoutSeconds: 300,
+  switchoverMaxChecks: 84,
   deadline: '2030-01-06T05:00:00Z',
   dryRun: false,
   requireApproval: false,

@@ -96,8 +96,30 @@ describe('validateInput', () => {
     });
   });
 
-  it('rejects a run with no target when none was deployed', () => {
-    const result = validateInput({}, { ...defaults, targetEngineVersion: '' }, start);
-    expect(result).toMatchObject({ valid: false, error: 'InvalidInput.targetEngineVersion' });
+  it('rejects a run when no target parameter group was deployed, even with a target given', () => {
+    for (const input of [{}, { targetEngineVersion: '17.2' }]) {
+      const result = validateInput(input, { ...defaults, targetEngineVersion: '' }, start);
+      expect(result).toMatchObject({
+        valid: false,
+        error: 'InvalidInput.targetEngineVersion',
+        cause: expect.stringContaining('none is deployed'),
+      });
+    }
+  });
+
+  it.each([[[]], ['dryRun'], [42]])(
+    'rejects input %p that is not an object, showing it',
+    (input) => {
+      expect(validateInput(input, defaults, start)).toEqual({
+        valid: false,
+        error: 'InvalidInput.input',
+        cause: `the input must be a JSON object such as {}, got: ${JSON.stringify(input)}`,
+      });
+    },
+  );
+
+  it('gives up on a stuck switchover after its timeout plus two minutes of 5 s checks', () => {
+    const result = validateInput({ switchoverTimeoutSeconds: 60 }, defaults, start);
+    expect(result).toMatchObject({ valid: true, plan: { switchoverMaxChecks: 36 } });
   });
 });

@@ -75,6 +75,7 @@ beforeAll(async () => {
     targetEngineVersion: target,
     targetParameterGroupName: 'parameters-postgres17',
     switchoverTimeoutSeconds: 300,
+    switchoverMaxChecks: 84,
     deadline: '2026-11-22T06:00:00.000Z',
     dryRun: false,
     requireApproval: false,

@@ -9,6 +9,7 @@ import {
   DescribeDBInstancesCommand,
   RDSClient,
 } from '@aws-sdk/client-rds';
+import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import type { UpgradePlan } from '../../../lambda/shared/upgrade-plan';
@@ -19,6 +20,7 @@ import type {
 
 const lambda = mockClient(LambdaClient);
 const rds = mockClient(RDSClient);
+const sfn = mockClient(SFNClient);
 let handler: (event: WatchdogInspectEvent) => Promise<WatchdogInspectResult>;
 
 const plan: UpgradePlan = {
@@ -29,6 +31,7 @@ const plan: UpgradePlan = {
   targetEngineVersion: '17.2',
   targetParameterGroupName: 'quiet-upgrade-parameterspostgres17',
   switchoverTimeoutSeconds: 300,
+  switchoverMaxChecks: 84,
   deadline: '2030-01-06T05:00:00Z',
   dryRun: false,
   requireApproval: false,
@@ -46,6 +49,8 @@ beforeAll(async () => {
 beforeEach(() => {
   lambda.reset();
   rds.reset();
+  sfn.reset();
+  sfn.on(ListExecutionsCommand).resolves({ executions: [] });
   rds.on(DescribeDBInstancesCommand).resolves({
     DBInstances: [{ EngineVersion: '16.6', DBInstanceStatus: 'available' }],
   });
@@ -60,7 +65,11 @@ it('says nothing needs doing when the upgrade left everything as it was', async 
   toggleSays('off');
   lambda.on(GetEventSourceMappingCommand).resolves({ State: 'Enabled' });
   rds.on(DescribeBlueGreenDeploymentsCommand).resolves({ BlueGreenDeployments: [] });
-  const result = await handler({ plan });
+  const result = await handler({
+    plan,
+    stoppedExecutionArn:
+      'arn:aws:states:eu-west-1:123456789012:execution:QuietUpgrade-Upgrade:run-1',
+  });
   expect(result.action).toBe('nothing');
   expect(lambda).toHaveReceivedCommandWith(InvokeCommand, {
     FunctionName: 'quiet-upgrade-maintenance-toggle',
@@ -71,9 +80,21 @@ it('says to delete green when the upgrade stopped before switching over', async 
   toggleSays('on');
   lambda.on(GetEventSourceMappingCommand).resolves({ State: 'Disabled' });
   rds.on(DescribeBlueGreenDeploymentsCommand).resolves({
-    BlueGreenDeployments: [{ BlueGreenDeploymentIdentifier: 'bgd-1', Status: 'AVAILABLE' }],
+    BlueGreenDeployments: [
+      {
+        BlueGreenDeploymentIdentifier: 'bgd-1',
+        TagList: [{ Key: 'quiet-upgrade:execution', Value: 'run-1' }],
+        Status: 'AVAILABLE',
+      },
+    ],
   });
-  expect(await handler({ plan })).toMatchObject({
+  expect(
+    await handler({
+      plan,
+      stoppedExecutionArn:
+        'arn:aws:states:eu-west-1:123456789012:execution:QuietUpgrade-Upgrade:run-1',
+    }),
+  ).toMatchObject({
     action: 'resume-and-delete-green',
     blueGreenDeploymentIdentifier: 'bgd-1',
   });

@@ -12,6 +12,7 @@ import {
   DescribeDBInstancesCommand,
   RDSClient,
 } from '@aws-sdk/client-rds';
+import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import {
@@ -195,7 +196,9 @@ describe('decide', () => {
 describe('inspect', () => {
   const lambda = mockClient(LambdaClient);
   const rds = mockClient(RDSClient);
-  const clients = { lambda: new LambdaClient({}), rds: new RDSClient({}) };
+  const sfn = mockClient(SFNClient);
+  const clients = { lambda: new LambdaClient({}), rds: new RDSClient({}), sfn: new SFNClient({}) };
+  const STOPPED = 'arn:aws:states:eu-west-1:123456789012:execution:QuietUpgrade-Upgrade:run-1';
 
   const payload = (value: unknown) =>
     new TextEncoder().encode(JSON.stringify(value)) as InvokeCommandOutput['Payload'];
@@ -203,6 +206,10 @@ describe('inspect', () => {
   beforeEach(() => {
     lambda.reset();
     rds.reset();
+    sfn.reset();
+    sfn.on(ListExecutionsCommand).resolves({
+      executions: [{ executionArn: STOPPED } as never],
+    });
     lambda.on(InvokeCommand).resolves({
       StatusCode: 200,
       Payload: payload({ maintenance: 'on', rules: [{ name: 'maintenance-page' }] }),
@@ -220,8 +227,54 @@ describe('inspect', () => {
     });
   });
 
+  it('pages instead of acting while another upgrade run is live', async () => {
+    const other = STOPPED.replace('run-1', 'run-2');
+    sfn.on(ListExecutionsCommand).resolves({ executions: [{ executionArn: other } as never] });
+    const result = await inspect(clients, plan, STOPPED);
+    expect(result.action).toBe('page-operator');
+    expect(result.reason).toContain(other);
+    expect(sfn).toHaveReceivedCommandWith(ListExecutionsCommand, {
+      stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:QuietUpgrade-Upgrade',
+      statusFilter: 'RUNNING',
+    });
+  });
+
+  it('never touches a deployment the stopped run did not create', async () => {
+    rds.on(DescribeBlueGreenDeploymentsCommand).resolves({
+      BlueGreenDeployments: [
+        {
+          BlueGreenDeploymentIdentifier: 'bgd-someone',
+          Status: 'AVAILABLE',
+          TagList: [{ Key: 'quiet-upgrade:execution', Value: 'run-9' }],
+        },
+      ],
+    });
+    const result = await inspect(clients, plan, STOPPED);
+    expect(result.action).toBe('page-operator');
+    expect(result.reason).toContain('bgd-someone');
+    expect(result.blueGreenDeploymentIdentifier).toBeNull();
+  });
+
+  it('acts on the deployment the stopped run created', async () => {
+    rds.on(DescribeBlueGreenDeploymentsCommand).resolves({
+      BlueGreenDeployments: [
+        {
+          BlueGreenDeploymentIdentifier: 'bgd-mine',
+          Status: 'AVAILABLE',
+          TagList: [{ Key: 'quiet-upgrade:execution', Value: 'run-1' }],
+        },
+      ],
+    });
+    lambda.on(GetEventSourceMappingCommand).resolves({ State: 'Disabled' });
+    const result = await inspect(clients, plan, STOPPED);
+    expect(result).toMatchObject({
+      action: 'resume-and-delete-green',
+      blueGreenDeploymentIdentifier: 'bgd-mine',
+    });
+  });
+
   it('reads the toggle, every mapping, the deployments and the writer', async () => {
-    const result = await inspect(clients, plan);
+    const result = await inspect(clients, plan, STOPPED);
     expect(result.observed).toEqual({
       maintenance: 'on',
       mappings: paused,
@@ -249,10 +302,15 @@ describe('inspect', () => {
   it('uses the deployment the source filter finds', async () => {
     rds.on(DescribeBlueGreenDeploymentsCommand).resolves({
       BlueGreenDeployments: [
-        { BlueGreenDeploymentIdentifier: 'bgd-abc123', Source: ARN, Status: 'AVAILABLE' },
+        {
+          BlueGreenDeploymentIdentifier: 'bgd-abc123',
+          TagList: [{ Key: 'quiet-upgrade:execution', Value: 'run-1' }],
+          Source: ARN,
+          Status: 'AVAILABLE',
+        },
       ],
     });
-    const result = await inspect(clients, plan);
+    const result = await inspect(clients, plan, STOPPED);
     expect(result.action).toBe('resume-and-delete-green');
     expect(result.blueGreenDeploymentIdentifier).toBe('bgd-abc123');
     expect(rds).toHaveReceivedCommandTimes(DescribeBlueGreenDeploymentsCommand, 1);
@@ -266,6 +324,7 @@ describe('inspect', () => {
     };
     const ours: BlueGreenDeployment = {
       BlueGreenDeploymentIdentifier: 'bgd-abc123',
+      TagList: [{ Key: 'quiet-upgrade:execution', Value: 'run-1' }],
       Source: 'arn:aws:rds:eu-west-1:123456789012:db:something-else',
       SwitchoverDetails: [{ SourceMember: `${ARN}-old1`, Status: 'SWITCHOVER_COMPLETED' }],
       Status: 'SWITCHOVER_COMPLETED',
@@ -276,7 +335,7 @@ describe('inspect', () => {
         ? { BlueGreenDeployments: [other], Marker: 'page-2' }
         : { BlueGreenDeployments: [ours] };
     });
-    const result = await inspect(clients, plan);
+    const result = await inspect(clients, plan, STOPPED);
     expect(result.observed.blueGreen).toEqual({ id: 'bgd-abc123', status: 'SWITCHOVER_COMPLETED' });
     expect(result.action).toBe('verify-then-resume');
     expect(rds).toHaveReceivedCommandTimes(DescribeBlueGreenDeploymentsCommand, 3);
@@ -286,7 +345,7 @@ describe('inspect', () => {
     rds
       .on(DescribeDBInstancesCommand)
       .rejects(new DBInstanceNotFoundFault({ message: 'not found', $metadata: {} }));
-    const result = await inspect(clients, plan);
+    const result = await inspect(clients, plan, STOPPED);
     expect(result.observed.writer).toBeNull();
     expect(result.action).toBe('page-operator');
   });
@@ -295,7 +354,7 @@ describe('inspect', () => {
     lambda
       .on(GetEventSourceMappingCommand, { UUID: 'uuid-tracking' })
       .rejects(new ResourceNotFoundException({ message: 'gone', $metadata: {} }));
-    const result = await inspect(clients, plan);
+    const result = await inspect(clients, plan, STOPPED);
     expect(result.observed.mappings).toEqual([
       { uuid: 'uuid-sends', state: 'Disabled' },
       { uuid: 'uuid-tracking', state: 'NotFound' },
@@ -309,7 +368,7 @@ describe('inspect', () => {
       FunctionError: 'Unhandled',
       Payload: payload({ errorType: 'Error', errorMessage: 'listener not found' }),
     });
-    await expect(inspect(clients, plan)).rejects.toThrow(
+    await expect(inspect(clients, plan, STOPPED)).rejects.toThrow(
       /maintenance toggle quiet-upgrade-maintenance-toggle failed \(Unhandled\).*listener not found/,
     );
   });
@@ -319,11 +378,11 @@ describe('inspect', () => {
     ['no rules', { maintenance: 'off' }],
   ])('throws when the toggle answers %s', async (_case, body) => {
     lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payload(body) });
-    await expect(inspect(clients, plan)).rejects.toThrow('returned an unexpected status');
+    await expect(inspect(clients, plan, STOPPED)).rejects.toThrow('returned an unexpected status');
   });
 
   it('passes on other errors', async () => {
     rds.on(DescribeBlueGreenDeploymentsCommand).rejects(new Error('AccessDenied'));
-    await expect(inspect(clients, plan)).rejects.toThrow('AccessDenied');
+    await expect(inspect(clients, plan, STOPPED)).rejects.toThrow('AccessDenied');
   });
 });

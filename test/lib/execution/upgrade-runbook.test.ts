@@ -285,6 +285,34 @@ describe('upgrade runbook, executed locally', () => {
     expect(subjects(world)).toContain('Database upgrade: NEEDS AN OPERATOR');
   });
 
+  it('finds its own deployment when the answer to the create call was lost', async () => {
+    const world = newWorld(machines.defaults, { createAnswerLost: true });
+    const result = await runUpgrade(machines.upgrade, world);
+    expect(result.tasks).toContain('Find the deployment this run created');
+    expect(result.output?.outcome).toBe('UPGRADED');
+    expectInvariants(world, result);
+  });
+
+  it('checks the new writer again before restoring old blue over one bad answer', async () => {
+    const world = newWorld(machines.defaults, { writerFlakyChecks: 1 });
+    const result = await runUpgrade(machines.upgrade, world);
+    expect(result.tasks.filter((t) => t === 'Verify new writer')).toHaveLength(2);
+    expect(result.tasks).not.toContain('Restore old blue as the writer');
+    expect(result.output?.outcome).toBe('UPGRADED');
+    expect(maintenanceSeconds(world)).toBe(world.latency.switchover + 10);
+  });
+
+  it('pages the operator once a switchover has run past its timeout plus two minutes', async () => {
+    const world = newWorld(machines.defaults, { switchoverHangs: true });
+    const result = await runUpgrade(machines.upgrade, world, { switchoverTimeoutSeconds: 60 });
+    expect(result.output).toMatchObject({
+      outcome: 'NEEDS_OPERATOR',
+      failure: { Error: 'SwitchoverStuck' },
+    });
+    expect(maintenanceSeconds(world)).toBe(60 + 120);
+    expect(world.maintenance).toBe(true);
+  });
+
   it('absorbs transient throttling with Retry', async () => {
     const world = newWorld(machines.defaults);
     const result = await runUpgrade(
@@ -348,6 +376,22 @@ describe('watchdog, executed locally', () => {
     expect(mappingStates(world).every((s) => s === 'Enabled')).toBe(true);
     expect([...world.instances.keys()]).toEqual([SOURCE]);
     expect(world.writer()?.engineVersion).toBe(ORIGINAL);
+  });
+
+  it("leaves everything to another live run, and pages, instead of undoing that run's work", async () => {
+    const world = newWorld(machines.defaults);
+    const stopped = await runUpgrade(
+      machines.upgrade,
+      world,
+      {},
+      { abortAt: 'Check switchover status' },
+    );
+    world.runningExecutions.add(stopped.executionArn.replace('run-1', 'run-2'));
+    const recovery = await runWatchdog(machines.watchdog, world, stopped);
+    expect(recovery.output?.report).toMatchObject({ outcome: 'NEEDS_OPERATOR' });
+    expect(world.maintenance).toBe(true);
+    expect(mappingStates(world).every((s) => s === 'Disabled')).toBe(true);
+    expect(world.deployments.size).toBe(1);
   });
 
   it('does nothing after a run that was rejected', async () => {

@@ -116,8 +116,8 @@ describe('DatabaseStack', () => {
     expect(JSON.stringify(ingress[0]?.Properties.FromPort)).toContain('Endpoint.Port');
   });
 
-  it('reaches Secrets Manager and X-Ray through private endpoints, not the internet', () => {
-    for (const service of ['secretsmanager', 'xray']) {
+  it('reaches Secrets Manager, X-Ray and the RDS API through private endpoints, not the internet', () => {
+    for (const service of ['secretsmanager', 'xray', 'rds']) {
       template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
         VpcEndpointType: 'Interface',
         PrivateDnsEnabled: true,

@@ -1,11 +1,5 @@
 import { Match } from 'aws-cdk-lib/assertions';
-import {
-  MAX_DELETE_POLLS,
-  MAX_DRAIN_POLLS,
-  MAX_GREEN_POLLS,
-  MAX_RESTORE_POLLS,
-  MAX_SWITCHOVER_POLLS,
-} from '../../../lib/constructs/upgrade-runbook';
+import { MAX_GREEN_POLLS, MAX_SWITCHOVER_POLLS } from '../../../lib/constructs/upgrade-runbook';
 import { allStates, definitionOf } from '../../harness/definition';
 import { nagViolations, synthApp, templateOf } from '../../helpers/app';
 
@@ -106,6 +100,19 @@ describe('UpgradeStack state machines', () => {
     expect(actions).not.toContain('*');
   });
 
+  it('lets both machines publish to the KMS-encrypted topic', () => {
+    for (const role of ['RunbookStateMachineRole', 'WatchdogStateMachineRole']) {
+      const kms = statementsOf(role).find((st) =>
+        JSON.stringify(st.Action).includes('kms:GenerateDataKey'),
+      );
+      expect(([] as string[]).concat(kms?.Action ?? []).sort()).toEqual([
+        'kms:Decrypt',
+        'kms:GenerateDataKey',
+      ]);
+      expect(JSON.stringify(kms?.Resource)).toContain('NotificationsKey');
+    }
+  });
+
   it('lets the preflight list executions of the upgrade machine only', () => {
     const statement = statementsOf('PreflightRole').find(
       (s) => s.Action === 'states:ListExecutions',
@@ -114,21 +121,39 @@ describe('UpgradeStack state machines', () => {
   });
 
   it('keeps the worst-case history of one run well under the 25,000-event quota', () => {
-    // 11 events per polling round (see upgrade-runbook.ts), 5 mappings and 5 queues.
+    // Every bound as the definition states it: the count each loop's Choice gives up at.
+    const states = allStates(runbook);
+    const bound = (choice: string): number => {
+      const rules = (
+        states.get(choice) as {
+          Choices: {
+            Variable?: string;
+            NumericGreaterThanEquals?: number;
+            Or?: { NumericGreaterThanEquals?: number }[];
+          }[];
+        }
+      ).Choices;
+      const values = rules.flatMap((r) => [
+        r.NumericGreaterThanEquals,
+        ...(r.Or ?? []).map((o) => o.NumericGreaterThanEquals),
+      ]);
+      const found = values.find((v): v is number => typeof v === 'number');
+      if (found === undefined) throw new Error(`no numeric bound in ${choice}`);
+      return found;
+    };
     const rounds =
-      MAX_GREEN_POLLS +
-      MAX_SWITCHOVER_POLLS +
-      5 * 36 +
-      5 * MAX_DRAIN_POLLS +
-      MAX_RESTORE_POLLS +
-      MAX_DELETE_POLLS;
+      bound('Is green available?') +
+      MAX_SWITCHOVER_POLLS + // from the plan, at most this for a 3,600 s timeout
+      5 * bound('Pause: has consumer stopped?') +
+      5 * bound('Is the queue drained?') +
+      bound('Is old blue restored?') +
+      bound('Roll back: is the deployment gone?');
+    expect(bound('Is green available?')).toBe(MAX_GREEN_POLLS);
+    // 11 events per polling round (see upgrade-runbook.ts), plus the straight-line states.
     expect(rounds * 11 + 400).toBeLessThan(0.75 * 25_000);
-    const waits = [...allStates(runbook).entries()].filter(([, s]) => s.Type === 'Wait');
-    const seconds = Object.fromEntries(
-      waits.map(([n, s]) => [n, (s as { Seconds?: number }).Seconds]),
-    );
-    expect(seconds['Wait for green to build']).toBe(300);
-    expect(seconds['Wait for the switchover']).toBe(5);
+    const seconds = (name: string) => (states.get(name) as { Seconds?: number }).Seconds;
+    expect(seconds('Wait for green to build')).toBe(300);
+    expect(seconds('Wait for the switchover')).toBe(5);
   });
 });
 
