@@ -28,7 +28,7 @@ export default tseslint.config(
   },
   {
     // Test and tool scripts may print.
-    files: ['test/**', 'scripts/**'],
+    files: ['test/**', 'scripts/**', 'rehearsal/bench.ts', 'rehearsal/cli.ts'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -11,22 +11,30 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { donePage, errorPage } from '../lambda/capture/pages';
 import { maintenancePage } from '../lambda/shared/maintenance-page';
+import { timelineHtml } from '../rehearsal/html';
+import '../rehearsal/polyfills';
+import { rehearse } from '../rehearsal/rehearse';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const WIDTHS = [375, 1280];
 const out = resolve(__dirname, '..', 'docs');
 const work = mkdtempSync(join(tmpdir(), 'screenshot-'));
 
-const pages: Record<string, string> = {
-  'maintenance-page': maintenancePage(new Date('2026-11-22T04:07:00Z')),
-  'unsubscribed-page': donePage('unsubscribe'),
-  'capture-unavailable-page': errorPage(503),
-};
+async function main(): Promise<void> {
+  const pages: Record<string, string> = {
+    'maintenance-page': maintenancePage(new Date('2026-11-22T04:07:00Z')),
+    'unsubscribed-page': donePage('unsubscribe'),
+    'capture-unavailable-page': errorPage(503),
+  };
+  for (const [name, html] of Object.entries(pages)) shoot(name, html, WIDTHS);
+  // The rehearsal's timeline page (npm run rehearse -- --html FILE), default run.
+  shoot('rehearsal-timeline', timelineHtml(await rehearse()), [1000]);
+}
 
-for (const [name, html] of Object.entries(pages)) {
+function shoot(name: string, html: string, widths: number[]): void {
   const file = join(work, `${name}.html`);
   writeFileSync(file, html);
-  for (const width of WIDTHS) {
+  for (const width of widths) {
     const png = join(out, `${name}-${width}.png`);
     // Flags as the machine notes advise: no sandbox as root, no GPU, and no background
     // network, which this machine's closed network would refuse.
@@ -56,3 +64,8 @@ for (const [name, html] of Object.entries(pages)) {
     console.log(`wrote ${png}`);
   }
 }
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

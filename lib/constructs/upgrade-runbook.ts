@@ -69,6 +69,8 @@ export const SWITCHOVER_POLL = Duration.seconds(5);
 /** The bound for the largest timeout (3,600 s); each run uses plan.switchoverMaxChecks. */
 export const MAX_SWITCHOVER_POLLS = switchoverMaxChecks(3600);
 export const DRAIN_POLL = Duration.seconds(15);
+/** A queue with at most this many messages waiting is drained: a few seconds of traffic. */
+export const DRAINED_AT_MOST = 100;
 /** Each verification is tried this many times before the run rolls back. */
 export const VERIFY_ATTEMPTS = 3;
 export const GREEN_RECHECK = Duration.seconds(60);
@@ -854,9 +856,10 @@ export class UpgradeRunbook extends Construct {
         AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
       },
       iamResources: queueArns,
+      // SQS returns the counts as strings; StringToJson makes them numbers.
       resultSelector: {
-        'waiting.$': '$.Attributes.ApproximateNumberOfMessages',
-        'inFlight.$': '$.Attributes.ApproximateNumberOfMessagesNotVisible',
+        'waiting.$': 'States.StringToJson($.Attributes.ApproximateNumberOfMessages)',
+        'inFlight.$': 'States.StringToJson($.Attributes.ApproximateNumberOfMessagesNotVisible)',
       },
       resultPath: '$.backlog',
     });
@@ -877,10 +880,8 @@ export class UpgradeRunbook extends Construct {
         .next(
           sfn.Choice.jsonPath(s, 'Is the queue drained?')
             .when(
-              sfn.Condition.and(
-                sfn.Condition.stringEquals('$.backlog.waiting', '0'),
-                sfn.Condition.stringEquals('$.backlog.inFlight', '0'),
-              ),
+              // Traffic keeps arriving, so "drained" is the pause's backlog gone, not zero.
+              sfn.Condition.numberLessThanEquals('$.backlog.waiting', DRAINED_AT_MOST),
               done,
             )
             .when(sfn.Condition.numberGreaterThanEquals('$.drainPoll.count', MAX_DRAIN_POLLS), done)

@@ -1,34 +1,28 @@
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
+import { type Machines, synthesizeMachines } from '../../rehearsal/machines';
 import type { PlanDefaults } from '../../lambda/validate-input/validate';
 import { UPGRADE_MACHINE_NAME, WATCHDOG_MACHINE_NAME } from '../../lib/stacks/upgrade-stack';
-import { AwsWorld, type Scenario } from '../harness/aws-model';
-import { definitionOf } from '../harness/definition';
-import { type RunRequest, type RunResult, runStateMachine } from '../harness/run';
-import { VirtualClock } from '../harness/virtual-clock';
-import { synthApp } from './app';
+import { AwsWorld, type Scenario } from '../../rehearsal/aws-model';
+import { type RunRequest, type RunResult, runStateMachine } from '../../rehearsal/run';
+import { VirtualClock } from '../../rehearsal/virtual-clock';
 
 /** The synthesized definitions, once per test file. */
-export function synthesizedMachines(): {
-  upgrade: StateMachineDefinition;
-  watchdog: StateMachineDefinition;
-  defaults: PlanDefaults;
-} {
-  const { upgrade } = synthApp();
-  const definition = definitionOf(upgrade, 'RunbookStateMachine');
-  const validate = definition.States['Validate input'] as unknown as {
-    Parameters: { defaults: PlanDefaults };
-  };
-  return {
-    upgrade: definition,
-    watchdog: definitionOf(upgrade, 'WatchdogStateMachine'),
-    defaults: validate.Parameters.defaults,
-  };
+export function synthesizedMachines(): Machines {
+  return synthesizeMachines();
 }
 
 export const START = '2026-11-22T04:00:00.000Z';
 
+/**
+ * A world whose calls take no time, so the tests can state exact durations; the rehearsal
+ * models call latencies.
+ */
 export function newWorld(defaults: PlanDefaults, scenario: Scenario = {}): AwsWorld {
-  return new AwsWorld({ clock: new VirtualClock(START), plan: defaults, scenario });
+  return new AwsWorld({
+    clock: new VirtualClock(START),
+    plan: defaults,
+    scenario: { ...scenario, latencies: { lambdaInvoke: 0, apiCall: 0, ...scenario.latencies } },
+  });
 }
 
 export async function runUpgrade(

@@ -1,5 +1,5 @@
-import type { AwsWorld } from '../../harness/aws-model';
-import type { RunResult } from '../../harness/run';
+import type { AwsWorld } from '../../../rehearsal/aws-model';
+import type { RunResult } from '../../../rehearsal/run';
 import {
   START,
   maintenanceSeconds,

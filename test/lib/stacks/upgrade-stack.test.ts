@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { MAX_GREEN_POLLS, MAX_SWITCHOVER_POLLS } from '../../../lib/constructs/upgrade-runbook';
-import { allStates, definitionOf } from '../../harness/definition';
+import { allStates, definitionOf } from '../../../rehearsal/definition';
 import { nagViolations, synthApp, templateOf } from '../../helpers/app';
 
 const { upgrade } = synthApp();

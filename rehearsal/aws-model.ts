@@ -1,5 +1,5 @@
-import type { UpgradePlan } from '../../lambda/shared/upgrade-plan';
-import { decide, EXECUTION_TAG } from '../../lambda/watchdog-inspect/inspect';
+import type { UpgradePlan } from '../lambda/shared/upgrade-plan';
+import { decide, EXECUTION_TAG } from '../lambda/watchdog-inspect/inspect';
 import { ACCOUNT, REGION } from './definition';
 import type { VirtualClock } from './virtual-clock';
 
@@ -23,6 +23,13 @@ export interface Latencies {
   disableMapping: number;
   /** A ModifyDBInstance rename or a reboot until the instance is available. Assumed. */
   modifyInstance: number;
+  /**
+   * One Lambda invocation from Step Functions, including its own AWS calls. Assumed: a warm
+   * Node.js function making a few SDK calls in one region.
+   */
+  lambdaInvoke: number;
+  /** One SDK integration call (RDS, Lambda, SQS, SNS, EventBridge). Assumed: a regional API round trip plus Step Functions' own overhead. */
+  apiCall: number;
 }
 
 export const DEFAULT_LATENCIES: Latencies = {
@@ -31,6 +38,8 @@ export const DEFAULT_LATENCIES: Latencies = {
   deleteDeployment: 120,
   disableMapping: 3,
   modifyInstance: 60,
+  lambdaInvoke: 1,
+  apiCall: 0.2,
 };
 
 export interface Scenario {
@@ -128,6 +137,8 @@ export class AwsWorld {
   readonly resumes: { at: number; uuid: string; writerVersion: string; writerReadOnly: boolean }[] =
     [];
   readonly switchovers: { startedAt: number; endedAt?: number }[] = [];
+  /** Each consumer pause. */
+  readonly pauses: { at: number; uuid: string }[] = [];
   /** Other executions of the upgrade machine that are RUNNING. */
   readonly runningExecutions = new Set<string>();
   /** How each execution run in this world ended, for sfn:DescribeExecution. */
@@ -380,6 +391,44 @@ export class AwsWorld {
     d.switchoverAt = undefined;
   }
 
+  // ------------------------------------------------------------------ what traffic sees
+  /** Whether the maintenance page was on at virtual time t. */
+  maintenanceAt(t: number): boolean {
+    let on = false;
+    for (const change of this.maintenanceLog) if (change.at <= t) on = change.on;
+    return on;
+  }
+
+  /** The toggle creates the capture rules before the page, in one call: always together. */
+  captureRoutesOn(): boolean {
+    return true;
+  }
+
+  /** Whether the writer takes writes: available, not read-only, no switchover under way. */
+  writableAt(_t: number): boolean {
+    const writer = this.instances.get(this.source);
+    if (writer === undefined || writer.readOnly || writer.status !== 'available') return false;
+    return ![...this.deployments.values()].some((d) => this.status(d) === 'SWITCHOVER_IN_PROGRESS');
+  }
+
+  /** Whether a deployment is still being deleted. */
+  deleting(): boolean {
+    return [...this.deployments.values()].some((d) => d.deletingUntil !== undefined);
+  }
+
+  /** Every mapping is on (Enabled or Enabling). */
+  mappingsEnabled(): boolean {
+    return [...this.mappings.values()].every((m) => m.enabled);
+  }
+
+  /** Whether the consumer of a buffer polls at virtual time t. */
+  consumingAt(buffer: string, t: number): boolean {
+    const m = [...this.mappings.values()].find((x) => x.name === buffer);
+    if (m === undefined) return false;
+    // Disabling still polls until Disabled; Enabling polls once Enabled.
+    return m.enabled ? t >= m.settledAt : t < m.settledAt;
+  }
+
   // ------------------------------------------------------------------ Lambda mappings
   updateEventSourceMapping(input: Record<string, unknown>, lane?: string) {
     const m = this.mapping(input.UUID);
@@ -394,6 +443,7 @@ export class AwsWorld {
     const enabled = input.Enabled === true;
     m.enabled = enabled;
     m.settledAt = this.clock.now(lane) + (enabled ? 0 : this.latency.disableMapping * 1000);
+    if (!enabled) this.pauses.push({ at: this.clock.now(lane), uuid: m.uuid });
     if (enabled) {
       const writer = this.writer();
       this.resumes.push({
@@ -435,9 +485,15 @@ export class AwsWorld {
   }
 
   // ------------------------------------------------------------------ SQS, SNS, EventBridge
-  getQueueAttributes() {
+  /** Set by the rehearsal: messages waiting in the queue at this URL. */
+  queueDepth: (queueUrl: string) => number = () => 0;
+
+  getQueueAttributes(input: Record<string, unknown>) {
     return {
-      Attributes: { ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0' },
+      Attributes: {
+        ApproximateNumberOfMessages: String(this.queueDepth(String(input.QueueUrl))),
+        ApproximateNumberOfMessagesNotVisible: '0',
+      },
     };
   }
 

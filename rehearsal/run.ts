@@ -4,8 +4,8 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
-import type { UpgradePlan } from '../../lambda/shared/upgrade-plan';
-import { validateInput } from '../../lambda/validate-input/validate';
+import type { UpgradePlan } from '../lambda/shared/upgrade-plan';
+import { validateInput } from '../lambda/validate-input/validate';
 import type { AwsWorld } from './aws-model';
 import { ACCOUNT, REGION, allStates, mapInnerStates, waitBefore } from './definition';
 
@@ -22,6 +22,8 @@ export interface RunRequest {
   failOnce?: string[];
   /** Abort the execution when this Task state starts. */
   abortAt?: string;
+  /** Called as each Task state starts (scenarios start a second run from here). */
+  onTask?: (name: string, call: number) => void;
 }
 
 export interface RunResult {
@@ -33,6 +35,8 @@ export interface RunResult {
   path: string[];
   /** The Task states run, in order. */
   tasks: string[];
+  /** Each Task state run, with its virtual time (ms). */
+  timeline: { at: number; state: string }[];
   executionArn: string;
 }
 
@@ -54,6 +58,7 @@ export async function runStateMachine(request: RunRequest): Promise<RunResult> {
   const failOnce = new Set(request.failOnce ?? []);
   const path: string[] = [];
   const tasks: string[] = [];
+  const timeline: { at: number; state: string }[] = [];
   const calls = new Map<string, number>();
   let abort: (() => void) | undefined;
 
@@ -77,6 +82,8 @@ export async function runStateMachine(request: RunRequest): Promise<RunResult> {
       if (wait === undefined && call > 1) clock.advance(retryInterval(state), lane);
       path.push(name);
       tasks.push(name);
+      timeline.push({ at: clock.now(lane), state: name });
+      request.onTask?.(name, call);
       if (request.abortAt === name) {
         // The interpreter stops after the state that is running when it is aborted.
         abort?.();
@@ -88,7 +95,11 @@ export async function runStateMachine(request: RunRequest): Promise<RunResult> {
       if (failOnce.delete(name)) {
         throw named(throttlingError(resource), `throttled once at "${name}"`);
       }
-      return serve(input, lane);
+      const result = await serve(input, lane);
+      // The call itself takes time: a function invocation or an API round trip.
+      const isFunction = !resource.includes(':states:::') || resource.endsWith(':lambda:invoke');
+      clock.advance(isFunction ? world.latency.lambdaInvoke : world.latency.apiCall, lane);
+      return result;
     };
   }
   const zero = Object.fromEntries(
@@ -134,7 +145,7 @@ export async function runStateMachine(request: RunRequest): Promise<RunResult> {
         }
       }
     })();
-    const result = { ...(await settle(execution.result, path, executionArn)), tasks };
+    const result = { ...(await settle(execution.result, path, executionArn)), tasks, timeline };
     await logs.catch(() => undefined);
     world.executions.set(executionArn, {
       Status: result.status,
@@ -156,10 +167,10 @@ async function settle(
 ): Promise<RunResult> {
   try {
     const output = (await result) as Record<string, unknown>;
-    return { status: 'SUCCEEDED', output, path, executionArn, tasks: [] };
+    return { status: 'SUCCEEDED', output, path, executionArn, tasks: [], timeline: [] };
   } catch (err) {
     if (err instanceof ExecutionAbortedError)
-      return { status: 'ABORTED', path, executionArn, tasks: [] };
+      return { status: 'ABORTED', path, executionArn, tasks: [], timeline: [] };
     if (err instanceof ExecutionError) {
       const cause = (err as { cause?: { name?: string; message?: string } }).cause;
       return {
@@ -169,6 +180,7 @@ async function settle(
         path,
         executionArn,
         tasks: [],
+        timeline: [],
       };
     }
     throw err;
@@ -229,7 +241,7 @@ function serviceFor(
         case 'lambda:getEventSourceMapping':
           return world.getEventSourceMapping(input, lane);
         case 'sqs:getQueueAttributes':
-          return world.getQueueAttributes();
+          return world.getQueueAttributes(input);
         case 'sfn:describeExecution':
           return world.describeExecution(input);
         default:
