@@ -584,7 +584,9 @@ export class UpgradeRunbook extends Construct {
     const resume = toOperator(
       setConsumers(s, 'Resume consumers', 'Resume', true, props.mappingArns),
     );
-    const drain = toOperator(this.drain(queueAttributes));
+    // Measuring the drain is reporting only: consumers are on by now, so a failed measure
+    // does not change the outcome.
+    const drain = this.drain(queueAttributes);
 
     // ------------------------------------------------------------ 9. clean up and report
     const cleanUp = toOperator(
@@ -610,6 +612,13 @@ export class UpgradeRunbook extends Construct {
       resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
       resultPath: '$.deleting',
     });
+    drain.addCatch(
+      sfn.Pass.jsonPath(s, 'Note: the backlog could not be measured', {
+        result: sfn.Result.fromString('not measured'),
+        resultPath: '$.drain',
+      }).next(cleanUp),
+      { errors: ['States.ALL'], resultPath: '$.drainError' },
+    );
     const upgraded = report(
       s,
       'Report: upgraded',
