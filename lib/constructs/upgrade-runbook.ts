@@ -104,6 +104,16 @@ export class UpgradeRunbook extends Construct {
         stack,
       );
     const deployments = rdsArn('deployment', '*');
+    // The status of this run's deployment, at `resultPath` as `{ status }`.
+    const describeDeployment = (id: string, resultPath: string) =>
+      awsCall(s, id, {
+        service: 'rds',
+        action: 'describeBlueGreenDeployments',
+        parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
+        iamResources: [deployments],
+        resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
+        resultPath,
+      });
     const anyInstance = rdsArn('db', '*');
     const queueAttributes = props.queueArns;
 
@@ -184,14 +194,7 @@ export class UpgradeRunbook extends Construct {
     const deleteWait = sfn.Wait.jsonPath(s, 'Roll back: wait for the deployment to go', {
       time: sfn.WaitTime.duration(DELETE_POLL),
     });
-    const deleteCheck = awsCall(s, 'Roll back: check the deployment is gone', {
-      service: 'rds',
-      action: 'describeBlueGreenDeployments',
-      parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
-      iamResources: [deployments],
-      resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
-      resultPath: '$.deleting',
-    });
+    const deleteCheck = describeDeployment('Roll back: check the deployment is gone', '$.deleting');
     const rolledBack = report(
       s,
       'Report: rolled back',
@@ -405,16 +408,7 @@ export class UpgradeRunbook extends Construct {
     const greenWait = sfn.Wait.jsonPath(s, 'Wait for green to build', {
       time: sfn.WaitTime.duration(GREEN_POLL),
     });
-    const greenCheck = toRollback(
-      awsCall(s, 'Check green status', {
-        service: 'rds',
-        action: 'describeBlueGreenDeployments',
-        parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
-        iamResources: [deployments],
-        resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
-        resultPath: '$.green',
-      }),
-    );
+    const greenCheck = toRollback(describeDeployment('Check green status', '$.green'));
     // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_BlueGreenDeployment.html (Status)
     const greenReady = sfn.Choice.jsonPath(s, 'Is green available?')
       .when(sfn.Condition.stringEquals('$.green.status', 'AVAILABLE'), greenAvailable)
@@ -510,16 +504,7 @@ export class UpgradeRunbook extends Construct {
     const switchWait = sfn.Wait.jsonPath(s, 'Wait for the switchover', {
       time: sfn.WaitTime.duration(SWITCHOVER_POLL),
     });
-    const switchCheck = toOperator(
-      awsCall(s, 'Check switchover status', {
-        service: 'rds',
-        action: 'describeBlueGreenDeployments',
-        parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
-        iamResources: [deployments],
-        resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
-        resultPath: '$.green',
-      }),
-    );
+    const switchCheck = toOperator(describeDeployment('Check switchover status', '$.green'));
     // After the switchover the deployment can only be deleted without its target.
     const switched = sfn.Pass.jsonPath(s, 'Note: switched over', {
       result: sfn.Result.fromBoolean(false),
@@ -604,14 +589,7 @@ export class UpgradeRunbook extends Construct {
     const cleanWait = sfn.Wait.jsonPath(s, 'Wait for the deployment to go', {
       time: sfn.WaitTime.duration(DELETE_POLL),
     });
-    const cleanCheck = awsCall(s, 'Check the deployment is gone', {
-      service: 'rds',
-      action: 'describeBlueGreenDeployments',
-      parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
-      iamResources: [deployments],
-      resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
-      resultPath: '$.deleting',
-    });
+    const cleanCheck = describeDeployment('Check the deployment is gone', '$.deleting');
     drain.addCatch(
       sfn.Pass.jsonPath(s, 'Note: the backlog could not be measured', {
         result: sfn.Result.fromString('not measured'),

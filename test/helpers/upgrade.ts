@@ -55,16 +55,4 @@ export async function runWatchdog(
 }
 
 /** Seconds the maintenance page was on, summed over the run. */
-export function maintenanceSeconds(world: AwsWorld): number {
-  let total = 0;
-  let since: number | undefined;
-  for (const change of world.maintenanceLog) {
-    if (change.on) since = change.at;
-    else if (since !== undefined) {
-      total += (change.at - since) / 1000;
-      since = undefined;
-    }
-  }
-  if (since !== undefined) total += (world.clock.now() - since) / 1000;
-  return total;
-}
+export { maintenanceSeconds } from '../../rehearsal/rehearse';
