@@ -15,7 +15,11 @@ import type { VirtualClock } from './virtual-clock';
 export interface Latencies {
   /** CreateBlueGreenDeployment until AVAILABLE. Assumed: tens of minutes for a small instance. */
   greenBuild: number;
-  /** SwitchoverBlueGreenDeployment until SWITCHOVER_COMPLETED. Assumed: AWS says typically under a minute. */
+  /**
+   * SwitchoverBlueGreenDeployment until SWITCHOVER_COMPLETED. AWS: "typically under a
+   * minute", depending on the workload.
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html
+   */
   switchover: number;
   /** DeleteBlueGreenDeployment until the deployment is gone. Assumed. */
   deleteDeployment: number;
@@ -399,9 +403,9 @@ export class AwsWorld {
     return on;
   }
 
-  /** The toggle creates the capture rules before the page, in one call: always together. */
+  /** Whether requests to the capture paths reach the capture function. */
   captureRoutesOn(): boolean {
-    return true;
+    return this.rules.includes('capture-1');
   }
 
   /** Whether the writer takes writes: available, not read-only, no switchover under way. */
@@ -475,13 +479,29 @@ export class AwsWorld {
   }
 
   // ------------------------------------------------------------------ the maintenance toggle
+  /**
+   * The listener's maintenance rules, as the toggle leaves them: created bypass and capture
+   * first and the page last, deleted in the reverse order (lambda/maintenance-toggle).
+   */
+  readonly rules: string[] = [];
+  static readonly RULES = ['bypass-header', 'capture-1', 'maintenance-page'];
+
   toggle(action: string) {
-    if (action === 'on' || action === 'off') {
-      const on = action === 'on';
-      if (this.maintenance !== on) this.maintenanceLog.push({ at: this.clock.now(), on });
-      this.maintenance = on;
+    if (action === 'on') {
+      for (const rule of AwsWorld.RULES) if (!this.rules.includes(rule)) this.rules.push(rule);
+    } else if (action === 'off') {
+      for (const rule of [...AwsWorld.RULES].reverse()) {
+        const i = this.rules.indexOf(rule);
+        if (i >= 0) this.rules.splice(i, 1);
+      }
     }
-    return { maintenance: this.maintenance ? 'on' : 'off', rules: [] };
+    const on = this.rules.includes('maintenance-page');
+    if (this.maintenance !== on) this.maintenanceLog.push({ at: this.clock.now(), on });
+    this.maintenance = on;
+    return {
+      maintenance: on ? 'on' : this.rules.length > 0 ? 'partial' : 'off',
+      rules: this.rules.map((name) => ({ name })),
+    };
   }
 
   // ------------------------------------------------------------------ SQS, SNS, EventBridge
