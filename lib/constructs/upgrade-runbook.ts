@@ -115,7 +115,6 @@ export class UpgradeRunbook extends Construct {
         resultPath,
       });
     const anyInstance = rdsArn('db', '*');
-    const queueAttributes = props.queueArns;
 
     // ---------------------------------------------------------------- end states
     const needsOperator = report(
@@ -474,6 +473,9 @@ export class UpgradeRunbook extends Construct {
 
     // ------------------------------------------------------------ 5. enter maintenance
     const pause = toRollback(setConsumers(s, 'Pause consumers', 'Pause', false, props.mappingArns));
+    // A disabled mapping stops polling, but invocations already running finish; none runs
+    // longer than the consumer's timeout.
+    // https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html#event-source-mapping-states
     const inFlight = sfn.Wait.jsonPath(s, 'Let in-flight batches finish', {
       time: sfn.WaitTime.duration(props.consumerTimeout),
     });
@@ -571,7 +573,7 @@ export class UpgradeRunbook extends Construct {
     );
     // Measuring the drain is reporting only: consumers are on by now, so a failed measure
     // does not change the outcome.
-    const drain = this.drain(queueAttributes);
+    const drain = this.drain(props.queueArns);
 
     // ------------------------------------------------------------ 9. clean up and report
     const cleanUp = toOperator(
@@ -844,6 +846,7 @@ export class UpgradeRunbook extends Construct {
       },
       iamResources: queueArns,
       // SQS returns the counts as strings; StringToJson makes them numbers.
+      // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_GetQueueAttributes.html
       resultSelector: {
         'waiting.$': 'States.StringToJson($.Attributes.ApproximateNumberOfMessages)',
         'inFlight.$': 'States.StringToJson($.Attributes.ApproximateNumberOfMessagesNotVisible)',

@@ -1,5 +1,4 @@
 import { Duration } from 'aws-cdk-lib';
-import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -175,11 +174,6 @@ export function incrementCount(scope: Construct, id: string, path: string): sfn.
     },
     resultPath: path,
   });
-}
-
-/** Adds statements to a state machine role (extra actions AWS requires for a call). */
-export function allow(role: iam.IGrantable, statements: iam.PolicyStatement[]): void {
-  for (const statement of statements) role.grantPrincipal.addToPrincipalPolicy(statement);
 }
 
 function pascal(service: string): string {

@@ -75,6 +75,8 @@ export class UpgradeWatchdog extends Construct {
     };
 
     const describe = toPage(
+      // Its Error, Input and ExecutionArn, as the SDK names them.
+      // https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html
       awsCall(s, 'Describe the stopped execution', {
         service: 'sfn',
         action: 'describeExecution',

@@ -43,3 +43,22 @@ export async function startPostgres(): Promise<TestPostgres> {
   }
   throw new Error('no free loopback port for PGlite');
 }
+
+export const TEST_DB_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db';
+
+/**
+ * Points functions that use lambda/shared/database.ts at this PGlite and returns the value
+ * the (mocked) database secret should hold: its loopback port. TLS is off because PGlite
+ * speaks none; production always verifies TLS.
+ */
+export function connectFunctionsTo(pg: TestPostgres): string {
+  process.env.DB_SECRET_ARN = TEST_DB_SECRET_ARN;
+  process.env.DB_TLS = 'disable';
+  return JSON.stringify({
+    host: '127.0.0.1',
+    port: pg.port,
+    username: 'platform_admin',
+    password: 'not-checked-by-pglite',
+    dbname: 'postgres',
+  });
+}

@@ -5,7 +5,7 @@ import 'aws-sdk-client-mock-jest';
 import type { SQSRecord } from 'aws-lambda';
 import { logger } from '../../../lambda/shared/logger';
 import { messageFor } from '../../helpers/messages';
-import { startPostgres, type TestPostgres } from '../../helpers/postgres';
+import { connectFunctionsTo, startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { sqsEvent, sqsRecord } from '../../helpers/sqs';
 
 const secrets = mockClient(SecretsManagerClient);
@@ -18,18 +18,8 @@ let resetDatabase: () => Promise<void>;
 
 beforeAll(async () => {
   pg = await startPostgres();
-  secrets.on(GetSecretValueCommand).resolves({
-    SecretString: JSON.stringify({
-      host: '127.0.0.1',
-      port: pg.port,
-      username: 'platform_admin',
-      password: 'not-checked-by-pglite',
-      dbname: 'postgres',
-    }),
-  });
+  secrets.on(GetSecretValueCommand).resolves({ SecretString: connectFunctionsTo(pg) });
   process.env.BUFFER_NAME = 'sends';
-  process.env.DB_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db';
-  process.env.DB_TLS = 'disable'; // PGlite speaks no TLS; production always verifies
   // Imported after the environment is set, as Lambda would load it.
   ({ handler } = await import('../../../lambda/buffer-consumer/handler'));
   ({ resetDatabase } = await import('../../../lambda/shared/database'));

@@ -25,6 +25,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { preflight, type PreflightEvent } from '../../../lambda/preflight/preflight';
 import type { UpgradePlan } from '../../../lambda/shared/upgrade-plan';
+import { testPlan } from '../../helpers/plan';
 
 const ACCOUNT = 'arn:aws:sqs:eu-west-1:123456789012';
 const SOURCE_ARN = 'arn:aws:rds:eu-west-1:123456789012:db:platform-db';
@@ -34,18 +35,8 @@ const STATE_MACHINE_ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:qu
 const EXECUTION_ARN = 'arn:aws:states:eu-west-1:123456789012:execution:quiet-upgrade:run-2';
 const OTHER_EXECUTION_ARN = 'arn:aws:states:eu-west-1:123456789012:execution:quiet-upgrade:run-1';
 
-const PLAN: UpgradePlan = {
-  sourceIdentifier: 'platform-db',
+const PLAN: UpgradePlan = testPlan({
   sourceArn: SOURCE_ARN,
-  engine: 'postgres',
-  currentEngineVersion: '16.6',
-  targetEngineVersion: '17.2',
-  targetParameterGroupName: 'parameters-postgres17',
-  switchoverTimeoutSeconds: 300,
-  switchoverMaxChecks: 84,
-  deadline: '2026-11-22T06:00:00.000Z',
-  dryRun: false,
-  requireApproval: false,
   mappings: [
     { name: 'sends', uuid: 'a1b2c3d4-0000-0000-0000-000000000001' },
     { name: 'unsubscribes', uuid: 'a1b2c3d4-0000-0000-0000-000000000002' },
@@ -63,9 +54,7 @@ const PLAN: UpgradePlan = {
     },
   ],
   listenerArn: LISTENER_ARN,
-  maintenanceToggleFunction: 'maintenance-toggle',
-  maxReplicationLagMb: 64,
-};
+});
 const EVENT: PreflightEvent = {
   plan: PLAN,
   stateMachineArn: STATE_MACHINE_ARN,

@@ -11,28 +11,17 @@ import type {
   RestoreOldBlueResult,
 } from '../../../lambda/restore-old-blue/restore';
 import type { UpgradePlan } from '../../../lambda/shared/upgrade-plan';
+import { testPlan } from '../../helpers/plan';
 
 const rds = mockClient(RDSClient);
 let handler: (event: RestoreOldBlueEvent) => Promise<RestoreOldBlueResult>;
 
-const plan: UpgradePlan = {
-  sourceIdentifier: 'platform-db',
-  sourceArn: 'arn:aws:rds:eu-west-1:123456789012:db:platform-db',
-  engine: 'postgres',
-  currentEngineVersion: '16.6',
-  targetEngineVersion: '17.2',
+const plan: UpgradePlan = testPlan({
   targetParameterGroupName: 'quiet-upgrade-parameterspostgres17',
-  switchoverTimeoutSeconds: 300,
-  switchoverMaxChecks: 84,
   deadline: '2030-01-06T05:00:00Z',
-  dryRun: false,
-  requireApproval: false,
-  mappings: [],
-  queues: [],
   listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/demo/1/2',
   maintenanceToggleFunction: 'quiet-upgrade-maintenance-toggle',
-  maxReplicationLagMb: 64,
-};
+});
 
 beforeAll(async () => {
   ({ handler } = await import('../../../lambda/restore-old-blue/handler'));

@@ -10,6 +10,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import type { UpgradePlan } from '../../../lambda/shared/upgrade-plan';
+import { testPlan } from '../../helpers/plan';
 import { verifyGreen, type VerifyGreenEvent } from '../../../lambda/verify-green/verify-green';
 
 const BLUE_ARN = 'arn:aws:rds:eu-west-1:123456789012:db:platform-db';
@@ -20,24 +21,7 @@ const BG_ID = 'bgd-0123456789abcdef';
 const MB = 1024 * 1024;
 const NOW = new Date('2026-11-22T04:30:00Z');
 
-const PLAN: UpgradePlan = {
-  sourceIdentifier: 'platform-db',
-  sourceArn: BLUE_ARN,
-  engine: 'postgres',
-  currentEngineVersion: '16.6',
-  targetEngineVersion: '17.2',
-  targetParameterGroupName: 'parameters-postgres17',
-  switchoverTimeoutSeconds: 300,
-  switchoverMaxChecks: 84,
-  deadline: '2026-11-22T06:00:00.000Z',
-  dryRun: false,
-  requireApproval: false,
-  mappings: [],
-  queues: [],
-  listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/edge/1/2',
-  maintenanceToggleFunction: 'maintenance-toggle',
-  maxReplicationLagMb: 64,
-};
+const PLAN: UpgradePlan = testPlan({ sourceArn: BLUE_ARN });
 const EVENT: VerifyGreenEvent = { plan: PLAN, blueGreenDeploymentIdentifier: BG_ID };
 
 const rds = mockClient(RDSClient);

@@ -3,7 +3,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import type { VerifyWriterResult } from '../../../lambda/verify-writer/verify-writer';
-import { startPostgres, type TestPostgres } from '../../helpers/postgres';
+import { connectFunctionsTo, startPostgres, type TestPostgres } from '../../helpers/postgres';
 
 const rds = mockClient(RDSClient);
 const secrets = mockClient(SecretsManagerClient);
@@ -16,17 +16,7 @@ beforeAll(async () => {
   pg = await startPostgres();
   const row = await pg.db.query<{ v: string }>("SELECT current_setting('server_version') AS v");
   version = row.rows[0]?.v ?? '';
-  secrets.on(GetSecretValueCommand).resolves({
-    SecretString: JSON.stringify({
-      host: '127.0.0.1',
-      port: pg.port,
-      username: 'platform_admin',
-      password: 'not-checked-by-pglite',
-      dbname: 'postgres',
-    }),
-  });
-  process.env.DB_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db';
-  process.env.DB_TLS = 'disable'; // PGlite speaks no TLS; production always verifies
+  secrets.on(GetSecretValueCommand).resolves({ SecretString: connectFunctionsTo(pg) });
   ({ handler } = await import('../../../lambda/verify-writer/handler'));
   ({ resetDatabase } = await import('../../../lambda/shared/database'));
 });

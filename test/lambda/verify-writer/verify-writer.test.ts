@@ -9,6 +9,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { Pool } from 'pg';
 import type { UpgradePlan } from '../../../lambda/shared/upgrade-plan';
+import { testPlan } from '../../helpers/plan';
 import {
   majorMinor,
   type Queryable,
@@ -67,24 +68,7 @@ beforeAll(async () => {
   const row = await pg.db.query<{ v: string }>("SELECT current_setting('server_version') AS v");
   serverVersion = row.rows[0]?.v ?? '';
   target = majorMinor(serverVersion) ?? '';
-  plan = {
-    sourceIdentifier: 'platform-db',
-    sourceArn: 'arn:aws:rds:eu-west-1:123456789012:db:platform-db',
-    engine: 'postgres',
-    currentEngineVersion: '16.6',
-    targetEngineVersion: target,
-    targetParameterGroupName: 'parameters-postgres17',
-    switchoverTimeoutSeconds: 300,
-    switchoverMaxChecks: 84,
-    deadline: '2026-11-22T06:00:00.000Z',
-    dryRun: false,
-    requireApproval: false,
-    mappings: [],
-    queues: [],
-    listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/edge/1/2',
-    maintenanceToggleFunction: 'maintenance-toggle',
-    maxReplicationLagMb: 64,
-  };
+  plan = testPlan({ targetEngineVersion: target });
 });
 
 afterAll(async () => {

@@ -13,6 +13,7 @@ import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import type { UpgradePlan } from '../../../lambda/shared/upgrade-plan';
+import { testPlan } from '../../helpers/plan';
 import type {
   WatchdogInspectEvent,
   WatchdogInspectResult,
@@ -23,24 +24,13 @@ const rds = mockClient(RDSClient);
 const sfn = mockClient(SFNClient);
 let handler: (event: WatchdogInspectEvent) => Promise<WatchdogInspectResult>;
 
-const plan: UpgradePlan = {
-  sourceIdentifier: 'platform-db',
-  sourceArn: 'arn:aws:rds:eu-west-1:123456789012:db:platform-db',
-  engine: 'postgres',
-  currentEngineVersion: '16.6',
-  targetEngineVersion: '17.2',
+const plan: UpgradePlan = testPlan({
   targetParameterGroupName: 'quiet-upgrade-parameterspostgres17',
-  switchoverTimeoutSeconds: 300,
-  switchoverMaxChecks: 84,
   deadline: '2030-01-06T05:00:00Z',
-  dryRun: false,
-  requireApproval: false,
   mappings: [{ name: 'sends', uuid: 'uuid-sends' }],
-  queues: [],
   listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/demo/1/2',
   maintenanceToggleFunction: 'quiet-upgrade-maintenance-toggle',
-  maxReplicationLagMb: 64,
-};
+});
 
 beforeAll(async () => {
   ({ handler } = await import('../../../lambda/watchdog-inspect/handler'));
