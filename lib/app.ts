@@ -1,7 +1,9 @@
 import type { App } from 'aws-cdk-lib';
-import { Tags, Validations } from 'aws-cdk-lib';
+import { Duration, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { type AppConfig, configFromContext } from './config';
+import { existingPlatform, perBuffer, type PlatformRefs, type PlatformSource } from './platform';
+import { SUBNETS } from './constructs/platform-network';
 import { BuffersStack } from './stacks/buffers-stack';
 import { DatabaseStack } from './stacks/database-stack';
 import { EdgeStack } from './stacks/edge-stack';
@@ -10,8 +12,10 @@ import { UpgradeStack } from './stacks/upgrade-stack';
 export interface QuietUpgradeApp {
   readonly app: App;
   readonly config: AppConfig;
-  readonly database: DatabaseStack;
-  readonly buffers: BuffersStack;
+  /** The demo platform's database; undefined when an existing platform is adopted. */
+  readonly database?: DatabaseStack;
+  /** The demo platform's buffers; undefined when an existing platform is adopted. */
+  readonly buffers?: BuffersStack;
   readonly edge: EdgeStack;
   readonly upgrade: UpgradeStack;
 }
@@ -30,39 +34,79 @@ export function buildApp(app: App): QuietUpgradeApp {
   };
   Tags.of(app).add('app', 'quiet-upgrade');
 
-  const database = new DatabaseStack(app, 'QuietUpgradeDatabase', {
-    env,
-    config,
-    description: 'Network and production PostgreSQL, ready for blue/green upgrades',
-  });
-
-  const buffers = new BuffersStack(app, 'QuietUpgradeBuffers', {
-    env,
-    config,
-    description: 'SQS write buffers with idempotent, throttled consumers',
-    vpc: database.vpc,
-    databaseClients: database.databaseClients,
-    databaseSecret: database.database.secret,
-  });
+  // The one switch: build the demo platform, or adopt an existing one and build only the
+  // upgrade's own parts.
+  let database: DatabaseStack | undefined;
+  let buffers: BuffersStack | undefined;
+  let platform: PlatformSource;
+  if (config.platform === 'existing' && config.existing !== undefined) {
+    platform = existingPlatform(config, config.existing);
+  } else {
+    database = new DatabaseStack(app, 'QuietUpgradeDatabase', {
+      env,
+      config,
+      description: 'Network and production PostgreSQL, ready for blue/green upgrades',
+    });
+    buffers = new BuffersStack(app, 'QuietUpgradeBuffers', {
+      env,
+      description: 'SQS write buffers with idempotent, throttled consumers',
+      vpc: database.vpc,
+      databaseClients: database.databaseClients,
+      databaseSecret: database.database.secret,
+    });
+    platform = demoPlatform(config, database, buffers);
+  }
 
   const edge = new EdgeStack(app, 'QuietUpgradeEdge', {
     env,
     config,
     description: 'Load balancer, maintenance rules toggle and capture endpoints',
-    vpc: database.vpc,
-    queues: buffers.queues(),
+    platform,
   });
 
   const upgrade = new UpgradeStack(app, 'QuietUpgradeOrchestration', {
     env,
     config,
     description: 'The upgrade runbook (Step Functions), its watchdog and schedule',
-    database,
-    buffers,
+    platform,
     edge,
   });
 
   // Synth fails on any unacknowledged AwsSolutions finding.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, config, database, buffers, edge, upgrade };
+}
+
+/** The demo platform's resources, as the edge and upgrade stacks see them. */
+function demoPlatform(
+  config: AppConfig,
+  database: DatabaseStack,
+  buffers: BuffersStack,
+): PlatformSource {
+  const db = database.database;
+  const refs: PlatformRefs = {
+    database: {
+      // The configured name, not a reference: the switchover hands it to the new writer.
+      instanceIdentifier: config.database.instanceIdentifier,
+      secret: db.secret,
+      parameterGroupName: db.parameterGroup.ref,
+      targetParameterGroupName: db.targetParameterGroup?.ref,
+    },
+    network: {
+      vpc: database.vpc,
+      subnets: { subnetGroupName: SUBNETS.app },
+      databaseClients: database.databaseClients,
+    },
+    buffers: perBuffer((name) => {
+      const b = buffers.buffers[name];
+      return {
+        queue: b.queue,
+        deadLetterQueue: b.deadLetterQueue,
+        eventSourceMappingId: b.eventSource.eventSourceMappingId,
+        consumer: b.consumer,
+        consumerTimeout: b.consumer.timeout ?? Duration.seconds(30),
+      };
+    }),
+  };
+  return () => refs;
 }

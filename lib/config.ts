@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { BUFFER_NAMES, type BufferName } from '../lambda/shared/contracts';
 
 /** The cdk.json context key that holds the whole configuration. */
 export const CONFIG_CONTEXT_KEY = 'quietUpgrade';
@@ -19,7 +20,93 @@ const engineVersion = z.string().regex(ENGINE_VERSION, {
   error: 'must be a major.minor engine version such as "16.6"',
 });
 
+const arn = (service: string, resource: string, example: string) =>
+  z.string().regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:${resource}$`), {
+    error: `must be an ARN such as "${example}"`,
+  });
+const awsId = (prefix: string) =>
+  z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), {
+    error: `must be an id such as "${prefix}-0123456789abcdef0"`,
+  });
+const parameterGroupName = z.string().regex(/^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,254}(?<!-)$/, {
+  error: 'must be a DB parameter group name: letters, digits, hyphens; first a letter',
+});
+
+/** One buffer of an existing platform: its queue, DLQ, and the consumer that drains it. */
+const existingBuffer = z.strictObject({
+  queueArn: arn('sqs', '[\\w-]{1,80}', 'arn:aws:sqs:eu-west-1:123456789012:sends'),
+  deadLetterQueueArn: arn('sqs', '[\\w-]{1,80}', 'arn:aws:sqs:eu-west-1:123456789012:sends-dlq'),
+  // https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingConfiguration.html (UUID)
+  eventSourceMappingId: z
+    .string()
+    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, {
+      error: 'must be an event source mapping UUID',
+    }),
+  // https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html (FunctionName)
+  consumerFunctionName: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, {
+    error: 'must be a Lambda function name (1-64 letters, digits, - or _)',
+  }),
+});
+
+/**
+ * A platform that already runs: its database, network, listener and queues are adopted, not
+ * built. Only the upgrade's own parts (functions, state machines, topic, dashboard) are created.
+ */
+const existingPlatform = z.strictObject({
+  database: z.strictObject({
+    /** The master secret (host, port, username, password), as RDS or CloudFormation made it. */
+    secretArn: arn(
+      'secretsmanager',
+      'secret:[\\w/+=.@-]+-[A-Za-z0-9]{6}',
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:platform-db-AbCdEf',
+    ),
+    /** The parameter group blue uses now (preflight reads it; a restore resets it). */
+    parameterGroupName,
+    /** The group green gets, in the target's family, with rds.logical_replication=1. */
+    targetParameterGroupName: parameterGroupName.optional(),
+  }),
+  network: z.strictObject({
+    vpcId: awsId('vpc'),
+    /** Private subnets that reach the database and the RDS and Secrets Manager APIs. */
+    subnetIds: z.array(awsId('subnet')).min(1, { error: 'must list at least one subnet' }),
+    /** A security group the database already accepts connections from. */
+    databaseClientSecurityGroupId: awsId('sg'),
+  }),
+  listener: z.strictObject({
+    listenerArn: arn(
+      'elasticloadbalancing',
+      'listener/app/[\\w-]+/[0-9a-f]+/[0-9a-f]+',
+      'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/0123456789abcdef/0123456789abcdef',
+    ),
+    appTargetGroupArn: arn(
+      'elasticloadbalancing',
+      'targetgroup/[\\w-]+/[0-9a-f]+',
+      'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef',
+    ),
+  }),
+  buffers: z.strictObject(
+    Object.fromEntries(BUFFER_NAMES.map((name) => [name, existingBuffer])) as Record<
+      BufferName,
+      typeof existingBuffer
+    >,
+  ),
+  /** The longest a consumer invocation runs: the pause waits this long for in-flight batches. */
+  // https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html (at most 900 s)
+  consumerTimeoutSeconds: z
+    .number({ error: 'must be a number' })
+    .int({ error: 'must be a whole number' })
+    .min(1, { error: 'must be 1-900' })
+    .max(900, { error: 'must be 1-900' }),
+});
+
+/** The one switch between the demo platform and adopting an existing one. */
+export const PLATFORMS = ['demo', 'existing'] as const;
+
 const schema = z.strictObject({
+  /** "demo" builds a whole platform to upgrade; "existing" adopts the one in `existing`. */
+  platform: z.enum(PLATFORMS, { error: `must be one of: ${PLATFORMS.join(', ')}` }),
+  /** Read when `platform` is "existing"; may stay filled in while trying the demo. */
+  existing: existingPlatform.optional(),
   env: z.strictObject({
     account: z
       .string()
@@ -83,27 +170,6 @@ const schema = z.strictObject({
         error: 'must be an ACM certificate ARN or ""',
       }),
     ]),
-    /** A real platform's listener and app target group; without it a demo ALB is built. */
-    existingListener: z
-      .strictObject({
-        listenerArn: z
-          .string()
-          .regex(
-            /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener\/app\/[\w-]+\/[0-9a-f]+\/[0-9a-f]+$/,
-            {
-              error: 'must be an Application Load Balancer listener ARN',
-            },
-          ),
-        appTargetGroupArn: z
-          .string()
-          .regex(
-            /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/[\w-]+\/[0-9a-f]+$/,
-            {
-              error: 'must be a target group ARN',
-            },
-          ),
-      })
-      .optional(),
     // Exact paths (no wildcards) the capture function answers during maintenance.
     // https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html#path-conditions
     capturePaths: z.strictObject(
@@ -160,6 +226,19 @@ const schema = z.strictObject({
       .string()
       .refine(isTimeZone, { error: 'must be an IANA time zone such as "UTC"' }),
   }),
+  alarms: z.strictObject({
+    /**
+     * A buffered message older than this means its consumer is paused or failing. Longer than
+     * a normal switchover pause; far below SQS's 14-day retention, so nothing expires unseen.
+     */
+    // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html
+    // (MessageRetentionPeriod: at most 1,209,600 s = 14 days)
+    maxMessageAgeMinutes: z
+      .number({ error: 'must be a number' })
+      .int({ error: 'must be a whole number' })
+      .min(5, { error: 'must be 5-10080 (5 minutes to 7 days)' })
+      .max(10080, { error: 'must be 5-10080 (5 minutes to 7 days)' }),
+  }),
   operatorBypass: z.strictObject({
     // An HTTP field name is an RFC 9110 token.
     headerName: z
@@ -210,6 +289,7 @@ export function parseConfig(raw: unknown): AppConfig {
     ...checkVersions(config),
     ...checkWindow(config.maintenanceWindow),
     ...checkEdge(config),
+    ...checkPlatform(config),
   ];
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -269,6 +349,27 @@ function checkEdge(config: AppConfig): string[] {
     );
   }
   return problems;
+}
+
+function checkPlatform(config: AppConfig): string[] {
+  if (config.platform !== 'existing') return [];
+  const key = `${CONFIG_CONTEXT_KEY}.existing`;
+  if (config.existing === undefined) {
+    return [
+      `${key} must describe the platform to adopt when platform is "existing" ` +
+        '(database, network, listener, buffers, consumerTimeoutSeconds), got: (missing)',
+    ];
+  }
+  const { engineVersion: current, targetEngineVersion: target } = config.database;
+  const sameFamily = target === undefined || majorVersion(target) === majorVersion(current);
+  if (!sameFamily && config.existing.database.targetParameterGroupName === undefined) {
+    return [
+      `${key}.database.targetParameterGroupName must name a ` +
+        `${parameterGroupFamily(config.database.engine, target)} parameter group with ` +
+        `rds.logical_replication=1 for green (a major upgrade to ${target}), got: (missing)`,
+    ];
+  }
+  return [];
 }
 
 function checkWindow(window: string): string[] {

@@ -1,10 +1,7 @@
 import { Duration, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { BufferName } from '../../lambda/shared/contracts';
@@ -53,16 +50,6 @@ export interface WriteBufferProps {
    * @default 5
    */
   readonly maxReceiveCount?: number;
-  /**
-   * Where alarms (a message in the DLQ, a stalled drain) are sent.
-   * @default - alarms without actions
-   */
-  readonly alarmTopic?: sns.ITopic;
-  /**
-   * The age of the oldest message that means the buffer is not draining.
-   * @default Duration.hours(1)
-   */
-  readonly maxMessageAge?: Duration;
 }
 
 /**
@@ -70,7 +57,9 @@ export interface WriteBufferProps {
  * message's effect idempotently and reports failures record by record.
  *
  * The upgrade pauses the consumer by disabling `eventSourceMapping` while the database
- * switches over; messages wait in the queue (up to 14 days) and drain afterwards.
+ * switches over; messages wait in the queue (up to 14 days) and drain afterwards. Its alarms
+ * (a message in the DLQ, a stalled drain) are on the upgrade's dashboard, which watches
+ * adopted buffers the same way.
  */
 export class WriteBuffer extends Construct {
   readonly queue: sqs.Queue;
@@ -78,8 +67,6 @@ export class WriteBuffer extends Construct {
   readonly consumer: NodeFunction;
   /** The consumer's event source mapping; `eventSourceMappingId` is its UUID. */
   readonly eventSource: sources.SqsEventSource;
-  readonly dlqAlarm: cloudwatch.Alarm;
-  readonly ageAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: WriteBufferProps) {
     super(scope, id);
@@ -140,40 +127,6 @@ export class WriteBuffer extends Construct {
       maxConcurrency,
     });
     this.consumer.addEventSource(this.eventSource);
-
-    this.dlqAlarm = new cloudwatch.Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription:
-        `A ${props.bufferName} message failed ${maxReceiveCount} times and waits in the DLQ ` +
-        '(kept 14 days from enqueue). Read its consumer log for the reason, fix, then redrive.',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(1),
-        statistic: 'Maximum',
-      }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    const maxAge = props.maxMessageAge ?? Duration.hours(1);
-    this.ageAlarm = new cloudwatch.Alarm(this, 'StalledAlarm', {
-      alarmDescription:
-        `The oldest ${props.bufferName} message is over ${maxAge.toHumanString()} old: the ` +
-        'consumer is paused or failing. Check the event source mapping is Enabled.',
-      metric: this.queue.metricApproximateAgeOfOldestMessage({
-        period: Duration.minutes(5),
-        statistic: 'Maximum',
-      }),
-      threshold: maxAge.toSeconds(),
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    if (props.alarmTopic !== undefined) {
-      for (const alarm of [this.dlqAlarm, this.ageAlarm]) {
-        alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
-        alarm.addOkAction(new cwActions.SnsAction(props.alarmTopic));
-      }
-    }
 
     Validations.of(this.deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',

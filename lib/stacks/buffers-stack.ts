@@ -1,17 +1,12 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { BUFFER_NAMES, type BufferName } from '../../lambda/shared/contracts';
-import type { AppConfig } from '../config';
-import { NotificationTopic } from '../constructs/notification-topic';
 import { SUBNETS } from '../constructs/platform-network';
 import { WriteBuffer } from '../constructs/write-buffer';
 
 export interface BuffersStackProps extends StackProps {
-  /** The validated app config. */
-  readonly config: AppConfig;
   /** The platform VPC. */
   readonly vpc: ec2.IVpc;
   /** Lets the consumers reach the database. */
@@ -21,19 +16,14 @@ export interface BuffersStackProps extends StackProps {
 }
 
 /**
- * The write buffers: one queue, DLQ and throttled consumer per write type that can wait,
- * and the notification topic their alarms (and the upgrade) report to.
+ * The demo platform's write buffers: one queue, DLQ and throttled consumer per write type
+ * that can wait. A platform adopted with `platform: "existing"` brings its own.
  */
 export class BuffersStack extends Stack {
   readonly buffers: Record<BufferName, WriteBuffer>;
-  readonly notifications: NotificationTopic;
 
   constructor(scope: Construct, id: string, props: BuffersStackProps) {
     super(scope, id, props);
-    this.notifications = new NotificationTopic(this, 'Notifications', {
-      email: props.config.notificationEmail,
-    });
-
     const buffers: Partial<Record<BufferName, WriteBuffer>> = {};
     for (const name of BUFFER_NAMES) {
       const buffer = new WriteBuffer(this, pascal(name), {
@@ -42,7 +32,6 @@ export class BuffersStack extends Stack {
         vpcSubnets: { subnetGroupName: SUBNETS.app },
         securityGroups: [props.databaseClients],
         databaseSecret: props.databaseSecret,
-        alarmTopic: this.notifications.topic,
       });
       buffers[name] = buffer;
       // What the upgrade state machine pauses, resumes and measures.
@@ -52,19 +41,6 @@ export class BuffersStack extends Stack {
       });
     }
     this.buffers = buffers as Record<BufferName, WriteBuffer>;
-    new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn });
-  }
-
-  /** The queues, by buffer name. */
-  queues(): Record<BufferName, sqs.IQueue> {
-    const b = this.buffers;
-    return {
-      sends: b.sends.queue,
-      'opt-ins': b['opt-ins'].queue,
-      'sign-ups': b['sign-ups'].queue,
-      unsubscribes: b.unsubscribes.queue,
-      tracking: b.tracking.queue,
-    };
   }
 }
 

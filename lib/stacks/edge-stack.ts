@@ -1,11 +1,9 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import type { BufferName } from '../../lambda/shared/contracts';
 import type { AppConfig } from '../config';
 import { DemoLoadBalancer } from '../constructs/demo-load-balancer';
 import { MaintenanceEdge } from '../constructs/maintenance-edge';
+import { type PlatformSource, queuesOf } from '../platform';
 
 /** The maintenance toggle's fixed name: the upgrade stack calls it by name. */
 export const TOGGLE_FUNCTION_NAME = 'QuietUpgrade-MaintenanceToggle';
@@ -13,10 +11,8 @@ export const TOGGLE_FUNCTION_NAME = 'QuietUpgrade-MaintenanceToggle';
 export interface EdgeStackProps extends StackProps {
   /** The validated app config. */
   readonly config: AppConfig;
-  /** The platform VPC (for the demo load balancer). */
-  readonly vpc: ec2.IVpc;
-  /** The buffers' queues. */
-  readonly queues: Record<BufferName, sqs.IQueue>;
+  /** The platform: its VPC (for the demo load balancer), queues and existing listener. */
+  readonly platform: PlatformSource;
 }
 
 /**
@@ -30,14 +26,15 @@ export class EdgeStack extends Stack {
   constructor(scope: Construct, id: string, props: EdgeStackProps) {
     super(scope, id, props);
     const { edge, operatorBypass } = props.config;
+    const platform = props.platform(this);
 
     let listenerArn: string;
     let appTargetGroupArn: string;
-    if (edge.existingListener !== undefined) {
-      ({ listenerArn, appTargetGroupArn } = edge.existingListener);
+    if (platform.listener !== undefined) {
+      ({ listenerArn, appTargetGroupArn } = platform.listener);
     } else {
       this.demo = new DemoLoadBalancer(this, 'Demo', {
-        vpc: props.vpc,
+        vpc: platform.network.vpc,
         certificateArn: edge.certificateArn || undefined,
       });
       listenerArn = this.demo.listener.listenerArn;
@@ -50,7 +47,7 @@ export class EdgeStack extends Stack {
     this.maintenance = new MaintenanceEdge(this, 'Maintenance', {
       listenerArn,
       appTargetGroupArn,
-      queues: props.queues,
+      queues: queuesOf(platform),
       capturePaths: edge.capturePaths,
       firstPriority: edge.maintenanceRulePriority,
       bypassHeaderName: operatorBypass.headerName,

@@ -8,37 +8,42 @@ import type { PlanDefaults } from '../../lambda/validate-input/validate';
 import type { AppConfig } from '../config';
 import { NodeFunction } from '../constructs/node-function';
 import { acknowledgeWildcards, WILDCARD_REASONS } from '../nag';
-import { SUBNETS } from '../constructs/platform-network';
+import { NotificationTopic } from '../constructs/notification-topic';
+import { UpgradeMonitoring } from '../constructs/upgrade-monitoring';
+import type { PlatformSource } from '../platform';
 import { UpgradeRunbook } from '../constructs/upgrade-runbook';
 import { UpgradeWatchdog } from '../constructs/upgrade-watchdog';
-import type { BuffersStack } from './buffers-stack';
-import type { DatabaseStack } from './database-stack';
 import { type EdgeStack, TOGGLE_FUNCTION_NAME } from './edge-stack';
 
 export interface UpgradeStackProps extends StackProps {
   readonly config: AppConfig;
-  readonly database: DatabaseStack;
-  readonly buffers: BuffersStack;
+  /** The database, network and buffers to upgrade: the demo platform's or adopted ones. */
+  readonly platform: PlatformSource;
   readonly edge: EdgeStack;
 }
 
 /** Names are fixed so policies can name the machines without a dependency cycle. */
 export const UPGRADE_MACHINE_NAME = 'QuietUpgrade-Upgrade';
 export const WATCHDOG_MACHINE_NAME = 'QuietUpgrade-Watchdog';
+/** The CloudWatch dashboard the runbook points operators to. */
+export const DASHBOARD_NAME = 'QuietUpgrade';
 
 /**
- * The upgrade runbook, its helper functions, the watchdog, and the schedule that starts it
- * in the quiet hours.
+ * The upgrade runbook, its helper functions, the watchdog, the schedule that starts it in the
+ * quiet hours, the notification topic, and the dashboard and alarms.
  */
 export class UpgradeStack extends Stack {
   readonly runbook: UpgradeRunbook;
   readonly watchdog: UpgradeWatchdog;
   readonly schedule: scheduler.CfnSchedule;
   readonly planDefaults: PlanDefaults;
+  readonly notifications: NotificationTopic;
+  readonly monitoring: UpgradeMonitoring;
 
   constructor(scope: Construct, id: string, props: UpgradeStackProps) {
     super(scope, id, props);
-    const { config, database, buffers, edge } = props;
+    const { config, edge } = props;
+    const platform = props.platform(this);
     const db = config.database;
     const arn = (service: string, resource: string, name: string) =>
       Arn.format(
@@ -49,13 +54,13 @@ export class UpgradeStack extends Stack {
     const sourceArn = arn('rds', 'db', source);
     const mappings = BUFFER_NAMES.map((name) => ({
       name,
-      uuid: buffers.buffers[name].eventSource.eventSourceMappingId,
+      uuid: platform.buffers[name].eventSourceMappingId,
     }));
     const mappingArns = mappings.map((m) => arn('lambda', 'event-source-mapping', m.uuid));
     const queues = BUFFER_NAMES.map((name) => ({
       name,
-      url: buffers.buffers[name].queue.queueUrl,
-      arn: buffers.buffers[name].queue.queueArn,
+      url: platform.buffers[name].queue.queueUrl,
+      arn: platform.buffers[name].queue.queueArn,
     }));
     // By name, not by cross-stack reference: the ARN is then known in this stack.
     const toggle = lambda.Function.fromFunctionAttributes(this, 'Toggle', {
@@ -63,7 +68,10 @@ export class UpgradeStack extends Stack {
       sameEnvironment: true,
     });
     this.addStackDependency(edge);
-    const topic = buffers.notifications.topic;
+    this.notifications = new NotificationTopic(this, 'Notifications', {
+      email: config.notificationEmail,
+    });
+    const topic = this.notifications.topic;
 
     this.planDefaults = {
       sourceIdentifier: source,
@@ -71,7 +79,7 @@ export class UpgradeStack extends Stack {
       engine: db.engine,
       currentEngineVersion: db.engineVersion,
       targetEngineVersion: db.targetEngineVersion ?? '',
-      targetParameterGroupName: database.database.targetParameterGroup?.ref ?? '',
+      targetParameterGroupName: platform.database.targetParameterGroupName ?? '',
       switchoverTimeoutSeconds: config.switchoverTimeoutSeconds,
       requireApproval: config.upgrade.requireApproval,
       deadlineMinutes: config.upgrade.deadlineMinutes,
@@ -118,7 +126,7 @@ export class UpgradeStack extends Stack {
         allow(['rds:DescribeDBInstances'], [sourceArn]),
         allow(
           ['rds:DescribeDBParameters'],
-          [arn('rds', 'pg', database.database.parameterGroup.ref)],
+          [arn('rds', 'pg', platform.database.parameterGroupName)],
         ),
         allow(['rds:DescribeBlueGreenDeployments'], [deployments]),
         allow(['rds:DescribeDBEngineVersions'], ['*']),
@@ -146,13 +154,13 @@ export class UpgradeStack extends Stack {
       functionDir: 'verify-writer',
       description: 'Verifies the new writer after switchover: version, status, writable',
       timeout: Duration.seconds(60),
-      vpc: database.vpc,
-      vpcSubnets: { subnetGroupName: SUBNETS.app },
-      securityGroups: [database.databaseClients],
-      environment: { DB_SECRET_ARN: database.database.secret.secretArn },
+      vpc: platform.network.vpc,
+      vpcSubnets: platform.network.subnets,
+      securityGroups: [platform.network.databaseClients],
+      environment: { DB_SECRET_ARN: platform.database.secret.secretArn },
     });
     verifyWriter.addToRolePolicy(allow(['rds:DescribeDBInstances'], [sourceArn]));
-    database.database.secret.grantRead(verifyWriter);
+    platform.database.secret.grantRead(verifyWriter);
     const restoreOldBlue = fn(
       'RestoreOldBlue',
       'restore-old-blue',
@@ -165,7 +173,7 @@ export class UpgradeStack extends Stack {
         allow(['rds:RebootDBInstance'], [`${sourceArn}-old1`]),
         allow(
           ['rds:DescribeDBParameters', 'rds:ModifyDBParameterGroup'],
-          [arn('rds', 'pg', database.database.parameterGroup.ref)],
+          [arn('rds', 'pg', platform.database.parameterGroupName)],
         ),
       ],
     );
@@ -189,7 +197,10 @@ export class UpgradeStack extends Stack {
       topic,
       mappingArns,
       queueArns: queues.map((q) => q.arn),
-      consumerTimeout: buffers.buffers.sends.consumer.timeout ?? Duration.seconds(30),
+      // The pause waits out the slowest consumer's in-flight batch.
+      consumerTimeout: Duration.seconds(
+        Math.max(...BUFFER_NAMES.map((n) => platform.buffers[n].consumerTimeout.toSeconds())),
+      ),
     });
     this.watchdog = new UpgradeWatchdog(this, 'Watchdog', {
       upgrade: this.runbook.stateMachine,
@@ -273,9 +284,21 @@ export class UpgradeStack extends Stack {
     // The topic is encrypted with its own key: publishing needs the key too.
     // https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#sns-what-permissions-for-sse
     for (const machine of [this.runbook.stateMachine, this.watchdog.stateMachine]) {
-      buffers.notifications.key.grant(machine, 'kms:GenerateDataKey', 'kms:Decrypt');
+      this.notifications.key.grant(machine, 'kms:GenerateDataKey', 'kms:Decrypt');
     }
 
+    this.monitoring = new UpgradeMonitoring(this, 'Monitoring', {
+      dashboardName: DASHBOARD_NAME,
+      databaseInstanceIdentifier: source,
+      buffers: platform.buffers,
+      upgrade: this.runbook.stateMachine,
+      watchdog: this.watchdog.stateMachine,
+      alarmTopic: topic,
+      maxMessageAge: Duration.minutes(config.alarms.maxMessageAgeMinutes),
+    });
+
+    new CfnOutput(this, 'NotificationTopicArn', { value: topic.topicArn });
+    new CfnOutput(this, 'DashboardName', { value: DASHBOARD_NAME });
     new CfnOutput(this, 'UpgradeStateMachineArn', {
       value: this.runbook.stateMachine.stateMachineArn,
     });

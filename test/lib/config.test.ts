@@ -1,5 +1,5 @@
 import { ConfigError, compareVersions, parameterGroupFamily, parseConfig } from '../../lib/config';
-import { defaultRawConfig } from '../helpers/app';
+import { adoptExisting, defaultRawConfig } from '../helpers/app';
 
 type Json = Record<string, Record<string, unknown>>;
 
@@ -177,5 +177,70 @@ describe('config', () => {
 
   it('derives the parameter group family from the major version', () => {
     expect(parameterGroupFamily('postgres', '17.2')).toBe('postgres17');
+  });
+
+  it('fails on an alarm threshold outside 5 minutes to 7 days', () => {
+    expect(errorFor((c) => (c.alarms.maxMessageAgeMinutes = 20160))).toContain(
+      'quietUpgrade.alarms.maxMessageAgeMinutes must be 5-10080 (5 minutes to 7 days), got: 20160',
+    );
+  });
+});
+
+describe('config: the platform switch', () => {
+  it('accepts the adopted platform fixture', () => {
+    const raw = defaultRawConfig();
+    adoptExisting(raw);
+    expect(parseConfig(raw).platform).toBe('existing');
+  });
+
+  it('fails on an unknown platform, naming the choices', () => {
+    expect(errorFor((c) => ((c as Record<string, unknown>).platform = 'adopt'))).toContain(
+      'quietUpgrade.platform must be one of: demo, existing, got: "adopt"',
+    );
+  });
+
+  it('asks for the platform to adopt when platform is "existing" without one', () => {
+    expect(errorFor((c) => ((c as Record<string, unknown>).platform = 'existing'))).toContain(
+      'quietUpgrade.existing must describe the platform to adopt when platform is "existing"',
+    );
+  });
+
+  it('asks for a target parameter group before a major upgrade of an adopted database', () => {
+    const message = errorFor((c) => {
+      adoptExisting(c);
+      delete (c.existing.database as Record<string, unknown>).targetParameterGroupName;
+    });
+    expect(message).toContain(
+      'quietUpgrade.existing.database.targetParameterGroupName must name a postgres17 parameter group',
+    );
+    // A minor upgrade stays in the family: green may use the running group.
+    expect(
+      errorFor((c) => {
+        adoptExisting(c);
+        delete (c.existing.database as Record<string, unknown>).targetParameterGroupName;
+        c.database.targetEngineVersion = '16.8';
+      }),
+    ).toBe('');
+  });
+
+  it('names each malformed id or ARN of the adopted platform and shows it', () => {
+    const message = errorFor((c) => {
+      adoptExisting(c);
+      const existing = c.existing as Record<string, Record<string, unknown>>;
+      (existing.buffers?.sends as Record<string, unknown>).queueArn = 'platform-sends';
+      (existing.buffers?.tracking as Record<string, unknown>).eventSourceMappingId = 'abc';
+      (existing.network as Record<string, unknown>).subnetIds = [];
+      (existing.listener as Record<string, unknown>).listenerArn = 'arn:aws:elasticloadbalancing:x';
+    });
+    expect(message).toContain(
+      'quietUpgrade.existing.buffers.sends.queueArn must be an ARN such as "arn:aws:sqs:eu-west-1:123456789012:sends", got: "platform-sends"',
+    );
+    expect(message).toContain(
+      'quietUpgrade.existing.buffers.tracking.eventSourceMappingId must be an event source mapping UUID, got: "abc"',
+    );
+    expect(message).toContain(
+      'quietUpgrade.existing.network.subnetIds must list at least one subnet, got: []',
+    );
+    expect(message).toContain('quietUpgrade.existing.listener.listenerArn must be an ARN');
   });
 });

@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import type { App } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { BUFFER_NAMES } from '../../../lambda/shared/contracts';
-import { nagViolations, synthApp, templateOf } from '../../helpers/app';
+import { demoStacks, nagViolations, synthApp, templateOf } from '../../helpers/app';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 type Resources = Record<string, Resource>;
 
-const { buffers: stack } = synthApp();
+const { buffers: stack } = demoStacks(synthApp());
 const template = templateOf(stack);
 const resources = template.toJSON().Resources as Resources;
 const FOURTEEN_DAYS = 14 * 24 * 3600;
@@ -157,52 +157,7 @@ describe('BuffersStack consumers', () => {
   });
 });
 
-describe('BuffersStack alarms and notifications', () => {
-  it('alarms on any message in each DLQ, to the notification topic', () => {
-    const topicId = Object.keys(template.findResources('AWS::SNS::Topic'))[0] ?? '';
-    const dlqAlarms = Object.values(resources).filter(
-      (r) =>
-        r.Type === 'AWS::CloudWatch::Alarm' &&
-        r.Properties.MetricName === 'ApproximateNumberOfMessagesVisible',
-    );
-    expect(dlqAlarms).toHaveLength(BUFFER_NAMES.length);
-    for (const alarm of dlqAlarms) {
-      expect(alarm.Properties).toMatchObject({
-        Threshold: 0,
-        ComparisonOperator: 'GreaterThanThreshold',
-        AlarmActions: [{ Ref: topicId }],
-      });
-    }
-  });
-
-  it('encrypts the topic with its own rotating key and denies non-TLS publishing', () => {
-    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
-    template.hasResourceProperties('AWS::SNS::Topic', {
-      KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('NotificationsKey'), 'Arn'] },
-    });
-    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({
-            Effect: 'Deny',
-            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-          }),
-        ]),
-      },
-    });
-  });
-
-  it('subscribes the notification email only when one is configured', () => {
-    template.resourceCountIs('AWS::SNS::Subscription', 0);
-    const withEmail = templateOf(
-      synthApp((c) => (c.notificationEmail = 'oncall@example.com')).buffers,
-    );
-    withEmail.hasResourceProperties('AWS::SNS::Subscription', {
-      Protocol: 'email',
-      Endpoint: 'oncall@example.com',
-    });
-  });
-
+describe('BuffersStack security checks', () => {
   it('has no unacknowledged cdk-nag AwsSolutions findings', () => {
     expect(nagViolations(stack)).toEqual([]);
   });
@@ -210,7 +165,7 @@ describe('BuffersStack alarms and notifications', () => {
 
 describe('consumer bundle', () => {
   it('bundles minified code with a source map and leaves the AWS SDK to the runtime', () => {
-    const { buffers } = synthApp(undefined, { bundle: true });
+    const { buffers } = demoStacks(synthApp(undefined, { bundle: true }));
     const assembly = (buffers.node.root as App).synth();
     const fn = templateOf(buffers).findResources('AWS::Lambda::Function');
     const assetHash = Object.values(fn)

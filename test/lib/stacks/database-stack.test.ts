@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import type { Template } from 'aws-cdk-lib/assertions';
-import { nagViolations, synthApp, templateOf } from '../../helpers/app';
+import { demoStacks, nagViolations, synthApp, templateOf } from '../../helpers/app';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
@@ -21,7 +21,7 @@ function parameterGroupId(template: Template, family: string): string {
 }
 
 describe('DatabaseStack', () => {
-  const { database } = synthApp();
+  const { database } = demoStacks(synthApp());
   const template = templateOf(database);
 
   it('turns on logical replication in the running and the target parameter groups', () => {
@@ -132,7 +132,9 @@ describe('DatabaseStack', () => {
 
   it('creates no target parameter group when no target version is configured', () => {
     const noTarget = templateOf(
-      synthApp((c) => delete (c.database as Record<string, unknown>).targetEngineVersion).database,
+      demoStacks(
+        synthApp((c) => delete (c.database as Record<string, unknown>).targetEngineVersion),
+      ).database,
     );
     noTarget.resourceCountIs('AWS::RDS::DBParameterGroup', 1);
     expect(noTarget.findOutputs('TargetParameterGroupName')).toEqual({});
@@ -142,13 +144,15 @@ describe('DatabaseStack', () => {
 describe('engine version bump after an upgrade', () => {
   // Before: running 16.6, target 17.2. After the switchover the operator records the new
   // version in cdk.json: running 17.2 (no target yet).
-  const before = templateOf(synthApp().database);
+  const before = templateOf(demoStacks(synthApp()).database);
   const after = templateOf(
-    synthApp((c) => {
-      const db = c.database as Record<string, unknown>;
-      db.engineVersion = '17.2';
-      delete db.targetEngineVersion;
-    }).database,
+    demoStacks(
+      synthApp((c) => {
+        const db = c.database as Record<string, unknown>;
+        db.engineVersion = '17.2';
+        delete db.targetEngineVersion;
+      }),
+    ).database,
   );
 
   it('updates the instance in place: same logical id and identifier', () => {

@@ -1,6 +1,12 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import type { RuleSpec } from '../../../lambda/maintenance-toggle/rule-specs';
-import { nagViolations, synthApp, templateOf } from '../../helpers/app';
+import {
+  adoptExisting,
+  EXISTING_PLATFORM,
+  nagViolations,
+  synthApp,
+  templateOf,
+} from '../../helpers/app';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 
@@ -191,14 +197,9 @@ describe('EdgeStack permissions', () => {
   });
 });
 
-describe('EdgeStack on an existing listener', () => {
-  const listenerArn =
-    'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/platform/50dc6c495c0c9188/f2f7dc8efc522ab2';
-  const appTargetGroupArn =
-    'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef';
-  const adopted = synthApp((c) => {
-    (c.edge as Record<string, unknown>).existingListener = { listenerArn, appTargetGroupArn };
-  }).edge;
+describe('EdgeStack on an existing platform', () => {
+  const { listenerArn } = EXISTING_PLATFORM.listener;
+  const adopted = synthApp(adoptExisting).edge;
   const t = templateOf(adopted);
 
   it('builds no load balancer and points the toggle at the given listener', () => {
