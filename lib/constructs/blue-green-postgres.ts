@@ -71,10 +71,11 @@ export class BlueGreenPostgres extends Construct {
 
     this.parameterGroup = this.replicationParameterGroup(props.engineVersion, databaseCount);
     if (props.targetEngineVersion !== undefined) {
-      this.targetParameterGroup = this.replicationParameterGroup(
-        props.targetEngineVersion,
-        databaseCount,
-      );
+      // A minor upgrade stays in the family: green uses the same group as blue.
+      this.targetParameterGroup =
+        majorVersion(props.targetEngineVersion) === majorVersion(props.engineVersion)
+          ? this.parameterGroup
+          : this.replicationParameterGroup(props.targetEngineVersion, databaseCount);
     }
 
     this.instance = new rds.DatabaseInstance(this, 'Instance', {

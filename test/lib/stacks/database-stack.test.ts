@@ -130,6 +130,19 @@ describe('DatabaseStack', () => {
     expect(nagViolations(database)).toEqual([]);
   });
 
+  it('gives green the running group for a minor upgrade in the same family', () => {
+    const minor = templateOf(
+      demoStacks(
+        synthApp((c) => ((c.database as Record<string, unknown>).targetEngineVersion = '16.8')),
+      ).database,
+    );
+    minor.resourceCountIs('AWS::RDS::DBParameterGroup', 1);
+    const [groupId] = Object.keys(minor.findResources('AWS::RDS::DBParameterGroup'));
+    expect(minor.findOutputs('TargetParameterGroupName')).toEqual({
+      TargetParameterGroupName: expect.objectContaining({ Value: { Ref: groupId } }),
+    });
+  });
+
   it('creates no target parameter group when no target version is configured', () => {
     const noTarget = templateOf(
       demoStacks(
@@ -173,6 +186,8 @@ describe('engine version bump after an upgrade', () => {
     const greenGroup = parameterGroupId(before, 'postgres17');
     expect(afterInstance.DBParameterGroupName).toEqual({ Ref: greenGroup });
     expect(parameterGroupId(after, 'postgres17')).toBe(greenGroup);
+    // The old family's group leaves the stack; no new group is created.
+    after.resourceCountIs('AWS::RDS::DBParameterGroup', 1);
     const [beforeSecret] = onlyResource(before, 'AWS::SecretsManager::Secret');
     const [afterSecret] = onlyResource(after, 'AWS::SecretsManager::Secret');
     expect(afterSecret).toBe(beforeSecret);
