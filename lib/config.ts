@@ -20,10 +20,13 @@ const engineVersion = z.string().regex(ENGINE_VERSION, {
   error: 'must be a major.minor engine version such as "16.6"',
 });
 
-const arn = (service: string, resource: string, example: string) =>
+const arn = (service: string, resource: string, example: string, note = '') =>
   z.string().regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:${resource}$`), {
-    error: `must be an ARN such as "${example}"`,
+    error: `must be an ARN such as "${example}"${note}`,
   });
+// The capture function sends without a MessageGroupId, which a FIFO queue requires.
+// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
+const STANDARD_QUEUE = ' (a standard queue: FIFO queues are not supported)';
 const awsId = (prefix: string) =>
   z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), {
     error: `must be an id such as "${prefix}-0123456789abcdef0"`,
@@ -34,8 +37,13 @@ const parameterGroupName = z.string().regex(/^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,254
 
 /** One buffer of an existing platform: its queue, DLQ, and the consumer that drains it. */
 const existingBuffer = z.strictObject({
-  queueArn: arn('sqs', '[\\w-]{1,80}', 'arn:aws:sqs:eu-west-1:123456789012:sends'),
-  deadLetterQueueArn: arn('sqs', '[\\w-]{1,80}', 'arn:aws:sqs:eu-west-1:123456789012:sends-dlq'),
+  queueArn: arn('sqs', '[\\w-]{1,80}', 'arn:aws:sqs:eu-west-1:123456789012:sends', STANDARD_QUEUE),
+  deadLetterQueueArn: arn(
+    'sqs',
+    '[\\w-]{1,80}',
+    'arn:aws:sqs:eu-west-1:123456789012:sends-dlq',
+    STANDARD_QUEUE,
+  ),
   // https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingConfiguration.html (UUID)
   eventSourceMappingId: z
     .string()

@@ -283,16 +283,23 @@ describe('deploy workflow', () => {
     expect(workflow.on).toEqual({ push: { branches: ['main'] } });
   });
 
-  it('tests, takes credentials, checks the freeze, diffs, then deploys, in that order', () => {
+  it('tests, takes credentials, diffs, checks the freeze, then deploys, in that order', () => {
+    const deploy = stepIndex(
+      steps,
+      'deploys',
+      runs(/^npx cdk deploy --all --require-approval never$/m),
+    );
     const order = [
       stepIndex(steps, 'runs npm test', (s) => s.run?.trim() === 'npm test'),
       stepIndex(steps, 'takes AWS credentials', uses('aws-actions/configure-aws-credentials')),
-      stepIndex(steps, 'checks the deploy freeze', isFreeze),
       stepIndex(steps, 'runs cdk diff', runs(/^npx cdk diff$/m)),
-      stepIndex(steps, 'deploys', runs(/^npx cdk deploy --all --require-approval never$/m)),
+      stepIndex(steps, 'checks the deploy freeze', isFreeze),
+      deploy,
     ];
     expect(order).toEqual([...order].sort((a, b) => a - b));
     expect(new Set(order).size).toBe(order.length);
+    // Nothing slow between the freeze check and the deploy: a run could start in the gap.
+    expect(stepIndex(steps, 'checks the deploy freeze', isFreeze)).toBe(deploy - 1);
   });
 
   it('turns off the CDK version check for every step', () => {
@@ -430,6 +437,17 @@ describe('upgrade workflow', () => {
     'inputs.dry-run': String(dryRun),
     'inputs.require-approval': String(approval),
   });
+  /** What the step should hand to npm: the script, the machine, the target, then flags. */
+  const startArgs = (target: string, flags: string[]) => [
+    'run',
+    'start-upgrade',
+    '--',
+    '--state-machine-arn',
+    UPGRADE_ARN,
+    '--target-engine-version',
+    target,
+    ...flags,
+  ];
 
   it.each([
     [true, false, ['--dry-run']],
@@ -439,31 +457,13 @@ describe('upgrade workflow', () => {
   ])('with dry-run %s and require-approval %s passes %j', (dryRun, approval, flags) => {
     const r = runStep(workflow, start, contexts('17.2', dryRun, approval), {});
     expect(r.status).toBe(0);
-    expect(r.npmArgs).toEqual([
-      'run',
-      'start-upgrade',
-      '--',
-      '--state-machine-arn',
-      UPGRADE_ARN,
-      '--target-engine-version',
-      '17.2',
-      ...flags,
-    ]);
+    expect(r.npmArgs).toEqual(startArgs('17.2', flags));
   });
 
   it('passes a crafted target as one argument for the script to refuse, never as shell', () => {
     const crafted = '17.2"; touch pwned; echo "$(touch pwned2)';
     const r = runStep(workflow, start, contexts(crafted, true, false), {});
-    expect(r.npmArgs).toEqual([
-      'run',
-      'start-upgrade',
-      '--',
-      '--state-machine-arn',
-      UPGRADE_ARN,
-      '--target-engine-version',
-      crafted,
-      '--dry-run',
-    ]);
+    expect(r.npmArgs).toEqual(startArgs(crafted, ['--dry-run']));
     expect(r.status).toBe(0);
     expect(r.files.filter((f) => f.startsWith('pwned'))).toEqual([]);
   });

@@ -233,7 +233,7 @@ describe('config: the platform switch', () => {
       (existing.listener as Record<string, unknown>).listenerArn = 'arn:aws:elasticloadbalancing:x';
     });
     expect(message).toContain(
-      'quietUpgrade.existing.buffers.sends.queueArn must be an ARN such as "arn:aws:sqs:eu-west-1:123456789012:sends", got: "platform-sends"',
+      'quietUpgrade.existing.buffers.sends.queueArn must be an ARN such as "arn:aws:sqs:eu-west-1:123456789012:sends" (a standard queue: FIFO queues are not supported), got: "platform-sends"',
     );
     expect(message).toContain(
       'quietUpgrade.existing.buffers.tracking.eventSourceMappingId must be an event source mapping UUID, got: "abc"',
