@@ -26,7 +26,8 @@ function placeholder(value: unknown): string {
   return `${id}.${attribute}`;
 }
 
-function resolve(value: unknown): string {
+/** A synthesized value as text, CloudFormation references replaced by their placeholders. */
+export function resolve(value: unknown): string {
   if (typeof value === 'string') return value;
   const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
   if (join !== undefined) return join[1].map(resolve).join(join[0]);

@@ -5,6 +5,7 @@ import type { Stack } from 'aws-cdk-lib';
 import { buildApp, type QuietUpgradeApp } from '../../lib/app';
 import { CONFIG_CONTEXT_KEY } from '../../lib/config';
 import { BUFFER_NAMES } from '../../lambda/shared/contracts';
+import { ACCOUNT, REGION } from '../../rehearsal/definition';
 import cdkJson from '../../cdk.json';
 
 type Json = Record<string, unknown>;
@@ -34,9 +35,6 @@ export function synthApp(
   });
   return buildApp(app);
 }
-
-const ACCOUNT = '123456789012';
-const REGION = 'eu-west-1';
 
 /** An existing platform to adopt, with every id and ARN distinct so a test can trace each. */
 export const EXISTING_PLATFORM = {

@@ -1,5 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { BUFFER_NAMES } from '../../../lambda/shared/contracts';
+import { resolve } from '../../../rehearsal/definition';
 import { nagViolations, synthApp, templateOf } from '../../helpers/app';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
@@ -14,25 +15,12 @@ const resources = template.toJSON().Resources as Record<string, Resource>;
 const alarms = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm');
 const topicRef = { Ref: Object.keys(template.findResources('AWS::SNS::Topic'))[0] };
 
-/** A reference inside the dashboard body, as readable text: the logical id or output name. */
-function tokenText(part: unknown): string {
-  const p = part as {
-    Ref?: string;
-    'Fn::GetAtt'?: string[];
-    'Fn::GetStackOutput'?: { OutputName: string };
-  };
-  return p['Fn::GetStackOutput']?.OutputName ?? p.Ref ?? p['Fn::GetAtt']?.[0] ?? '?';
-}
-
 function dashboardWidgets(): Widget[] {
   const dashboards = Object.values(resources).filter(
     (r) => r.Type === 'AWS::CloudWatch::Dashboard',
   );
   expect(dashboards).toHaveLength(1);
-  const body = dashboards[0]?.Properties.DashboardBody as { 'Fn::Join': [string, unknown[]] };
-  const text = body['Fn::Join'][1]
-    .map((part) => (typeof part === 'string' ? part : tokenText(part)))
-    .join('');
+  const text = resolve(dashboards[0]?.Properties.DashboardBody);
   return (JSON.parse(text) as { widgets: Widget[] }).widgets;
 }
 
