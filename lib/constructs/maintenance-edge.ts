@@ -112,7 +112,7 @@ export class MaintenanceEdge extends Construct {
         resources: Object.values(props.queues).map((q) => q.queueArn),
       }),
     );
-    this.linkSigningKey.grantRead(this.captureFunction);
+    this.captureFunction.readSecret(this.linkSigningKey);
     this.captureTargetGroup = new elbv2.ApplicationTargetGroup(this, 'CaptureTargets', {
       targets: [new targets.LambdaTarget(this.captureFunction)],
     });
@@ -140,7 +140,7 @@ export class MaintenanceEdge extends Construct {
         ),
       },
     });
-    this.bypassSecret.grantRead(this.toggleFunction);
+    this.toggleFunction.readSecret(this.bypassSecret);
 
     // listener ARN: arn:...:listener/app/<lb>/<lb-id>/<listener-id>
     // its rules:    arn:...:listener-rule/app/<lb>/<lb-id>/<listener-id>/<rule-id>

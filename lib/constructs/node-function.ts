@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 
 /** Where function code lives: `lambda/<name>/handler.ts`. */
@@ -29,6 +30,9 @@ export interface NodeFunctionProps extends Omit<
  * log group.
  */
 export class NodeFunction extends nodejs.NodejsFunction {
+  /** The folder under `lambda/` the code comes from (the rehearsal bundles it again). */
+  readonly functionDir: string;
+
   constructor(scope: Construct, id: string, props: NodeFunctionProps) {
     const { functionDir, logRetention, bundling, environment, ...rest } = props;
     const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
@@ -67,6 +71,7 @@ export class NodeFunction extends nodejs.NodejsFunction {
         ...bundling,
       },
     });
+    this.functionDir = functionDir;
 
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -100,5 +105,21 @@ export class NodeFunction extends nodejs.NodejsFunction {
         'https://docs.aws.amazon.com/xray/latest/devguide/security_iam_id-based-policy-examples.html ' +
         'https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html#configuration-vpc-permissions',
     });
+  }
+
+  /**
+   * Lets the code read one secret's value: GetSecretValue, which is all Powertools' getSecret
+   * calls, and the secret's key when a customer managed key encrypts it. (`grantRead` also
+   * allows DescribeSecret, which no function here calls.)
+   * https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples.html
+   */
+  readSecret(secret: secretsmanager.ISecret): void {
+    this.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [secret.secretArn],
+      }),
+    );
+    secret.encryptionKey?.grantDecrypt(this);
   }
 }

@@ -118,7 +118,7 @@ export class WriteBuffer extends Construct {
         POWERTOOLS_SERVICE_NAME: `${props.bufferName}-consumer`,
       },
     });
-    props.databaseSecret.grantRead(this.consumer);
+    this.consumer.readSecret(props.databaseSecret);
 
     this.eventSource = new sources.SqsEventSource(this.queue, {
       batchSize: props.batchSize ?? 10,

@@ -128,8 +128,8 @@ export class UpgradeStack extends Stack {
           ['rds:DescribeDBParameters'],
           [arn('rds', 'pg', platform.database.parameterGroupName)],
         ),
-        allow(['rds:DescribeBlueGreenDeployments'], [deployments]),
-        allow(['rds:DescribeDBEngineVersions'], ['*']),
+        // Listed by source (a filter, no identifier): see WILDCARD_REASONS.listCalls.
+        allow(['rds:DescribeBlueGreenDeployments', 'rds:DescribeDBEngineVersions'], ['*']),
         allow(['states:ListExecutions'], [arn('states', 'stateMachine', UPGRADE_MACHINE_NAME)]),
         allow(
           ['sqs:GetQueueAttributes'],
@@ -160,7 +160,7 @@ export class UpgradeStack extends Stack {
       environment: { DB_SECRET_ARN: platform.database.secret.secretArn },
     });
     verifyWriter.addToRolePolicy(allow(['rds:DescribeDBInstances'], [sourceArn]));
-    platform.database.secret.grantRead(verifyWriter);
+    verifyWriter.readSecret(platform.database.secret);
     const restoreOldBlue = fn(
       'RestoreOldBlue',
       'restore-old-blue',
@@ -185,7 +185,10 @@ export class UpgradeStack extends Stack {
         allow(['lambda:InvokeFunction'], [toggle.functionArn]),
         allow(['lambda:GetEventSourceMapping'], mappingArns),
         allow(['rds:DescribeDBInstances'], [sourceArn]),
-        allow(['rds:DescribeBlueGreenDeployments'], [deployments]),
+        // Listed by source (a filter, no identifier): see WILDCARD_REASONS.listCalls.
+        allow(['rds:DescribeBlueGreenDeployments'], ['*']),
+        // Is another run of the upgrade still live? Only its own machine's executions.
+        allow(['states:ListExecutions'], [arn('states', 'stateMachine', UPGRADE_MACHINE_NAME)]),
       ],
     );
 
@@ -246,8 +249,13 @@ export class UpgradeStack extends Stack {
     });
 
     // Wildcards AWS forces, each acknowledged where it is granted.
-    for (const f of [preflight, verifyGreen, inspect]) {
-      acknowledgeWildcards(f.role ?? f, [deployments], WILDCARD_REASONS.deployments);
+    acknowledgeWildcards(
+      verifyGreen.role ?? verifyGreen,
+      [deployments],
+      WILDCARD_REASONS.deployments,
+    );
+    for (const f of [preflight, inspect]) {
+      acknowledgeWildcards(f.role ?? f, ['*'], WILDCARD_REASONS.listCalls);
     }
     acknowledgeWildcards(
       verifyGreen.role ?? verifyGreen,

@@ -1,0 +1,189 @@
+import type { IamRequest, Statement } from '../iam';
+
+/**
+ * An error as an AWS API returns it: `name` is the error code the SDK for JavaScript v3 puts
+ * in `err.name` (DBInstanceNotFoundFault, ResourceInUseException, ...).
+ */
+export class AwsError extends Error {
+  constructor(
+    code: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+    this.name = code;
+  }
+}
+
+/** Who makes a call: a function's or a state machine's role. */
+export interface Principal {
+  /** The function or state machine, as people read it. */
+  name: string;
+  roleArn: string;
+  statements: Statement[];
+}
+
+/** One API operation of the model: what it must be authorized for, and what it does. */
+export interface Operation {
+  iam(input: Record<string, unknown>): IamRequest[];
+  run(input: Record<string, unknown>): unknown;
+}
+
+export type Service = Record<string, Operation>;
+
+/**
+ * How long things take, in seconds. Every figure AWS does not document is an assumption
+ * and says so; the bench prints them.
+ */
+export interface Latencies {
+  /** One AWS API round trip, from a function or a Step Functions SDK integration. Assumed. */
+  apiCall: number;
+  /** Invoking a warm function, before its code runs. Assumed: one API round trip. */
+  invokeOverhead: number;
+  /** One SQL statement over an open connection. Assumed: ~25 ms for an idempotent insert. */
+  sqlQuery: number;
+  /** CreateBlueGreenDeployment until AVAILABLE. Assumed: tens of minutes for a small instance. */
+  greenBuild: number;
+  /**
+   * SwitchoverBlueGreenDeployment until SWITCHOVER_COMPLETED. AWS: "typically takes under a
+   * minute". https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-overview.html
+   */
+  switchover: number;
+  /** DeleteBlueGreenDeployment until the deployment is gone. Assumed. */
+  deleteDeployment: number;
+  /** A mapping's Disabling until Disabled. Assumed: AWS gives no figure. */
+  disableMapping: number;
+  /** A mapping's Enabling until Enabled. Assumed: AWS gives no figure. */
+  enableMapping: number;
+  /** A rename (ModifyDBInstance NewDBInstanceIdentifier) until available. Assumed. */
+  renameInstance: number;
+  /** RebootDBInstance until available. Assumed. */
+  reboot: number;
+  /** An execution's status-change event reaching EventBridge targets. Assumed. */
+  eventDelivery: number;
+  /** An operator answering an approval request. Assumed. */
+  operatorResponse: number;
+}
+
+export const DEFAULT_LATENCIES: Latencies = {
+  apiCall: 0.2,
+  invokeOverhead: 0.2,
+  sqlQuery: 0.025,
+  greenBuild: 1800,
+  switchover: 30,
+  deleteDeployment: 120,
+  disableMapping: 3,
+  enableMapping: 3,
+  renameInstance: 60,
+  reboot: 60,
+  eventDelivery: 1,
+  operatorResponse: 60,
+};
+
+/** Faults and conditions of the AWS account; the functions meet them as they are. */
+export interface Scenario {
+  latencies?: Partial<Latencies>;
+  /** Green never becomes AVAILABLE. */
+  greenStuck?: boolean;
+  /** Green becomes INVALID_CONFIGURATION instead of AVAILABLE. */
+  greenInvalid?: boolean;
+  /**
+   * Errors RDS answers the create calls with, in order: the first call still creates the
+   * deployment (its answer is lost); the later ones change nothing.
+   */
+  createErrors?: string[];
+  /** The switchover never finishes: neither completed nor failed. */
+  switchoverHangs?: boolean;
+  /** The switchover fails (RDS rolls it back). */
+  switchoverFails?: boolean;
+  /** Green's parameter group leaves it read-only: the new writer refuses writes. */
+  badWriter?: boolean;
+  /** The new writer takes writes, but the writer check cannot query it. */
+  writerCheckFails?: boolean;
+  /** The first N connections to the endpoint after a switchover still reach old blue. */
+  staleDnsConnects?: number;
+  /** The operator rejects the approval request. */
+  rejectApproval?: boolean;
+  noBackups?: boolean;
+  managedPassword?: boolean;
+  parameterGroupPending?: boolean;
+  /** Another blue/green deployment already exists for the source. */
+  existingDeployment?: boolean;
+  /** Another upgrade execution is already running. */
+  otherExecutionRunning?: boolean;
+  /** Blue's OldestReplicationSlotLag while green replicates, in MB. Default 1. */
+  replicationLagMb?: number;
+  /** Messages that break their contract, sent at the start: they must end in the DLQ. */
+  poison?: number;
+}
+
+/** What happened, when: the invariants read this, not what the run says about itself. */
+export type WorldEvent = { t: number } & (
+  | { kind: 'task'; machine: string; execution: string; state: string }
+  | { kind: 'routing'; page: boolean; captureDown: string[] }
+  | { kind: 'switchover-start'; deployment: string }
+  | { kind: 'switchover-end'; deployment: string; completed: boolean }
+  | { kind: 'batch-start'; batch: number; mapping: string }
+  | { kind: 'batch-end'; batch: number; mapping: string }
+  | { kind: 'mapping-state'; uuid: string; state: string }
+  | { kind: 'update-mapping'; uuid: string; enabled: boolean }
+  | { kind: 'function-result'; function: string; result: unknown }
+  | { kind: 'writer'; resourceId: string | null }
+  | { kind: 'access-denied'; principal: string; action: string; resource: string }
+  | { kind: 'execution'; arn: string; status: string }
+  | { kind: 'notification'; subject: string }
+);
+
+/** The resource a list call without an identifier is authorized on (see assumptions.ts). */
+export function listResource(assumption: string, typeWildcard: string): string {
+  return assumption === 'type-wildcard' ? typeWildcard : '*';
+}
+
+/** What every service model shares: time, settings, and the timeline. */
+export interface ModelContext {
+  now(): number;
+  /** Runs `fn` this many virtual seconds from now. */
+  after(seconds: number, fn: () => void): void;
+  sleep(seconds: number): Promise<void>;
+  draw(): number;
+  latency: Latencies;
+  scenario: Scenario;
+  assumption(name: string): string;
+  emit(event: UntimedEvent): void;
+}
+
+/** A timeline event before the model stamps it with the time. */
+export type UntimedEvent = WorldEvent extends unknown ? DistributiveOmit<WorldEvent, 't'> : never;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** Wakes whoever waits for something to happen (a message, a state change). */
+export class Signal {
+  private waiters: (() => void)[] = [];
+
+  notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Resolves at the next notify, or after `seconds` if given. */
+  wait(seconds?: number): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const wake = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.push(wake);
+      if (seconds !== undefined) {
+        timer = setTimeout(
+          () => {
+            this.waiters = this.waiters.filter((w) => w !== wake);
+            resolve();
+          },
+          Math.max(0, seconds) * 1000,
+        );
+      }
+    });
+  }
+}
