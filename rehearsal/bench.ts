@@ -5,8 +5,8 @@
  * (../shared/context): the app in maintenance for the whole in-place upgrade.
  */
 import './polyfills';
-import { synthesizeMachines } from './machines';
-import { rehearse } from './rehearse';
+import { defaultApp, rehearse } from './rehearse';
+import { DEFAULT_LATENCIES } from './world/core';
 
 /**
  * The baseline: an in-place major version upgrade with the app down throughout. Taken from
@@ -18,12 +18,12 @@ export const BASELINE_MAINTENANCE_SECONDS = 600;
 const SWITCHOVERS = [5, 30, 60];
 
 async function main(): Promise<void> {
-  const machines = synthesizeMachines();
+  const app = defaultApp();
   const rows: string[][] = [
     ['switchover (s)', 'maintenance (s)', 'overhead (s)', 'drain (s)', 'lost', 'vs baseline'],
   ];
   for (const switchoverSeconds of SWITCHOVERS) {
-    const r = await rehearse({ machines, switchoverSeconds });
+    const r = await rehearse({ app, switchoverSeconds });
     if (!r.invariants.ok)
       throw new Error(
         `invariants broken at ${switchoverSeconds} s: ${r.invariants.violations.join('; ')}`,
@@ -47,10 +47,13 @@ async function main(): Promise<void> {
   ]);
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  '));
+  const l = DEFAULT_LATENCIES;
   console.log(
-    '\nModelled in virtual time (rehearsal/aws-model.ts, traffic.ts) with assumed call latencies\n' +
-      "(1 s per function, 0.2 s per API call). The baseline is the first notice's own estimate\n" +
-      '("about 10 minutes of downtime"), not a measurement.',
+    `\nModelled in virtual time (rehearsal/world/) with the functions' real code and assumed
+latencies: ${l.apiCall} s per AWS API call, ${l.invokeOverhead} s to invoke a function, ${l.sqlQuery * 1000} ms per SQL
+statement, ${l.disableMapping} s / ${l.enableMapping} s for a mapping to disable / enable, the switchover as in the
+first column. The baseline is the first notice's own estimate ("about 10 minutes of
+downtime"), not a measurement.`,
   );
 }
 

@@ -1,21 +1,25 @@
 /**
  * npm run rehearse -- [options]
  *
- * Runs the synthesized upgrade state machine (and the watchdog when a run stops) against a
- * simulated AWS account in virtual time, with traffic, and prints what users would notice.
+ * Runs the upgrade state machine (and the watchdog when a run stops) against a simulated AWS
+ * account in virtual time, with the functions' real code, IAM checked on every call, and
+ * traffic, then prints what users would notice.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import './polyfills';
+import { type Assumptions, listAssumptions, parseAssumption } from './assumptions';
+import { DefinitionError, readDefinition } from './definition-file';
 import { timelineHtml } from './html';
-import { synthesizeMachines } from './machines';
 import {
   type RehearsalOptions,
   type RehearsalReport,
   SCENARIOS,
   UsageError,
+  defaultApp,
   rehearse,
   taskStates,
 } from './rehearse';
+import { type SweepRow, sweep } from './sweep';
 import { TRAFFIC_KINDS, type TrafficKind } from './traffic';
 
 const USAGE = `usage: npm run rehearse -- [options]
@@ -24,24 +28,37 @@ const USAGE = `usage: npm run rehearse -- [options]
   --rate NAME=N/s            traffic rate; NAME is ${TRAFFIC_KINDS.join(', ')}
   --fail-at "STATE"          that Task state fails every time (repeatable)
   --fail-once "STATE"        that Task state fails its first attempt (repeatable)
-  --list-states              print the upgrade machine's Task states and exit
+  --assume NAME=VALUE        choose how an undocumented AWS behaviour goes (repeatable)
+  --list-assumptions         print the assumptions and exit
+  --definition FILE          rehearse this upgrade definition (ASL, or describe-state-machine output)
+  --print-definition         print the upgrade definition as rehearsed (ASL JSON) and exit
+  --sweep                    fail every Task state of both machines, each in a run that reaches it
+  --list-states              print both machines' Task states and exit
   --json                     print one JSON object and nothing else on stdout
   --html FILE                write a self-contained timeline page
 exit status: 0 when the invariants hold and the outcome is the scenario's (any outcome with
---fail-at/--fail-once); 1 when an invariant is broken or the outcome is wrong; 2 for bad usage`;
+--fail-at/--fail-once); 1 when an invariant is broken, the outcome is wrong, or (--sweep) a
+state is never reached; 2 for bad usage or a definition that is not valid ASL
+scenarios:
+${Object.entries(SCENARIOS)
+  .map(([name, spec]) => `  ${name.padEnd(25)}${spec.summary} (${spec.expect})`)
+  .join('\n')}`;
 
 interface Args {
-  options: RehearsalOptions;
+  options: RehearsalOptions & { failAt: string[]; failOnce: string[] };
+  assumptions: Partial<Assumptions>;
+  definitionFile?: string;
   json: boolean;
   html?: string;
-  listStates: boolean;
+  action: 'rehearse' | 'sweep' | 'list-states' | 'list-assumptions' | 'print-definition';
 }
 
 export function parseArgs(argv: string[]): Args {
   const args: Args = {
     options: { failAt: [], failOnce: [], rates: {} },
+    assumptions: {},
     json: false,
-    listStates: false,
+    action: 'rehearse',
   };
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1];
@@ -78,13 +95,35 @@ export function parseArgs(argv: string[]): Args {
         break;
       }
       case '--fail-at':
-        args.options.failAt?.push(value(i++, flag));
+        args.options.failAt.push(value(i++, flag));
         break;
       case '--fail-once':
-        args.options.failOnce?.push(value(i++, flag));
+        args.options.failOnce.push(value(i++, flag));
+        break;
+      case '--assume': {
+        try {
+          const [name, v] = parseAssumption(value(i++, flag));
+          args.assumptions[name] = v;
+        } catch (err) {
+          if (err instanceof UsageError) throw err;
+          throw new UsageError((err as Error).message);
+        }
+        break;
+      }
+      case '--definition':
+        args.definitionFile = value(i++, flag);
+        break;
+      case '--list-assumptions':
+        args.action = 'list-assumptions';
+        break;
+      case '--print-definition':
+        args.action = 'print-definition';
+        break;
+      case '--sweep':
+        args.action = 'sweep';
         break;
       case '--list-states':
-        args.listStates = true;
+        args.action = 'list-states';
         break;
       case '--json':
         args.json = true;
@@ -139,12 +178,27 @@ export function humanSummary(report: RehearsalReport): string[] {
     `maintenance page shown:  ${report.maintenance.seconds} s (switchover itself ${report.switchoverSeconds} s)`,
     `capture endpoints down:  ${report.captureUnavailableSeconds} s`,
     `consumers paused:        ${report.consumers.pausedSeconds} s; drained in ${report.drainSeconds} s after resuming`,
-    `messages:                ${m.produced} produced, ${m.processed} processed, ${m.inQueue} in queue, ${m.inDlq} in DLQ, ${m.lost} lost, ${m.duplicateEffects} duplicate effects`,
+    `messages:                ${m.produced} produced, ${m.processed} applied to the final writer, ${m.inQueue} in queue, ${m.inDlq} in DLQ, ${m.lost} lost, ${m.duplicateEffects} applied twice${m.poison > 0 ? `, ${m.poison} poison` : ''}`,
     `page views:              ${report.pageViews.served} served, ${report.pageViews.maintenancePage} saw the maintenance page`,
     `final writer:            ${report.writer.identifier} ${report.writer.engineVersion}`,
     ...(report.watchdog ? [`watchdog:                ${report.watchdog}`] : []),
     ...(report.secondRun ? [`second run:              ${report.secondRun}`] : []),
-    `invariants:              ${report.invariants.ok ? 'all hold' : `BROKEN: ${report.invariants.violations.join('; ')}`}`,
+    `assumptions:             ${Object.entries(report.assumptions)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}`,
+    `invariants:              ${report.invariants.ok ? 'all hold' : `BROKEN:\n  ${report.invariants.violations.join('\n  ')}`}`,
+  ];
+}
+
+function sweepTable(rows: SweepRow[]): string[] {
+  const lines = rows.map(
+    (r) =>
+      `${r.machine.padEnd(9)} ${r.mode.padEnd(10)} ${(r.injected ? 'yes' : 'NO').padEnd(8)} ${r.outcome.padEnd(15)} ${(r.invariants.ok ? 'hold' : 'BROKEN').padEnd(11)} ${r.state}` +
+      (r.invariants.ok ? '' : `\n    ${r.invariants.violations.join('\n    ')}`),
+  );
+  return [
+    `${'machine'.padEnd(9)} ${'mode'.padEnd(10)} ${'reached'.padEnd(8)} ${'outcome'.padEnd(15)} ${'invariants'.padEnd(11)} state`,
+    ...lines,
   ];
 }
 
@@ -158,6 +212,10 @@ async function main(argv: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
+  if (args.action === 'list-assumptions') {
+    process.stdout.write(`${listAssumptions().join('\n')}\n`);
+    return 0;
+  }
   const scenario = args.options.scenario ?? 'happy';
   if (SCENARIOS[scenario] === undefined) {
     console.error(
@@ -165,18 +223,69 @@ async function main(argv: string[]): Promise<number> {
     );
     return 2;
   }
-  const machines = synthesizeMachines();
-  if (args.listStates) {
-    process.stdout.write(`${taskStates(machines).join('\n')}\n`);
+  const app = defaultApp();
+  let definition = app.machines.upgrade.definition;
+  if (args.definitionFile !== undefined) {
+    try {
+      definition = readDefinition(readFileSync(args.definitionFile, 'utf8'), app);
+    } catch (err) {
+      if (!(err instanceof DefinitionError) && (err as { code?: string }).code !== 'ENOENT')
+        throw err;
+      console.error(`rehearse: --definition ${args.definitionFile}: ${(err as Error).message}`);
+      return 2;
+    }
+  }
+  if (args.action === 'print-definition') {
+    process.stdout.write(`${JSON.stringify(definition, null, 2)}\n`);
+    return 0;
+  }
+  if (args.action === 'list-states') {
+    const lines = [
+      ...taskStates(definition).map((s) => `upgrade   ${s}`),
+      ...taskStates(app.machines.watchdog.definition).map((s) => `watchdog  ${s}`),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   }
   const tty = process.stderr.isTTY && !args.json;
+  if (args.action === 'sweep') {
+    const started = Date.now();
+    const result = await sweep({
+      app,
+      definition,
+      assumptions: args.assumptions,
+      onRow: (row) => {
+        if (tty) process.stderr.write(`\r\x1b[K  ${row.machine} ${row.mode} ${row.state}`);
+      },
+    });
+    if (tty) process.stderr.write('\r\x1b[K');
+    if (args.json) {
+      process.stdout.write(
+        `${JSON.stringify({ runs: result.runs, unreached: result.unreached })}\n`,
+      );
+    } else {
+      const outcomes = new Map<string, number>();
+      for (const r of result.runs) outcomes.set(r.outcome, (outcomes.get(r.outcome) ?? 0) + 1);
+      process.stdout.write(
+        [
+          ...sweepTable(result.runs),
+          '',
+          `runs: ${result.runs.length}; states reached: ${new Set(result.runs.filter((r) => r.injected).map((r) => `${r.machine}/${r.state}`)).size}; never reached: ${result.unreached.length === 0 ? 'none' : result.unreached.map((u) => `${u.machine}/${u.state}`).join(', ')}`,
+          `outcomes: ${[...outcomes].map(([o, n]) => `${o} ${n}`).join(', ')}`,
+          `invariants broken in ${result.runs.filter((r) => !r.invariants.ok).length} runs; ${((Date.now() - started) / 1000).toFixed(1)} s wall`,
+        ].join('\n') + '\n',
+      );
+    }
+    return result.ok ? 0 : 1;
+  }
   let lastDraw = 0;
   let report: RehearsalReport;
   try {
     report = await rehearse({
       ...args.options,
-      machines,
+      app,
+      definition,
+      assumptions: args.assumptions,
       onProgress: tty
         ? (seconds, state) => {
             const now = Date.now();
@@ -204,7 +313,7 @@ async function main(argv: string[]): Promise<number> {
     ];
     process.stdout.write(`${out.join('\n')}\n`);
   }
-  const faults = (args.options.failAt?.length ?? 0) + (args.options.failOnce?.length ?? 0) > 0;
+  const faults = args.options.failAt.length + args.options.failOnce.length > 0;
   return exitCode(report, faults);
 }
 

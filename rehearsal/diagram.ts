@@ -87,13 +87,13 @@ function transitions(state: StateShape): { target: string; errors?: string[] }[]
 
 /**
  * "States.ALL" reads as "error"; SDK error names lose the service prefix and the
- * Exception/Fault suffix, so the pair an RDS call can throw reads as one name.
+ * Exception/Fault suffixes, so the names an RDS error may take read as one.
  */
 function errorLabel(errors: string[]): string {
   const names = errors.map((e) =>
     e === 'States.ALL'
       ? 'error'
-      : e.replace(/^[A-Za-z0-9]+\./, '').replace(/(Exception|Fault|Error)$/, ''),
+      : e.replace(/^[A-Za-z0-9]+\./, '').replace(/(Fault)?(Exception|Fault|Error)$/, ''),
   );
   return [...new Set(names)].join(', ');
 }

@@ -15,3 +15,6 @@ if (typeof (Promise as unknown as { withResolvers?: unknown }).withResolvers !==
     },
   });
 }
+
+// The AWS SDK warns that its 2027 releases need Node 22; on Lambda the functions run on Node 24.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

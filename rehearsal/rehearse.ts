@@ -1,19 +1,23 @@
-import { BUFFER_NAMES } from '../lambda/shared/contracts';
-import { AwsWorld, type Scenario } from './aws-model';
+import type { StateMachineDefinition } from 'aws-local-stepfunctions';
+import { type Assumptions, defaultAssumptions } from './assumptions';
 import { allStates } from './definition';
-import { type Machines, synthesizeMachines } from './machines';
-import { type RunResult, runStateMachine } from './run';
-import { DEFAULT_RATES, Traffic, type TrafficKind, type TrafficTotals } from './traffic';
-import { VirtualClock } from './virtual-clock';
+import { validDefinition } from './definition-file';
+import { bundleFunctions } from './functions';
+import { checkInvariants, type Outcome } from './invariants';
+import { type RunResult, runExecution } from './run';
+import { interceptSdk } from './sdk';
+import { Simulation } from './sim';
+import { type MachineSpec, type SynthesizedApp, synthesizeApp } from './synthesized';
+import { account, DEFAULT_RATES, Traffic, type TrafficKind } from './traffic';
+import { World } from './world';
+import type { Scenario } from './world/core';
 
-export const UPGRADE_MACHINE = 'QuietUpgrade-Upgrade';
-export const WATCHDOG_MACHINE = 'QuietUpgrade-Watchdog';
+export type { Outcome } from './invariants';
+
 /** A Sunday, 04:00 UTC: the quiet hours. */
 export const START = '2026-11-22T04:00:00.000Z';
-/** After the run, traffic stops and consumers drain for at most this long (virtual). */
+/** After the runs, traffic stops and consumers drain for at most this long (virtual). */
 const MAX_DRAIN_SECONDS = 3600;
-
-export type Outcome = 'UPGRADED' | 'ROLLED_BACK' | 'NEEDS_OPERATOR' | 'DRY_RUN' | 'REJECTED';
 
 interface ScenarioSpec {
   summary: string;
@@ -23,6 +27,8 @@ interface ScenarioSpec {
   abortAt?: string;
   /** Start a second upgrade while the first is building green. */
   concurrent?: boolean;
+  /** Traffic for this scenario, when the default would swamp its consumers. */
+  rates?: Partial<Record<TrafficKind, number>>;
   expect: Outcome;
 }
 
@@ -34,10 +40,36 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     input: { dryrun: true },
     expect: 'REJECTED',
   },
+  'preflight-fails': {
+    summary: 'automated backups are off and a blue/green deployment already exists',
+    scenario: { noBackups: true, existingDeployment: true },
+    expect: 'REJECTED',
+  },
   'green-stuck': {
     summary: 'green never becomes AVAILABLE before the deadline',
     scenario: { greenStuck: true },
     input: { deadline: '2026-11-22T06:00:00Z' },
+    expect: 'ROLLED_BACK',
+  },
+  'green-invalid': {
+    summary: 'RDS reports the green environment as INVALID_CONFIGURATION',
+    scenario: { greenInvalid: true },
+    expect: 'ROLLED_BACK',
+  },
+  'create-answer-lost': {
+    summary: 'the answer to the create call is lost; the retry finds the deployment',
+    scenario: { createErrors: ['InternalFailure'] },
+    expect: 'UPGRADED',
+  },
+  'create-unanswered': {
+    summary: 'RDS creates green but answers the create with a 5xx, then throttles every retry',
+    scenario: { createErrors: ['InternalFailure', ...Array<string>(5).fill('Throttling')] },
+    expect: 'ROLLED_BACK',
+  },
+  'approval-rejected': {
+    summary: 'an operator rejects the switchover when asked',
+    scenario: { rejectApproval: true },
+    input: { requireApproval: true },
     expect: 'ROLLED_BACK',
   },
   'switchover-fails': {
@@ -45,9 +77,25 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     scenario: { switchoverFails: true },
     expect: 'ROLLED_BACK',
   },
+  'switchover-hangs': {
+    summary: 'the switchover neither completes nor fails',
+    scenario: { switchoverHangs: true },
+    input: { switchoverTimeoutSeconds: 60 },
+    expect: 'NEEDS_OPERATOR',
+  },
+  'stale-dns': {
+    summary: 'the first connection after the switchover still reaches old blue',
+    scenario: { staleDnsConnects: 1 },
+    expect: 'UPGRADED',
+  },
   'bad-writer': {
-    summary: 'the new writer fails verification; old blue is restored',
+    summary: 'the new writer refuses writes; old blue is restored',
     scenario: { badWriter: true },
+    expect: 'ROLLED_BACK',
+  },
+  'writer-check-fails': {
+    summary: 'the new writer takes writes but cannot be checked; old blue is restored',
+    scenario: { writerCheckFails: true },
     expect: 'ROLLED_BACK',
   },
   'slow-disable': {
@@ -55,10 +103,47 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     scenario: { latencies: { disableMapping: 90 } },
     expect: 'UPGRADED',
   },
+  'slow-consumers': {
+    summary: 'the database is slow: each insert takes 2 s, a full batch 20 s',
+    scenario: { latencies: { sqlQuery: 2 } },
+    // The tracking consumers run full batches, just keeping up; the others have room.
+    rates: {
+      pageViews: 5,
+      clicks: 0.45,
+      opens: 0.45,
+      confirmations: 0.5,
+      signUps: 0.5,
+      unsubscribes: 0.5,
+      sends: 0.5,
+    },
+    expect: 'UPGRADED',
+  },
+  poison: {
+    summary: 'three messages break their contract and must end in the DLQ',
+    scenario: { poison: 3 },
+    expect: 'UPGRADED',
+  },
   abort: {
-    summary: 'an operator stops the run mid-maintenance; the watchdog recovers',
+    summary: 'an operator stops the run mid-switchover; the watchdog recovers',
     abortAt: 'Check switchover status',
     expect: 'UPGRADED',
+  },
+  'abort-before-switchover': {
+    summary: 'an operator stops the run as maintenance goes on; the watchdog rolls back',
+    abortAt: 'Turn maintenance on',
+    expect: 'ROLLED_BACK',
+  },
+  'abort-early': {
+    summary: 'an operator stops the run before green exists; nothing to recover',
+    abortAt: 'Create blue-green deployment',
+    expect: 'ROLLED_BACK',
+  },
+  'abort-bad-writer': {
+    summary:
+      'an operator stops the run mid-switchover and the new writer is bad; the watchdog pages',
+    scenario: { badWriter: true },
+    abortAt: 'Check switchover status',
+    expect: 'NEEDS_OPERATOR',
   },
   concurrent: {
     summary: 'a second run is started while the first builds green',
@@ -73,10 +158,25 @@ export interface RehearsalOptions {
   rates?: Partial<Record<TrafficKind, number>>;
   failAt?: string[];
   failOnce?: string[];
-  /** Reuse synthesized definitions (tests and the benchmark synthesize once). */
-  machines?: Machines;
+  assumptions?: Partial<Assumptions>;
+  /** Rehearse this upgrade definition instead of the synthesized one. */
+  definition?: StateMachineDefinition;
+  /** Function folders whose handler is another file (broken functions in tests). */
+  functionEntries?: Record<string, string>;
+  /** Reuse a synthesized app (tests, the sweep and the bench synthesize once). */
+  app?: SynthesizedApp;
   /** Called as each Task starts, with virtual seconds since the start. */
   onProgress?: (seconds: number, state: string) => void;
+  /** More conditions of the account, over the scenario's (tests combine them). */
+  world?: Scenario;
+  /** The execution input, instead of the scenario's. */
+  input?: Record<string, unknown>;
+  /** Abort the upgrade when this Task starts, instead of the scenario's choice. */
+  abortAt?: string;
+  /** Reads the world at the end, while the simulation still runs (tests). */
+  inspect?: (world: World) => void;
+  /** Called as each Task of the first upgrade run starts (tests change the world there). */
+  onTask?: (state: string, call: number, world: World) => void;
 }
 
 export interface TimelineEntry {
@@ -89,6 +189,7 @@ export interface RehearsalReport {
   scenario: string;
   expected: Outcome;
   outcome: Outcome;
+  assumptions: Assumptions;
   writer: { identifier: string; engineVersion: string };
   maintenance: { on: boolean; seconds: number };
   consumers: { enabled: boolean; pausedSeconds: number };
@@ -96,23 +197,44 @@ export interface RehearsalReport {
   drainSeconds: number;
   blueGreenDeployments: number;
   captureUnavailableSeconds: number;
-  messages: Omit<TrafficTotals, 'pageViews' | 'captureUnavailableSeconds' | 'duplicateDeliveries'>;
-  pageViews: TrafficTotals['pageViews'];
+  messages: {
+    produced: number;
+    processed: number;
+    inQueue: number;
+    inDlq: number;
+    lost: number;
+    duplicateEffects: number;
+    poison: number;
+  };
+  pageViews: { served: number; maintenancePage: number };
   operatorNotified: boolean;
   watchdog?: string;
   secondRun?: string;
+  /** Task states attempted, per state machine, in order. */
+  tasks: { upgrade: string[]; watchdog: string[] };
+  /** States whose injected fault (or abort) fired. */
+  faultsFired: string[];
+  /** How the first upgrade run ended, as Step Functions reports it. */
+  run: { status: string; error?: string; cause?: string; output?: Record<string, unknown> };
   invariants: { ok: boolean; violations: string[] };
   timeline: TimelineEntry[];
-  /** Queue depth every 10 virtual seconds, for the picture. */
+  /** Messages waiting every 10 virtual seconds, for the picture. */
   depth: { t: number; waiting: number }[];
 }
 
-/** The Task states of the upgrade machine, the names --fail-at and --fail-once take. */
-export function taskStates(machines: Machines): string[] {
-  return [...allStates(machines.upgrade)].filter(([, s]) => s.Type === 'Task').map(([n]) => n);
+/** The Task states of a definition, the names --fail-at and --fail-once take. */
+export function taskStates(definition: StateMachineDefinition): string[] {
+  return [...allStates(definition)].filter(([, s]) => s.Type === 'Task').map(([n]) => n);
 }
 
-/** Runs one rehearsal: the synthesized runbook against the model, with traffic. */
+let synthesized: SynthesizedApp | undefined;
+/** The app, synthesized once per process. */
+export function defaultApp(): SynthesizedApp {
+  synthesized ??= synthesizeApp();
+  return synthesized;
+}
+
+/** Runs one rehearsal: the runbook against the simulated account, with traffic. */
 export async function rehearse(options: RehearsalOptions = {}): Promise<RehearsalReport> {
   const name = options.scenario ?? 'happy';
   const spec = SCENARIOS[name];
@@ -121,8 +243,14 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       `unknown scenario ${JSON.stringify(name)}; known: ${Object.keys(SCENARIOS).join(', ')}`,
     );
   }
-  const machines = options.machines ?? synthesizeMachines();
-  const known = new Set(taskStates(machines));
+  const app = options.app ?? defaultApp();
+  if (options.definition !== undefined) validDefinition(options.definition);
+  const upgrade: MachineSpec = {
+    ...app.machines.upgrade,
+    definition: options.definition ?? app.machines.upgrade.definition,
+  };
+  const machines = [upgrade, app.machines.watchdog];
+  const known = new Set(machines.flatMap((m) => taskStates(m.definition)));
   for (const state of [...(options.failAt ?? []), ...(options.failOnce ?? [])]) {
     if (!known.has(state)) {
       throw new UsageError(
@@ -130,133 +258,113 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       );
     }
   }
-
-  const clock = new VirtualClock(START);
-  const world = new AwsWorld({
-    clock,
-    plan: machines.defaults,
-    scenario: {
-      ...spec.scenario,
-      latencies: { switchover: options.switchoverSeconds ?? 30, ...spec.scenario?.latencies },
-    },
+  const assumptions = { ...defaultAssumptions(), ...options.assumptions };
+  const code = await bundleFunctions(
+    app.functions.map((f) => f.dir),
+    options.functionEntries,
+  );
+  const sim = new Simulation(START);
+  const start = sim.startMs;
+  let current: World | undefined;
+  const undo = interceptSdk((principal, service, operation, input) => {
+    if (current === undefined) throw new Error('an SDK call before the world exists');
+    return current.call(principal, service, operation, input);
   });
-  const traffic = new Traffic(world, { ...DEFAULT_RATES, ...options.rates });
-  clock.onAdvance((from, to) => traffic.advance(from, to));
-  // Queue URLs in the definition are placeholders that keep the queue's logical id.
-  world.queueDepth = (url) => {
-    const buffer = BUFFER_NAMES.find((b) => url.includes(`${pascal(b)}Queue`));
-    return buffer === undefined ? 0 : traffic.waitingIn(buffer);
-  };
+  try {
+    return await sim.run(async () => {
+      const runs: Promise<RunResult>[] = [];
+      const results: RunResult[] = [];
+      const faults = { failAt: options.failAt, failOnce: options.failOnce };
+      const track = (p: Promise<RunResult>) => {
+        runs.push(p);
+        void p.then((r) => results.push(r));
+      };
+      let watchdogs = 0;
+      const world = new World({
+        sim,
+        app,
+        code,
+        scenario: {
+          ...spec.scenario,
+          ...options.world,
+          latencies: {
+            ...(options.switchoverSeconds !== undefined
+              ? { switchover: options.switchoverSeconds }
+              : {}),
+            ...spec.scenario?.latencies,
+            ...options.world?.latencies,
+          },
+        },
+        assumptions,
+        startMachine: (machine, event) => {
+          watchdogs += 1;
+          track(
+            runExecution({
+              world,
+              machine: machine.name === upgrade.name ? upgrade : machine,
+              input: event,
+              executionName: `watchdog-${watchdogs}`,
+              ...faults,
+            }),
+          );
+        },
+      });
+      current = world;
+      world.start();
+      const traffic = new Traffic(world, { ...DEFAULT_RATES, ...spec.rates, ...options.rates });
+      traffic.start(world.scenario.poison ?? 0);
 
-  let second: Promise<RunResult> | undefined;
-  const run = await runStateMachine({
-    definition: machines.upgrade,
-    world,
-    input: spec.input ?? {},
-    stateMachineName: UPGRADE_MACHINE,
-    executionName: 'rehearsal-1',
-    failAt: options.failAt,
-    failOnce: options.failOnce,
-    abortAt: spec.abortAt,
-    onTask: (state, call) => {
-      options.onProgress?.((clock.now() - Date.parse(START)) / 1000, state);
-      if (spec.concurrent && state === 'Check green status' && call === 1) {
-        second = runStateMachine({
-          definition: machines.upgrade,
-          world,
-          input: {},
-          stateMachineName: UPGRADE_MACHINE,
-          executionName: 'rehearsal-2',
-        });
+      const first = runExecution({
+        world,
+        machine: upgrade,
+        input: options.input ?? spec.input ?? {},
+        executionName: 'rehearsal-1',
+        abortAt: options.abortAt ?? spec.abortAt,
+        ...faults,
+        onTask: (state, call) => {
+          options.onProgress?.(sim.elapsed(), state);
+          options.onTask?.(state, call, world);
+          if (spec.concurrent && state === 'Check green status' && call === 1) {
+            track(
+              runExecution({ world, machine: upgrade, input: {}, executionName: 'rehearsal-2' }),
+            );
+          }
+        },
+      });
+      track(first);
+      // Every run, and every run a rule started, to its end.
+      for (let seen = 0; seen < runs.length || world.eventBridge.pending > 0;) {
+        if (seen < runs.length) {
+          await runs[seen];
+          seen += 1;
+        } else await sim.sleep(world.latency.eventDelivery);
       }
-    },
-  });
-  const secondRun = second === undefined ? undefined : await second;
 
-  let outcome = outcomeOf(run);
-  let watchdog: RunResult | undefined;
-  if (run.status === 'ABORTED' || (run.status === 'FAILED' && outcome !== 'REJECTED')) {
-    watchdog = await runStateMachine({
-      definition: machines.watchdog,
-      world,
-      input: { detail: { executionArn: run.executionArn, status: run.status } },
-      stateMachineName: WATCHDOG_MACHINE,
-      executionName: 'watchdog-1',
+      // The runs are over: production stops, and the consumers drain what is left.
+      traffic.stopProducing();
+      const consumersOn = () =>
+        [...world.lambda.mappings.values()].every(
+          (m) => m.state === 'Enabled' || m.state === 'Enabling',
+        );
+      const drainStart = Date.now();
+      while (
+        Date.now() - drainStart < MAX_DRAIN_SECONDS * 1000 &&
+        ((consumersOn() && world.sqs.waiting() > 0) ||
+          [...world.rds.deployments.values()].some((d) => d.status === 'DELETING'))
+      ) {
+        await sim.sleep(10);
+      }
+      world.lambda.stop();
+      options.inspect?.(world);
+      return report(name, spec, world, traffic, results, start, consumersOn(), assumptions);
     });
-    const report = (watchdog.output?.report ?? {}) as { outcome?: string };
-    const writer = world.writer();
-    outcome =
-      report.outcome === 'NEEDS_OPERATOR'
-        ? 'NEEDS_OPERATOR'
-        : writer?.engineVersion === machines.defaults.targetEngineVersion
-          ? 'UPGRADED'
-          : 'ROLLED_BACK';
+  } finally {
+    undo();
   }
-
-  // The run is over: production stops, and the consumers drain what is left.
-  traffic.stopProducing();
-  // Deletions the runs started (the watchdog does not wait for its own) finish meanwhile.
-  for (
-    let s = 0;
-    s < MAX_DRAIN_SECONDS &&
-    ((traffic.waiting() > 0 && world.mappingsEnabled()) || world.deleting());
-    s += 10
-  ) {
-    clock.advance(10);
-    world.tick();
-  }
-  world.tick();
-
-  const totals = traffic.totals();
-  const start = Date.parse(START);
-  const seconds = (ms: number) => Math.round((ms - start) / 100) / 10;
-  const report: RehearsalReport = {
-    scenario: name,
-    expected: spec.expect,
-    outcome,
-    writer: {
-      identifier: world.writer()?.identifier ?? '(none)',
-      engineVersion: world.writer()?.engineVersion ?? '(none)',
-    },
-    maintenance: { on: world.maintenance, seconds: maintenanceSeconds(world) },
-    consumers: { enabled: world.mappingsEnabled(), pausedSeconds: pausedSeconds(world) },
-    switchoverSeconds: switchoverSeconds(world),
-    drainSeconds: drainSeconds(world, traffic),
-    blueGreenDeployments: world.deployments.size,
-    captureUnavailableSeconds: totals.captureUnavailableSeconds,
-    messages: {
-      produced: totals.produced,
-      processed: totals.processed,
-      inQueue: totals.inQueue,
-      inDlq: totals.inDlq,
-      lost: totals.lost,
-      duplicateEffects: totals.duplicateEffects,
-    },
-    pageViews: totals.pageViews,
-    operatorNotified: world.notifications.some((n) => n.subject.includes('NEEDS AN OPERATOR')),
-    ...(watchdog
-      ? {
-          watchdog: String(
-            (watchdog.output?.report as { outcome?: string })?.outcome ?? watchdog.status,
-          ),
-        }
-      : {}),
-    ...(secondRun ? { secondRun: outcomeOf(secondRun) } : {}),
-    invariants: { ok: true, violations: [] },
-    timeline: timeline(world, [run, ...(watchdog ? [watchdog] : [])], seconds),
-    depth: traffic.depth.map((d) => ({ t: seconds(d.at), waiting: d.waiting })),
-  };
-  const violations = checkInvariants(report, world, machines);
-  report.invariants = { ok: violations.length === 0, violations };
-  return report;
 }
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
-}
-
-function pascal(name: string): string {
-  return name.replace(/(^|-)([a-z])/g, (_m, _dash, c: string) => c.toUpperCase());
 }
 
 function outcomeOf(run: RunResult): Outcome {
@@ -270,118 +378,209 @@ function outcomeOf(run: RunResult): Outcome {
   return 'NEEDS_OPERATOR';
 }
 
-/**
- * The invariants every run must end in (DESIGN.md), checked on the end state, not on what
- * the run says about itself.
- */
-export function checkInvariants(
-  report: RehearsalReport,
-  world: AwsWorld,
-  machines: Machines,
-): string[] {
-  const v: string[] = [];
-  const { messages, outcome } = report;
-  if (messages.lost !== 0) v.push(`${messages.lost} messages lost`);
-  if (messages.duplicateEffects !== 0) v.push(`${messages.duplicateEffects} duplicate effects`);
-  for (const r of world.resumes) {
-    if (r.writerReadOnly) v.push(`a consumer resumed against a read-only writer at ${r.at}`);
-  }
-  const writer = world.writer();
-  const target = machines.defaults.targetEngineVersion;
-  const original = machines.defaults.currentEngineVersion;
-  if (outcome === 'UPGRADED' && (writer?.engineVersion !== target || writer.readOnly)) {
-    v.push(`outcome UPGRADED but the writer runs ${writer?.engineVersion ?? 'nothing'}`);
-  }
-  if (outcome === 'ROLLED_BACK' && (writer?.engineVersion !== original || writer.readOnly)) {
-    v.push(`outcome ROLLED_BACK but the writer runs ${writer?.engineVersion ?? 'nothing'}`);
-  }
+function report(
+  name: string,
+  spec: ScenarioSpec,
+  world: World,
+  traffic: Traffic,
+  results: RunResult[],
+  start: number,
+  consumersOn: boolean,
+  assumptions: Assumptions,
+): RehearsalReport {
+  const upgrades = results.filter((r) => r.executionArn.includes(':rehearsal-'));
+  const first = upgrades.find((r) => r.executionArn.endsWith(':rehearsal-1')) as RunResult;
+  const second = upgrades.find((r) => r.executionArn.endsWith(':rehearsal-2'));
+  const watchdog =
+    results.find(
+      (r) =>
+        r.executionArn.includes(':watchdog-') &&
+        (r.output?.report as { outcome?: string })?.outcome !== 'NOTHING_TO_RECOVER',
+    ) ?? results.find((r) => r.executionArn.includes(':watchdog-') && first.status !== 'SUCCEEDED');
+  const writer = world.rds.writer();
+  let outcome = outcomeOf(first);
+  const watchdogOutcome = (watchdog?.output?.report as { outcome?: string } | undefined)?.outcome;
   if (
-    (outcome === 'DRY_RUN' || outcome === 'REJECTED') &&
-    (world.maintenanceLog.length > 0 || world.pauses.length > 0)
+    first.status === 'ABORTED' ||
+    first.status === 'TIMED_OUT' ||
+    (first.status === 'FAILED' && outcome !== 'REJECTED')
   ) {
-    v.push(`outcome ${outcome} but something was changed`);
+    const defaults = world.app.defaults;
+    outcome =
+      watchdog === undefined ||
+      watchdogOutcome === undefined ||
+      watchdogOutcome === 'NEEDS_OPERATOR'
+        ? 'NEEDS_OPERATOR'
+        : writer?.engineVersion === defaults.targetEngineVersion
+          ? 'UPGRADED'
+          : 'ROLLED_BACK';
   }
-  if (outcome !== 'NEEDS_OPERATOR') {
-    if (world.maintenance) v.push('maintenance is still on');
-    if (!world.mappingsEnabled()) v.push('a consumer is still paused');
+  const accounting = account(world, traffic.ledger);
+  const events = world.events;
+  const seconds = (ms: number) => Math.round((ms - start) / 100) / 10;
+  const pageOn = world.routing.page;
+  const end = Date.now();
+  const invariants = checkInvariants(
+    events,
+    accounting,
+    {
+      outcome,
+      writer:
+        writer === undefined
+          ? null
+          : {
+              engineVersion: writer.engineVersion,
+              readOnly: world.rds.readOnlyReason(writer) !== null,
+            },
+      currentVersion: world.app.defaults.currentEngineVersion,
+      targetVersion: world.app.defaults.targetEngineVersion,
+      pageOn,
+      consumersOn,
+      deploymentsLeft: world.rds.deployments.size,
+      operatorPaged: paged(world),
+    },
+    start,
+  );
+  const timeline: TimelineEntry[] = [];
+  for (const e of events) {
+    if (e.kind === 'task') timeline.push({ t: seconds(e.t), state: e.state, event: 'task' });
+    if (e.kind === 'routing') {
+      timeline.push({
+        t: seconds(e.t),
+        state: e.page ? 'Turn maintenance on' : 'Turn maintenance off',
+        event: e.page ? 'maintenance on' : 'maintenance off',
+      });
+    }
+    if (e.kind === 'switchover-start')
+      timeline.push({
+        t: seconds(e.t),
+        state: 'Switch over to green',
+        event: 'switchover started',
+      });
+    if (e.kind === 'switchover-end') {
+      timeline.push({
+        t: seconds(e.t),
+        state: 'Check switchover status',
+        event: e.completed ? 'switchover ended' : 'switchover rolled back',
+      });
+    }
   }
-  if ((outcome === 'UPGRADED' || outcome === 'ROLLED_BACK') && world.deployments.size > 0) {
-    v.push(`${world.deployments.size} blue/green deployment(s) left behind`);
+  const tasksOf = (machine: string) =>
+    results.filter((r) => r.machine === machine).flatMap((r) => r.tasks);
+  return {
+    scenario: name,
+    expected: spec.expect,
+    outcome,
+    assumptions,
+    writer: {
+      identifier: writer?.identifier ?? '(none)',
+      engineVersion: writer?.engineVersion ?? '(none)',
+    },
+    maintenance: { on: pageOn, seconds: pageSeconds(events, end) },
+    consumers: { enabled: consumersOn, pausedSeconds: pausedSeconds(events, end) },
+    switchoverSeconds: switchoverSeconds(events, end),
+    drainSeconds: drainSeconds(events, traffic),
+    blueGreenDeployments: world.rds.deployments.size,
+    captureUnavailableSeconds: traffic.captureUnavailableSeconds,
+    messages: {
+      produced: accounting.produced,
+      processed: accounting.processed,
+      inQueue: accounting.inQueue,
+      inDlq: accounting.inDlq,
+      lost: accounting.lost,
+      duplicateEffects: accounting.duplicateEffects,
+      poison: world.scenario.poison ?? 0,
+    },
+    pageViews: traffic.pageViews,
+    operatorNotified: paged(world),
+    ...(watchdog ? { watchdog: watchdogOutcome ?? watchdog.status } : {}),
+    ...(second ? { secondRun: outcomeOf(second) } : {}),
+    tasks: {
+      upgrade: tasksOf(world.app.machines.upgrade.name),
+      watchdog: tasksOf(world.app.machines.watchdog.name),
+    },
+    faultsFired: [...new Set(results.flatMap((r) => r.injected))],
+    run: {
+      status: first.status,
+      ...(first.error !== undefined ? { error: first.error, cause: first.cause } : {}),
+      ...(first.output !== undefined ? { output: first.output } : {}),
+    },
+    invariants: { ok: invariants.length === 0, violations: invariants },
+    timeline: timeline.sort((a, b) => a.t - b.t),
+    depth: traffic.depth.map((d) => ({ t: seconds(d.at), waiting: d.waiting })),
+  };
+}
+
+/**
+ * Whether an operator was told a run needs them: by SNS, or by the EventBridge event the
+ * same notification step emits (either channel reaches a person).
+ */
+function paged(world: World): boolean {
+  const needsOperator = (message: unknown) => {
+    const m = typeof message === 'string' ? safeJson(message) : message;
+    return (m as { outcome?: unknown } | null)?.outcome === 'NEEDS_OPERATOR';
+  };
+  return (
+    world.sns.published.some((p) => needsOperator(p.message)) ||
+    world.eventBridge.put.some((e) =>
+      ((e.entries ?? []) as { Detail?: unknown }[]).some((entry) => needsOperator(entry.Detail)),
+    )
+  );
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
   }
-  if (outcome === 'NEEDS_OPERATOR' && !report.operatorNotified)
-    v.push('NEEDS_OPERATOR without paging');
-  return v;
 }
 
 /** Seconds the maintenance page was on, summed over the run. */
-export function maintenanceSeconds(world: AwsWorld): number {
+function pageSeconds(events: World['events'], end: number): number {
   let total = 0;
   let since: number | undefined;
-  for (const change of world.maintenanceLog) {
-    if (change.on) since = change.at;
-    else if (since !== undefined) {
-      total += (change.at - since) / 1000;
+  for (const e of events) {
+    if (e.kind !== 'routing') continue;
+    if (e.page && since === undefined) since = e.t;
+    if (!e.page && since !== undefined) {
+      total += e.t - since;
       since = undefined;
     }
   }
-  if (since !== undefined) total += (world.clock.now() - since) / 1000;
-  return total;
+  if (since !== undefined) total += end - since;
+  return Math.round(total / 100) / 10;
 }
 
-function pausedSeconds(world: AwsWorld): number {
-  if (world.pauses.length === 0) return 0;
-  const first = Math.min(...world.pauses.map((p) => p.at));
-  const resumed = world.resumes.filter((r) => r.at >= first).map((r) => r.at);
-  const end =
-    world.mappingsEnabled() && resumed.length > 0 ? Math.max(...resumed) : world.clock.now();
-  return (end - first) / 1000;
+/** From the first pause to the last resume (or the end, if a consumer stayed paused). */
+function pausedSeconds(events: World['events'], end: number): number {
+  const updates = events.filter((e) => e.kind === 'update-mapping');
+  const first = updates.find((e) => e.kind === 'update-mapping' && !e.enabled)?.t;
+  if (first === undefined) return 0;
+  const last = updates.at(-1);
+  const resumed =
+    last !== undefined && last.kind === 'update-mapping' && last.enabled ? last.t : end;
+  return Math.round((resumed - first) / 100) / 10;
 }
 
-function switchoverSeconds(world: AwsWorld): number {
-  const s = world.switchovers[0];
+function switchoverSeconds(events: World['events'], end: number): number {
+  const s = events.find((e) => e.kind === 'switchover-start');
   if (s === undefined) return 0;
-  return ((s.endedAt ?? world.clock.now()) - s.startedAt) / 1000;
+  const e = events.find((x) => x.kind === 'switchover-end' && x.t >= s.t);
+  return Math.round(((e?.t ?? end) - s.t) / 100) / 10;
 }
 
-/** From the consumers' resume until every message produced before it was applied. */
-function drainSeconds(world: AwsWorld, traffic: Traffic): number {
-  if (world.resumes.length === 0) return 0;
-  const resumedAt = Math.max(...world.resumes.map((r) => r.at));
+/** From the last resume until every write produced before it took effect. */
+function drainSeconds(events: World['events'], traffic: Traffic): number {
+  const resumes = events.filter((e) => e.kind === 'update-mapping' && e.enabled);
+  const resumedAt = resumes.at(-1)?.t;
+  if (resumedAt === undefined) return 0;
   let last = resumedAt;
-  for (const m of traffic.ledger) {
-    if (m.producedAt < resumedAt && m.processedAt !== undefined)
-      last = Math.max(last, m.processedAt);
+  for (const e of traffic.ledger) {
+    if (e.producedAt >= resumedAt) continue;
+    for (const c of e.copies) {
+      if (c.state === 'deleted' && c.deletedAt !== undefined) last = Math.max(last, c.deletedAt);
+    }
   }
-  return (last - resumedAt) / 1000;
-}
-
-function timeline(
-  world: AwsWorld,
-  runs: RunResult[],
-  seconds: (ms: number) => number,
-): TimelineEntry[] {
-  const entries: TimelineEntry[] = [];
-  for (const run of runs)
-    for (const e of run.timeline) entries.push({ t: seconds(e.at), state: e.state, event: 'task' });
-  for (const m of world.maintenanceLog) {
-    entries.push({
-      t: seconds(m.at),
-      state: m.on ? 'Turn maintenance on' : 'Turn maintenance off',
-      event: m.on ? 'maintenance on' : 'maintenance off',
-    });
-  }
-  for (const s of world.switchovers) {
-    entries.push({
-      t: seconds(s.startedAt),
-      state: 'Switch over to green',
-      event: 'switchover started',
-    });
-    if (s.endedAt !== undefined)
-      entries.push({
-        t: seconds(s.endedAt),
-        state: 'Check switchover status',
-        event: 'switchover ended',
-      });
-  }
-  return entries.sort((a, b) => a.t - b.t);
+  return Math.round((last - resumedAt) / 100) / 10;
 }

@@ -1,24 +1,25 @@
+import './polyfills';
 import {
   ExecutionAbortedError,
   ExecutionError,
+  ExecutionTimeoutError,
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
-import type { UpgradePlan } from '../lambda/shared/upgrade-plan';
-import { validateInput } from '../lambda/validate-input/validate';
-import type { AwsWorld } from './aws-model';
-import { ACCOUNT, REGION, allStates, mapInnerStates, waitBefore } from './definition';
+import { allStates } from './definition';
+import { authorize } from './iam';
+import type { MachineSpec } from './synthesized';
+import { AwsError } from './world/core';
+import type { World } from './world';
 
 export interface RunRequest {
-  definition: StateMachineDefinition;
-  world: AwsWorld;
+  world: World;
+  machine: MachineSpec;
   input: unknown;
-  /** The state machine's name, for ARNs in the context object. */
-  stateMachineName: string;
-  executionName?: string;
+  executionName: string;
   /** These Task states fail every time they run. */
   failAt?: string[];
-  /** These Task states fail their first attempt with a throttling error (Retry absorbs it). */
+  /** These Task states fail their first attempt with a throttling error. */
   failOnce?: string[];
   /** Abort the execution when this Task state starts. */
   abortAt?: string;
@@ -27,176 +28,186 @@ export interface RunRequest {
 }
 
 export interface RunResult {
-  status: 'SUCCEEDED' | 'FAILED' | 'ABORTED';
+  machine: string;
+  status: 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
   output?: Record<string, unknown>;
   error?: string;
   cause?: string;
-  /** Every state entered (Map item states included); Tasks in order, others as logged. */
+  /** Every state entered; Task states each time they were attempted. */
   path: string[];
-  /** The Task states run, in order. */
+  /** The Task states attempted, in order (a retry is another attempt). */
   tasks: string[];
-  /** Each Task state run, with its virtual time (ms). */
+  /** Each Task attempt with its virtual time (ms). */
   timeline: { at: number; state: string }[];
   executionArn: string;
+  /** The states whose injected fault (or abort) fired. */
+  injected: string[];
 }
 
-type Handler = (input: Record<string, unknown>) => Promise<unknown>;
+/** Step Functions' IAM prefix for an SDK integration's service name, where they differ. */
+const IAM_PREFIX: Record<string, string> = { sfn: 'states' };
 
 /**
- * Runs a synthesized state machine definition with aws-local-stepfunctions against the
- * in-memory world, in virtual time. Every Task is served by a local handler chosen by the
- * API it calls (its Resource) or, for functions, by the function's logical id.
+ * AWS Step Functions' default Task timeout is 99999999 s; the States Language spec, which
+ * the interpreter follows, says 60 s. The rehearsal follows AWS.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/state-task.html
  */
-export async function runStateMachine(request: RunRequest): Promise<RunResult> {
-  const { definition, world } = request;
-  const clock = world.clock;
-  const executionName = request.executionName ?? 'run-1';
-  const executionArn = `arn:aws:states:${REGION}:${ACCOUNT}:execution:${request.stateMachineName}:${executionName}`;
-  const states = allStates(definition);
-  const inner = mapInnerStates(definition);
-  const waits = waitBefore(definition);
+export function withAwsTaskTimeouts(definition: StateMachineDefinition): StateMachineDefinition {
+  // A JSON copy, not structuredClone: under jest that makes objects of another realm, which
+  // the interpreter's plain-object check refuses, leaving nested "key.$" paths unresolved.
+  const copy = JSON.parse(JSON.stringify(definition)) as StateMachineDefinition;
+  for (const state of allStates(copy).values()) {
+    const s = state as { Type: string; TimeoutSeconds?: number; TimeoutSecondsPath?: string };
+    if (s.Type === 'Task' && s.TimeoutSeconds === undefined && s.TimeoutSecondsPath === undefined) {
+      s.TimeoutSeconds = 99_999_999;
+    }
+  }
+  return copy;
+}
+
+/**
+ * Runs one execution of a state machine definition with aws-local-stepfunctions, in the
+ * world's virtual time. Wait states, Retry backoff (with its jitter) and Task timeouts run
+ * on the interpreter's own timers, which the simulation makes virtual. Every Task is served
+ * by the world as its Resource says: an SDK integration is a call with the state machine's
+ * role; a Lambda invoke runs the function's real code.
+ */
+export async function runExecution(request: RunRequest): Promise<RunResult> {
+  const { world, machine, executionName } = request;
+  const definition = withAwsTaskTimeouts(machine.definition);
+  const executionArn = `${machine.arn.replace(':stateMachine:', ':execution:')}:${executionName}`;
+  const principal = world.machinePrincipal(machine);
   const failOnce = new Set(request.failOnce ?? []);
   const path: string[] = [];
   const tasks: string[] = [];
   const timeline: { at: number; state: string }[] = [];
+  const injected = new Set<string>();
   const calls = new Map<string, number>();
-  let abort: (() => void) | undefined;
+  const control: { abort?: () => void } = {};
 
-  const handlers: Record<string, Handler> = {};
-  for (const [name, state] of states) {
+  const handlers: Record<string, (input: Record<string, unknown>) => Promise<unknown>> = {};
+  for (const [name, state] of allStates(definition)) {
     if (state.Type !== 'Task') continue;
     const resource = state.Resource ?? '';
-    const serve = serviceFor(resource, world, executionArn);
+    const serve = serviceFor(resource, world, principal);
     handlers[name] = async (input) => {
-      const lane = inner.has(name) ? laneOf(input) : undefined;
-      if (lane === undefined) clock.join();
-      // A Task in a polling loop is entered first from its counter, then from its Wait:
-      // every call after the first (per Map item) comes after the Wait's time.
-      const key = `${name}|${lane ?? ''}`;
-      const call = (calls.get(key) ?? 0) + 1;
-      calls.set(key, call);
-      const wait = waits.get(name);
-      if (wait !== undefined && (wait.always || call > 1)) clock.advance(wait.seconds, lane);
-      // A Task that is in no loop and runs again is being retried: its retrier's interval
-      // passes first (backoff ignored).
-      if (wait === undefined && call > 1) clock.advance(retryInterval(state), lane);
+      const call = (calls.get(name) ?? 0) + 1;
+      calls.set(name, call);
       path.push(name);
       tasks.push(name);
-      timeline.push({ at: clock.now(lane), state: name });
+      timeline.push({ at: Date.now(), state: name });
+      world.ctx.emit({
+        kind: 'task',
+        machine: machine.name,
+        execution: executionName,
+        state: name,
+      });
       request.onTask?.(name, call);
       if (request.abortAt === name) {
-        // The interpreter stops after the state that is running when it is aborted.
-        abort?.();
+        injected.add(name);
+        control.abort?.();
         throw named('States.Aborted', `execution aborted at "${name}"`);
       }
       if (request.failAt?.includes(name)) {
+        injected.add(name);
         throw named(`${serviceName(resource)}.InjectedFault`, `fault injected at "${name}"`);
       }
       if (failOnce.delete(name)) {
+        injected.add(name);
         throw named(throttlingError(resource), `throttled once at "${name}"`);
       }
-      const result = await serve(input, lane);
-      // The call itself takes time: a function invocation or an API round trip.
-      const isFunction = !resource.includes(':states:::') || resource.endsWith(':lambda:invoke');
-      clock.advance(isFunction ? world.latency.lambdaInvoke : world.latency.apiCall, lane);
-      return result;
+      return serve(input);
     };
   }
-  const zero = Object.fromEntries(
-    [...states].filter(([, s]) => s.Type === 'Wait').map(([n]) => [n, 0]),
-  );
-  const noRetryWait = Object.fromEntries([...states.keys()].map((n) => [n, 0]));
 
-  const machine = new StateMachine(definition, { validationOptions: { checkArn: false } });
-  const restoreDate = clock.install();
-  world.runningExecutions.add(executionArn);
-  try {
-    const execution = machine.run(request.input as never, {
-      overrides: {
-        taskResourceLocalHandlers: handlers as never,
-        waitTimeOverrides: zero,
-        retryIntervalOverrides: noRetryWait,
+  const sm = new StateMachine(definition, { validationOptions: validationFor(machine.definition) });
+  const startDate = Date.now();
+  world.sfn.executions.set(executionArn, {
+    executionArn,
+    stateMachineArn: machine.arn,
+    name: executionName,
+    status: 'RUNNING',
+    input: JSON.stringify(request.input),
+    startDate,
+  });
+  world.executionChanged(machine, executionArn, 'RUNNING');
+  const execution = sm.run(request.input as never, {
+    overrides: { taskResourceLocalHandlers: handlers as never },
+    context: {
+      Execution: {
+        Id: executionArn,
+        Name: executionName,
+        StartTime: new Date(startDate).toISOString(),
       },
-      context: {
-        Execution: { Id: executionArn, Name: executionName },
-        StateMachine: {
-          Id: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${request.stateMachineName}`,
-          Name: request.stateMachineName,
-        },
-        // The interpreter has no .waitForTaskToken: the local handler plays the operator and
-        // the token is a stand-in.
-        Task: { Token: 'local-task-token' },
-        // The interpreter sets no $$.State; a getter keeps EnteredTime on virtual time.
-        State: {
-          get EnteredTime() {
-            return clock.iso();
-          },
+      StateMachine: { Id: machine.arn, Name: machine.name },
+      // The interpreter has no .waitForTaskToken: the handler plays the operator.
+      Task: { Token: 'local-task-token' },
+      // The interpreter sets no $$.State; a getter keeps EnteredTime on virtual time.
+      State: {
+        get EnteredTime() {
+          return new Date().toISOString();
         },
       },
+    },
+  });
+  control.abort = execution.abort;
+  const logs = (async () => {
+    for await (const event of execution.eventLogs) {
+      if (event.type === 'StateEntered' && event.state.type !== 'Task') path.push(event.state.name);
+    }
+  })();
+  const settled = await settle(execution.result);
+  await logs.catch(() => undefined);
+  const result: RunResult = {
+    machine: machine.name,
+    ...settled,
+    path,
+    tasks,
+    timeline,
+    executionArn,
+    injected: [...injected],
+  };
+  const record = world.sfn.executions.get(executionArn);
+  if (record !== undefined) {
+    Object.assign(record, {
+      status: result.status,
+      stopDate: Date.now(),
+      ...(result.output !== undefined ? { output: JSON.stringify(result.output) } : {}),
+      ...(result.error !== undefined ? { error: result.error, cause: result.cause } : {}),
     });
-    abort = execution.abort;
-    const logs = (async () => {
-      for await (const event of execution.eventLogs) {
-        if (
-          event.type === 'StateEntered' &&
-          !states.get(event.state.name)?.Type.startsWith('Task')
-        ) {
-          path.push(event.state.name);
-        }
-      }
-    })();
-    const result = { ...(await settle(execution.result, path, executionArn)), tasks, timeline };
-    await logs.catch(() => undefined);
-    world.executions.set(executionArn, {
-      Status: result.status,
-      Input: JSON.stringify(request.input),
-      ...(result.error !== undefined ? { Error: result.error, Cause: result.cause } : {}),
-    });
-    return result;
-  } finally {
-    clock.join();
-    world.runningExecutions.delete(executionArn);
-    restoreDate();
   }
+  world.executionChanged(machine, executionArn, result.status);
+  return result;
+}
+
+/**
+ * The interpreter validates a definition against the ASL schema when it is built, which
+ * takes a fifth of a second; each definition is validated on its first run only.
+ */
+const validated = new WeakSet<StateMachineDefinition>();
+function validationFor(definition: StateMachineDefinition) {
+  if (validated.has(definition)) return { noValidate: true };
+  validated.add(definition);
+  return { checkArn: false };
 }
 
 async function settle(
   result: Promise<unknown>,
-  path: string[],
-  executionArn: string,
-): Promise<RunResult> {
+): Promise<Pick<RunResult, 'status' | 'output' | 'error' | 'cause'>> {
   try {
-    const output = (await result) as Record<string, unknown>;
-    return { status: 'SUCCEEDED', output, path, executionArn, tasks: [], timeline: [] };
+    return { status: 'SUCCEEDED', output: (await result) as Record<string, unknown> };
   } catch (err) {
-    if (err instanceof ExecutionAbortedError)
-      return { status: 'ABORTED', path, executionArn, tasks: [], timeline: [] };
+    if (err instanceof ExecutionAbortedError) return { status: 'ABORTED' };
+    if (err instanceof ExecutionTimeoutError) return { status: 'TIMED_OUT' };
     if (err instanceof ExecutionError) {
       const cause = (err as { cause?: { name?: string; message?: string } }).cause;
-      return {
-        status: 'FAILED',
-        error: cause?.name,
-        cause: cause?.message,
-        path,
-        executionArn,
-        tasks: [],
-        timeline: [],
-      };
+      return { status: 'FAILED', error: cause?.name, cause: cause?.message };
     }
     throw err;
   }
 }
 
-function retryInterval(state: unknown): number {
-  const retry = (state as { Retry?: { IntervalSeconds?: number }[] }).Retry;
-  return retry?.[0]?.IntervalSeconds ?? 1;
-}
-
-function laneOf(input: Record<string, unknown>): string {
-  return String(input.UUID ?? input.QueueUrl ?? JSON.stringify(input));
-}
-
-function named(name: string, message: string): Error {
+export function named(name: string, message: string): Error {
   const error = new Error(message);
   error.name = name;
   return error;
@@ -204,10 +215,14 @@ function named(name: string, message: string): Error {
 
 function serviceName(resource: string): string {
   const sdk = /aws-sdk:([a-z0-9]+):/.exec(resource)?.[1];
-  if (sdk !== undefined) return sdk.charAt(0).toUpperCase() + sdk.slice(1);
+  if (sdk !== undefined) return pascal(sdk);
   if (resource.includes(':sns:')) return 'Sns';
   if (resource.includes(':events:')) return 'EventBridge';
   return 'Lambda';
+}
+
+function pascal(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function throttlingError(resource: string): string {
@@ -217,84 +232,147 @@ function throttlingError(resource: string): string {
     : `${service}.ThrottlingException`;
 }
 
+/**
+ * The error name Step Functions gives an SDK integration error, in either reading of AWS's
+ * rule (the assumption sdk-integration-error-names; lib/constructs/upgrade-steps.ts).
+ * https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+ */
+export function sfnErrorName(service: string, code: string, naming: string): string {
+  const svc = pascal(service);
+  if (naming === 'java-class') {
+    if (code.endsWith('Fault')) return `${svc}.${code.slice(0, -'Fault'.length)}Exception`;
+    // An error the SDK models keeps its name; any other is the service's generic exception.
+    if (code.endsWith('Exception') && !code.startsWith('AccessDenied')) return `${svc}.${code}`;
+    return `${svc}.${svc}Exception`;
+  }
+  return `${svc}.${code.endsWith('Exception') ? code : `${code}Exception`}`;
+}
+
+/**
+ * "Parameters in Step Functions are expressed in PascalCase, even if the native service API
+ * is in camelCase." The model answers in the API's own names, so for a camelCase API the
+ * names are turned back and forth. AWS does not say how responses are named; the model gives
+ * them in PascalCase like the parameters (the watchdog reads $.Error and $.Input).
+ * https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+ */
+const CAMEL_CASE_APIS = new Set(['states']);
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
+function recase(value: unknown, name: (key: string) => string): unknown {
+  if (Array.isArray(value)) return value.map((v) => recase(v, name));
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [name(k), recase(v, name)]));
+}
+
 /** The handler for one Task, by the API its Resource calls. */
 function serviceFor(
   resource: string,
-  world: AwsWorld,
-  executionArn: string,
-): (input: Record<string, unknown>, lane?: string) => Promise<unknown> {
-  const sdk = /aws-sdk:([a-z0-9]+):([A-Za-z]+)$/.exec(resource);
-  if (sdk !== undefined && sdk !== null) {
-    const [, service, action] = sdk;
-    return async (input, lane) => {
-      switch (`${service}:${action}`) {
-        case 'rds:createBlueGreenDeployment':
-          return world.createBlueGreenDeployment(input);
-        case 'rds:describeBlueGreenDeployments':
-          return world.describeBlueGreenDeployments(input);
-        case 'rds:switchoverBlueGreenDeployment':
-          return world.switchoverBlueGreenDeployment(input);
-        case 'rds:deleteBlueGreenDeployment':
-          return world.deleteBlueGreenDeployment(input);
-        case 'lambda:updateEventSourceMapping':
-          return world.updateEventSourceMapping(input, lane);
-        case 'lambda:getEventSourceMapping':
-          return world.getEventSourceMapping(input, lane);
-        case 'sqs:getQueueAttributes':
-          return world.getQueueAttributes(input);
-        case 'sfn:describeExecution':
-          return world.describeExecution(input);
-        default:
-          throw new Error(`the harness does not model ${service}:${action}`);
+  world: World,
+  principal: ReturnType<World['machinePrincipal']>,
+): (input: Record<string, unknown>) => Promise<unknown> {
+  const naming = world.assumptions['sdk-integration-error-names'];
+  const sdk = /^arn:aws:states:::aws-sdk:([a-z0-9]+):([A-Za-z0-9]+)$/.exec(resource);
+  if (sdk !== null) {
+    const [, service = '', action = ''] = sdk;
+    const prefix = IAM_PREFIX[service] ?? service;
+    const camel = CAMEL_CASE_APIS.has(prefix);
+    return async (input) => {
+      try {
+        const answer = await world.call(
+          principal,
+          prefix,
+          pascal(action),
+          camel ? (recase(input, lowerFirst) as Record<string, unknown>) : input,
+        );
+        return camel ? recase(answer, pascal) : answer;
+      } catch (err) {
+        if (err instanceof AwsError)
+          throw named(sfnErrorName(service, err.name, naming), err.message);
+        throw err;
       }
     };
   }
+  const invoke = async (functionName: string, payload: unknown) => {
+    authorizeInvoke(world, principal, functionName);
+    const result = await world.invoke(functionName, payload);
+    // "If the response contains the field FunctionError, the task fails."
+    // https://docs.aws.amazon.com/step-functions/latest/dg/connect-lambda.html
+    if (!result.ok) {
+      throw named(
+        result.errorType,
+        JSON.stringify({ errorType: result.errorType, errorMessage: result.errorMessage }),
+      );
+    }
+    return result.payload;
+  };
+  if (resource === 'arn:aws:states:::lambda:invoke') {
+    return async (input) => ({
+      ExecutedVersion: '$LATEST',
+      StatusCode: 200,
+      Payload: await invoke(String(input.FunctionName), input.Payload),
+    });
+  }
   if (resource.startsWith('arn:aws:states:::sns:publish')) {
     return async (input) => {
-      world.publish(input);
-      if (resource.endsWith('.waitForTaskToken') && world.scenario.rejectApproval) {
-        throw named('Rejected', 'the operator rejected the switchover');
+      try {
+        await world.call(principal, 'sns', 'Publish', input);
+      } catch (err) {
+        if (err instanceof AwsError)
+          throw named(sfnErrorName('sns', err.name, naming), err.message);
+        throw err;
+      }
+      if (resource.endsWith('.waitForTaskToken')) {
+        await world.sim.sleep(world.latency.operatorResponse);
+        if (world.scenario.rejectApproval)
+          throw named('Rejected', 'the operator rejected the switchover');
       }
       return {};
     };
   }
-  if (resource === 'arn:aws:states:::events:putEvents')
-    return async (input) => world.putEvents(input);
-  if (resource === 'arn:aws:states:::lambda:invoke') {
-    // Invoked with the full response ({ Payload }) for a ResultSelector.
-    return async (input) => ({
-      StatusCode: 200,
-      Payload: await callFunction(
-        String(input.FunctionName),
-        input.Payload as Record<string, unknown>,
-        world,
-        executionArn,
-      ),
-    });
+  if (resource === 'arn:aws:states:::events:putEvents') {
+    return async (input) => {
+      try {
+        return await world.call(principal, 'events', 'PutEvents', input);
+      } catch (err) {
+        if (err instanceof AwsError)
+          throw named(sfnErrorName('eventBridge', err.name, naming), err.message);
+        throw err;
+      }
+    };
   }
-  // payloadResponseOnly: the Resource is the function and the input is its event.
-  return async (input) => callFunction(resource, input, world, executionArn);
+  if (/^arn:aws:lambda:[^:]+:\d+:function:/.test(resource)) {
+    // payloadResponseOnly: the Resource is the function and the input is its event.
+    return async (input) => invoke(resource, input);
+  }
+  return async () => {
+    throw new Error(`the rehearsal does not model the Task resource ${resource}`);
+  };
 }
 
-async function callFunction(
-  arn: string,
-  event: Record<string, unknown>,
-  world: AwsWorld,
-  executionArn: string,
-): Promise<unknown> {
-  const plan = event.plan as UpgradePlan;
-  if (arn.includes('ValidateInput')) {
-    return validateInput(event.input, event.defaults as never, String(event.startTime), {
-      recovery: event.recovery === true,
+/** Step Functions invokes a function with the state machine's role. */
+function authorizeInvoke(
+  world: World,
+  principal: ReturnType<World['machinePrincipal']>,
+  functionName: string,
+): void {
+  const arn = functionName.startsWith('arn:') ? functionName : world.runtime(functionName).spec.arn;
+  const decision = authorize(principal.statements, {
+    action: 'lambda:InvokeFunction',
+    resource: arn,
+  });
+  if (!decision.allowed) {
+    world.ctx.emit({
+      kind: 'access-denied',
+      principal: principal.name,
+      action: 'lambda:InvokeFunction',
+      resource: arn,
     });
+    throw named(
+      'Lambda.AWSLambdaException',
+      `${principal.name} is not authorized to perform: lambda:InvokeFunction on resource: ${arn}`,
+    );
   }
-  if (arn.includes('Preflight'))
-    return world.preflight(plan, String(event.executionArn ?? executionArn));
-  if (arn.includes('VerifyGreen'))
-    return world.verifyGreen(plan, String(event.blueGreenDeploymentIdentifier));
-  if (arn.includes('VerifyWriter')) return world.verifyWriter(plan);
-  if (arn.includes('RestoreOldBlue')) return world.restoreOldBlue(plan);
-  if (arn.includes('Inspect')) return world.inspect(plan, String(event.stoppedExecutionArn));
-  if (arn.includes('Toggle')) return world.toggle(String(event.action));
-  throw new Error(`the harness does not know the function ${arn}`);
 }

@@ -1,5 +1,7 @@
 import type { BufferName } from '../lambda/shared/contracts';
-import type { AwsWorld } from './aws-model';
+import type { World } from './world';
+import { SCHEMA } from './world/rds';
+import type { Message } from './world/sqs';
 
 /** What users and the platform do during the rehearsal, per second. */
 export const TRAFFIC_KINDS = [
@@ -27,8 +29,10 @@ export const DEFAULT_RATES: Record<TrafficKind, number> = {
   sends: 15,
 };
 
+type WriteKind = Exclude<TrafficKind, 'pageViews'>;
+
 /** Which buffer each kind of write goes to; page views write nothing that can wait. */
-const BUFFER_OF: Record<Exclude<TrafficKind, 'pageViews'>, BufferName> = {
+const BUFFER_OF: Record<WriteKind, BufferName> = {
   clicks: 'tracking',
   opens: 'tracking',
   confirmations: 'opt-ins',
@@ -37,253 +41,239 @@ const BUFFER_OF: Record<Exclude<TrafficKind, 'pageViews'>, BufferName> = {
   sends: 'sends',
 };
 
-/** Consumer settings and timings. */
-export const CONSUMER = {
-  /** Records per batch: the event source mapping's BatchSize (write-buffer.ts). */
-  batchSize: 10,
-  /** MaximumConcurrency of each mapping (write-buffer.ts). */
-  maxConcurrency: 2,
-  /** Seconds to apply one batch of 10 INSERTs. Assumed: ~25 ms per idempotent insert. */
-  batchSeconds: 0.25,
-  /**
-   * Seconds for each extra concurrent consumer after a mapping is enabled. Assumed; Lambda
-   * scales SQS pollers up by up to 300 concurrent invocations a minute, far faster than the
-   * 2 that MaximumConcurrency allows here.
-   * https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html
-   */
-  rampSecondsPerConsumer: 1,
-  /** Receives before a message moves to the DLQ (maxReceiveCount in write-buffer.ts). */
-  maxReceiveCount: 5,
-  /** The queue's visibility timeout, seconds (6 x 30 s + 1 s, write-buffer.ts). */
-  visibilityTimeoutSeconds: 181,
-  /**
-   * Share of messages a standard queue delivers twice. Assumed: SQS documents at-least-once
-   * delivery without a rate; 0.1 % exercises the idempotent effects.
-   * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/standard-queues.html
-   */
-  duplicateRate: 0.001,
+/** The capture route (CAPTURE_ROUTES key) a kind's request goes to; sends come from the platform. */
+const ROUTE_OF: Partial<Record<WriteKind, string>> = {
+  clicks: 'click',
+  opens: 'open',
+  confirmations: 'confirm',
+  signUps: 'signUp',
+  unsubscribes: 'unsubscribe',
 };
 
-export interface Message {
+export interface LedgerEntry {
   id: number;
-  kind: TrafficKind;
+  kind: WriteKind | 'poison';
   buffer: BufferName;
+  /** The idempotency key its effect is stored under. */
+  key: string;
   producedAt: number;
-  processedAt?: number;
-  deliveries: number;
-  receives: number;
-  inDlq: boolean;
-}
-
-interface Queue {
-  visible: number[];
-  head: number;
-  /** Messages back from a failed receive, visible again at `at`. */
-  delayed: { id: number; at: number }[];
-  dlq: number[];
-}
-
-export interface TrafficTotals {
-  produced: number;
-  processed: number;
-  inQueue: number;
-  inDlq: number;
-  lost: number;
-  duplicateEffects: number;
-  duplicateDeliveries: number;
-  pageViews: { served: number; maintenancePage: number };
-  captureUnavailableSeconds: number;
+  /** The request met the maintenance page instead of the capture function. */
+  refused: boolean;
+  /** Its copies in SQS (a standard queue may deliver one twice). */
+  copies: Message[];
 }
 
 /**
- * Traffic through the buffers while the upgrade runs: every write is a message in a ledger,
- * from the request to its effect. Consumers apply effects only while their mapping is on and
- * the writer takes writes; an effect is keyed by the message id, as the real consumer's
- * INSERT … ON CONFLICT DO NOTHING is keyed by the idempotency key.
+ * Traffic through the load balancer and the buffers while the upgrade runs. Each request
+ * goes where the listener's rules send it at that second; each write is a message with a
+ * body that meets its contract, recorded in a ledger from the request to its effect.
  */
 export class Traffic {
-  readonly ledger: Message[] = [];
-  readonly effects = new Map<number, number>();
-  readonly queues = new Map<BufferName, Queue>();
-  /** [virtual ms, total messages waiting] every 10 s, for the timeline picture. */
+  readonly ledger: LedgerEntry[] = [];
+  readonly pageViews = { served: 0, maintenancePage: 0 };
+  /** Seconds in which a capture path answered with the maintenance page. */
+  captureUnavailableSeconds = 0;
+  /** Messages waiting (visible or in flight) every 10 virtual seconds. */
   readonly depth: { at: number; waiting: number }[] = [];
-  private readonly credit = new Map<TrafficKind, number>();
-  private pageViewsServed = 0;
-  private pageViewsMaintenance = 0;
-  private captureUnavailableSeconds = 0;
-  private duplicateDeliveries = 0;
   private producing = true;
-  private lastSample = -Infinity;
-  private random: () => number;
-  private readonly enabledSince = new Map<BufferName, number>();
+  private readonly credit = new Map<TrafficKind, number>();
+  private readonly queueUrls: Record<string, string>;
 
   constructor(
-    private readonly world: AwsWorld,
+    private readonly world: World,
     private readonly rates: Record<TrafficKind, number>,
-    seed = 42,
   ) {
-    for (const buffer of Object.values(BUFFER_OF)) {
-      this.queues.set(buffer, { visible: [], head: 0, delayed: [], dlq: [] });
-    }
-    this.random = mulberry32(seed);
+    this.queueUrls = JSON.parse(
+      world.functionByDir('capture').environment.QUEUE_URLS ?? '{}',
+    ) as Record<string, string>;
   }
 
-  /** Production stops (the run is over); consumers go on draining. */
+  /** Starts producing, a second at a time, until `stopProducing`. */
+  start(poison = 0): void {
+    for (let i = 0; i < poison; i++) this.poison();
+    void (async () => {
+      let tick = 0;
+      while (this.producing) {
+        this.second();
+        if (tick++ % 10 === 0)
+          this.depth.push({ at: Date.now(), waiting: this.world.sqs.waiting() });
+        await this.world.sim.sleep(1);
+      }
+    })();
+  }
+
   stopProducing(): void {
     this.producing = false;
   }
 
-  /** Moves the traffic from one virtual instant to another, a second at a time. */
-  advance(fromMs: number, toMs: number): void {
-    for (let t = fromMs; t < toMs; t += 1000) {
-      const step = Math.min(1000, toMs - t);
-      this.second(t, step / 1000);
-    }
-  }
-
-  /** Messages waiting in one buffer's queue. */
-  waitingIn(buffer: BufferName): number {
-    const q = this.queues.get(buffer);
-    return q === undefined ? 0 : q.visible.length - q.head + q.delayed.length;
-  }
-
-  waiting(): number {
-    let n = 0;
-    for (const q of this.queues.values()) n += q.visible.length - q.head + q.delayed.length;
-    return n;
-  }
-
-  totals(): TrafficTotals {
-    const produced = this.ledger.length;
-    const processed = this.effects.size;
-    let inDlq = 0;
-    const queued = new Set<number>();
-    for (const q of this.queues.values()) {
-      inDlq += q.dlq.length;
-      for (let i = q.head; i < q.visible.length; i++) queued.add(q.visible[i] as number);
-      for (const d of q.delayed) queued.add(d.id);
-    }
-    // Waiting and not yet applied (a queued second copy of an applied message is no backlog).
-    let inQueue = 0;
-    for (const id of queued) if (!this.effects.has(id) && !this.ledger[id]?.inDlq) inQueue += 1;
-    let duplicateEffects = 0;
-    for (const count of this.effects.values()) duplicateEffects += count - 1;
-    return {
-      produced,
-      processed,
-      inQueue,
-      inDlq,
-      lost: produced - processed - inQueue - inDlq,
-      duplicateEffects,
-      duplicateDeliveries: this.duplicateDeliveries,
-      pageViews: { served: this.pageViewsServed, maintenancePage: this.pageViewsMaintenance },
-      captureUnavailableSeconds: this.captureUnavailableSeconds,
-    };
-  }
-
-  private second(t: number, seconds: number): void {
-    const maintenance = this.world.maintenanceAt(t);
-    const captureDown = maintenance && !this.world.captureRoutesOn();
-    if (captureDown) this.captureUnavailableSeconds += seconds;
-    if (this.producing) {
-      for (const kind of TRAFFIC_KINDS) {
-        const due = (this.credit.get(kind) ?? 0) + this.rates[kind] * seconds;
-        const count = Math.floor(due);
-        this.credit.set(kind, due - count);
-        if (kind === 'pageViews') {
-          if (maintenance) this.pageViewsMaintenance += count;
-          else this.pageViewsServed += count;
-          continue;
-        }
-        // Buffered endpoints answer from the capture function during maintenance: they
-        // need SQS, not the database. They would be down only if the rules sent them to
-        // the page, which the toggle never does (capture rules go on first).
-        if (captureDown) continue;
-        for (let i = 0; i < count; i++) this.produce(kind, t);
-      }
-    }
-    const writable = this.world.writableAt(t);
-    for (const [buffer, queue] of this.queues) {
-      this.release(queue, t);
-      const consuming = this.world.consumingAt(buffer, t);
-      if (!consuming) {
-        this.enabledSince.delete(buffer);
+  private second(): void {
+    const { page, captureDown } = this.world.routing;
+    if (page && captureDown.length > 0) this.captureUnavailableSeconds += 1;
+    for (const kind of TRAFFIC_KINDS) {
+      const due = (this.credit.get(kind) ?? 0) + this.rates[kind];
+      const count = Math.floor(due);
+      this.credit.set(kind, due - count);
+      if (kind === 'pageViews') {
+        if (page) this.pageViews.maintenancePage += count;
+        else this.pageViews.served += count;
         continue;
       }
-      const since = this.enabledSince.get(buffer) ?? t;
-      this.enabledSince.set(buffer, since);
-      const concurrency = Math.min(
-        CONSUMER.maxConcurrency,
-        1 + Math.floor((t - since) / 1000 / CONSUMER.rampSecondsPerConsumer),
-      );
-      let capacity = Math.floor(
-        (concurrency * CONSUMER.batchSize * seconds) / CONSUMER.batchSeconds,
-      );
-      while (capacity > 0 && queue.head < queue.visible.length) {
-        const id = queue.visible[queue.head++] as number;
-        capacity -= 1;
-        this.receive(id, queue, t, writable);
-      }
-      if (queue.head > 50_000) {
-        queue.visible = queue.visible.slice(queue.head);
-        queue.head = 0;
-      }
-    }
-    if (t - this.lastSample >= 10_000) {
-      this.lastSample = t;
-      this.depth.push({ at: t, waiting: this.waiting() });
+      const route = ROUTE_OF[kind];
+      const path = route === undefined ? undefined : this.world.capturePaths[route];
+      const refused = path !== undefined && captureDown.includes(path);
+      for (let i = 0; i < count; i++) this.produce(kind, refused);
     }
   }
 
-  private produce(kind: TrafficKind, t: number): void {
-    const buffer = BUFFER_OF[kind as Exclude<TrafficKind, 'pageViews'>];
+  private produce(kind: WriteKind, refused: boolean): void {
     const id = this.ledger.length;
-    this.ledger.push({ id, kind, buffer, producedAt: t, deliveries: 0, receives: 0, inDlq: false });
-    this.queues.get(buffer)?.visible.push(id);
+    const buffer = BUFFER_OF[kind];
+    const entry: LedgerEntry = {
+      id,
+      kind,
+      buffer,
+      key: `${kind}-${id}`,
+      producedAt: Date.now(),
+      refused,
+      copies: [],
+    };
+    this.ledger.push(entry);
+    if (refused) return;
+    entry.copies.push(this.world.sqs.send(this.url(buffer), JSON.stringify(body(kind, entry)), id));
   }
 
-  private receive(id: number, queue: Queue, t: number, writable: boolean): void {
-    const message = this.ledger[id] as Message;
-    message.receives += 1;
-    message.deliveries += 1;
-    if (!writable) {
-      // The consumer fails the record: it comes back after the visibility timeout, and
-      // goes to the DLQ after maxReceiveCount receives.
-      if (message.receives >= CONSUMER.maxReceiveCount) {
-        message.inDlq = true;
-        queue.dlq.push(id);
-      } else {
-        queue.delayed.push({ id, at: t + CONSUMER.visibilityTimeoutSeconds * 1000 });
-      }
-      return;
-    }
-    // INSERT … ON CONFLICT DO NOTHING: a second delivery adds no effect.
-    if (this.effects.has(id)) {
-      this.duplicateDeliveries += 1;
-    } else {
-      this.effects.set(id, 1);
-      message.processedAt = t;
-    }
-    if (this.random() < CONSUMER.duplicateRate) queue.delayed.push({ id, at: t + 1000 });
+  /** A message that breaks its contract: the consumer refuses it until it lands in the DLQ. */
+  private poison(): void {
+    const id = this.ledger.length;
+    const entry: LedgerEntry = {
+      id,
+      kind: 'poison',
+      buffer: 'tracking',
+      key: `poison-${id}`,
+      producedAt: Date.now(),
+      refused: false,
+      copies: [],
+    };
+    this.ledger.push(entry);
+    const text = JSON.stringify({ v: 1, type: 'click', idempotencyKey: entry.key, data: {} });
+    entry.copies.push(this.world.sqs.send(this.url('tracking'), text, id));
   }
 
-  private release(queue: Queue, t: number): void {
-    if (queue.delayed.length === 0) return;
-    const due = queue.delayed.filter((d) => d.at <= t);
-    if (due.length === 0) return;
-    queue.delayed = queue.delayed.filter((d) => d.at > t);
-    for (const d of due) queue.visible.push(d.id);
+  private url(buffer: BufferName): string {
+    const url = this.queueUrls[buffer];
+    if (url === undefined) throw new Error(`the capture function has no queue URL for ${buffer}`);
+    return url;
   }
 }
 
-/** A small seeded PRNG, so a rehearsal is repeatable. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+/** A message body that meets the buffer's contract (lambda/shared/contracts.ts). */
+function body(kind: WriteKind, e: LedgerEntry) {
+  const at = new Date(e.producedAt).toISOString();
+  const base = { v: 1, idempotencyKey: e.key, occurredAt: at };
+  const person = `person${e.id}@example.com`;
+  switch (kind) {
+    case 'clicks':
+      return {
+        ...base,
+        type: 'click',
+        data: { campaignId: 'c1', subscriberId: `s${e.id}`, url: 'https://example.com/offer' },
+      };
+    case 'opens':
+      return { ...base, type: 'open', data: { campaignId: 'c1', subscriberId: `s${e.id}` } };
+    case 'confirmations':
+      return { ...base, type: 'opt-in-confirmation', data: { listId: 'l1', email: person } };
+    case 'signUps':
+      return { ...base, type: 'sign-up', data: { listId: 'l1', email: person } };
+    case 'unsubscribes':
+      return { ...base, type: 'unsubscribe', data: { email: person, listId: 'l1' } };
+    case 'sends':
+      return {
+        ...base,
+        type: 'send',
+        data: { campaignId: 'c1', recipient: person, templateId: 't1', scheduledAt: at },
+      };
+  }
+}
+
+export interface Accounting {
+  produced: number;
+  /** Writes whose effect is in the final writer's data. */
+  processed: number;
+  /** Not applied yet and still in a queue. */
+  inQueue: number;
+  /** In a dead-letter queue, not applied. */
+  inDlq: number;
+  /** Neither applied to the final writer nor waiting anywhere. */
+  lost: number;
+  /** Of the lost: refused at the door (the capture path showed the maintenance page). */
+  refusedAtCapture: number;
+  /** Of the lost: applied only to an instance that is not the final writer. */
+  onSetAsideWriter: number;
+  /** Rows beyond the first with the same key in the final writer's data. */
+  duplicateEffects: number;
+  /** Rows in the final writer whose key no write in the ledger carries. */
+  unexpectedRows: number;
+  /** Poison messages that did not end in a DLQ. */
+  poisonNotInDlq: number;
+  /** Writes that met their contract but ended in a DLQ. */
+  goodInDlq: number;
+}
+
+/** What became of every write, read from the queues and the final writer's data. */
+export function account(world: World, ledger: LedgerEntry[]): Accounting {
+  const keyColumn = (table: string) => SCHEMA.get(table) ?? 'idempotency_key';
+  const rowsOn = (instance: ReturnType<World['rds']['writer']>) => {
+    const counts = new Map<string, number>();
+    for (const [table, rows] of instance?.tables ?? []) {
+      for (const row of rows) {
+        const key = String(row[keyColumn(table)]);
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+    }
+    return counts;
   };
+  const writer = world.rds.writer();
+  const final = rowsOn(writer);
+  const elsewhere = new Set<string>();
+  for (const i of world.rds.instances.values()) {
+    if (i !== writer) for (const key of rowsOn(i).keys()) elsewhere.add(key);
+  }
+  const a: Accounting = {
+    produced: ledger.filter((e) => e.kind !== 'poison').length,
+    processed: 0,
+    inQueue: 0,
+    inDlq: 0,
+    lost: 0,
+    refusedAtCapture: 0,
+    onSetAsideWriter: 0,
+    duplicateEffects: 0,
+    unexpectedRows: 0,
+    poisonNotInDlq: 0,
+    goodInDlq: 0,
+  };
+  const known = new Set<string>();
+  for (const e of ledger) {
+    known.add(e.key);
+    const rows = final.get(e.key) ?? 0;
+    const inDlq = e.copies.some((c) => c.state === 'dlq');
+    if (e.kind === 'poison') {
+      if (!inDlq) a.poisonNotInDlq += 1;
+      continue;
+    }
+    if (inDlq) a.goodInDlq += 1;
+    if (rows > 0) {
+      a.processed += 1;
+      a.duplicateEffects += rows - 1;
+    } else if (e.copies.some((c) => c.state === 'visible' || c.state === 'in-flight')) {
+      a.inQueue += 1;
+    } else if (inDlq) {
+      a.inDlq += 1;
+    } else {
+      a.lost += 1;
+      if (e.refused) a.refusedAtCapture += 1;
+      else if (elsewhere.has(e.key)) a.onSetAsideWriter += 1;
+    }
+  }
+  for (const key of final.keys()) if (!known.has(key)) a.unexpectedRows += final.get(key) ?? 0;
+  return a;
 }

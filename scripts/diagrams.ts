@@ -10,17 +10,17 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { stateMachineMermaid, withDiagrams } from '../rehearsal/diagram';
-import { synthesizeMachines } from '../rehearsal/machines';
+import { synthesizeApp } from '../rehearsal/synthesized';
 
 const README = resolve(__dirname, '..', 'README.md');
 
 function main(): number {
   const check = process.argv.slice(2).includes('--check');
-  const machines = synthesizeMachines();
+  const { machines } = synthesizeApp();
   const readme = readFileSync(README, 'utf8');
   const updated = withDiagrams(readme, {
-    upgrade: stateMachineMermaid(machines.upgrade),
-    watchdog: stateMachineMermaid(machines.watchdog),
+    upgrade: stateMachineMermaid(machines.upgrade.definition),
+    watchdog: stateMachineMermaid(machines.watchdog.definition),
   });
   if (updated === readme) {
     console.log('README diagrams are up to date');

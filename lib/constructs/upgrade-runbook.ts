@@ -17,6 +17,7 @@ import {
   reason,
   report,
   retryTransient,
+  sdkErrorNames,
   setConsumers,
   startCount,
 } from './upgrade-steps';
@@ -211,7 +212,7 @@ export class UpgradeRunbook extends Construct {
       .next(sfn.Succeed.jsonPath(s, 'Rolled back'));
     // The deployment is gone when Describe says it is not found.
     deleteCheck.addCatch(rolledBack, {
-      errors: ['Rds.BlueGreenDeploymentNotFoundException', 'Rds.BlueGreenDeploymentNotFoundFault'],
+      errors: sdkErrorNames('Rds', 'BlueGreenDeploymentNotFoundFault'),
       resultPath: sfn.JsonPath.DISCARD,
     });
     toOperator(deleteCheck);
@@ -234,12 +235,44 @@ export class UpgradeRunbook extends Construct {
           )
           .otherwise(deleteWait),
       );
+    // A create whose answer never came back may still have made the deployment: without its
+    // id, look for it by the name this run gave it, so none is left behind.
+    const lookUp = toOperator(
+      awsCall(s, 'Roll back: look for the deployment by name', {
+        service: 'rds',
+        action: 'describeBlueGreenDeployments',
+        parameters: {
+          Filters: [
+            { Name: 'blue-green-deployment-name', 'Values.$': 'States.Array($.blueGreen.name)' },
+          ],
+        },
+        // Listed by name (a filter, no identifier): see WILDCARD_REASONS.listCalls.
+        iamResources: ['*'],
+        resultSelector: { 'found.$': '$.BlueGreenDeployments' },
+        resultPath: '$.lookup',
+      }),
+    );
+    lookUp.next(
+      sfn.Choice.jsonPath(s, 'Roll back: did this run create one?')
+        .when(
+          sfn.Condition.isPresent('$.lookup.found[0]'),
+          sfn.Pass.jsonPath(s, 'Roll back: note the deployment found', {
+            parameters: {
+              'id.$': '$.lookup.found[0].BlueGreenDeploymentIdentifier',
+              'name.$': '$.blueGreen.name',
+              deleteTarget: true,
+            },
+            resultPath: '$.blueGreen',
+          }).next(deleteDeployment),
+        )
+        .otherwise(rolledBack),
+    );
     const rollback = rollbackOff
       .next(rollbackResume)
       .next(
         sfn.Choice.jsonPath(s, 'Roll back: was a deployment created?')
           .when(sfn.Condition.isPresent('$.blueGreen.id'), deleteDeployment)
-          .otherwise(rolledBack),
+          .otherwise(lookUp),
       );
     const toRollback = <T extends Catchable>(task: T): T => {
       task.addCatch(rollbackOff, { errors: ['States.ALL'], resultPath: '$.failure' });
@@ -385,7 +418,8 @@ export class UpgradeRunbook extends Construct {
             { Name: 'blue-green-deployment-name', 'Values.$': 'States.Array($.blueGreen.name)' },
           ],
         },
-        iamResources: [deployments],
+        // Listed by name (a filter, no identifier): see WILDCARD_REASONS.listCalls.
+        iamResources: ['*'],
         resultSelector: {
           'id.$': '$.BlueGreenDeployments[0].BlueGreenDeploymentIdentifier',
           'name.$': '$.BlueGreenDeployments[0].BlueGreenDeploymentName',
@@ -395,10 +429,7 @@ export class UpgradeRunbook extends Construct {
       }),
     );
     create.addCatch(findOwn, {
-      errors: [
-        'Rds.BlueGreenDeploymentAlreadyExistsException',
-        'Rds.BlueGreenDeploymentAlreadyExistsFault',
-      ],
+      errors: sdkErrorNames('Rds', 'BlueGreenDeploymentAlreadyExistsFault'),
       resultPath: sfn.JsonPath.DISCARD,
     });
     toRollback(create);
@@ -784,7 +815,7 @@ export class UpgradeRunbook extends Construct {
           .otherwise(cleanWait),
       );
     cleanCheck.addCatch(upgraded, {
-      errors: ['Rds.BlueGreenDeploymentNotFoundException', 'Rds.BlueGreenDeploymentNotFoundFault'],
+      errors: sdkErrorNames('Rds', 'BlueGreenDeploymentNotFoundFault'),
       resultPath: sfn.JsonPath.DISCARD,
     });
     toOperator(cleanCheck);

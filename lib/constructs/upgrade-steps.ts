@@ -6,20 +6,39 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 
 /**
- * Errors worth retrying: throttling and transient service faults. SDK integration errors are
- * named "<Service>.<Exception>"; Lambda invocation errors as documented for lambda:invoke.
- * https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html#use-awssdk-integ-handle-errors
+ * The names Step Functions may give an AWS SDK integration error with this code. AWS says
+ * the name is "ServiceName.ErrorName", both PascalCase, always with the Exception suffix,
+ * "even if the suffix is not part of the error name provided by the service"; the
+ * integrations run on the AWS SDK for Java, whose classes drop a "Fault" before adding it,
+ * and which has no class of its own for errors a service does not model (throttling,
+ * internal failures): those arrive as the service's generic exception. Which one a given
+ * error becomes is not documented, so a Retry or Catch names every form.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+ */
+export function sdkErrorNames(service: string, code: string): string[] {
+  const withSuffix = code.endsWith('Exception') ? code : `${code}Exception`;
+  const javaClass = code.endsWith('Fault')
+    ? `${code.slice(0, -'Fault'.length)}Exception`
+    : withSuffix;
+  return [...new Set([`${service}.${withSuffix}`, `${service}.${javaClass}`])];
+}
+
+/**
+ * Errors worth retrying: throttling and transient service faults, in each of the names an
+ * SDK integration may give them (see sdkErrorNames), including the service's generic
+ * exception, and Lambda invocation errors as documented for lambda:invoke.
  * https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html
  */
 export function transientErrors(...services: string[]): string[] {
   return [
-    ...services.flatMap((s) => [
-      `${s}.ThrottlingException`,
-      `${s}.Throttling`,
-      `${s}.TooManyRequestsException`,
-      `${s}.ServiceUnavailableException`,
-      `${s}.InternalFailure`,
-    ]),
+    ...new Set(
+      services.flatMap((s) => [
+        ...['Throttling', 'ThrottlingException', 'TooManyRequestsException']
+          .concat(['ServiceUnavailable', 'InternalFailure'])
+          .flatMap((code) => sdkErrorNames(s, code)),
+        `${s}.${s}Exception`,
+      ]),
+    ),
     'Lambda.ServiceException',
     'Lambda.AWSLambdaException',
     'Lambda.SdkClientException',
@@ -59,12 +78,10 @@ export function awsCall(
     ...props,
   });
   retryTransient(task, pascal(props.service));
-  // A read changes nothing, so any service-side fault is worth another try: throttling on
-  // Query-protocol APIs such as RDS may surface as the generic <Service>.<Service>Exception.
+  // A read changes nothing, so a timeout is worth another try too.
   if (/^(describe|get|list)/.test(props.action)) {
-    const service = pascal(props.service);
     task.addRetry({
-      errors: [`${service}.${service}Exception`, 'States.Timeout'],
+      errors: ['States.Timeout'],
       interval: Duration.seconds(3),
       maxAttempts: 3,
       backoffRate: 2,

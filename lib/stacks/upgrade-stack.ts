@@ -271,6 +271,7 @@ export class UpgradeStack extends Stack {
       ['pg', 'og', 'subgrp'].map((type) => arn('rds', type, '*')),
       WILDCARD_REASONS.greenInstances,
     );
+    acknowledgeWildcards(this.runbook.stateMachine.role, ['*'], WILDCARD_REASONS.listCalls);
     acknowledgeWildcards(
       this.runbook.stateMachine.role,
       [validateInput, preflight, verifyGreen, verifyWriter, restoreOldBlue, toggle].map(

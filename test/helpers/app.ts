@@ -5,7 +5,7 @@ import type { Stack } from 'aws-cdk-lib';
 import { buildApp, type QuietUpgradeApp } from '../../lib/app';
 import { CONFIG_CONTEXT_KEY } from '../../lib/config';
 import { BUFFER_NAMES } from '../../lambda/shared/contracts';
-import { ACCOUNT, REGION } from '../../rehearsal/definition';
+import { ACCOUNT, REGION } from '../../rehearsal/synthesized';
 import cdkJson from '../../cdk.json';
 
 type Json = Record<string, unknown>;

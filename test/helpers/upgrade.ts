@@ -1,58 +1,50 @@
-import type { StateMachineDefinition } from 'aws-local-stepfunctions';
-import { type Machines, synthesizeMachines } from '../../rehearsal/machines';
-import type { PlanDefaults } from '../../lambda/validate-input/validate';
-import { UPGRADE_MACHINE_NAME, WATCHDOG_MACHINE_NAME } from '../../lib/stacks/upgrade-stack';
-import { AwsWorld, type Scenario } from '../../rehearsal/aws-model';
-import { type RunRequest, type RunResult, runStateMachine } from '../../rehearsal/run';
-import { VirtualClock } from '../../rehearsal/virtual-clock';
+import {
+  type RehearsalOptions,
+  type RehearsalReport,
+  defaultApp,
+  rehearse,
+} from '../../rehearsal/rehearse';
+import { LIGHT_RATES } from '../../rehearsal/sweep';
+import type { World } from '../../rehearsal/world';
 
-/** The synthesized definitions, once per test file. */
-export function synthesizedMachines(): Machines {
-  return synthesizeMachines();
-}
-
-export const START = '2026-11-22T04:00:00.000Z';
+/** The synthesized app, once per test file. */
+export const app = defaultApp();
+export const TARGET = app.defaults.targetEngineVersion;
+export const ORIGINAL = app.defaults.currentEngineVersion;
+export const SOURCE = app.defaults.sourceIdentifier;
 
 /**
- * A world whose calls take no time, so the tests can state exact durations; the rehearsal
- * models call latencies.
+ * One rehearsal with light traffic (the runbook's paths, not the volume), and the world as
+ * it was at the end: instances, rules, mappings, notifications, the timeline.
  */
-export function newWorld(defaults: PlanDefaults, scenario: Scenario = {}): AwsWorld {
-  return new AwsWorld({
-    clock: new VirtualClock(START),
-    plan: defaults,
-    scenario: { ...scenario, latencies: { lambdaInvoke: 0, apiCall: 0, ...scenario.latencies } },
-  });
-}
-
-export async function runUpgrade(
-  definition: StateMachineDefinition,
-  world: AwsWorld,
-  input: unknown = {},
-  options: Partial<RunRequest> = {},
-): Promise<RunResult> {
-  return runStateMachine({
-    definition,
-    world,
-    input,
-    stateMachineName: UPGRADE_MACHINE_NAME,
+export async function run(
+  options: RehearsalOptions = {},
+): Promise<{ report: RehearsalReport; world: World }> {
+  let world: World | undefined;
+  const report = await rehearse({
+    app,
+    rates: LIGHT_RATES,
     ...options,
+    inspect: (w) => {
+      world = w;
+      options.inspect?.(w);
+    },
   });
+  if (world === undefined) throw new Error('the rehearsal ended without a world');
+  return { report, world };
 }
 
-export async function runWatchdog(
-  definition: StateMachineDefinition,
-  world: AwsWorld,
-  stopped: RunResult,
-): Promise<RunResult> {
-  return runStateMachine({
-    definition,
-    world,
-    input: { detail: { executionArn: stopped.executionArn, status: stopped.status } },
-    stateMachineName: WATCHDOG_MACHINE_NAME,
-    executionName: 'watchdog-1',
-  });
+/** Subjects of the SNS messages, in order. */
+export function subjects(world: World): string[] {
+  return world.sns.published.map((p) => p.subject);
 }
 
-/** Seconds the maintenance page was on, summed over the run. */
-export { maintenanceSeconds } from '../../rehearsal/rehearse';
+/** Mapping states at the end. */
+export function mappingStates(world: World): string[] {
+  return [...world.lambda.mappings.values()].map((m) => m.state);
+}
+
+/** Virtual times (ms) of the world events of one kind. */
+export function times(world: World, kind: World['events'][number]['kind']): number[] {
+  return world.events.filter((e) => e.kind === kind).map((e) => e.t);
+}

@@ -9,7 +9,7 @@ import {
   stateMachineMermaid,
   withDiagrams,
 } from '../../rehearsal/diagram';
-import { synthesizeMachines } from '../../rehearsal/machines';
+import { synthesizeApp } from '../../rehearsal/synthesized';
 
 /**
  * A check, a counter, a decision with a polling loop, notification plumbing, an SDK error
@@ -165,7 +165,8 @@ describe('stateMachineMermaid with Choices shown', () => {
 });
 
 describe('the README state machine diagrams', () => {
-  const machines = synthesizeMachines();
+  const { upgrade, watchdog } = synthesizeApp().machines;
+  const machines = { upgrade: upgrade.definition, watchdog: watchdog.definition };
   const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
 
   it.each(['upgrade', 'watchdog'] as const)(

@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { BUFFER_NAMES } from '../../../lambda/shared/contracts';
-import { resolve } from '../../../rehearsal/definition';
+import { resolveIn } from '../../../rehearsal/definition';
 import { nagViolations, synthApp, templateOf } from '../../helpers/app';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
@@ -20,7 +20,7 @@ function dashboardWidgets(): Widget[] {
     (r) => r.Type === 'AWS::CloudWatch::Dashboard',
   );
   expect(dashboards).toHaveLength(1);
-  const text = resolve(dashboards[0]?.Properties.DashboardBody);
+  const text = String(resolveIn(upgrade, dashboards[0]?.Properties.DashboardBody));
   return (JSON.parse(text) as { widgets: Widget[] }).widgets;
 }
 
@@ -73,8 +73,8 @@ describe('UpgradeMonitoring dashboard', () => {
   });
 
   it.each([
-    ['Upgrade runs', 'RunbookStateMachine'],
-    ['Watchdog runs', 'WatchdogStateMachine'],
+    ['Upgrade runs', 'stateMachine:QuietUpgrade-Upgrade'],
+    ['Watchdog runs', 'stateMachine:QuietUpgrade-Watchdog'],
   ])('graphs %s: started, succeeded, failed, aborted, timed out', (title, machine) => {
     const { metrics, rows } = graph(title);
     expect(metrics).toEqual(

@@ -1,86 +1,48 @@
-import type { AwsWorld } from '../../../rehearsal/aws-model';
-import type { RunResult } from '../../../rehearsal/run';
+import type { World } from '../../../rehearsal/world';
 import {
-  START,
-  maintenanceSeconds,
-  newWorld,
-  runUpgrade,
-  runWatchdog,
-  synthesizedMachines,
+  ORIGINAL,
+  SOURCE,
+  TARGET,
+  app,
+  mappingStates,
+  run,
+  subjects,
+  times,
 } from '../../helpers/upgrade';
 
 /*
- * These tests execute the state machine definitions exactly as synthesized, with
- * aws-local-stepfunctions, against the in-memory model in test/harness, in virtual time.
+ * The runbook and the watchdog exactly as synthesized, executed by aws-local-stepfunctions
+ * against the simulated account, every function running its real code, every call checked
+ * against the caller's synthesized role, in virtual time (rehearsal/).
  */
-const machines = synthesizedMachines();
-const TARGET = machines.defaults.targetEngineVersion;
-const ORIGINAL = machines.defaults.currentEngineVersion;
-const SOURCE = machines.defaults.sourceIdentifier;
 
-function mappingStates(world: AwsWorld): string[] {
-  return [...world.mappings.values()].map((m) => world.mappingState(m));
-}
+const START = Date.parse('2026-11-22T04:00:00.000Z');
 
-/** The invariants every run must end in (DESIGN.md), for the outcome it reports. */
-function expectInvariants(world: AwsWorld, result: RunResult): void {
-  const outcome = result.output?.outcome;
-  expect(['UPGRADED', 'ROLLED_BACK', 'NEEDS_OPERATOR', 'DRY_RUN']).toContain(outcome);
-  world.clock.advance(0);
-  world.tick();
-  // One writer: consumers only ever resumed against a writable writer.
-  for (const resume of world.resumes) expect(resume.writerReadOnly).toBe(false);
-  // Maintenance is on only around a switchover: each "on" came after green was built.
-  for (const change of world.maintenanceLog.filter((c) => c.on)) {
-    expect(change.at).toBeGreaterThanOrEqual(Date.parse(START) + world.latency.greenBuild * 1000);
-  }
-  if (outcome === 'UPGRADED' || outcome === 'ROLLED_BACK') {
-    expect(world.maintenance).toBe(false);
-    expect(mappingStates(world).every((s) => s === 'Enabled' || s === 'Enabling')).toBe(true);
-    expect(world.deployments.size).toBe(0);
-    const writer = world.writer();
-    expect(writer?.readOnly).toBe(false);
-    expect(writer?.engineVersion).toBe(outcome === 'UPGRADED' ? TARGET : ORIGINAL);
-  }
-  if (outcome === 'DRY_RUN') {
-    expect(world.maintenanceLog).toEqual([]);
-    expect(world.deployments.size).toBe(0);
-    expect(world.resumes).toEqual([]);
-  }
-}
-
-/** Nothing was changed: no deployment, no maintenance, no consumer touched. */
-function expectUntouched(world: AwsWorld): void {
-  expect(world.deployments.size).toBe(0);
-  expect(world.maintenanceLog).toEqual([]);
-  expect(mappingStates(world).every((s) => s === 'Enabled')).toBe(true);
-  expect(world.writer()?.engineVersion).toBe(ORIGINAL);
-}
-
-function subjects(world: AwsWorld): string[] {
-  return world.notifications.map((n) => n.subject);
+/** The instances by name, with their version. */
+function instances(world: World): Record<string, string> {
+  return Object.fromEntries(
+    [...world.rds.instances.values()].map((i) => [i.identifier, i.engineVersion]),
+  );
 }
 
 describe('upgrade runbook, executed locally', () => {
-  it('upgrades on the happy path, with maintenance only for the switchover', async () => {
-    const world = newWorld(machines.defaults);
-    const result = await runUpgrade(machines.upgrade, world);
-    expect(result.status).toBe('SUCCEEDED');
-    expect(result.output).toMatchObject({
-      outcome: 'UPGRADED',
+  it('upgrades on the happy path, with the page on only around the switchover', async () => {
+    const { report, world } = await run();
+    expect(report.outcome).toBe('UPGRADED');
+    expect(report.invariants).toEqual({ ok: true, violations: [] });
+    expect(report.run.output).toMatchObject({
       writer: { identifier: SOURCE, engineVersion: TARGET, writable: true },
     });
-    expectInvariants(world, result);
-    // The page was on for the switchover (30 s modelled) and no longer: the consumers were
-    // paused before it went on, and resumed after it went off.
-    expect(maintenanceSeconds(world)).toBe(world.latency.switchover);
-    const [on, off] = world.maintenanceLog;
-    const switchover = world.switchovers[0];
-    expect(on?.at).toBeLessThanOrEqual(switchover?.startedAt ?? 0);
-    expect(off?.at).toBeGreaterThanOrEqual(switchover?.endedAt ?? Infinity);
-    expect(Math.min(...world.resumes.map((r) => r.at))).toBeGreaterThanOrEqual(off?.at ?? Infinity);
+    const [on, off] = world.events.filter((e) => e.kind === 'routing');
+    const [start] = times(world, 'switchover-start');
+    const [end] = times(world, 'switchover-end');
+    expect(on?.t).toBeLessThan(start ?? 0);
+    expect(off?.t).toBeGreaterThan(end ?? Infinity);
+    const resumes = world.events.filter((e) => e.kind === 'update-mapping' && e.enabled);
+    expect(resumes).toHaveLength(5);
+    for (const r of resumes) expect(r.t).toBeGreaterThan(off?.t ?? Infinity);
     // Old blue is kept (renamed -old1) for a retention period, never deleted by the run.
-    expect(world.instances.get(`${SOURCE}-old1`)?.engineVersion).toBe(ORIGINAL);
+    expect(instances(world)).toEqual({ [SOURCE]: TARGET, [`${SOURCE}-old1`]: ORIGINAL });
     expect(subjects(world)).toEqual([
       'Database upgrade: started',
       'Database upgrade: maintenance page on',
@@ -88,30 +50,32 @@ describe('upgrade runbook, executed locally', () => {
       'Database upgrade: maintenance page off',
       'Database upgrade: upgraded',
     ]);
-    expect(world.events).toHaveLength(5);
+    expect(world.eventBridge.put).toHaveLength(5);
   });
 
-  it('keeps the page to the switchover for a 5 s and a 60 s switchover', async () => {
-    for (const switchover of [5, 60]) {
-      const world = newWorld(machines.defaults, { latencies: { switchover } });
-      const result = await runUpgrade(machines.upgrade, world);
-      expect(result.output?.outcome).toBe('UPGRADED');
-      // Polled every 5 s: at most one polling interval beyond the switchover itself.
-      expect(maintenanceSeconds(world)).toBeGreaterThanOrEqual(switchover);
-      expect(maintenanceSeconds(world)).toBeLessThanOrEqual(switchover + 5);
-    }
-  });
+  it.each([5, 61.9])(
+    'keeps the page to a %s s switchover plus the polling interval and the calls around it',
+    async (switchoverSeconds) => {
+      const { report } = await run({ switchoverSeconds });
+      expect(report.outcome).toBe('UPGRADED');
+      expect(report.switchoverSeconds).toBeCloseTo(switchoverSeconds, 1);
+      // Polled every 5 s, then the writer check and the toggle: a few calls of 0.2 s each.
+      expect(report.maintenance.seconds).toBeGreaterThan(switchoverSeconds);
+      expect(report.maintenance.seconds).toBeLessThanOrEqual(switchoverSeconds + 5 + 5);
+    },
+  );
 
   it('stops after preflight with the plan on a dry run, changing nothing', async () => {
-    const world = newWorld(machines.defaults);
-    const result = await runUpgrade(machines.upgrade, world, { dryRun: true });
-    expect(result.output).toMatchObject({
-      outcome: 'DRY_RUN',
+    const { report, world } = await run({ scenario: 'dry-run' });
+    expect(report.outcome).toBe('DRY_RUN');
+    expect(report.run.output).toMatchObject({
       plan: { targetEngineVersion: TARGET, dryRun: true },
     });
-    expectInvariants(world, result);
-    expectUntouched(world);
-    expect(result.tasks).not.toContain('Create blue-green deployment');
+    expect(report.tasks.upgrade).toEqual(['Validate input', 'Run preflight checks']);
+    expect(world.rds.deployments.size).toBe(0);
+    expect(world.events.filter((e) => e.kind === 'routing' || e.kind === 'update-mapping')).toEqual(
+      [],
+    );
   });
 
   it.each([
@@ -123,68 +87,56 @@ describe('upgrade runbook, executed locally', () => {
     [{ dryrun: true }, 'InvalidInput.dryrun', 'unknown field(s): dryrun'],
     [{ deadline: 'next sunday' }, 'InvalidInput.deadline', 'ISO 8601'],
   ])('rejects bad input %p in the first state, naming the field', async (input, error, cause) => {
-    const world = newWorld(machines.defaults);
-    const result = await runUpgrade(machines.upgrade, world, input);
-    expect(result).toMatchObject({ status: 'FAILED', error });
-    expect(result.cause).toContain(cause);
-    expect(result.tasks).toEqual(['Validate input']);
-    expectUntouched(world);
+    const { report, world } = await run({ input });
+    expect(report.outcome).toBe('REJECTED');
+    expect(report.run).toMatchObject({ status: 'FAILED', error });
+    expect(report.run.cause).toContain(cause);
+    expect(report.tasks.upgrade).toEqual(['Validate input']);
+    expect(world.rds.deployments.size).toBe(0);
+    expect(instances(world)).toEqual({ [SOURCE]: ORIGINAL });
   });
 
-  it('reports every failed preflight check at once and changes nothing', async () => {
-    const world = newWorld(machines.defaults, {
-      noBackups: true,
-      managedPassword: true,
-      existingDeployment: true,
+  it('reports every failed preflight check at once, from the real preflight, and changes nothing', async () => {
+    const { report, world } = await run({
+      world: { noBackups: true, managedPassword: true, existingDeployment: true },
     });
-    const before = world.deployments.size;
-    const result = await runUpgrade(machines.upgrade, world);
-    expect(result).toMatchObject({ status: 'FAILED', error: 'PreflightFailed' });
+    expect(report.run).toMatchObject({ status: 'FAILED', error: 'PreflightFailed' });
     for (const problem of [
-      'automated backups are off',
+      'Automated backups are off',
       'managed by RDS',
-      'another blue/green deployment',
+      'already the source of blue/green deployment',
     ]) {
-      expect(result.cause).toContain(problem);
+      expect(report.run.cause).toContain(problem);
     }
-    expect(world.deployments.size).toBe(before);
-    expect(world.maintenanceLog).toEqual([]);
-    expect(world.resumes).toEqual([]);
-    expect(subjects(world)).toEqual(['Database upgrade: rejected by preflight']);
+    expect(world.rds.deployments.size).toBe(1); // only the one that was there
+    expect(subjects(world)).toContain('Database upgrade: rejected by preflight');
+    expect(world.events.filter((e) => e.kind === 'routing' || e.kind === 'update-mapping')).toEqual(
+      [],
+    );
   });
 
   it('rejects a second run while one is running (single flight)', async () => {
-    const world = newWorld(machines.defaults, { otherExecutionRunning: true });
-    const result = await runUpgrade(machines.upgrade, world);
-    expect(result).toMatchObject({ status: 'FAILED', error: 'PreflightFailed' });
-    expect(result.cause).toContain('another upgrade execution is running');
-    expectUntouched(world);
+    const { report } = await run({ world: { otherExecutionRunning: true } });
+    expect(report.outcome).toBe('REJECTED');
+    expect(report.run.cause).toContain('Another upgrade is running');
   });
 
   it('rolls back, deleting green, when green is stuck in PROVISIONING until the deadline', async () => {
-    const world = newWorld(machines.defaults, { greenStuck: true });
-    const deadline = new Date(Date.parse(START) + 2 * 3600_000).toISOString();
-    const result = await runUpgrade(machines.upgrade, world, { deadline });
-    expect(result.output).toMatchObject({
-      outcome: 'ROLLED_BACK',
-      failure: { Error: 'GreenNotReadyInTime' },
-    });
-    expectInvariants(world, result);
-    expect(world.maintenanceLog).toEqual([]);
-    expect([...world.instances.keys()]).toEqual([SOURCE]); // green deleted with the deployment
-    expect(world.clock.now()).toBeGreaterThanOrEqual(Date.parse(deadline));
+    const { report, world } = await run({ scenario: 'green-stuck' });
+    expect(report.outcome).toBe('ROLLED_BACK');
+    expect(report.run.output).toMatchObject({ failure: { Error: 'GreenNotReadyInTime' } });
+    expect(report.maintenance.seconds).toBe(0);
+    expect(instances(world)).toEqual({ [SOURCE]: ORIGINAL });
+    expect(times(world, 'task').at(-1)).toBeGreaterThanOrEqual(Date.parse('2026-11-22T06:00:00Z'));
   });
 
   it('never starts the switchover after the deadline', async () => {
-    const world = newWorld(machines.defaults);
-    const deadline = new Date(Date.parse(START) + world.latency.greenBuild * 1000).toISOString();
-    const result = await runUpgrade(machines.upgrade, world, { deadline });
-    expect(result.output).toMatchObject({
-      outcome: 'ROLLED_BACK',
-      failure: { Error: 'DeadlinePassed' },
-    });
-    expect(world.switchovers).toEqual([]);
-    expectInvariants(world, result);
+    const deadline = new Date(START + 1800_000).toISOString();
+    const { report, world } = await run({ input: { deadline } });
+    expect(report.outcome).toBe('ROLLED_BACK');
+    expect(report.run.output).toMatchObject({ failure: { Error: 'DeadlinePassed' } });
+    expect(times(world, 'switchover-start')).toEqual([]);
+    expect(report.invariants.ok).toBe(true);
   });
 
   it.each([
@@ -196,210 +148,215 @@ describe('upgrade runbook, executed locally', () => {
     'Turn maintenance on',
     'Switch over to green',
   ])('rolls back when "%s" fails before the switchover', async (state) => {
-    const world = newWorld(machines.defaults);
-    const result = await runUpgrade(machines.upgrade, world, {}, { failAt: [state] });
-    expect(result.output).toMatchObject({
-      outcome: 'ROLLED_BACK',
+    const { report, world } = await run({ failAt: [state] });
+    expect(report.outcome).toBe('ROLLED_BACK');
+    expect(report.run.output).toMatchObject({
       failure: { Error: expect.stringContaining('InjectedFault') },
     });
-    expectInvariants(world, result);
-    expect(world.switchovers).toEqual([]);
-    expect([...world.instances.keys()]).toEqual([SOURCE]);
+    expect(report.invariants.ok).toBe(true);
+    expect(times(world, 'switchover-start')).toEqual([]);
+    expect(instances(world)).toEqual({ [SOURCE]: ORIGINAL });
     expect(subjects(world).at(-1)).toBe('Database upgrade: rolled back');
   });
 
-  it('rolls back when green fails verification or the operator rejects the switchover', async () => {
-    const invalid = newWorld(machines.defaults, { greenInvalid: true });
-    const first = await runUpgrade(machines.upgrade, invalid);
-    expect(first.output).toMatchObject({
+  it('rolls back when green is INVALID_CONFIGURATION or the operator rejects the switchover', async () => {
+    const invalid = await run({ scenario: 'green-invalid' });
+    expect(invalid.report.run.output).toMatchObject({
       outcome: 'ROLLED_BACK',
       failure: { Error: 'GreenInvalidConfiguration' },
     });
-    expectInvariants(invalid, first);
-
-    const rejected = newWorld(machines.defaults, { rejectApproval: true });
-    const second = await runUpgrade(machines.upgrade, rejected, { requireApproval: true });
-    expect(second.path).toContain('Wait for operator approval');
-    expect(second.output).toMatchObject({ outcome: 'ROLLED_BACK', failure: { Error: 'Rejected' } });
-    expect(rejected.maintenanceLog).toEqual([]);
-    expectInvariants(rejected, second);
+    const rejected = await run({ scenario: 'approval-rejected' });
+    expect(rejected.report.tasks.upgrade).toContain('Wait for operator approval');
+    expect(rejected.report.run.output).toMatchObject({
+      outcome: 'ROLLED_BACK',
+      failure: { Error: 'Rejected' },
+    });
+    expect(rejected.report.maintenance.seconds).toBe(0);
   });
 
   it('waits for approval when asked, then upgrades', async () => {
-    const world = newWorld(machines.defaults);
-    const result = await runUpgrade(machines.upgrade, world, { requireApproval: true });
-    expect(result.path).toContain('Wait for operator approval');
+    const { report, world } = await run({ input: { requireApproval: true } });
+    expect(report.tasks.upgrade).toContain('Wait for operator approval');
     expect(subjects(world)).toContain('Database upgrade: approval needed');
-    expect(result.output?.outcome).toBe('UPGRADED');
+    expect(report.outcome).toBe('UPGRADED');
   });
 
   it.each([
     ['fails', { switchoverFails: true }],
     ['outlasts its timeout', { latencies: { switchover: 400 } }],
-  ])('rolls back when the switchover %s', async (_case, scenario) => {
-    const world = newWorld(machines.defaults, scenario);
-    const result = await runUpgrade(machines.upgrade, world, { switchoverTimeoutSeconds: 300 });
-    expect(result.output).toMatchObject({
-      outcome: 'ROLLED_BACK',
-      failure: { Error: 'SwitchoverFailed' },
-    });
-    expectInvariants(world, result);
-    expect(maintenanceSeconds(world)).toBeLessThanOrEqual(300 + 5);
-  });
+  ])(
+    'rolls back when the switchover %s: blue is still the writer',
+    async (_case, worldSettings) => {
+      const { report, world } = await run({
+        world: worldSettings,
+        input: { switchoverTimeoutSeconds: 300 },
+      });
+      expect(report.run.output).toMatchObject({
+        outcome: 'ROLLED_BACK',
+        failure: { Error: 'SwitchoverFailed' },
+      });
+      expect(report.invariants.ok).toBe(true);
+      expect(instances(world)).toEqual({ [SOURCE]: ORIGINAL });
+      expect(report.maintenance.seconds).toBeLessThanOrEqual(300 + 10);
+    },
+  );
 
-  it('restores old blue as the writer when the new writer fails verification', async () => {
-    const world = newWorld(machines.defaults, { badWriter: true });
-    const result = await runUpgrade(machines.upgrade, world);
-    expect(result.output).toMatchObject({
+  it('restores old blue as the writer when the new writer refuses writes', async () => {
+    const { report, world } = await run({ scenario: 'bad-writer' });
+    expect(report.run.output).toMatchObject({
       outcome: 'ROLLED_BACK',
       failure: { Error: 'NewWriterFailedVerification' },
     });
-    expectInvariants(world, result);
-    expect(result.path).toContain('Restore old blue as the writer');
+    expect(report.invariants.ok).toBe(true);
+    expect(report.tasks.upgrade).toContain('Restore old blue as the writer');
     // The failed writer is kept aside; old blue is writable under the original name.
-    expect(world.instances.get(`${SOURCE}-failed1`)?.engineVersion).toBe(TARGET);
-    expect(world.instances.has(`${SOURCE}-old1`)).toBe(false);
-    // Consumers resumed only once old blue was restored and writable.
-    expect(world.resumes.every((r) => r.writerVersion === ORIGINAL)).toBe(true);
+    expect(instances(world)).toEqual({ [SOURCE]: ORIGINAL, [`${SOURCE}-failed1`]: TARGET });
+    const writer = world.rds.writer();
+    expect(writer !== undefined && world.rds.readOnlyReason(writer)).toBeNull();
   });
 
-  it('pages the operator, leaving maintenance on and consumers paused, when a rollback step fails', async () => {
-    const world = newWorld(machines.defaults);
-    const result = await runUpgrade(
-      machines.upgrade,
-      world,
-      {},
-      {
-        failAt: ['Switch over to green', 'Roll back: turn maintenance off'],
-      },
-    );
-    expect(result.output).toMatchObject({
+  it('pages the operator, leaving the page on and consumers paused, when a rollback step fails', async () => {
+    const { report, world } = await run({
+      failAt: ['Switch over to green', 'Roll back: turn maintenance off'],
+    });
+    expect(report.run.output).toMatchObject({
       outcome: 'NEEDS_OPERATOR',
       failure: { Error: 'Lambda.InjectedFault' },
       maintenance: { state: 'on' },
     });
-    expectInvariants(world, result);
-    expect(world.maintenance).toBe(true);
+    expect(report.invariants.ok).toBe(true);
+    expect(world.routing.page).toBe(true);
     expect(mappingStates(world).every((s) => s === 'Disabled')).toBe(true);
-    expect(world.resumes).toEqual([]);
+    expect(world.events.filter((e) => e.kind === 'update-mapping' && e.enabled)).toEqual([]);
     expect(subjects(world)).toContain('Database upgrade: NEEDS AN OPERATOR');
   });
 
   it('finds its own deployment when the answer to the create call was lost', async () => {
-    const world = newWorld(machines.defaults, { createAnswerLost: true });
-    const result = await runUpgrade(machines.upgrade, world);
-    expect(result.tasks).toContain('Find the deployment this run created');
-    expect(result.output?.outcome).toBe('UPGRADED');
-    expectInvariants(world, result);
+    const { report } = await run({ scenario: 'create-answer-lost' });
+    expect(report.tasks.upgrade).toContain('Find the deployment this run created');
+    expect(report.outcome).toBe('UPGRADED');
   });
 
-  it('checks the new writer again before restoring old blue over one bad answer', async () => {
-    const world = newWorld(machines.defaults, { writerFlakyChecks: 1 });
-    const result = await runUpgrade(machines.upgrade, world);
-    expect(result.tasks.filter((t) => t === 'Verify new writer')).toHaveLength(2);
-    expect(result.tasks).not.toContain('Restore old blue as the writer');
-    expect(result.output?.outcome).toBe('UPGRADED');
-    expect(maintenanceSeconds(world)).toBe(world.latency.switchover + 10);
+  it('deletes the deployment it made when every create call failed after the first made it', async () => {
+    const { report, world } = await run({ scenario: 'create-unanswered' });
+    expect(report.tasks.upgrade).toContain('Roll back: look for the deployment by name');
+    expect(report.outcome).toBe('ROLLED_BACK');
+    expect(world.rds.deployments.size).toBe(0);
+    expect(instances(world)).toEqual({ [SOURCE]: ORIGINAL });
+  });
+
+  it('checks the new writer again before restoring old blue over one stale answer', async () => {
+    const { report } = await run({ scenario: 'stale-dns' });
+    expect(report.tasks.upgrade.filter((t) => t === 'Verify new writer')).toHaveLength(2);
+    expect(report.tasks.upgrade).not.toContain('Restore old blue as the writer');
+    expect(report.outcome).toBe('UPGRADED');
   });
 
   it('pages the operator once a switchover has run past its timeout plus two minutes', async () => {
-    const world = newWorld(machines.defaults, { switchoverHangs: true });
-    const result = await runUpgrade(machines.upgrade, world, { switchoverTimeoutSeconds: 60 });
-    expect(result.output).toMatchObject({
+    const { report, world } = await run({ scenario: 'switchover-hangs' });
+    expect(report.run.output).toMatchObject({
       outcome: 'NEEDS_OPERATOR',
       failure: { Error: 'SwitchoverStuck' },
     });
-    expect(maintenanceSeconds(world)).toBe(60 + 120);
-    expect(world.maintenance).toBe(true);
+    expect(report.maintenance.seconds).toBeGreaterThanOrEqual(60 + 120);
+    expect(world.routing.page).toBe(true);
   });
 
   it('absorbs transient throttling with Retry', async () => {
-    const world = newWorld(machines.defaults);
-    const result = await runUpgrade(
-      machines.upgrade,
-      world,
-      {},
-      {
-        failOnce: [
-          'Create blue-green deployment',
-          'Check switchover status',
-          'Pause: disable consumer',
-          'Verify new writer',
-        ],
-      },
+    const { report } = await run({
+      failOnce: [
+        'Create blue-green deployment',
+        'Check switchover status',
+        'Pause: disable consumer',
+        'Verify new writer',
+      ],
+    });
+    expect(report.outcome).toBe('UPGRADED');
+    expect(report.tasks.upgrade.filter((s) => s === 'Create blue-green deployment')).toHaveLength(
+      2,
     );
-    expect(result.output?.outcome).toBe('UPGRADED');
-    expect(result.tasks.filter((s) => s === 'Create blue-green deployment')).toHaveLength(2);
-    expectInvariants(world, result);
+    expect(report.invariants.ok).toBe(true);
+  });
+});
+
+describe('Step Functions behaviour the runbook meets, on virtual time', () => {
+  it('times a Task out after its TimeoutSeconds, as Step Functions does (States.Timeout)', async () => {
+    // Every invocation takes longer than the runbook's 2-minute Task timeout.
+    const { report, world } = await run({ world: { latencies: { invokeOverhead: 121 } } });
+    expect(report.run).toMatchObject({ status: 'FAILED', error: 'InvalidInput' });
+    expect(report.run.cause).toContain('The input check itself failed');
+    const [validate] = world.events.filter((e) => e.kind === 'task');
+    const failedAt = world.events.find((e) => e.kind === 'execution' && e.status === 'FAILED')?.t;
+    expect((failedAt ?? 0) - (validate?.t ?? 0)).toBe(120_000);
+  });
+
+  it('waits out the Retry backoff, with its jitter, before trying a throttled call again', async () => {
+    const { report } = await run({ failOnce: ['Create blue-green deployment'] });
+    const attempts = report.timeline.filter((e) => e.state === 'Create blue-green deployment');
+    expect(attempts).toHaveLength(2);
+    // IntervalSeconds 2 with full jitter: somewhere in [0, 2] s later.
+    const gap = (attempts[1]?.t ?? 0) - (attempts[0]?.t ?? 0);
+    expect(gap).toBeGreaterThan(0);
+    expect(gap).toBeLessThanOrEqual(2);
+    expect(report.outcome).toBe('UPGRADED');
   });
 });
 
 describe('watchdog, executed locally', () => {
-  it('recovers after an abort mid-maintenance: verifies the new writer, then resumes', async () => {
-    const world = newWorld(machines.defaults);
-    const stopped = await runUpgrade(
-      machines.upgrade,
-      world,
-      {},
-      { abortAt: 'Check switchover status' },
-    );
-    expect(stopped.status).toBe('ABORTED');
-    expect(world.maintenance).toBe(true);
-    expect(mappingStates(world).every((s) => s === 'Disabled')).toBe(true);
-
-    const recovery = await runWatchdog(machines.watchdog, world, stopped);
-    expect(recovery.status).toBe('SUCCEEDED');
-    expect(recovery.output?.report).toMatchObject({ outcome: 'RECOVERED' });
-    expect(recovery.path).toContain('Recover: verify the writer');
-    expect(world.maintenance).toBe(false);
+  it('recovers after an abort mid-switchover: verifies the new writer, then resumes', async () => {
+    const { report, world } = await run({ scenario: 'abort' });
+    expect(report.run.status).toBe('ABORTED');
+    expect(report.watchdog).toBe('RECOVERED');
+    expect(report.tasks.watchdog).toContain('Recover: verify the writer');
+    expect(world.routing.page).toBe(false);
     expect(mappingStates(world).every((s) => s === 'Enabled')).toBe(true);
-    world.clock.advance(world.latency.deleteDeployment);
-    world.tick();
-    expect(world.deployments.size).toBe(0);
-    expect(world.writer()).toMatchObject({ engineVersion: TARGET, readOnly: false });
+    expect(world.rds.deployments.size).toBe(0);
+    expect(instances(world)[SOURCE]).toBe(TARGET);
     expect(subjects(world).at(-1)).toBe('Database upgrade: watchdog recovered the upgrade');
+    expect(report.invariants.ok).toBe(true);
   });
 
   it('rolls back after an abort before the switchover, deleting green', async () => {
-    const world = newWorld(machines.defaults);
-    const stopped = await runUpgrade(
-      machines.upgrade,
-      world,
-      {},
-      { abortAt: 'Turn maintenance on' },
-    );
-    expect(stopped.status).toBe('ABORTED');
-    await runWatchdog(machines.watchdog, world, stopped);
-    world.clock.advance(world.latency.deleteDeployment);
-    world.tick();
-    expect(world.maintenance).toBe(false);
+    const { report, world } = await run({ scenario: 'abort-before-switchover' });
+    expect(report.run.status).toBe('ABORTED');
+    expect(report.outcome).toBe('ROLLED_BACK');
+    expect(instances(world)).toEqual({ [SOURCE]: ORIGINAL });
     expect(mappingStates(world).every((s) => s === 'Enabled')).toBe(true);
-    expect([...world.instances.keys()]).toEqual([SOURCE]);
-    expect(world.writer()?.engineVersion).toBe(ORIGINAL);
   });
 
   it("leaves everything to another live run, and pages, instead of undoing that run's work", async () => {
-    const world = newWorld(machines.defaults);
-    const stopped = await runUpgrade(
-      machines.upgrade,
-      world,
-      {},
-      { abortAt: 'Check switchover status' },
-    );
-    world.runningExecutions.add(stopped.executionArn.replace('run-1', 'run-2'));
-    const recovery = await runWatchdog(machines.watchdog, world, stopped);
-    expect(recovery.output?.report).toMatchObject({ outcome: 'NEEDS_OPERATOR' });
-    expect(world.maintenance).toBe(true);
+    const { report, world } = await run({
+      abortAt: 'Check switchover status',
+      onTask: (state, call, w) => {
+        if (state !== 'Check switchover status' || call !== 1) return;
+        const arn = `${app.machines.upgrade.arn.replace(':stateMachine:', ':execution:')}:another`;
+        w.sfn.executions.set(arn, {
+          executionArn: arn,
+          stateMachineArn: app.machines.upgrade.arn,
+          name: 'another',
+          status: 'RUNNING',
+          input: '{}',
+          startDate: Date.now(),
+        });
+      },
+    });
+    expect(report.watchdog).toBe('NEEDS_OPERATOR');
+    expect(world.routing.page).toBe(true);
     expect(mappingStates(world).every((s) => s === 'Disabled')).toBe(true);
-    expect(world.deployments.size).toBe(1);
+    expect(world.rds.deployments.size).toBe(1);
   });
 
-  it('does nothing after a run that was rejected', async () => {
-    const world = newWorld(machines.defaults);
-    const stopped = await runUpgrade(machines.upgrade, world, { switchoverTimeoutSeconds: 1 });
-    const recovery = await runWatchdog(machines.watchdog, world, stopped);
-    expect(recovery.path).toContain('Nothing to recover');
-    expect(recovery.path).not.toContain('Inspect the real state');
-    expectUntouched(world);
+  it('finds nothing to recover after a run that was rejected, without inspecting anything', async () => {
+    const { report } = await run({ input: { switchoverTimeoutSeconds: 1 } });
+    expect(report.outcome).toBe('REJECTED');
+    expect(report.tasks.watchdog).toContain('Describe the stopped execution');
+    expect(report.tasks.watchdog).not.toContain('Inspect the real state');
+  });
+
+  it('pages when the new writer it must verify is bad', async () => {
+    const { report, world } = await run({ scenario: 'abort-bad-writer' });
+    expect(report.watchdog).toBe('NEEDS_OPERATOR');
+    expect(report.operatorNotified).toBe(true);
+    expect(mappingStates(world).every((s) => s === 'Disabled')).toBe(true);
   });
 });

@@ -1,0 +1,84 @@
+/**
+ * Where AWS is silent, the model does not guess: each plausible behaviour is a value of a
+ * named assumption, chosen with `--assume NAME=VALUE`, and the runbook must end safe under
+ * every value. The default is the value that hides the fewest defects.
+ */
+export interface Assumption {
+  name: string;
+  values: readonly string[];
+  default: string;
+  why: string;
+}
+
+export const ASSUMPTIONS = [
+  {
+    name: 'disabling-mapping-polls',
+    values: ['yes', 'no'],
+    default: 'yes',
+    why:
+      'Lambda documents that a disabled mapping "pauses polling and invocation", not whether ' +
+      'a mapping still starts batches while it reports Disabling. ' +
+      'https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html#lambda-UpdateEventSourceMapping-request-Enabled',
+  },
+  {
+    name: 'running-batches-on-disable',
+    values: ['finish', 'abandon'],
+    default: 'finish',
+    why:
+      'Lambda does not say what happens to invocations already running when a mapping is ' +
+      'disabled: they may finish (and delete their messages), or their messages may return ' +
+      'after the visibility timeout. ' +
+      'https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html#lambda-UpdateEventSourceMapping-request-Enabled',
+  },
+  {
+    name: 'list-calls-authorized-on',
+    values: ['star', 'type-wildcard'],
+    default: 'star',
+    why:
+      'The Service Authorization Reference lists an optional resource type for Describe calls ' +
+      '(rds:DescribeBlueGreenDeployments: deployment) but not which ARN a call without an ' +
+      'identifier is checked against: "*", or the type\'s wildcard ARN. ' +
+      'https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-actions-as-permissions',
+  },
+  {
+    name: 'sdk-integration-error-names',
+    values: ['with-suffix', 'java-class'],
+    default: 'with-suffix',
+    why:
+      'Step Functions names an SDK integration error "ServiceName.ErrorName", always with the ' +
+      'Exception suffix; whether an RDS "...Fault" becomes "...FaultException" or, as the ' +
+      'AWS SDK for Java class, "...Exception" (and an error the SDK does not model, the ' +
+      'generic "RdsException"), AWS does not say. ' +
+      'https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html',
+  },
+] as const satisfies readonly Assumption[];
+
+export type AssumptionName = (typeof ASSUMPTIONS)[number]['name'];
+export type Assumptions = Record<AssumptionName, string>;
+
+export function defaultAssumptions(): Assumptions {
+  return Object.fromEntries(ASSUMPTIONS.map((a) => [a.name, a.default])) as Assumptions;
+}
+
+/** One line per assumption: `NAME: VALUE|VALUE (default VALUE) why`. */
+export function listAssumptions(): string[] {
+  return ASSUMPTIONS.map((a) => `${a.name}: ${a.values.join('|')} (default ${a.default}) ${a.why}`);
+}
+
+/** Parses `NAME=VALUE`; the error names what was wrong and what is allowed. */
+export function parseAssumption(text: string): [AssumptionName, string] {
+  const match = /^([a-z0-9-]+)=(.+)$/.exec(text);
+  const assumption = ASSUMPTIONS.find((a) => a.name === match?.[1]);
+  if (match === null || assumption === undefined) {
+    throw new Error(
+      `--assume takes NAME=VALUE with NAME one of ${ASSUMPTIONS.map((a) => a.name).join(', ')}, got: ${JSON.stringify(text)}`,
+    );
+  }
+  const value = match[2] ?? '';
+  if (!(assumption.values as readonly string[]).includes(value)) {
+    throw new Error(
+      `--assume ${assumption.name} takes ${assumption.values.join(' or ')}, got: ${JSON.stringify(value)}`,
+    );
+  }
+  return [assumption.name, value];
+}

@@ -1,0 +1,130 @@
+import type { StateMachineDefinition } from 'aws-local-stepfunctions';
+import type { Assumptions } from './assumptions';
+import { type RehearsalReport, SCENARIOS, defaultApp, rehearse, taskStates } from './rehearse';
+import type { SynthesizedApp } from './synthesized';
+import type { TrafficKind } from './traffic';
+
+/** Light traffic: the sweep is about the runbook's paths, not the volume. */
+export const LIGHT_RATES: Record<TrafficKind, number> = {
+  pageViews: 0.2,
+  clicks: 0.2,
+  opens: 0.2,
+  confirmations: 0.2,
+  signUps: 0.2,
+  unsubscribes: 0.2,
+  sends: 0.2,
+};
+
+export type SweepRow = RehearsalReport & {
+  machine: Machine;
+  state: string;
+  mode: 'fail-at' | 'fail-once';
+  /** Whether the fault fired: the run reached the state. */
+  injected: boolean;
+};
+
+export interface SweepReport {
+  runs: SweepRow[];
+  /** Task states no scenario reaches. */
+  unreached: { machine: string; state: string }[];
+  ok: boolean;
+}
+
+export interface SweepOptions {
+  app?: SynthesizedApp;
+  definition?: StateMachineDefinition;
+  assumptions?: Partial<Assumptions>;
+  onRow?: (row: SweepRow) => void;
+}
+
+export type Machine = 'upgrade' | 'watchdog';
+
+/** Which scenario each state of each machine is faulted in, and the states none reaches. */
+export interface SweepPlan {
+  rows: { machine: Machine; state: string; mode: 'fail-at' | 'fail-once'; scenario: string }[];
+  unreached: { machine: Machine; state: string }[];
+}
+
+type Base = Pick<SweepOptions, 'definition' | 'assumptions'> & { app: SynthesizedApp };
+
+/** Light traffic, unless the scenario brings its own (slow consumers need their load). */
+function ratesFor(scenario: string) {
+  return SCENARIOS[scenario]?.rates ? {} : { rates: LIGHT_RATES };
+}
+
+/**
+ * Runs every scenario without faults to learn which Task states it reaches, and plans each
+ * state's faults in the shortest scenario (in virtual time) that reaches it.
+ */
+export async function planSweep(base: Base): Promise<SweepPlan> {
+  const reachedBy: Record<Machine, Map<string, string>> = {
+    upgrade: new Map(),
+    watchdog: new Map(),
+  };
+  const cost = new Map<string, number>();
+  for (const scenario of Object.keys(SCENARIOS)) {
+    const r = await rehearse({ ...base, ...ratesFor(scenario), scenario });
+    cost.set(scenario, r.timeline.at(-1)?.t ?? 0);
+    for (const machine of ['upgrade', 'watchdog'] as const) {
+      for (const state of r.tasks[machine]) {
+        const known = reachedBy[machine].get(state);
+        if (known === undefined || (cost.get(known) ?? 0) > (cost.get(scenario) ?? 0)) {
+          reachedBy[machine].set(state, scenario);
+        }
+      }
+    }
+  }
+  const states: Record<Machine, string[]> = {
+    upgrade: taskStates(base.definition ?? base.app.machines.upgrade.definition),
+    watchdog: taskStates(base.app.machines.watchdog.definition),
+  };
+  const plan: SweepPlan = { rows: [], unreached: [] };
+  for (const machine of ['upgrade', 'watchdog'] as const) {
+    for (const state of states[machine]) {
+      const scenario = reachedBy[machine].get(state);
+      if (scenario === undefined) plan.unreached.push({ machine, state });
+      else
+        for (const mode of ['fail-at', 'fail-once'] as const)
+          plan.rows.push({ machine, state, mode, scenario });
+    }
+  }
+  return plan;
+}
+
+/** One row of the sweep: the state faulted in its scenario. */
+export async function sweepRow(base: Base, row: SweepPlan['rows'][number]): Promise<SweepRow> {
+  const r = await rehearse({
+    ...base,
+    ...ratesFor(row.scenario),
+    scenario: row.scenario,
+    ...(row.mode === 'fail-at' ? { failAt: [row.state] } : { failOnce: [row.state] }),
+  });
+  return {
+    ...r,
+    machine: row.machine,
+    state: row.state,
+    mode: row.mode,
+    injected: r.faultsFired.includes(row.state),
+  };
+}
+
+/**
+ * Every Task state of both machines, failed every time (--fail-at) and once (--fail-once),
+ * each in a run that reaches it.
+ */
+export async function sweep(options: SweepOptions = {}): Promise<SweepReport> {
+  const base: Base = {
+    app: options.app ?? defaultApp(),
+    definition: options.definition,
+    assumptions: options.assumptions,
+  };
+  const plan = await planSweep(base);
+  const runs: SweepRow[] = [];
+  for (const planned of plan.rows) {
+    const row = await sweepRow(base, planned);
+    runs.push(row);
+    options.onRow?.(row);
+  }
+  const ok = plan.unreached.length === 0 && runs.every((r) => r.injected && r.invariants.ok);
+  return { runs, unreached: plan.unreached, ok };
+}

@@ -1,0 +1,782 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { IamRequest } from '../iam';
+import { ACCOUNT, REGION, type SynthesizedApp } from '../synthesized';
+import { AwsError, listResource, type ModelContext, type Service } from './core';
+
+/**
+ * RDS for PostgreSQL as the upgrade meets it: DB instances with their parameter groups, the
+ * blue/green deployment that builds green and switches over, the endpoint names that move
+ * with the instances, and the data each instance holds.
+ *
+ * Blue/green behaviour follows the RDS user guide; where it is silent the comment says so.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html
+ */
+export interface Instance {
+  identifier: string;
+  /** Stable across renames (DbiResourceId): who an instance is. */
+  resourceId: string;
+  engine: string;
+  engineVersion: string;
+  status: string;
+  parameterGroup: string;
+  applyStatus: string;
+  backupRetentionDays: number;
+  managedPassword: boolean;
+  deletionProtection: boolean;
+  port: number;
+  /**
+   * Old blue after a switchover "only allows read operations until you set ...
+   * default_transaction_read_only ... to 0 and reboot the DB instance".
+   */
+  readOnlyLock: boolean;
+  /** Green while the deployment replicates blue to it: read-only, fed by blue. */
+  replicaOf?: string;
+  /** Connections opened in an earlier epoch have been dropped. */
+  epoch: number;
+  /** During a switchover: no writes, no new connections. */
+  blocked: boolean;
+  tables: Map<string, Row[]>;
+  keys: Map<string, Set<string>>;
+}
+
+export type Row = Record<string, unknown>;
+
+interface Deployment {
+  id: string;
+  name: string;
+  tags: { Key: string; Value: string }[];
+  blue: string;
+  green: string;
+  status: string;
+  createdAt: number;
+  /** Set once the switchover ended (either way): replication to green stopped. */
+  replicationStoppedAt?: number;
+}
+
+/** The tables the consumers write, and each table's primary key, from the schema they document. */
+export const SCHEMA = primaryKeys(
+  readFileSync(join(__dirname, '..', '..', 'lambda', 'buffer-consumer', 'schema.sql'), 'utf8'),
+);
+
+function primaryKeys(sql: string): Map<string, string> {
+  const tables = new Map<string, string>();
+  for (const m of sql.matchAll(/CREATE TABLE IF NOT EXISTS (\w+) \(([\s\S]*?)\n\);/g)) {
+    const pk = /^\s*(\w+)\s+\w+\s+PRIMARY KEY/m.exec(m[2] ?? '')?.[1];
+    if (m[1] !== undefined && pk !== undefined) tables.set(m[1], pk);
+  }
+  return tables;
+}
+
+export const WRITER_SQL_MARK = "current_setting('transaction_read_only')";
+
+export class RdsModel {
+  readonly instances = new Map<string, Instance>();
+  readonly deployments = new Map<string, Deployment>();
+  readonly parameterGroups = new Map<
+    string,
+    { family: string; parameters: Record<string, string> }
+  >();
+  /** Connections to the source's endpoint that will still reach old blue (stale DNS). */
+  private staleDns: { host: string; resourceId: string; left: number } | undefined;
+  private nextId = 1;
+  private createCalls = 0;
+  private lastWriter: string | null | undefined;
+
+  constructor(
+    private readonly ctx: ModelContext,
+    app: SynthesizedApp,
+    readonly source: string,
+    private readonly validTargets: string[],
+  ) {
+    for (const g of app.parameterGroups) {
+      this.parameterGroups.set(g.name, { family: g.family, parameters: { ...g.parameters } });
+    }
+    for (const spec of app.instances) {
+      const s = ctx.scenario;
+      this.instances.set(`db-${spec.identifier}`, {
+        identifier: spec.identifier,
+        resourceId: `db-${spec.identifier}`,
+        engine: spec.engine,
+        engineVersion: spec.engineVersion,
+        status: 'available',
+        parameterGroup: spec.parameterGroupName,
+        applyStatus: s.parameterGroupPending ? 'pending-reboot' : 'in-sync',
+        backupRetentionDays: s.noBackups ? 0 : spec.backupRetentionDays,
+        managedPassword: s.managedPassword ?? false,
+        deletionProtection: spec.deletionProtection,
+        port: spec.port,
+        readOnlyLock: false,
+        epoch: 0,
+        blocked: false,
+        tables: new Map(),
+        keys: new Map(),
+      });
+    }
+    this.writerChanged();
+  }
+
+  static arn(identifier: string): string {
+    return `arn:aws:rds:${REGION}:${ACCOUNT}:db:${identifier}`;
+  }
+
+  static endpoint(identifier: string): string {
+    return `${identifier}.c0rehearsal.${REGION}.rds.amazonaws.com`;
+  }
+
+  /** The instance that answers to a name (or an ARN) now. */
+  named(nameOrArn: string): Instance | undefined {
+    const name = nameOrArn.startsWith('arn:') ? (nameOrArn.split(':').at(-1) ?? '') : nameOrArn;
+    return [...this.instances.values()].find((i) => i.identifier === name);
+  }
+
+  /** The writer applications reach: the instance named like the source. */
+  writer(): Instance | undefined {
+    return this.named(this.source);
+  }
+
+  private writerChanged(): void {
+    const now = this.writer()?.resourceId ?? null;
+    if (now !== this.lastWriter) {
+      this.lastWriter = now;
+      this.ctx.emit({ kind: 'writer', resourceId: now });
+    }
+  }
+
+  private require(nameOrArn: unknown): Instance {
+    const i = this.named(String(nameOrArn));
+    if (i === undefined) {
+      throw new AwsError(
+        'DBInstanceNotFoundFault',
+        `DBInstance ${String(nameOrArn)} not found.`,
+        404,
+      );
+    }
+    return i;
+  }
+
+  private deployment(id: unknown): Deployment {
+    const d = this.deployments.get(String(id));
+    if (d === undefined) {
+      throw new AwsError(
+        'BlueGreenDeploymentNotFoundFault',
+        `BlueGreenDeployment ${String(id)} not found.`,
+        404,
+      );
+    }
+    return d;
+  }
+
+  private byResource(resourceId: string): Instance | undefined {
+    return this.instances.get(resourceId);
+  }
+
+  /** Whether an instance refuses writes, and why (null: it takes writes). */
+  readOnlyReason(i: Instance): string | null {
+    if (i.replicaOf !== undefined) return 'green is read-only while it replicates blue';
+    if (i.readOnlyLock)
+      return 'old blue stays read-only until default_transaction_read_only=0 and a reboot';
+    const value = this.parameterGroups.get(i.parameterGroup)?.parameters
+      .default_transaction_read_only;
+    if (value !== undefined && ['1', 'on', 'true'].includes(value.toLowerCase())) {
+      return `parameter group ${i.parameterGroup} sets default_transaction_read_only=${value}`;
+    }
+    return null;
+  }
+
+  // ------------------------------------------------------------------ blue/green deployments
+  private describeDeployment(d: Deployment) {
+    const blue = this.byResource(d.blue);
+    const green = this.byResource(d.green);
+    const member = {
+      SourceMember: blue ? RdsModel.arn(blue.identifier) : undefined,
+      TargetMember: green ? RdsModel.arn(green.identifier) : undefined,
+      Status: d.status === 'DELETING' ? 'AVAILABLE' : d.status,
+    };
+    return {
+      BlueGreenDeploymentIdentifier: d.id,
+      BlueGreenDeploymentName: d.name,
+      Source: member.SourceMember,
+      Target: member.TargetMember,
+      Status: d.status,
+      SwitchoverDetails: [member],
+      TagList: d.tags,
+      CreateTime: new Date(d.createdAt),
+    };
+  }
+
+  private deploymentArn(id: string): string {
+    return `arn:aws:rds:${REGION}:${ACCOUNT}:deployment:${id}`;
+  }
+
+  private pendingId(): string {
+    return `bgd-${String(this.nextId).padStart(6, '0')}`;
+  }
+
+  /**
+   * The actions and resources each blue/green operation is authorized for. The actions are
+   * the ones the user guide lists; which resources RDS checks them on it does not say, so the
+   * model checks each on the instances it touches.
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
+   */
+  readonly service: Service = {
+    CreateBlueGreenDeployment: {
+      iam: (i) => {
+        const id = this.pendingId();
+        const sourceArn = String(i.Source);
+        const greenArn = RdsModel.arn(`${sourceArn.split(':').at(-1)}-green-${id.slice(-6)}`);
+        const requests: IamRequest[] = [
+          { action: 'rds:CreateBlueGreenDeployment', resource: this.deploymentArn(id) },
+          { action: 'rds:CreateBlueGreenDeployment', resource: sourceArn },
+          { action: 'rds:CreateDBInstanceReadReplica', resource: greenArn },
+          { action: 'rds:CreateDBInstanceReadReplica', resource: sourceArn },
+        ];
+        if (i.TargetDBParameterGroupName !== undefined) {
+          const pg = `arn:aws:rds:${REGION}:${ACCOUNT}:pg:${String(i.TargetDBParameterGroupName)}`;
+          requests.push({ action: 'rds:CreateBlueGreenDeployment', resource: pg });
+        }
+        if (Array.isArray(i.Tags) && i.Tags.length > 0) {
+          requests.push({ action: 'rds:AddTagsToResource', resource: this.deploymentArn(id) });
+        }
+        return requests;
+      },
+      run: (i) => this.create(i),
+    },
+    DescribeBlueGreenDeployments: {
+      iam: (i) => [
+        {
+          action: 'rds:DescribeBlueGreenDeployments',
+          resource:
+            i.BlueGreenDeploymentIdentifier === undefined
+              ? listResource(
+                  this.ctx.assumption('list-calls-authorized-on'),
+                  this.deploymentArn('*'),
+                )
+              : this.deploymentArn(String(i.BlueGreenDeploymentIdentifier)),
+        },
+      ],
+      run: (i) => this.describeDeployments(i),
+    },
+    SwitchoverBlueGreenDeployment: {
+      iam: (i) => {
+        const requests: IamRequest[] = [
+          {
+            action: 'rds:SwitchoverBlueGreenDeployment',
+            resource: this.deploymentArn(String(i.BlueGreenDeploymentIdentifier)),
+          },
+        ];
+        const d = this.deployments.get(String(i.BlueGreenDeploymentIdentifier));
+        for (const member of d ? [d.blue, d.green] : []) {
+          const inst = this.byResource(member);
+          if (inst === undefined) continue;
+          for (const action of ['rds:ModifyDBInstance', 'rds:PromoteReadReplica']) {
+            requests.push({ action, resource: RdsModel.arn(inst.identifier) });
+          }
+        }
+        return requests;
+      },
+      run: (i) => this.switchover(i),
+    },
+    DeleteBlueGreenDeployment: {
+      iam: (i) => {
+        const requests: IamRequest[] = [
+          {
+            action: 'rds:DeleteBlueGreenDeployment',
+            resource: this.deploymentArn(String(i.BlueGreenDeploymentIdentifier)),
+          },
+        ];
+        const d = this.deployments.get(String(i.BlueGreenDeploymentIdentifier));
+        const green = d ? this.byResource(d.green) : undefined;
+        if (i.DeleteTarget === true && green !== undefined) {
+          requests.push({
+            action: 'rds:DeleteDBInstance',
+            resource: RdsModel.arn(green.identifier),
+          });
+        }
+        return requests;
+      },
+      run: (i) => this.delete(i),
+    },
+    // ---------------------------------------------------------------- instances
+    DescribeDBInstances: {
+      iam: (i) => [
+        {
+          action: 'rds:DescribeDBInstances',
+          resource:
+            i.DBInstanceIdentifier === undefined
+              ? listResource(this.ctx.assumption('list-calls-authorized-on'), RdsModel.arn('*'))
+              : RdsModel.arn(String(i.DBInstanceIdentifier).split(':').at(-1) ?? ''),
+        },
+      ],
+      run: (i) => {
+        if (i.DBInstanceIdentifier === undefined) {
+          return { DBInstances: [...this.instances.values()].map((x) => this.describeInstance(x)) };
+        }
+        return { DBInstances: [this.describeInstance(this.require(i.DBInstanceIdentifier))] };
+      },
+    },
+    DescribeDBEngineVersions: {
+      // No resource type: only "*" authorizes it.
+      iam: () => [{ action: 'rds:DescribeDBEngineVersions', resource: '*' }],
+      run: (i) => ({
+        DBEngineVersions: [
+          {
+            Engine: i.Engine,
+            EngineVersion: i.EngineVersion,
+            ValidUpgradeTarget: this.validTargets.map((v) => ({
+              Engine: i.Engine,
+              EngineVersion: v,
+              IsMajorVersionUpgrade: v.split('.')[0] !== String(i.EngineVersion).split('.')[0],
+            })),
+          },
+        ],
+      }),
+    },
+    DescribeDBParameters: {
+      iam: (i) => [
+        { action: 'rds:DescribeDBParameters', resource: this.pgArn(i.DBParameterGroupName) },
+      ],
+      run: (i) => ({
+        Parameters: Object.entries(this.group(i.DBParameterGroupName).parameters).map(
+          ([ParameterName, ParameterValue]) => ({ ParameterName, ParameterValue, Source: 'user' }),
+        ),
+      }),
+    },
+    ModifyDBParameterGroup: {
+      iam: (i) => [
+        { action: 'rds:ModifyDBParameterGroup', resource: this.pgArn(i.DBParameterGroupName) },
+      ],
+      run: (i) => {
+        const name = String(i.DBParameterGroupName);
+        const group = this.group(name);
+        const params = (i.Parameters ?? []) as {
+          ParameterName: string;
+          ParameterValue: string;
+          ApplyMethod?: string;
+        }[];
+        for (const p of params) group.parameters[p.ParameterName] = p.ParameterValue;
+        const pending = params.some((p) => p.ApplyMethod === 'pending-reboot');
+        for (const inst of this.instances.values()) {
+          if (inst.parameterGroup === name && pending) inst.applyStatus = 'pending-reboot';
+        }
+        return { DBParameterGroupName: name };
+      },
+    },
+    RebootDBInstance: {
+      iam: (i) => [
+        { action: 'rds:RebootDBInstance', resource: RdsModel.arn(String(i.DBInstanceIdentifier)) },
+      ],
+      run: (i) => {
+        const inst = this.modifiable(i.DBInstanceIdentifier);
+        inst.status = 'rebooting';
+        inst.epoch += 1;
+        this.ctx.after(this.ctx.latency.reboot, () => {
+          inst.status = 'available';
+          inst.applyStatus = 'in-sync';
+          const value = this.parameterGroups.get(inst.parameterGroup)?.parameters
+            .default_transaction_read_only;
+          if (
+            inst.readOnlyLock &&
+            value !== undefined &&
+            ['0', 'off', 'false'].includes(value.toLowerCase())
+          ) {
+            inst.readOnlyLock = false;
+          }
+        });
+        return { DBInstance: this.describeInstance(inst) };
+      },
+    },
+    ModifyDBInstance: {
+      iam: (i) => [
+        { action: 'rds:ModifyDBInstance', resource: RdsModel.arn(String(i.DBInstanceIdentifier)) },
+      ],
+      run: (i) => {
+        const inst = this.modifiable(i.DBInstanceIdentifier);
+        if (typeof i.DeletionProtection === 'boolean')
+          inst.deletionProtection = i.DeletionProtection;
+        if (i.NewDBInstanceIdentifier !== undefined) {
+          const next = String(i.NewDBInstanceIdentifier);
+          if (this.named(next) !== undefined) {
+            throw new AwsError(
+              'DBInstanceAlreadyExistsFault',
+              `DB instance ${next} already exists.`,
+            );
+          }
+          // A rename ends the instance's connections; its endpoint changes with its name.
+          // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RenameInstance.html
+          inst.status = 'renaming';
+          inst.epoch += 1;
+          this.ctx.after(this.ctx.latency.renameInstance, () => {
+            inst.identifier = next;
+            inst.status = 'available';
+            inst.epoch += 1;
+            this.writerChanged();
+          });
+        }
+        return { DBInstance: this.describeInstance(inst) };
+      },
+    },
+  };
+
+  private pgArn(name: unknown): string {
+    return `arn:aws:rds:${REGION}:${ACCOUNT}:pg:${String(name)}`;
+  }
+
+  private group(name: unknown) {
+    const g = this.parameterGroups.get(String(name));
+    if (g === undefined) {
+      throw new AwsError(
+        'DBParameterGroupNotFoundFault',
+        `DBParameterGroup ${String(name)} not found.`,
+        404,
+      );
+    }
+    return g;
+  }
+
+  /** "During a switchover, you can't modify any DB instances included in the switchover." */
+  private modifiable(nameOrArn: unknown): Instance {
+    const inst = this.require(nameOrArn);
+    if (inst.status !== 'available' || inst.blocked) {
+      throw new AwsError(
+        'InvalidDBInstanceStateFault',
+        `DB instance ${inst.identifier} is not in available state (it is ${inst.blocked ? 'switching over' : inst.status}).`,
+      );
+    }
+    return inst;
+  }
+
+  private describeInstance(i: Instance) {
+    return {
+      DBInstanceIdentifier: i.identifier,
+      DBInstanceArn: RdsModel.arn(i.identifier),
+      DbiResourceId: i.resourceId,
+      Engine: i.engine,
+      EngineVersion: i.engineVersion,
+      DBInstanceStatus: i.status,
+      BackupRetentionPeriod: i.backupRetentionDays,
+      DBParameterGroups: [
+        { DBParameterGroupName: i.parameterGroup, ParameterApplyStatus: i.applyStatus },
+      ],
+      DeletionProtection: i.deletionProtection,
+      Endpoint: { Address: RdsModel.endpoint(i.identifier), Port: i.port },
+      ...(i.managedPassword
+        ? {
+            MasterUserSecret: {
+              SecretArn: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:rds!db-1`,
+            },
+          }
+        : {}),
+    };
+  }
+
+  private create(i: Record<string, unknown>) {
+    const call = this.createCalls++;
+    const errors = this.ctx.scenario.createErrors ?? [];
+    if (call > 0 && call < errors.length) {
+      throw new AwsError(
+        errors[call] ?? 'InternalFailure',
+        'the service could not take the request',
+        400,
+      );
+    }
+    const sourceArn = String(i.Source);
+    const blue = this.require(sourceArn);
+    const name = String(i.BlueGreenDeploymentName);
+    if ([...this.deployments.values()].some((d) => d.name === name)) {
+      throw new AwsError(
+        'BlueGreenDeploymentAlreadyExistsFault',
+        `A blue/green deployment named ${name} already exists.`,
+      );
+    }
+    if ([...this.deployments.values()].some((d) => d.blue === blue.resourceId)) {
+      throw new AwsError(
+        'InvalidDBInstanceStateFault',
+        `DB instance ${blue.identifier} is already the source of a blue/green deployment.`,
+      );
+    }
+    const targetGroup =
+      i.TargetDBParameterGroupName === undefined
+        ? blue.parameterGroup
+        : String(i.TargetDBParameterGroupName);
+    this.group(targetGroup);
+    const id = this.pendingId();
+    this.nextId += 1;
+    const green: Instance = {
+      ...blue,
+      identifier: `${blue.identifier}-green-${id.slice(-6)}`,
+      resourceId: `db-green-${id.slice(-6)}`,
+      engineVersion: String(i.TargetEngineVersion ?? blue.engineVersion),
+      status: 'creating',
+      parameterGroup: targetGroup,
+      applyStatus: 'in-sync',
+      readOnlyLock: false,
+      replicaOf: blue.resourceId,
+      epoch: 0,
+      blocked: false,
+      tables: new Map(),
+      keys: new Map(),
+    };
+    this.instances.set(green.resourceId, green);
+    const d: Deployment = {
+      id,
+      name,
+      tags: (i.Tags as Deployment['tags'] | undefined) ?? [],
+      blue: blue.resourceId,
+      green: green.resourceId,
+      status: 'PROVISIONING',
+      createdAt: this.ctx.now(),
+    };
+    this.deployments.set(id, d);
+    const s = this.ctx.scenario;
+    if (!s.greenStuck) {
+      this.ctx.after(this.ctx.latency.greenBuild, () => {
+        if (d.status !== 'PROVISIONING') return;
+        green.status = 'available';
+        d.status = s.greenInvalid ? 'INVALID_CONFIGURATION' : 'AVAILABLE';
+      });
+    }
+    if (call === 0 && errors[0] !== undefined) {
+      // The deployment exists, but the caller never hears so (a timeout or a 5xx).
+      throw new AwsError(errors[0], 'the response was lost', 500);
+    }
+    return { BlueGreenDeployment: this.describeDeployment(d) };
+  }
+
+  private describeDeployments(i: Record<string, unknown>) {
+    if (i.BlueGreenDeploymentIdentifier !== undefined) {
+      return {
+        BlueGreenDeployments: [
+          this.describeDeployment(this.deployment(i.BlueGreenDeploymentIdentifier)),
+        ],
+      };
+    }
+    // Filters: https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeBlueGreenDeployments.html
+    const filters = (i.Filters ?? []) as { Name: string; Values: string[] }[];
+    const found = [...this.deployments.values()]
+      .map((d) => this.describeDeployment(d))
+      .filter((d) =>
+        filters.every((f) => {
+          const value = {
+            'blue-green-deployment-identifier': d.BlueGreenDeploymentIdentifier,
+            'blue-green-deployment-name': d.BlueGreenDeploymentName,
+            source: d.Source,
+            target: d.Target,
+          }[f.Name];
+          return value !== undefined && f.Values.includes(value);
+        }),
+      );
+    return { BlueGreenDeployments: found };
+  }
+
+  private switchover(i: Record<string, unknown>) {
+    const d = this.deployment(i.BlueGreenDeploymentIdentifier);
+    if (d.status !== 'AVAILABLE') {
+      throw new AwsError(
+        'InvalidBlueGreenDeploymentStateFault',
+        `The blue/green deployment is ${d.status}.`,
+      );
+    }
+    const blue = this.byResource(d.blue);
+    const green = this.byResource(d.green);
+    if (blue === undefined || green === undefined)
+      throw new Error('switchover without blue or green');
+    // "Stops new write operations ... Drops connections to the DB instances in both
+    // environments and doesn't allow new connections."
+    d.status = 'SWITCHOVER_IN_PROGRESS';
+    for (const inst of [blue, green]) {
+      inst.blocked = true;
+      inst.epoch += 1;
+    }
+    this.ctx.emit({ kind: 'switchover-start', deployment: d.id });
+    const s = this.ctx.scenario;
+    // 30-3600 s; past it "any changes are rolled back and no changes are made to either environment".
+    const timeout = Number(i.SwitchoverTimeout ?? 300);
+    const took = this.ctx.latency.switchover;
+    const release = () => {
+      for (const inst of [blue, green]) {
+        inst.blocked = false;
+        inst.epoch += 1;
+      }
+    };
+    if (s.switchoverHangs) return { BlueGreenDeployment: this.describeDeployment(d) };
+    if (s.switchoverFails || took > timeout) {
+      this.ctx.after(Math.min(took, timeout), () => {
+        d.status = 'SWITCHOVER_FAILED';
+        release();
+        this.ctx.emit({ kind: 'switchover-end', deployment: d.id, completed: false });
+      });
+    } else {
+      this.ctx.after(took, () => {
+        // Green takes blue's name; blue becomes "-oldN", read-only; replication stops, after
+        // green has caught up with every write blue took before writes stopped.
+        const name = blue.identifier;
+        let n = 1;
+        while (this.named(`${name}-old${n}`) !== undefined) n += 1;
+        blue.identifier = `${name}-old${n}`;
+        blue.readOnlyLock = true;
+        green.identifier = name;
+        green.replicaOf = undefined;
+        green.tables = new Map([...blue.tables].map(([t, rows]) => [t, [...rows]]));
+        green.keys = new Map([...blue.keys].map(([t, keys]) => [t, new Set(keys)]));
+        d.status = 'SWITCHOVER_COMPLETED';
+        d.replicationStoppedAt = this.ctx.now();
+        release();
+        const stale = this.ctx.scenario.staleDnsConnects ?? 0;
+        if (stale > 0)
+          this.staleDns = {
+            host: RdsModel.endpoint(name),
+            resourceId: blue.resourceId,
+            left: stale,
+          };
+        this.ctx.emit({ kind: 'switchover-end', deployment: d.id, completed: true });
+        this.writerChanged();
+      });
+    }
+    return { BlueGreenDeployment: this.describeDeployment(d) };
+  }
+
+  private delete(i: Record<string, unknown>) {
+    const d = this.deployment(i.BlueGreenDeploymentIdentifier);
+    const deleteTarget = i.DeleteTarget === true;
+    if (d.status === 'SWITCHOVER_IN_PROGRESS' || d.status === 'DELETING') {
+      throw new AwsError(
+        'InvalidBlueGreenDeploymentStateFault',
+        `The blue/green deployment is ${d.status}.`,
+      );
+    }
+    // "You can't specify this option if the blue/green deployment status is SWITCHOVER_COMPLETED."
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteBlueGreenDeployment.html
+    if (deleteTarget && d.status === 'SWITCHOVER_COMPLETED') {
+      throw new AwsError(
+        'InvalidBlueGreenDeploymentStateFault',
+        'DeleteTarget cannot be set after a switchover.',
+      );
+    }
+    const answer = { BlueGreenDeployment: this.describeDeployment(d) };
+    d.status = 'DELETING';
+    this.ctx.after(this.ctx.latency.deleteDeployment, () => {
+      this.deployments.delete(d.id);
+      const green = this.byResource(d.green);
+      if (green?.replicaOf !== undefined) {
+        if (deleteTarget) this.instances.delete(green.resourceId);
+        // Kept without its target: green stands alone with what it had replicated.
+        else {
+          const blue = this.byResource(green.replicaOf);
+          green.replicaOf = undefined;
+          if (blue !== undefined) {
+            green.tables = new Map([...blue.tables].map(([t, rows]) => [t, [...rows]]));
+            green.keys = new Map([...blue.keys].map(([t, keys]) => [t, new Set(keys)]));
+          }
+        }
+      }
+      this.writerChanged();
+    });
+    return answer;
+  }
+
+  /** Datapoints of blue's OldestReplicationSlotLag (bytes), one a minute, while green replicates. */
+  replicationLag(
+    identifier: string,
+    startMs: number,
+    endMs: number,
+  ): { t: number; bytes: number }[] {
+    const blue = this.named(identifier);
+    if (blue === undefined) return [];
+    const bytes = (this.ctx.scenario.replicationLagMb ?? 1) * 1024 * 1024;
+    const points: { t: number; bytes: number }[] = [];
+    for (const d of this.deployments.values()) {
+      if (d.blue !== blue.resourceId) continue;
+      const from = Math.max(startMs, d.createdAt);
+      const to = Math.min(endMs, d.replicationStoppedAt ?? endMs);
+      for (let t = Math.ceil(from / 60_000) * 60_000; t <= to; t += 60_000)
+        points.push({ t, bytes });
+    }
+    return points;
+  }
+
+  // ------------------------------------------------------------------ the data plane
+  /** Opens a connection to the instance a host name resolves to now. */
+  connect(host: string): { instance: Instance; epoch: number } {
+    let instance: Instance | undefined;
+    if (this.staleDns !== undefined && this.staleDns.host === host && this.staleDns.left > 0) {
+      this.staleDns.left -= 1;
+      instance = this.byResource(this.staleDns.resourceId);
+    } else {
+      const name = /^([a-z0-9-]+)\.c0rehearsal\./.exec(host)?.[1];
+      instance = name === undefined ? undefined : this.named(name);
+    }
+    if (instance === undefined) throw pgError('ENOTFOUND', `getaddrinfo ENOTFOUND ${host}`);
+    if (instance.blocked || !['available', 'backing-up', 'modifying'].includes(instance.status)) {
+      throw pgError(
+        '57P03',
+        `the database system is not accepting connections (${instance.identifier} is ${instance.blocked ? 'switching over' : instance.status})`,
+      );
+    }
+    return { instance, epoch: instance.epoch };
+  }
+
+  /** Runs one statement on a connection, at the moment it commits. */
+  execute(connection: { instance: Instance; epoch: number }, text: string, values: unknown[]) {
+    const i = connection.instance;
+    if (connection.epoch !== i.epoch || i.blocked || !this.instances.has(i.resourceId)) {
+      throw pgError('57P01', 'Connection terminated unexpectedly');
+    }
+    if (text.includes(WRITER_SQL_MARK)) {
+      if (this.ctx.scenario.writerCheckFails && i.resourceId.startsWith('db-green-')) {
+        throw pgError('42501', 'permission denied for function pg_is_in_recovery');
+      }
+      return {
+        rows: [
+          {
+            ro: this.readOnlyReason(i) === null ? 'off' : 'on',
+            recovery: false,
+            version: i.engineVersion,
+          },
+        ],
+        rowCount: 1,
+      };
+    }
+    const insert =
+      /^\s*INSERT\s+INTO\s+(\w+)\s*\(([^)]*)\)\s*VALUES\s*\(([^)]*)\)\s*(ON\s+CONFLICT\s*\((\w+)\)\s*DO\s+NOTHING)?\s*;?\s*$/is.exec(
+        text,
+      );
+    if (insert === null) {
+      throw new Error(
+        `the rehearsal does not model this SQL statement: ${text.replace(/\s+/g, ' ').slice(0, 100)}`,
+      );
+    }
+    const [, table = '', columnList = '', valueList = '', onConflict, conflictColumn] = insert;
+    const pk = SCHEMA.get(table);
+    if (pk === undefined) throw pgError('42P01', `relation "${table}" does not exist`);
+    const readOnly = this.readOnlyReason(i);
+    if (readOnly !== null)
+      throw pgError('25006', `cannot execute INSERT in a read-only transaction (${readOnly})`);
+    const columns = columnList.split(',').map((c) => c.trim());
+    const row: Row = {};
+    valueList.split(',').forEach((v, n) => {
+      const param = /^\s*\$(\d+)\s*$/.exec(v);
+      row[columns[n] ?? `?${n}`] = param ? values[Number(param[1]) - 1] : v.trim();
+    });
+    const key = String(row[pk]);
+    const keys = i.keys.get(table) ?? new Set<string>();
+    i.keys.set(table, keys);
+    if (keys.has(key)) {
+      if (onConflict !== undefined && conflictColumn === pk) return { rows: [], rowCount: 0 };
+      throw pgError('23505', `duplicate key value violates unique constraint "${table}_pkey"`);
+    }
+    keys.add(key);
+    const rows = i.tables.get(table) ?? [];
+    i.tables.set(table, rows);
+    rows.push(row);
+    // While green replicates blue, blue's writes reach green too (the copy at the switchover
+    // is what green holds then; replication lag is not modelled beyond the lag metric).
+    return { rows: [], rowCount: 1 };
+  }
+}
+
+export function pgError(code: string, message: string): Error {
+  const e = new Error(message) as Error & { code: string };
+  e.code = code;
+  return e;
+}

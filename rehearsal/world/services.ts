@@ -1,0 +1,238 @@
+import { ACCOUNT, REGION, type EventRuleSpec, type SecretSpec } from '../synthesized';
+import { AwsError, type ModelContext, type Service } from './core';
+import type { RdsModel } from './rds';
+
+/** SNS topics: what was published, and to whom. */
+export class SnsModel {
+  readonly published: { at: number; topicArn: string; subject: string; message: unknown }[] = [];
+
+  constructor(private readonly ctx: ModelContext) {}
+
+  readonly service: Service = {
+    Publish: {
+      iam: (i) => [{ action: 'sns:Publish', resource: String(i.TopicArn) }],
+      run: (i) => {
+        this.published.push({
+          at: this.ctx.now(),
+          topicArn: String(i.TopicArn),
+          subject: String(i.Subject ?? ''),
+          message: i.Message,
+        });
+        this.ctx.emit({ kind: 'notification', subject: String(i.Subject ?? '') });
+        return { MessageId: `sns-${this.published.length}` };
+      },
+    },
+  };
+}
+
+/**
+ * EventBridge: events put on the default bus, and the rules that start targets. Step
+ * Functions sends "Step Functions Execution Status Change" events for each status change.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html
+ * https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html
+ */
+export class EventsModel {
+  readonly put: { at: number; entries: unknown }[] = [];
+  /** Deliveries on their way to a target. */
+  pending = 0;
+
+  constructor(
+    private readonly ctx: ModelContext,
+    private readonly rules: EventRuleSpec[],
+    private readonly startTarget: (arn: string, event: Record<string, unknown>) => void,
+  ) {}
+
+  readonly service: Service = {
+    PutEvents: {
+      iam: (i) =>
+        ((i.Entries ?? []) as { EventBusName?: string }[]).map((e) => ({
+          action: 'events:PutEvents',
+          resource: `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/${e.EventBusName ?? 'default'}`,
+        })),
+      run: (i) => {
+        this.put.push({ at: this.ctx.now(), entries: i.Entries });
+        const n = ((i.Entries ?? []) as unknown[]).length;
+        return {
+          FailedEntryCount: 0,
+          Entries: Array.from({ length: n }, (_, k) => ({
+            EventId: `evt-${this.put.length}-${k}`,
+          })),
+        };
+      },
+    },
+  };
+
+  /** An AWS service event: every rule whose pattern matches starts its targets. */
+  deliver(event: Record<string, unknown>): void {
+    for (const rule of this.rules) {
+      if (!matchesPattern(rule.pattern, event)) continue;
+      for (const target of rule.targets) {
+        this.pending += 1;
+        this.ctx.after(this.ctx.latency.eventDelivery, () => {
+          this.pending -= 1;
+          this.startTarget(target, event);
+        });
+      }
+    }
+  }
+}
+
+/** An event pattern: each key's array lists the accepted values; objects nest. */
+export function matchesPattern(
+  pattern: Record<string, unknown>,
+  event: Record<string, unknown>,
+): boolean {
+  return Object.entries(pattern).every(([key, expected]) => {
+    const actual = event[key];
+    if (Array.isArray(expected)) return expected.some((v) => v === actual);
+    if (expected !== null && typeof expected === 'object') {
+      return (
+        actual !== null &&
+        typeof actual === 'object' &&
+        matchesPattern(expected as Record<string, unknown>, actual as Record<string, unknown>)
+      );
+    }
+    return expected === actual;
+  });
+}
+
+export interface Execution {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  status: string;
+  input: string;
+  startDate: number;
+  stopDate?: number;
+  output?: string;
+  error?: string;
+  cause?: string;
+}
+
+/** Step Functions' executions as ListExecutions and DescribeExecution see them. */
+export class SfnModel {
+  readonly executions = new Map<string, Execution>();
+
+  readonly service: Service = {
+    ListExecutions: {
+      iam: (i) => [{ action: 'states:ListExecutions', resource: String(i.stateMachineArn) }],
+      run: (i) => ({
+        executions: [...this.executions.values()]
+          .filter(
+            (e) =>
+              e.stateMachineArn === i.stateMachineArn &&
+              (i.statusFilter === undefined || e.status === i.statusFilter),
+          )
+          .map((e) => ({
+            executionArn: e.executionArn,
+            stateMachineArn: e.stateMachineArn,
+            name: e.name,
+            status: e.status,
+            startDate: new Date(e.startDate),
+          })),
+      }),
+    },
+    DescribeExecution: {
+      iam: (i) => [{ action: 'states:DescribeExecution', resource: String(i.executionArn) }],
+      run: (i) => {
+        const e = this.executions.get(String(i.executionArn));
+        if (e === undefined) {
+          throw new AwsError(
+            'ExecutionDoesNotExist',
+            `Execution Does Not Exist: '${String(i.executionArn)}'`,
+          );
+        }
+        // https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html
+        return {
+          executionArn: e.executionArn,
+          stateMachineArn: e.stateMachineArn,
+          name: e.name,
+          status: e.status,
+          startDate: new Date(e.startDate),
+          input: e.input,
+          ...(e.stopDate !== undefined ? { stopDate: new Date(e.stopDate) } : {}),
+          ...(e.output !== undefined ? { output: e.output } : {}),
+          ...(e.error !== undefined ? { error: e.error } : {}),
+          ...(e.cause !== undefined ? { cause: e.cause } : {}),
+        };
+      },
+    },
+  };
+}
+
+/** CloudWatch metrics: the one the upgrade reads, blue's OldestReplicationSlotLag. */
+export class CloudWatchModel {
+  constructor(private readonly rds: RdsModel) {}
+
+  readonly service: Service = {
+    GetMetricData: {
+      // No resource type: only "*" authorizes it.
+      iam: () => [{ action: 'cloudwatch:GetMetricData', resource: '*' }],
+      run: (i) => {
+        const start = new Date(i.StartTime as string | Date).getTime();
+        const end = new Date(i.EndTime as string | Date).getTime();
+        const queries = (i.MetricDataQueries ?? []) as {
+          Id: string;
+          MetricStat?: {
+            Metric: {
+              Namespace: string;
+              MetricName: string;
+              Dimensions?: { Name: string; Value: string }[];
+            };
+          };
+        }[];
+        return {
+          MetricDataResults: queries.map((q) => {
+            const m = q.MetricStat?.Metric;
+            const id = m?.Dimensions?.find((d) => d.Name === 'DBInstanceIdentifier')?.Value;
+            const points =
+              m?.Namespace === 'AWS/RDS' &&
+              m.MetricName === 'OldestReplicationSlotLag' &&
+              id !== undefined
+                ? this.rds.replicationLag(id, start, end)
+                : [];
+            return {
+              Id: q.Id,
+              StatusCode: 'Complete',
+              Timestamps: points.map((p) => new Date(p.t)),
+              Values: points.map((p) => p.bytes),
+            };
+          }),
+        };
+      },
+    },
+  };
+}
+
+/** Secrets Manager: the secrets the stacks generate, read by ARN. */
+export class SecretsModel {
+  constructor(private readonly secrets: SecretSpec[]) {}
+
+  private secret(id: unknown): SecretSpec {
+    const s = this.secrets.find((x) => x.arn === id || x.arn.includes(`:secret:${String(id)}-`));
+    if (s === undefined) {
+      throw new AwsError(
+        'ResourceNotFoundException',
+        "Secrets Manager can't find the specified secret.",
+      );
+    }
+    return s;
+  }
+
+  readonly service: Service = {
+    GetSecretValue: {
+      iam: (i) => [
+        { action: 'secretsmanager:GetSecretValue', resource: this.secret(i.SecretId).arn },
+      ],
+      run: (i) => {
+        const s = this.secret(i.SecretId);
+        return {
+          ARN: s.arn,
+          Name: s.arn.split(':').at(-1),
+          SecretString: s.value,
+          VersionId: 'v1',
+        };
+      },
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import { rehearse } from '../../rehearsal/rehearse';
+import { LIGHT_RATES } from '../../rehearsal/sweep';
+import { SCENARIOS } from '../../rehearsal/rehearse';
+import { app } from '../helpers/upgrade';
+import { MORE_MUTANTS, MUTANTS, type Mutant } from './mutants';
+
+/*
+ * A check that no bug can trip proves nothing: each invariant is shown failing on a runbook
+ * or a function broken on purpose, in a scenario the intact runbook passes.
+ */
+async function rehearseMutant(m: Mutant) {
+  return rehearse({
+    app,
+    scenario: m.scenario,
+    ...(SCENARIOS[m.scenario]?.rates ? {} : { rates: LIGHT_RATES }),
+    definition: m.definition?.(app.machines.upgrade.definition),
+    functionEntries: m.functionEntries,
+  });
+}
+
+describe('the broken runbooks the review found, and more', () => {
+  const scenarios = [...new Set([...MUTANTS, ...MORE_MUTANTS].map((m) => m.scenario))];
+  it.each(scenarios)('the intact runbook passes the %s scenario', async (scenario) => {
+    const r = await rehearse({
+      app,
+      scenario,
+      ...(SCENARIOS[scenario]?.rates ? {} : { rates: LIGHT_RATES }),
+    });
+    expect(r.invariants).toEqual({ ok: true, violations: [] });
+    expect(r.outcome).toBe(SCENARIOS[scenario]?.expect);
+  });
+
+  it.each([...MUTANTS, ...MORE_MUTANTS].map((m) => [m.name, m] as const))(
+    'catches "%s"',
+    async (_name, mutant) => {
+      const r = await rehearseMutant(mutant);
+      expect(r.invariants.ok).toBe(false);
+      expect(r.invariants.violations.some((v) => v.startsWith(mutant.caughtBy))).toBe(true);
+    },
+  );
+
+  it('shows that effects belong to the writer that took them: resumed early on a writer that is then set aside, writes are lost', async () => {
+    const early = MUTANTS.find((m) => m.name === 'consumers resumed before "Verify new writer"');
+    if (early === undefined) throw new Error('mutant missing');
+    const r = await rehearseMutant({ ...early, scenario: 'writer-check-fails' });
+    expect(r.invariants.violations.join('\n')).toMatch(
+      /nothing-lost: \d+ writes lost \(.*applied only to a writer that was set aside/,
+    );
+  });
+});

@@ -1,0 +1,229 @@
+import type { StateMachineDefinition } from 'aws-local-stepfunctions';
+import { join } from 'node:path';
+
+/**
+ * Runbooks and functions broken on purpose. Each must make the default rehearsal or one
+ * scenario fail, and names the invariant expected to catch it: an invariant that no broken
+ * runbook can trip proves nothing.
+ */
+export interface Mutant {
+  name: string;
+  /** The invariant (the prefix of its violation) that catches it. */
+  caughtBy: string;
+  /** The scenario it is caught in. */
+  scenario: string;
+  definition?: (d: StateMachineDefinition) => StateMachineDefinition;
+  functionEntries?: Record<string, string>;
+}
+
+type State = Record<string, unknown> & {
+  Next?: string;
+  Default?: string;
+  Parameters?: { Payload?: unknown };
+};
+
+/** A copy of the definition with `edit` applied to its top-level states. */
+function edit(
+  d: StateMachineDefinition,
+  change: (states: Record<string, State>) => void,
+): StateMachineDefinition {
+  const copy = JSON.parse(JSON.stringify(d)) as StateMachineDefinition;
+  change(copy.States as unknown as Record<string, State>);
+  return copy;
+}
+
+function state(states: Record<string, State>, name: string): State {
+  const s = states[name];
+  if (s === undefined) throw new Error(`the definition has no state "${name}"`);
+  return s;
+}
+
+/** The state replaced by a Pass that goes on to the same next state and changes nothing. */
+function doesNothing(states: Record<string, State>, name: string): void {
+  states[name] = { Type: 'Pass', ResultPath: null, Next: state(states, name).Next };
+}
+
+const broken = (file: string) => join(__dirname, '..', 'fixtures', 'broken-functions', file);
+
+/** The mutants of the review's table: each a way the runbook was shown to go wrong unseen. */
+export const MUTANTS: Mutant[] = [
+  {
+    name: '"Turn maintenance off" turns it on',
+    caughtBy: 'page-off-after-verified-writer',
+    scenario: 'happy',
+    definition: (d) =>
+      edit(d, (s) => {
+        state(s, 'Turn maintenance off').Parameters = {
+          ...state(s, 'Turn maintenance off').Parameters,
+          Payload: { action: 'on' },
+        };
+      }),
+  },
+  {
+    name: '"Resume consumers" does nothing',
+    caughtBy: 'end: a consumer is still paused',
+    scenario: 'happy',
+    definition: (d) => edit(d, (s) => doesNothing(s, 'Resume consumers')),
+  },
+  {
+    name: 'consumers resumed before "Verify new writer"',
+    caughtBy: 'resume-after-verified-writer',
+    scenario: 'happy',
+    definition: (d) =>
+      edit(d, (s) => {
+        state(s, 'Notified: maintenance off').Next = state(s, 'Resume consumers').Next;
+        state(s, 'Resume consumers').Next = state(s, 'Note: switched over').Next;
+        state(s, 'Note: switched over').Next = 'Resume consumers';
+      }),
+  },
+  {
+    name: '"Pause consumers" does nothing',
+    caughtBy: 'consumers-stopped-before-switchover',
+    scenario: 'happy',
+    definition: (d) => edit(d, (s) => doesNothing(s, 'Pause consumers')),
+  },
+  {
+    name: 'the page goes on before green is created',
+    caughtBy: 'page-after-green-verified',
+    scenario: 'happy',
+    definition: (d) =>
+      edit(d, (s) => {
+        state(s, 'Let in-flight batches finish').Next = state(s, 'Turn maintenance on').Next;
+        state(s, 'Turn maintenance on').Next = state(s, 'Notified: upgrade started').Next;
+        state(s, 'Notified: upgrade started').Next = 'Turn maintenance on';
+      }),
+  },
+  {
+    name: '"Turn maintenance on" does nothing',
+    caughtBy: 'page-during-switchover',
+    scenario: 'happy',
+    definition: (d) =>
+      edit(d, (s) => {
+        state(s, 'Turn maintenance on').Parameters = {
+          ...state(s, 'Turn maintenance on').Parameters,
+          Payload: { action: 'status' },
+        };
+      }),
+  },
+  {
+    name: 'the in-flight wait removed',
+    caughtBy: 'no-batch-during-switchover',
+    scenario: 'slow-consumers',
+    definition: (d) =>
+      edit(d, (s) => {
+        state(s, 'Pause consumers').Next = state(s, 'Let in-flight batches finish').Next;
+        delete s['Let in-flight batches finish'];
+      }),
+  },
+  {
+    name: 'the in-flight wait moved before the pause',
+    caughtBy: 'no-batch-during-switchover',
+    scenario: 'slow-consumers',
+    definition: (d) =>
+      edit(d, (s) => {
+        const after = state(s, 'Let in-flight batches finish').Next;
+        state(s, 'Is there time to switch over?').Default = 'Let in-flight batches finish';
+        state(s, 'Let in-flight batches finish').Next = 'Pause consumers';
+        state(s, 'Pause consumers').Next = after;
+      }),
+  },
+  {
+    name: 'the consumer deletes a message without its effect',
+    caughtBy: 'nothing-lost',
+    scenario: 'happy',
+    functionEntries: { 'buffer-consumer': broken('consumer-without-effect.ts') },
+  },
+];
+
+/** More mutants, so that every invariant is shown to trip. */
+export const MORE_MUTANTS: Mutant[] = [
+  {
+    name: 'the page rule takes priority over the capture rules',
+    caughtBy: 'capture-while-page-on',
+    scenario: 'happy',
+    functionEntries: { 'maintenance-toggle': broken('toggle-page-first.ts') },
+  },
+  {
+    name: 'the consumer applies each message twice',
+    caughtBy: 'nothing-twice',
+    scenario: 'happy',
+    functionEntries: { 'buffer-consumer': broken('consumer-applies-twice.ts') },
+  },
+  {
+    name: 'the consumer fails every record',
+    caughtBy: 'dlq-only-poison',
+    scenario: 'happy',
+    functionEntries: { 'buffer-consumer': broken('consumer-fails-every-record.ts') },
+  },
+  {
+    name: 'the consumer drops poison instead of letting it reach the DLQ',
+    caughtBy: 'dlq-only-poison',
+    scenario: 'poison',
+    functionEntries: { 'buffer-consumer': broken('consumer-without-effect.ts') },
+  },
+  {
+    name: 'the green check asks RDS for something the role may not read',
+    caughtBy: 'iam',
+    scenario: 'happy',
+    definition: (d) =>
+      edit(d, (s) => {
+        Object.assign(state(s, 'Check green status'), {
+          Resource: 'arn:aws:states:::aws-sdk:rds:describeDBInstances',
+          Parameters: { 'DBInstanceIdentifier.$': '$.plan.sourceIdentifier' },
+        });
+      }),
+  },
+  {
+    name: 'a failed writer check counts as passed',
+    caughtBy: 'outcome',
+    scenario: 'bad-writer',
+    definition: (d) =>
+      edit(d, (s) => {
+        const choice = state(s, 'Is the new writer healthy?') as unknown as {
+          Choices: { BooleanEquals?: boolean }[];
+        };
+        const passed = choice.Choices.find((c) => c.BooleanEquals === true);
+        if (passed === undefined) throw new Error('no "passed" branch');
+        passed.BooleanEquals = false;
+      }),
+  },
+  {
+    name: 'the dry run turns the maintenance page on',
+    caughtBy: 'outcome',
+    scenario: 'dry-run',
+    definition: (d) =>
+      edit(d, (s) => {
+        s['Mutant: maintenance on'] = {
+          ...(JSON.parse(JSON.stringify(state(s, 'Turn maintenance on'))) as State),
+          Next: 'Output: dry-run plan',
+        };
+        const choice = state(s, 'Is this a dry run?') as unknown as { Choices: { Next: string }[] };
+        for (const c of choice.Choices) c.Next = 'Mutant: maintenance on';
+      }),
+  },
+  {
+    name: 'the clean-up is skipped',
+    caughtBy: 'end',
+    scenario: 'happy',
+    definition: (d) =>
+      edit(d, (s) => {
+        state(s, 'Drain buffers').Next = 'Report: upgraded';
+      }),
+  },
+  {
+    name: 'the page to the operator does not say an operator is needed',
+    caughtBy: 'end',
+    scenario: 'switchover-hangs',
+    definition: (d) =>
+      edit(d, (s) => {
+        const report = state(s, 'Report: needs an operator') as unknown as {
+          Result: { outcome: string };
+        };
+        report.Result.outcome = 'IN_PROGRESS';
+        const notify = state(s, 'Notify: needs an operator') as unknown as {
+          Parameters: { Subject: string };
+        };
+        notify.Parameters.Subject = 'Database upgrade: progress';
+      }),
+  },
+];
