@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { Console } from 'node:console';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -6,15 +5,15 @@ import * as esbuild from 'esbuild';
 import { LAMBDA_ROOT } from '../lib/constructs/node-function';
 import type { FunctionSpec } from './synthesized';
 import { REGION } from './synthesized';
-import type { Principal } from './world/core';
 
 /**
  * The functions' real code, run in the rehearsal: each function is bundled with esbuild as
  * its NodejsFunction is (the AWS SDK left to the runtime), and each Lambda execution
  * environment is a fresh instance of that bundle with the function's own environment
  * variables, so module state (SDK clients, the database pool, caches) lives per container
- * as it does on Lambda. The AWS SDK it requires is the one the model answers (sdk.ts); the
- * `pg` driver it requires is the model's (pg-model.ts), which answers at the query level.
+ * as it does on Lambda. The AWS SDK it requires answers as the model, as this function
+ * (sdk.ts); the `pg` driver it requires is the model's (pg-model.ts), which answers at the
+ * query level.
  */
 export interface FunctionCode {
   dir: string;
@@ -83,9 +82,6 @@ export async function bundleFunctions(
   return new Map(dirs.map((d) => [d, compiled.get(entryOf(d)) as FunctionCode]));
 }
 
-/** Who is running: the SDK and the database model read this to know the caller. */
-export const invocation = new AsyncLocalStorage<{ principal: Principal; fn: FunctionSpec }>();
-
 export type InvokeResult =
   { ok: true; payload: unknown } | { ok: false; errorType: string; errorMessage: string };
 
@@ -94,7 +90,8 @@ export interface RuntimeContext {
   invokeOverhead: number;
   /** What `require('pg')` gives the function. */
   pg: unknown;
-  principal: Principal;
+  /** The AWS SDK packages as this function sees them (sdk.ts), undefined for others. */
+  sdk: (id: string) => unknown;
 }
 
 // The module (external) code the bundles share with this process, the AWS SDK above all.
@@ -141,7 +138,8 @@ export class FunctionRuntime {
       stderr: { value: sink },
     }) as NodeJS.Process;
     const module = { exports: {} as Record<string, unknown> };
-    const require = (id: string) => (id === 'pg' ? this.ctx.pg : hostRequire(id));
+    const require = (id: string) =>
+      id === 'pg' ? this.ctx.pg : (this.ctx.sdk(id) ?? hostRequire(id));
     this.code.load(
       module.exports,
       require,
@@ -182,10 +180,8 @@ export class FunctionRuntime {
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), this.spec.timeoutSeconds * 1000);
     });
-    const run = invocation
-      .run({ principal: this.ctx.principal, fn: this.spec }, () =>
-        Promise.resolve().then(() => container.handler(event, context)),
-      )
+    const run = Promise.resolve()
+      .then(() => container.handler(event, context))
       .then(
         (value) => ({ value }),
         (error: unknown) => ({ error }),

@@ -5,7 +5,6 @@ import { validDefinition } from './definition-file';
 import { bundleFunctions } from './functions';
 import { checkInvariants, type Outcome } from './invariants';
 import { type RunResult, runExecution } from './run';
-import { interceptSdk } from './sdk';
 import { Simulation } from './sim';
 import { type MachineSpec, type SynthesizedApp, synthesizeApp } from './synthesized';
 import { account, DEFAULT_RATES, Traffic, type TrafficKind } from './traffic';
@@ -265,102 +264,90 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   );
   const sim = new Simulation(START);
   const start = sim.startMs;
-  let current: World | undefined;
-  const undo = interceptSdk((principal, service, operation, input) => {
-    if (current === undefined) throw new Error('an SDK call before the world exists');
-    return current.call(principal, service, operation, input);
-  });
-  try {
-    return await sim.run(async () => {
-      const runs: Promise<RunResult>[] = [];
-      const results: RunResult[] = [];
-      const faults = { failAt: options.failAt, failOnce: options.failOnce };
-      const track = (p: Promise<RunResult>) => {
-        runs.push(p);
-        void p.then((r) => results.push(r));
-      };
-      let watchdogs = 0;
-      const world = new World({
-        sim,
-        app,
-        code,
-        scenario: {
-          ...spec.scenario,
-          ...options.world,
-          latencies: {
-            ...(options.switchoverSeconds !== undefined
-              ? { switchover: options.switchoverSeconds }
-              : {}),
-            ...spec.scenario?.latencies,
-            ...options.world?.latencies,
-          },
+  return sim.run(async () => {
+    const runs: Promise<RunResult>[] = [];
+    const results: RunResult[] = [];
+    const faults = { failAt: options.failAt, failOnce: options.failOnce };
+    const track = (p: Promise<RunResult>) => {
+      runs.push(p);
+      void p.then((r) => results.push(r));
+    };
+    let watchdogs = 0;
+    const world = new World({
+      sim,
+      app,
+      code,
+      scenario: {
+        ...spec.scenario,
+        ...options.world,
+        latencies: {
+          ...(options.switchoverSeconds !== undefined
+            ? { switchover: options.switchoverSeconds }
+            : {}),
+          ...spec.scenario?.latencies,
+          ...options.world?.latencies,
         },
-        assumptions,
-        startMachine: (machine, event) => {
-          watchdogs += 1;
-          track(
-            runExecution({
-              world,
-              machine: machine.name === upgrade.name ? upgrade : machine,
-              input: event,
-              executionName: `watchdog-${watchdogs}`,
-              ...faults,
-            }),
-          );
-        },
-      });
-      current = world;
-      world.start();
-      const traffic = new Traffic(world, { ...DEFAULT_RATES, ...spec.rates, ...options.rates });
-      traffic.start(world.scenario.poison ?? 0);
-
-      const first = runExecution({
-        world,
-        machine: upgrade,
-        input: options.input ?? spec.input ?? {},
-        executionName: 'rehearsal-1',
-        abortAt: options.abortAt ?? spec.abortAt,
-        ...faults,
-        onTask: (state, call) => {
-          options.onProgress?.(sim.elapsed(), state);
-          options.onTask?.(state, call, world);
-          if (spec.concurrent && state === 'Check green status' && call === 1) {
-            track(
-              runExecution({ world, machine: upgrade, input: {}, executionName: 'rehearsal-2' }),
-            );
-          }
-        },
-      });
-      track(first);
-      // Every run, and every run a rule started, to its end.
-      for (let seen = 0; seen < runs.length || world.eventBridge.pending > 0;) {
-        if (seen < runs.length) {
-          await runs[seen];
-          seen += 1;
-        } else await sim.sleep(world.latency.eventDelivery);
-      }
-
-      // The runs are over: production stops, and the consumers drain what is left.
-      traffic.stopProducing();
-      const consumersOn = () =>
-        [...world.lambda.mappings.values()].every(
-          (m) => m.state === 'Enabled' || m.state === 'Enabling',
+      },
+      assumptions,
+      startMachine: (machine, event) => {
+        watchdogs += 1;
+        track(
+          runExecution({
+            world,
+            machine: machine.name === upgrade.name ? upgrade : machine,
+            input: event,
+            executionName: `watchdog-${watchdogs}`,
+            ...faults,
+          }),
         );
-      const drainStart = Date.now();
-      while (
-        Date.now() - drainStart < MAX_DRAIN_SECONDS * 1000 &&
-        ((consumersOn() && world.sqs.waiting() > 0) ||
-          [...world.rds.deployments.values()].some((d) => d.status === 'DELETING'))
-      ) {
-        await sim.sleep(10);
-      }
-      world.lambda.stop();
-      options.inspect?.(world);
-      return report(name, spec, world, traffic, results, start, consumersOn(), assumptions);
+      },
     });
-  } finally {
-    undo();
-  }
+    world.start();
+    const traffic = new Traffic(world, { ...DEFAULT_RATES, ...spec.rates, ...options.rates });
+    traffic.start(world.scenario.poison ?? 0);
+
+    const first = runExecution({
+      world,
+      machine: upgrade,
+      input: options.input ?? spec.input ?? {},
+      executionName: 'rehearsal-1',
+      abortAt: options.abortAt ?? spec.abortAt,
+      ...faults,
+      onTask: (state, call) => {
+        options.onProgress?.(sim.elapsed(), state);
+        options.onTask?.(state, call, world);
+        if (spec.concurrent && state === 'Check green status' && call === 1) {
+          track(runExecution({ world, machine: upgrade, input: {}, executionName: 'rehearsal-2' }));
+        }
+      },
+    });
+    track(first);
+    // Every run, and every run a rule started, to its end.
+    for (let seen = 0; seen < runs.length || world.eventBridge.pending > 0;) {
+      if (seen < runs.length) {
+        await runs[seen];
+        seen += 1;
+      } else await sim.sleep(world.latency.eventDelivery);
+    }
+
+    // The runs are over: production stops, and the consumers drain what is left.
+    traffic.stopProducing();
+    const consumersOn = () =>
+      [...world.lambda.mappings.values()].every(
+        (m) => m.state === 'Enabled' || m.state === 'Enabling',
+      );
+    const drainStart = Date.now();
+    while (
+      Date.now() - drainStart < MAX_DRAIN_SECONDS * 1000 &&
+      ((consumersOn() && world.sqs.waiting() > 0) ||
+        [...world.rds.deployments.values()].some((d) => d.status === 'DELETING'))
+    ) {
+      await sim.sleep(10);
+    }
+    world.lambda.stop();
+    options.inspect?.(world);
+    return report(name, spec, world, traffic, results, start, consumersOn(), assumptions);
+  });
 }
 
 export class UsageError extends Error {

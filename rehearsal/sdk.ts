@@ -5,7 +5,6 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { invocation } from './functions';
 import type { Principal } from './world/core';
 
 /** The SDK clients the functions use, by the IAM service prefix of their actions. */
@@ -44,36 +43,33 @@ export type Call = (
 ) => Promise<unknown>;
 
 /**
- * Answers every call a function makes through the AWS SDK v3 with `call`, as the function
- * whose code is running (AsyncLocalStorage). The real command classes build the input; the
- * operation's name is the command's. Returns the undo.
+ * The AWS SDK v3 packages as one function's code sees them: each client class is a subclass
+ * whose `send` goes to `call` as that function, so every call it makes is answered by the
+ * model and checked against its role. The real command classes build the input; the
+ * operation's name is the command's. Returns undefined for any other module.
  */
-export function interceptSdk(call: Call): () => void {
-  for (const [client, service] of SDK_CLIENTS) {
-    Object.defineProperty(client.prototype, 'send', {
-      configurable: true,
-      writable: true,
-      value: function send(command: { constructor: { name: string }; input: object }) {
-        const running = invocation.getStore();
+export function sdkFor(call: Call, principal: Principal): (id: string) => unknown {
+  const modules = new Map<string, unknown>();
+  return (id) => {
+    const service = SDK_PACKAGES[id];
+    if (service === undefined) return undefined;
+    const known = modules.get(id);
+    if (known !== undefined) return known;
+    const real = hostRequire(id) as Record<string, unknown>;
+    const entry = SDK_CLIENTS.find(([, s]) => s === service);
+    const name = Object.keys(real).find((k) => real[k] === entry?.[0]);
+    if (entry === undefined || name === undefined)
+      throw new Error(`${id} has no client the model knows`);
+    const Real = entry[0] as unknown as new (...args: unknown[]) => object;
+    class ModelledClient extends Real {
+      send(command: { constructor: { name: string }; input: object }): Promise<unknown> {
         const operation = command.constructor.name.replace(/Command$/, '');
-        if (running === undefined) {
-          return Promise.reject(
-            new Error(`${service}:${operation} was called outside a function invocation`),
-          );
-        }
-        return call(
-          running.principal,
-          service,
-          operation,
-          command.input as Record<string, unknown>,
-        );
-      },
-    });
-  }
-  return () => {
-    for (const [client] of SDK_CLIENTS) {
-      delete (client.prototype as unknown as Record<string, unknown>).send;
+        return call(principal, service ?? '', operation, command.input as Record<string, unknown>);
+      }
     }
+    const module = { ...real, [name]: ModelledClient };
+    modules.set(id, module);
+    return module;
   };
 }
 

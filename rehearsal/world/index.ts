@@ -2,7 +2,7 @@ import type { Assumptions } from '../assumptions';
 import { type FunctionCode, FunctionRuntime, type InvokeResult } from '../functions';
 import { authorize } from '../iam';
 import { pgModule } from '../pg-model';
-import { iamAction } from '../sdk';
+import { iamAction, sdkFor } from '../sdk';
 import type { Simulation } from '../sim';
 import type { FunctionSpec, MachineSpec, SynthesizedApp } from '../synthesized';
 import {
@@ -112,7 +112,7 @@ export class World {
         sleep: (s) => sim.sleep(s),
         invokeOverhead: this.latency.invokeOverhead,
         pg,
-        principal: this.principal(spec.name, spec.roleArn),
+        sdk: sdkFor((...args) => this.call(...args), this.principal(spec.name, spec.roleArn)),
       });
       this.functions.set(spec.name, runtime);
       this.functions.set(spec.arn, runtime);
