@@ -55,7 +55,12 @@ export interface Latencies {
   disableMapping: number;
   /** A mapping's Enabling until Enabled. Assumed: AWS gives no figure. */
   enableMapping: number;
-  /** A rename (ModifyDBInstance NewDBInstanceIdentifier) until available. Assumed. */
+  /**
+   * A rename (ModifyDBInstance NewDBInstanceIdentifier) until available: "The new DNS name for
+   * the renamed DB instance becomes effective in about 10 minutes. The renamed DB instance is
+   * not available until the new name becomes effective."
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RenameInstance.html
+   */
   renameInstance: number;
   /** RebootDBInstance until available. Assumed. */
   reboot: number;
@@ -74,7 +79,7 @@ export const DEFAULT_LATENCIES: Latencies = {
   deleteDeployment: 120,
   disableMapping: 3,
   enableMapping: 3,
-  renameInstance: 60,
+  renameInstance: 600,
   reboot: 60,
   eventDelivery: 1,
   operatorResponse: 60,

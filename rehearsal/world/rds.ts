@@ -30,7 +30,11 @@ export interface Instance {
    * default_transaction_read_only ... to 0 and reboot the DB instance".
    */
   readOnlyLock: boolean;
-  /** Green while the deployment replicates blue to it: read-only, fed by blue. */
+  /**
+   * Green while the deployment replicates blue to it: fed by blue, and "the DB instance in
+   * the green environment is read-only by default".
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-overview.html
+   */
   replicaOf?: string;
   /** Connections opened in an earlier epoch have been dropped. */
   epoch: number;
@@ -402,7 +406,8 @@ export class RdsModel {
               `DB instance ${next} already exists.`,
             );
           }
-          // A rename ends the instance's connections; its endpoint changes with its name.
+          // "The DB instance is rebooted when it is renamed", which ends its connections; its
+          // endpoint changes with its name.
           // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RenameInstance.html
           inst.status = 'renaming';
           inst.epoch += 1;
@@ -707,6 +712,7 @@ export class RdsModel {
       instance = name === undefined ? undefined : this.named(name);
     }
     if (instance === undefined) throw pgError('ENOTFOUND', `getaddrinfo ENOTFOUND ${host}`);
+    // Assumed: an instance being created, renamed (rebooted) or rebooted takes no connections.
     if (instance.blocked || !['available', 'backing-up', 'modifying'].includes(instance.status)) {
       throw pgError(
         '57P03',
