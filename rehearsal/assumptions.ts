@@ -31,6 +31,15 @@ export const ASSUMPTIONS = [
       'https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html#lambda-UpdateEventSourceMapping-request-Enabled',
   },
   {
+    name: 'mapping-update-while-changing',
+    values: ['refused', 'accepted'],
+    default: 'refused',
+    why:
+      'Lambda documents ResourceInUseException for an update while a mapping is Creating, not ' +
+      'whether an update while it is Enabling or Disabling is refused or taken. ' +
+      'https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html#API_UpdateEventSourceMapping_Errors',
+  },
+  {
     name: 'list-calls-authorized-on',
     values: ['star', 'type-wildcard'],
     default: 'star',

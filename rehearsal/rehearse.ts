@@ -272,7 +272,8 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       runs.push(p);
       void p.then((r) => results.push(r));
     };
-    let watchdogs = 0;
+    // The watchdog each stopped run started, by the stopped run's execution ARN.
+    const watchdogOf = new Map<string, string>();
     const world = new World({
       sim,
       app,
@@ -290,13 +291,14 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       },
       assumptions,
       startMachine: (machine, event) => {
-        watchdogs += 1;
+        const name = `watchdog-${watchdogOf.size + 1}`;
+        watchdogOf.set(String((event.detail as { executionArn?: unknown })?.executionArn), name);
         track(
           runExecution({
             world,
             machine: machine.name === upgrade.name ? upgrade : machine,
             input: event,
-            executionName: `watchdog-${watchdogs}`,
+            executionName: name,
             ...faults,
           }),
         );
@@ -346,7 +348,17 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     }
     world.lambda.stop();
     options.inspect?.(world);
-    return report(name, spec, world, traffic, results, start, consumersOn(), assumptions);
+    return report(
+      name,
+      spec,
+      world,
+      traffic,
+      results,
+      watchdogOf,
+      start,
+      consumersOn(),
+      assumptions,
+    );
   });
 }
 
@@ -371,19 +383,17 @@ function report(
   world: World,
   traffic: Traffic,
   results: RunResult[],
+  watchdogOf: Map<string, string>,
   start: number,
   consumersOn: boolean,
   assumptions: Assumptions,
 ): RehearsalReport {
-  const upgrades = results.filter((r) => r.executionArn.includes(':rehearsal-'));
-  const first = upgrades.find((r) => r.executionArn.endsWith(':rehearsal-1')) as RunResult;
-  const second = upgrades.find((r) => r.executionArn.endsWith(':rehearsal-2'));
+  const byName = (n: string | undefined) => results.find((r) => r.executionArn.endsWith(`:${n}`));
+  const first = byName('rehearsal-1') as RunResult;
+  const second = byName('rehearsal-2');
+  // Only a run that stopped without its own rollback needs its watchdog reported.
   const watchdog =
-    results.find(
-      (r) =>
-        r.executionArn.includes(':watchdog-') &&
-        (r.output?.report as { outcome?: string })?.outcome !== 'NOTHING_TO_RECOVER',
-    ) ?? results.find((r) => r.executionArn.includes(':watchdog-') && first.status !== 'SUCCEEDED');
+    first.status === 'SUCCEEDED' ? undefined : byName(watchdogOf.get(first.executionArn));
   const writer = world.rds.writer();
   let outcome = outcomeOf(first);
   const watchdogOutcome = (watchdog?.output?.report as { outcome?: string } | undefined)?.outcome;

@@ -33,8 +33,6 @@ export interface RunResult {
   output?: Record<string, unknown>;
   error?: string;
   cause?: string;
-  /** Every state entered; Task states each time they were attempted. */
-  path: string[];
   /** The Task states attempted, in order (a retry is another attempt). */
   tasks: string[];
   /** Each Task attempt with its virtual time (ms). */
@@ -78,7 +76,6 @@ export async function runExecution(request: RunRequest): Promise<RunResult> {
   const executionArn = `${machine.arn.replace(':stateMachine:', ':execution:')}:${executionName}`;
   const principal = world.machinePrincipal(machine);
   const failOnce = new Set(request.failOnce ?? []);
-  const path: string[] = [];
   const tasks: string[] = [];
   const timeline: { at: number; state: string }[] = [];
   const injected = new Set<string>();
@@ -93,7 +90,6 @@ export async function runExecution(request: RunRequest): Promise<RunResult> {
     handlers[name] = async (input) => {
       const call = (calls.get(name) ?? 0) + 1;
       calls.set(name, call);
-      path.push(name);
       tasks.push(name);
       timeline.push({ at: Date.now(), state: name });
       world.ctx.emit({
@@ -151,17 +147,10 @@ export async function runExecution(request: RunRequest): Promise<RunResult> {
     },
   });
   control.abort = execution.abort;
-  const logs = (async () => {
-    for await (const event of execution.eventLogs) {
-      if (event.type === 'StateEntered' && event.state.type !== 'Task') path.push(event.state.name);
-    }
-  })();
   const settled = await settle(execution.result);
-  await logs.catch(() => undefined);
   const result: RunResult = {
     machine: machine.name,
     ...settled,
-    path,
     tasks,
     timeline,
     executionArn,

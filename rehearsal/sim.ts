@@ -71,24 +71,17 @@ export class Simulation {
         // Fire the next timer, then yield one macrotask: every promise the timer settled
         // has run by then, and has set its own timers.
         this.clock.next();
-        this.steps += 1;
         await settle();
       }
       if ('error' in outcome) throw outcome.error;
       return outcome.value;
     } finally {
       this.clock.uninstall();
-      this.lastNow = this.clock.now;
       this.clock = undefined;
       Math.random = realRandom;
       Simulation.running = false;
     }
   }
-
-  /** The virtual time at which the last run ended. */
-  lastNow: number | undefined;
-  /** Timers fired so far (each one a step of the simulation). */
-  steps = 0;
 
   private static running = false;
 }

@@ -58,8 +58,6 @@ export class World {
   readonly sns: SnsModel;
   readonly eventBridge: EventsModel;
   readonly functions = new Map<string, FunctionRuntime>();
-  /** Every call answered: who, what, when. */
-  readonly calls: { at: number; principal: string; action: string }[] = [];
   /** Where the listener sends the app and the capture paths now. */
   routing: { page: boolean; captureDown: string[] } = { page: false, captureDown: [] };
   private readonly services: Record<string, Service>;
@@ -233,11 +231,6 @@ export class World {
     if (op === undefined)
       throw new Error(`the rehearsal does not model ${iamAction(service, operation)}`);
     await this.sim.sleep(this.latency.apiCall);
-    this.calls.push({
-      at: this.sim.now(),
-      principal: principal.name,
-      action: iamAction(service, operation),
-    });
     for (const request of op.iam(input)) {
       const decision = authorize(principal.statements, request);
       if (!decision.allowed) {

@@ -24,10 +24,10 @@ const LONG_POLL_SECONDS = 20;
 export interface Mapping {
   spec: MappingSpec;
   state: 'Enabled' | 'Enabling' | 'Disabled' | 'Disabling';
-  /** Batches running now. */
-  running: number;
   /** Notified when the state changes. */
   changed: Signal;
+  /** Counts state changes, so a change that was overtaken does not land. */
+  changes: number;
 }
 
 export interface Consumer {
@@ -53,8 +53,8 @@ export class LambdaModel {
       this.mappings.set(spec.uuid, {
         spec,
         state: spec.enabled ? 'Enabled' : 'Disabled',
-        running: 0,
         changed: new Signal(),
+        changes: 0,
       });
     }
   }
@@ -96,22 +96,27 @@ export class LambdaModel {
       ],
       run: (i) => {
         const m = this.mapping(i.UUID);
-        // AWS documents ResourceInUseException for an update while Creating; the model
-        // refuses every update while the state is changing (the runbook retries it).
-        if (m.state === 'Enabling' || m.state === 'Disabling') {
+        // AWS documents ResourceInUseException for an update while Creating; whether one
+        // while Enabling or Disabling is refused is the assumption mapping-update-while-changing.
+        const changing = m.state === 'Enabling' || m.state === 'Disabling';
+        if (changing && this.ctx.assumption('mapping-update-while-changing') === 'refused') {
           throw new AwsError('ResourceInUseException', `The event source mapping is ${m.state}.`);
         }
         if (typeof i.Enabled === 'boolean') {
           this.ctx.emit({ kind: 'update-mapping', uuid: m.spec.uuid, enabled: i.Enabled });
           const target = i.Enabled ? 'Enabled' : 'Disabled';
-          if (m.state !== target) {
-            m.state = i.Enabled ? 'Enabling' : 'Disabling';
+          const settling = i.Enabled ? 'Enabling' : 'Disabling';
+          if (m.state !== target && m.state !== settling) {
+            m.state = settling;
+            const change = ++m.changes;
             m.changed.notify();
             this.ctx.emit({ kind: 'mapping-state', uuid: m.spec.uuid, state: m.state });
             const latency = i.Enabled
               ? this.ctx.latency.enableMapping
               : this.ctx.latency.disableMapping;
             this.ctx.after(latency, () => {
+              // A later update took over this one.
+              if (m.changes !== change) return;
               m.state = target;
               m.changed.notify();
               this.ctx.emit({ kind: 'mapping-state', uuid: m.spec.uuid, state: m.state });
@@ -206,7 +211,6 @@ export class LambdaModel {
       const deliveries = this.sqs.receive(q, m.spec.batchSize);
       if (deliveries.length === 0) continue;
       const batch = this.nextBatch++;
-      m.running += 1;
       this.ctx.emit({ kind: 'batch-start', batch, mapping: m.spec.uuid });
       const stateAtStart = m.state;
       const now = Date.now();
@@ -228,7 +232,6 @@ export class LambdaModel {
           awsRegion: REGION,
         })),
       });
-      m.running -= 1;
       this.ctx.emit({ kind: 'batch-end', batch, mapping: m.spec.uuid });
       const abandoned =
         this.ctx.assumption('running-batches-on-disable') === 'abandon' &&

@@ -139,10 +139,6 @@ export class SqsModel {
     return q.visible.length - q.head;
   }
 
-  inFlight(q: Queue): number {
-    return q.inFlight.size;
-  }
-
   /**
    * Receives up to `max` messages, hiding them for the visibility timeout. A message whose
    * ReceiveCount already reached maxReceiveCount moves to the dead-letter queue instead:
