@@ -116,6 +116,21 @@ export class UpgradeRunbook extends Construct {
         resultPath,
       });
     const anyInstance = rdsArn('db', '*');
+    // This run's deployment, by the name the run gave it. Listed by name (a filter, no
+    // identifier): see WILDCARD_REASONS.listCalls.
+    const findByName = (id: string, resultSelector: Record<string, unknown>, resultPath: string) =>
+      awsCall(s, id, {
+        service: 'rds',
+        action: 'describeBlueGreenDeployments',
+        parameters: {
+          Filters: [
+            { Name: 'blue-green-deployment-name', 'Values.$': 'States.Array($.blueGreen.name)' },
+          ],
+        },
+        iamResources: ['*'],
+        resultSelector,
+        resultPath,
+      });
 
     // ---------------------------------------------------------------- end states
     const needsOperator = report(
@@ -238,19 +253,11 @@ export class UpgradeRunbook extends Construct {
     // A create whose answer never came back may still have made the deployment: without its
     // id, look for it by the name this run gave it, so none is left behind.
     const lookUp = toOperator(
-      awsCall(s, 'Roll back: look for the deployment by name', {
-        service: 'rds',
-        action: 'describeBlueGreenDeployments',
-        parameters: {
-          Filters: [
-            { Name: 'blue-green-deployment-name', 'Values.$': 'States.Array($.blueGreen.name)' },
-          ],
-        },
-        // Listed by name (a filter, no identifier): see WILDCARD_REASONS.listCalls.
-        iamResources: ['*'],
-        resultSelector: { 'found.$': '$.BlueGreenDeployments' },
-        resultPath: '$.lookup',
-      }),
+      findByName(
+        'Roll back: look for the deployment by name',
+        { 'found.$': '$.BlueGreenDeployments' },
+        '$.lookup',
+      ),
     );
     lookUp.next(
       sfn.Choice.jsonPath(s, 'Roll back: did this run create one?')
@@ -410,23 +417,15 @@ export class UpgradeRunbook extends Construct {
     // A create whose answer was lost (timeout, 5xx) may have succeeded: the retry then finds
     // the name taken. The deployment is this run's own: find it by name and carry on.
     const findOwn = toRollback(
-      awsCall(s, 'Find the deployment this run created', {
-        service: 'rds',
-        action: 'describeBlueGreenDeployments',
-        parameters: {
-          Filters: [
-            { Name: 'blue-green-deployment-name', 'Values.$': 'States.Array($.blueGreen.name)' },
-          ],
-        },
-        // Listed by name (a filter, no identifier): see WILDCARD_REASONS.listCalls.
-        iamResources: ['*'],
-        resultSelector: {
+      findByName(
+        'Find the deployment this run created',
+        {
           'id.$': '$.BlueGreenDeployments[0].BlueGreenDeploymentIdentifier',
           'name.$': '$.BlueGreenDeployments[0].BlueGreenDeploymentName',
           deleteTarget: true,
         },
-        resultPath: '$.blueGreen',
-      }),
+        '$.blueGreen',
+      ),
     );
     create.addCatch(findOwn, {
       errors: sdkErrorNames('Rds', 'BlueGreenDeploymentAlreadyExistsFault'),

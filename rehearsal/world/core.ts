@@ -15,6 +15,12 @@ export class AwsError extends Error {
   }
 }
 
+/** The value, or the API's not-found error when there is none. */
+export function found<T>(value: T | undefined, code: string, message: string, status = 404): T {
+  if (value === undefined) throw new AwsError(code, message, status);
+  return value;
+}
+
 /** Who makes a call: a function's or a state machine's role. */
 export interface Principal {
   /** The function or state machine, as people read it. */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IamRequest } from '../iam';
 import { ACCOUNT, REGION, type SynthesizedApp } from '../synthesized';
-import { AwsError, listResource, type ModelContext, type Service } from './core';
+import { AwsError, found, listResource, type ModelContext, type Service } from './core';
 
 /**
  * RDS for PostgreSQL as the upgrade meets it: DB instances with their parameter groups, the
@@ -148,27 +148,16 @@ export class RdsModel {
   }
 
   private require(nameOrArn: unknown): Instance {
-    const i = this.named(String(nameOrArn));
-    if (i === undefined) {
-      throw new AwsError(
-        'DBInstanceNotFoundFault',
-        `DBInstance ${String(nameOrArn)} not found.`,
-        404,
-      );
-    }
-    return i;
+    const name = String(nameOrArn);
+    return found(this.named(name), 'DBInstanceNotFoundFault', `DBInstance ${name} not found.`);
   }
 
   private deployment(id: unknown): Deployment {
-    const d = this.deployments.get(String(id));
-    if (d === undefined) {
-      throw new AwsError(
-        'BlueGreenDeploymentNotFoundFault',
-        `BlueGreenDeployment ${String(id)} not found.`,
-        404,
-      );
-    }
-    return d;
+    return found(
+      this.deployments.get(String(id)),
+      'BlueGreenDeploymentNotFoundFault',
+      `BlueGreenDeployment ${String(id)} not found.`,
+    );
   }
 
   private byResource(resourceId: string): Instance | undefined {
@@ -428,15 +417,11 @@ export class RdsModel {
   }
 
   private group(name: unknown) {
-    const g = this.parameterGroups.get(String(name));
-    if (g === undefined) {
-      throw new AwsError(
-        'DBParameterGroupNotFoundFault',
-        `DBParameterGroup ${String(name)} not found.`,
-        404,
-      );
-    }
-    return g;
+    return found(
+      this.parameterGroups.get(String(name)),
+      'DBParameterGroupNotFoundFault',
+      `DBParameterGroup ${String(name)} not found.`,
+    );
   }
 
   /** "During a switchover, you can't modify any DB instances included in the switchover." */
