@@ -1,6 +1,6 @@
 import { ASSUMPTIONS, type Assumptions, defaultAssumptions } from '../../rehearsal/assumptions';
 import { SCENARIOS, rehearse } from '../../rehearsal/rehearse';
-import { LIGHT_RATES } from '../../rehearsal/sweep';
+import { lightRun } from '../../rehearsal/sweep';
 import { app } from '../helpers/upgrade';
 
 /*
@@ -36,12 +36,7 @@ describe.each(combinations)('with %s', (_name, assumptions) => {
   it.each(Object.entries(SCENARIOS))(
     '%s ends as expected, every invariant holding',
     async (scenario, spec) => {
-      const r = await rehearse({
-        app,
-        scenario,
-        assumptions,
-        ...(spec.rates ? {} : { rates: LIGHT_RATES }),
-      });
+      const r = await rehearse({ app, scenario, assumptions, ...lightRun(scenario) });
       expect({ outcome: r.outcome, violations: r.invariants.violations }).toEqual({
         outcome: spec.expect,
         violations: [],
