@@ -173,8 +173,10 @@ export class FunctionRuntime {
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), this.spec.timeoutSeconds * 1000);
     });
+    // The event arrives serialized, as Lambda delivers it: the handler gets its own copy.
+    const copy = JSON.parse(JSON.stringify(event ?? null)) as unknown;
     const run = Promise.resolve()
-      .then(() => container.handler(event, context))
+      .then(() => container.handler(copy, context))
       .then(
         (value) => ({ value }),
         (error: unknown) => ({ error }),

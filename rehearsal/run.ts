@@ -75,6 +75,7 @@ export async function runExecution(request: RunRequest): Promise<RunResult> {
   const definition = withAwsTaskTimeouts(machine.definition);
   const executionArn = `${machine.arn.replace(':stateMachine:', ':execution:')}:${executionName}`;
   const principal = world.machinePrincipal(machine);
+  const naming = world.assumptions['sdk-integration-error-names'];
   const failOnce = new Set(request.failOnce ?? []);
   const tasks: string[] = [];
   const timeline: { at: number; state: string }[] = [];
@@ -110,7 +111,7 @@ export async function runExecution(request: RunRequest): Promise<RunResult> {
       }
       if (failOnce.delete(name)) {
         injected.add(name);
-        throw named(throttlingError(resource), `throttled once at "${name}"`);
+        throw named(throttlingError(resource, naming), `throttled once at "${name}"`);
       }
       return serve(input);
     };
@@ -214,11 +215,11 @@ function pascal(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-function throttlingError(resource: string): string {
+/** The error a throttled call raises, named as the assumption sdk-integration-error-names says. */
+function throttlingError(resource: string, naming: string): string {
   const service = serviceName(resource);
-  return service === 'Lambda'
-    ? 'Lambda.TooManyRequestsException'
-    : `${service}.ThrottlingException`;
+  if (service === 'Lambda') return 'Lambda.TooManyRequestsException';
+  return sfnErrorName(service, 'Throttling', naming);
 }
 
 /**

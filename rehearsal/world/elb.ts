@@ -241,8 +241,6 @@ function matches(c: Condition, r: Request): boolean {
     }
     case 'source-ip':
       return (c.SourceIpConfig?.Values ?? []).some((cidr) => inCidr(r.sourceIp ?? '', cidr));
-    case 'host-header':
-      return false;
     default:
       throw new Error(`the rehearsal does not route on the ${c.Field} condition`);
   }

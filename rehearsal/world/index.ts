@@ -291,9 +291,14 @@ function accessDenied(
   action: string,
   resource: string,
 ): AwsError {
-  const code = ['lambda', 'states', 'secretsmanager'].includes(service)
-    ? 'AccessDeniedException'
-    : 'AccessDenied';
+  // Each API's own code: https://docs.aws.amazon.com/sns/latest/api/CommonErrors.html and
+  // each service's Common Errors page.
+  const code =
+    service === 'sns'
+      ? 'AuthorizationError'
+      : ['lambda', 'states', 'secretsmanager', 'events'].includes(service)
+        ? 'AccessDeniedException'
+        : 'AccessDenied';
   const role = principal.roleArn.split('/').at(-1);
   return new AwsError(
     code,

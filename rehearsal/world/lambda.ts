@@ -238,11 +238,16 @@ export class LambdaModel {
         m.state !== 'Enabled' &&
         stateAtStart !== m.state;
       if (!result.ok || abandoned) continue;
+      // Only with ReportBatchItemFailures does the mapping read the response: without it, a
+      // batch the function returns from is a success and every message is deleted.
+      // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#services-sqs-batchfailurereporting
       const failed = new Set(
-        (
-          (result.payload as { batchItemFailures?: { itemIdentifier?: string }[] } | null)
-            ?.batchItemFailures ?? []
-        ).map((f) => f.itemIdentifier),
+        m.spec.reportBatchItemFailures
+          ? (
+              (result.payload as { batchItemFailures?: { itemIdentifier?: string }[] } | null)
+                ?.batchItemFailures ?? []
+            ).map((f) => f.itemIdentifier)
+          : [],
       );
       for (const { receipt, message } of deliveries) {
         if (!failed.has(message.messageId)) this.sqs.delete(q, receipt);

@@ -387,7 +387,9 @@ export class RdsModel {
         const inst = this.modifiable(i.DBInstanceIdentifier);
         if (typeof i.DeletionProtection === 'boolean')
           inst.deletionProtection = i.DeletionProtection;
-        if (i.NewDBInstanceIdentifier !== undefined) {
+        // Without ApplyImmediately a change waits for the maintenance window, which no run
+        // reaches. https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html
+        if (i.NewDBInstanceIdentifier !== undefined && i.ApplyImmediately === true) {
           const next = String(i.NewDBInstanceIdentifier);
           if (this.named(next) !== undefined) {
             throw new AwsError(

@@ -61,6 +61,19 @@ describe('every scenario', () => {
   );
 });
 
+describe('the app as synthesized is what is rehearsed', () => {
+  it('loses the poison if a mapping ignores the batch item failures its function reports', async () => {
+    const ignoring = {
+      ...app,
+      mappings: app.mappings.map((m) => ({ ...m, reportBatchItemFailures: false })),
+    };
+    const r = await rehearse({ app: ignoring, scenario: 'poison', rates: LIGHT_RATES });
+    expect(r.invariants.violations).toContain(
+      'dlq-only-poison: 3 poison messages are not in a dead-letter queue',
+    );
+  });
+});
+
 describe('assumptions', () => {
   it('lists each assumption as NAME: VALUE|VALUE (default VALUE) why', () => {
     const lines = listAssumptions();
