@@ -10,9 +10,10 @@ export class DefinitionError extends Error {
  * An upgrade definition from a file: what `--print-definition` prints (ASL, with the
  * rehearsal's placeholder names), or what `aws stepfunctions describe-state-machine` returns
  * for the deployed machine (its `definition` holds the ASL with the account's real names).
- * Real names are mapped to the synthesized app's: the plan defaults key by key, functions by
- * the logical id CloudFormation puts in their physical names, the account and the region.
- * A definition that is not valid ASL, or names something the app does not have, is refused.
+ * Real names are mapped to the synthesized app's: the plan's resource names key by key,
+ * functions and the topic by the logical id CloudFormation puts in their physical names, the
+ * account and the region. The plan's other values (versions, timeouts) stay as deployed. A
+ * definition that is not valid ASL, or names something the app does not have, is refused.
  * https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeStateMachine.html
  */
 export function readDefinition(text: string, app: SynthesizedApp): StateMachineDefinition {
@@ -92,21 +93,41 @@ function normalize(
   ) as StateMachineDefinition;
 }
 
-/** Pairs each string in the deployed defaults with the synthesized one at the same place. */
-function pair(deployed: unknown, synthesized: unknown, out: Map<string, string>): void {
+/**
+ * The plan defaults that name resources: the deployed account's name for each is paired with
+ * the synthesized app's. Everything else (versions, timeouts, limits) is the deployed plan's
+ * own and is kept as deployed.
+ */
+const IDENTIFIERS = new Set([
+  'sourceIdentifier',
+  'sourceArn',
+  'targetParameterGroupName',
+  'listenerArn',
+  'maintenanceToggleFunction',
+  'uuid',
+  'url',
+  'arn',
+]);
+
+/** Pairs each resource name in the deployed defaults with the synthesized one at the same place. */
+function pair(deployed: unknown, synthesized: unknown, out: Map<string, string>, key = ''): void {
   if (typeof deployed === 'string' && typeof synthesized === 'string') {
-    if (deployed !== synthesized && deployed.length > 0) out.set(deployed, synthesized);
+    if (IDENTIFIERS.has(key) && deployed !== synthesized && deployed.length > 0) {
+      out.set(deployed, synthesized);
+    }
     return;
   }
   if (Array.isArray(deployed) && Array.isArray(synthesized)) {
-    deployed.forEach((item, i) => {
+    for (const item of deployed) {
       const name = (item as { name?: unknown })?.name;
-      const match =
-        name === undefined
-          ? synthesized[i]
-          : synthesized.find((s) => (s as { name?: unknown })?.name === name);
+      const match = synthesized.find((s) => (s as { name?: unknown })?.name === name);
+      if (match === undefined) {
+        throw new DefinitionError(
+          `the deployed plan names ${JSON.stringify(name)}, which the app does not have`,
+        );
+      }
       pair(item, match, out);
-    });
+    }
     return;
   }
   if (
@@ -116,7 +137,7 @@ function pair(deployed: unknown, synthesized: unknown, out: Map<string, string>)
     typeof synthesized === 'object'
   ) {
     for (const [k, v] of Object.entries(deployed))
-      pair(v, (synthesized as Record<string, unknown>)[k], out);
+      pair(v, (synthesized as Record<string, unknown>)[k], out, k);
   }
 }
 
@@ -135,10 +156,14 @@ function functionArn(nameOrArn: string, app: SynthesizedApp): string {
   return [found.arn, ...qualifier].join(':');
 }
 
+/** The synthesized topic a deployed topic ARN refers to: its physical name holds the app's name. */
 function topicArn(arn: string, app: SynthesizedApp): string {
   const name = arn.split(':').at(-1) ?? '';
-  const found = app.topics.find((t) =>
-    name.includes(t.split(':').at(-1)?.split('-').at(-1) ?? '\u0000'),
-  );
-  return found ?? app.topics[0] ?? arn;
+  const found = app.topics.find((t) => name.includes(t.split(':').at(-1) ?? '\u0000'));
+  if (found === undefined) {
+    throw new DefinitionError(
+      `the definition publishes to ${arn}, which is none of the app's topics`,
+    );
+  }
+  return found;
 }

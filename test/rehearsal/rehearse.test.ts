@@ -105,18 +105,47 @@ describe('--definition', () => {
     expect(readDefinition(asl, app)).toEqual(app.machines.upgrade.definition);
   });
 
-  it('accepts describe-state-machine output, mapping the account’s real names to the app’s', () => {
-    // The deployed definition: another account, CloudFormation's physical names.
+  const topicName = app.topics[0]?.split(':').at(-1) ?? '';
+  /** The deployed definition: another account, CloudFormation's physical names. */
+  const deployedAsl = () => {
     let deployed = asl.split('123456789012').join('111122223333');
     for (const f of app.functions) deployed = deployed.split(f.name).join(`${f.name}-AbCdEf123456`);
     for (const m of app.mappings)
       deployed = deployed.split(m.uuid).join([...m.uuid].reverse().join(''));
-    const described = JSON.stringify({
+    return deployed.split(topicName).join(`${topicName}-Zx81KqAbCd`);
+  };
+  const described = (definition: string) =>
+    JSON.stringify({
       stateMachineArn: 'arn:aws:states:eu-west-1:111122223333:stateMachine:QuietUpgrade-Upgrade',
       name: 'QuietUpgrade-Upgrade',
-      definition: deployed,
+      definition,
     });
-    expect(readDefinition(described, app)).toEqual(app.machines.upgrade.definition);
+  type Defaults = { targetEngineVersion: string };
+  const defaultsOf = (d: unknown) =>
+    (d as { States: Record<string, { Parameters: { defaults: Defaults } }> }).States[
+      'Validate input'
+    ]?.Parameters.defaults as Defaults;
+
+  it('accepts describe-state-machine output, mapping the account’s real names to the app’s', () => {
+    expect(topicName).toContain('NotificationsTopic');
+    expect(readDefinition(described(deployedAsl()), app)).toEqual(app.machines.upgrade.definition);
+  });
+
+  it('keeps the deployed plan’s own values: only names are mapped', () => {
+    const deployed = JSON.parse(deployedAsl()) as unknown;
+    defaultsOf(deployed).targetEngineVersion = '17.4';
+    const read = readDefinition(described(JSON.stringify(deployed)), app);
+    expect(defaultsOf(read).targetEngineVersion).toBe('17.4');
+    const expected = JSON.parse(asl) as unknown;
+    defaultsOf(expected).targetEngineVersion = '17.4';
+    expect(read).toEqual(expected);
+  });
+
+  it('refuses a deployed definition that publishes to a topic the app does not have', () => {
+    const other = deployedAsl().split(`${topicName}-Zx81KqAbCd`).join('someone-elses-topic');
+    expect(() => readDefinition(described(other), app)).toThrow(
+      "the definition publishes to arn:aws:sns:eu-west-1:111122223333:someone-elses-topic, which is none of the app's topics",
+    );
   });
 
   it('refuses a definition that is not valid ASL, with the reason, exit 2', () => {
