@@ -320,14 +320,14 @@ async function singleFlight(
   // ListExecutions pages with nextToken (up to 1000 a page) and is eventually consistent, so
   // this is a best-effort guard against two upgrades at once.
   // https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html
-  const others: string[] = [];
+  const running: { arn: string; started: number }[] = [];
   try {
     for await (const page of paginateListExecutions(
       { client: sfn },
       { stateMachineArn, statusFilter: 'RUNNING' },
     )) {
       for (const e of page.executions ?? []) {
-        if (e.executionArn !== executionArn) others.push(e.executionArn ?? '(no ARN)');
+        running.push({ arn: e.executionArn ?? '(no ARN)', started: e.startDate?.getTime() ?? 0 });
       }
     }
   } catch (err) {
@@ -338,10 +338,18 @@ async function singleFlight(
         'Start the upgrade from the deployed state machine.',
     );
   }
+  // The oldest run goes on and every later one stops, so two runs started together do not
+  // turn each other away. A run missing from the list (the list lags) yields to every other.
+  const self = running.find((e) => e.arn === executionArn);
+  const before = (e: { arn: string; started: number }) =>
+    self === undefined ||
+    e.started < self.started ||
+    (e.started === self.started && e.arn < self.arn);
+  const others = running.filter((e) => e.arn !== executionArn && before(e)).map((e) => e.arn);
   if (others.length > 0) {
     return fail(
       name,
-      `Another upgrade is running: ${others.join(', ')}. Only one may run at a time; ` +
+      `Another upgrade is running: ${others.join(', ')}. Only one may run at a time, and the one started first goes on; ` +
         'let it finish (or stop it in the Step Functions console), then start again.',
     );
   }

@@ -366,7 +366,7 @@ describe('preflight', () => {
             stateMachineArn: STATE_MACHINE_ARN,
             name: 'run-2',
             status: 'RUNNING',
-            startDate: new Date(),
+            startDate: new Date('2026-11-22T04:00:00Z'),
           },
         ],
         nextToken: 'more',
@@ -378,7 +378,7 @@ describe('preflight', () => {
             stateMachineArn: STATE_MACHINE_ARN,
             name: 'run-1',
             status: 'RUNNING',
-            startDate: new Date(),
+            startDate: new Date('2026-11-22T03:59:59Z'),
           },
         ],
       });
@@ -393,6 +393,35 @@ describe('preflight', () => {
       detail: expect.stringContaining(`Another upgrade is running: ${OTHER_EXECUTION_ARN}.`),
     });
     expect(result.failures).toHaveLength(1);
+  });
+
+  it('lets the run started first go on and stops the one started after it', async () => {
+    const run = (arn: string, name: string, at: string) => ({
+      executionArn: arn,
+      stateMachineArn: STATE_MACHINE_ARN,
+      name,
+      status: 'RUNNING' as const,
+      startDate: new Date(at),
+    });
+    // This run (run-2) started first; run-1 started a second later.
+    sfn.on(ListExecutionsCommand).resolves({
+      executions: [
+        run(OTHER_EXECUTION_ARN, 'run-1', '2026-11-22T04:00:01Z'),
+        run(EXECUTION_ARN, 'run-2', '2026-11-22T04:00:00Z'),
+      ],
+    });
+    expect((await preflight(clients, EVENT)).failures).toEqual([]);
+
+    // Started in the same millisecond: the lower ARN goes on, so exactly one of the two does.
+    sfn.on(ListExecutionsCommand).resolves({
+      executions: [
+        run(OTHER_EXECUTION_ARN, 'run-1', '2026-11-22T04:00:00Z'),
+        run(EXECUTION_ARN, 'run-2', '2026-11-22T04:00:00Z'),
+      ],
+    });
+    expect((await preflight(clients, EVENT)).failures).toEqual([
+      expect.stringContaining(`Another upgrade is running: ${OTHER_EXECUTION_ARN}.`),
+    ]);
   });
 
   it('turns "not found" errors into failures and skips what depends on a missing instance', async () => {
