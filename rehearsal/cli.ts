@@ -178,7 +178,7 @@ export function humanSummary(report: RehearsalReport): string[] {
     `maintenance page shown:  ${report.maintenance.seconds} s (switchover itself ${report.switchoverSeconds} s)`,
     `capture endpoints down:  ${report.captureUnavailableSeconds} s`,
     `consumers paused:        ${report.consumers.pausedSeconds} s; drained in ${report.drainSeconds} s after resuming`,
-    `messages:                ${m.produced} produced, ${m.processed} applied to the final writer, ${m.inQueue} in queue, ${m.inDlq} in DLQ, ${m.lost} lost, ${m.duplicateEffects} applied twice${m.poison > 0 ? `, ${m.poison} poison` : ''}`,
+    `messages:                ${m.produced} produced, ${m.processed} applied to the final writer, ${m.inQueue} in queue, ${m.inDlq} in DLQ, ${m.lost} lost, ${m.appliedTwice} applied twice${m.poison > 0 ? `, ${m.poison} poison` : ''}`,
     `page views:              ${report.pageViews.served} served, ${report.pageViews.maintenancePage} saw the maintenance page`,
     `final writer:            ${report.writer.identifier} ${report.writer.engineVersion}`,
     ...(report.watchdog ? [`watchdog:                ${report.watchdog}`] : []),

@@ -81,7 +81,7 @@ export function timelineHtml(report: RehearsalReport): string {
 <h1>Upgrade rehearsal (${escape(report.scenario)}): ${escape(report.outcome)}</h1>
 <table><tr><td>Maintenance page</td><td><b>${report.maintenance.seconds} s</b> (highlighted)</td><td>Switchover</td><td>${report.switchoverSeconds} s</td></tr>
 <tr><td>Consumers paused</td><td>${report.consumers.pausedSeconds} s</td><td>Drain</td><td>${report.drainSeconds} s</td></tr>
-<tr><td>Messages</td><td>${m.produced} produced, ${m.processed} processed</td><td>Lost</td><td>${m.lost} (DLQ ${m.inDlq}, duplicates ${m.duplicateEffects})</td></tr>
+<tr><td>Messages</td><td>${m.produced} produced, ${m.processed} processed</td><td>Lost</td><td>${m.lost} (DLQ ${m.inDlq}, applied twice ${m.appliedTwice})</td></tr>
 <tr><td>Writer</td><td>${escape(report.writer.identifier)} ${escape(report.writer.engineVersion)}</td><td>Capture endpoints down</td><td>${report.captureUnavailableSeconds} s</td></tr></table>
 <svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" role="img" aria-label="Phases and queue depth over virtual time">
 ${shades}${bars}

@@ -2,7 +2,8 @@ import type { Accounting } from './traffic';
 import type { WorldEvent } from './world/core';
 
 /**
- * The invariants of DESIGN.md, checked on what happened in the world over the whole run
+ * The upgrade's invariants (README, docs/runbook.md section 6), checked on what happened in
+ * the world over the whole run
  * (its timeline and its final state), never on what the run says about itself. Each check
  * returns sentences; no sentence means it holds. Every check has a test in which a broken
  * runbook or a broken function makes it fail (test/rehearsal/invariants.test.ts).
@@ -24,6 +25,10 @@ export interface EndState {
   consumersOn: boolean;
   deploymentsLeft: number;
   operatorPaged: boolean;
+  /** Every consumer's event source mapping. */
+  mappings: string[];
+  /** The second run of the concurrent scenario must be rejected by single flight. */
+  secondRun?: Outcome;
 }
 
 export function checkInvariants(
@@ -34,7 +39,7 @@ export function checkInvariants(
 ): string[] {
   const at = (t: number) => `+${Math.round((t - start) / 100) / 10} s`;
   const v: string[] = [];
-  const timeline = new Timeline(events);
+  const timeline = new Timeline(events, end.mappings);
 
   for (const s of timeline.switchovers()) {
     // While the switchover is in progress, the page is on and no consumer batch is running.
@@ -58,11 +63,18 @@ export function checkInvariants(
     }
   }
 
-  // Consumers resume only after the writer they will write to is verified.
+  // Consumers resume, and the page goes off, only once the writer they reach is verified.
   for (const r of timeline.resumesAfterSwitchover()) {
     if (!timeline.writerVerifiedAt(r.t)) {
       v.push(
         `resume-after-verified-writer: a consumer was resumed at ${at(r.t)} before the writer it writes to was verified`,
+      );
+    }
+  }
+  for (const off of timeline.pageOffTimesAfterSwitchover()) {
+    if (!timeline.writerVerifiedAt(off)) {
+      v.push(
+        `page-on-until-writer-verified: the maintenance page went off at ${at(off)} before the writer behind it was verified`,
       );
     }
   }
@@ -109,10 +121,11 @@ export function checkInvariants(
     ].filter((x) => x !== '');
     v.push(`nothing-lost: ${a.lost} writes lost (${why.join('; ')})`);
   }
-  if (a.duplicateEffects > 0)
-    v.push(`nothing-twice: ${a.duplicateEffects} writes took effect twice`);
-  if (a.unexpectedRows > 0)
-    v.push(`nothing-twice: ${a.unexpectedRows} rows in the final writer match no write`);
+  if (a.appliedTwice > 0) {
+    v.push(
+      `nothing-twice: ${a.appliedTwice} rows in the final writer match no write: writes applied again under another key`,
+    );
+  }
   if (a.goodInDlq > 0)
     v.push(`dlq-only-poison: ${a.goodInDlq} valid writes ended in a dead-letter queue`);
   if (a.poisonNotInDlq > 0)
@@ -123,6 +136,12 @@ export function checkInvariants(
     if (e.kind === 'access-denied') {
       v.push(`iam: ${e.principal} was denied ${e.action} on ${e.resource} at ${at(e.t)}`);
     }
+  }
+
+  if (end.secondRun !== undefined && end.secondRun !== 'REJECTED') {
+    v.push(
+      `single-flight: a second run started during the first ended ${end.secondRun}, not REJECTED`,
+    );
   }
 
   v.push(...checkEndState(end, timeline));
@@ -157,16 +176,24 @@ function checkEndState(end: EndState, timeline: Timeline): string[] {
 
 /** Questions about the timeline, answered from the events. */
 class Timeline {
-  constructor(private readonly events: WorldEvent[]) {}
+  constructor(
+    private readonly events: WorldEvent[],
+    private readonly mappings: string[],
+  ) {}
 
-  switchovers(): { start: number; end: number }[] {
-    const out: { start: number; end: number }[] = [];
+  /** Each switchover: when it started, and when it ended (the end of the run if it did not). */
+  switchovers(): { start: number; end: number; ended?: { completed: boolean } }[] {
+    const out: { start: number; end: number; ended?: { completed: boolean } }[] = [];
     for (const e of this.events) {
       if (e.kind !== 'switchover-start') continue;
       const ended = this.events.find(
         (x) => x.kind === 'switchover-end' && x.deployment === e.deployment && x.t >= e.t,
       );
-      out.push({ start: e.t, end: ended?.t ?? this.last() });
+      out.push(
+        ended?.kind === 'switchover-end'
+          ? { start: e.t, end: ended.t, ended: { completed: ended.completed } }
+          : { start: e.t, end: this.last() },
+      );
     }
     return out;
   }
@@ -233,22 +260,10 @@ class Timeline {
     for (const e of this.events) {
       if (e.t > t) break;
       if (e.kind === 'mapping-state') state.set(e.uuid, e.state);
-      if (e.kind === 'update-mapping' && !state.has(e.uuid))
-        state.set(e.uuid, e.enabled ? 'Enabled' : 'Disabled');
     }
-    const uuids = new Set(
-      this.events.flatMap((e) =>
-        e.kind === 'mapping-state' || e.kind === 'update-mapping' ? [e.uuid] : [],
-      ),
-    );
-    return [...this.allMappings(uuids)]
+    return this.mappings
       .filter((uuid) => (state.get(uuid) ?? 'Enabled') !== 'Disabled')
       .map((uuid) => `${uuid} (${state.get(uuid) ?? 'Enabled'})`);
-  }
-
-  private allMappings(seen: Set<string>): Set<string> {
-    for (const e of this.events) if (e.kind === 'batch-start') seen.add(e.mapping);
-    return seen;
   }
 
   resumesAfterSwitchover(): { t: number }[] {
@@ -267,15 +282,22 @@ class Timeline {
   }
 
   /**
-   * The writer at t was verified: a writer check passed (or the restore reported it done)
-   * since it became the writer, or it has been the writer since before the first
-   * switchover started (the switchover changed nothing).
+   * The writer reached at t was verified. Before any switchover the writer is the one the
+   * run started with. During a switchover it is not. After one that failed, blue is still
+   * the writer if nothing renamed it. Otherwise a writer check must have passed (or the
+   * restore reported it done) on this writer since it became the writer and since the
+   * switchover ended.
    */
   writerVerifiedAt(t: number): boolean {
+    const switchover = this.switchovers()
+      .filter((s) => s.start <= t)
+      .at(-1);
+    if (switchover === undefined) return true;
+    if (switchover.ended === undefined || switchover.end > t) return false;
     const writer = this.writerAt(t);
-    const firstSwitchover = this.events.find((e) => e.kind === 'switchover-start')?.t ?? Infinity;
-    const since = this.events.filter((e) => e.kind === 'writer' && e.t <= t).at(-1)?.t ?? 0;
-    if (since < firstSwitchover && writer === this.writerAt(firstSwitchover)) return true;
+    const changed = this.events.filter((e) => e.kind === 'writer' && e.t <= t).at(-1)?.t ?? 0;
+    if (!switchover.ended.completed && changed < switchover.start) return true;
+    const since = Math.max(changed, switchover.end);
     return this.events.some(
       (e) =>
         e.kind === 'function-result' &&
@@ -284,6 +306,14 @@ class Timeline {
         this.writerAt(e.t) === writer &&
         verifiedWriter(e.function, e.result),
     );
+  }
+
+  pageOffTimesAfterSwitchover(): number[] {
+    const first = this.events.find((e) => e.kind === 'switchover-start')?.t;
+    if (first === undefined) return [];
+    return this.events
+      .filter((e) => e.kind === 'routing' && !e.page && e.t > first)
+      .map((e) => e.t);
   }
 
   writerVerificationsWhilePageOn(): number[] {

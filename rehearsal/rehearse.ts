@@ -24,8 +24,8 @@ interface ScenarioSpec {
   input?: Record<string, unknown>;
   /** Abort the upgrade when this Task starts; the watchdog then recovers. */
   abortAt?: string;
-  /** Start a second upgrade while the first is building green. */
-  concurrent?: boolean;
+  /** Start a second upgrade as the first run's Task of this name first starts. */
+  concurrent?: string;
   /** Traffic for this scenario, when the default would swamp its consumers. */
   rates?: Partial<Record<TrafficKind, number>>;
   expect: Outcome;
@@ -146,7 +146,14 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
   },
   concurrent: {
     summary: 'a second run is started while the first builds green',
-    concurrent: true,
+    concurrent: 'Check green status',
+    expect: 'UPGRADED',
+  },
+  // Before green exists only single flight can turn the second run away: the check for an
+  // existing blue/green deployment has nothing to find yet.
+  'concurrent-start': {
+    summary: 'a second run is started while the first runs its preflight, before green exists',
+    concurrent: 'Run preflight checks',
     expect: 'UPGRADED',
   },
 };
@@ -202,7 +209,8 @@ export interface RehearsalReport {
     inQueue: number;
     inDlq: number;
     lost: number;
-    duplicateEffects: number;
+    /** Writes applied again under another key (see Accounting.appliedTwice). */
+    appliedTwice: number;
     poison: number;
   };
   pageViews: { served: number; maintenancePage: number };
@@ -318,7 +326,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       onTask: (state, call) => {
         options.onProgress?.(sim.elapsed(), state);
         options.onTask?.(state, call, world);
-        if (spec.concurrent && state === 'Check green status' && call === 1) {
+        if (state === spec.concurrent && call === 1) {
           track(runExecution({ world, machine: upgrade, input: {}, executionName: 'rehearsal-2' }));
         }
       },
@@ -435,6 +443,8 @@ function report(
       consumersOn,
       deploymentsLeft: world.rds.deployments.size,
       operatorPaged: paged(world),
+      mappings: [...world.lambda.mappings.keys()],
+      ...(second !== undefined ? { secondRun: outcomeOf(second) } : {}),
     },
     start,
   );
@@ -476,7 +486,7 @@ function report(
     maintenance: { on: pageOn, seconds: pageSeconds(events, end) },
     consumers: { enabled: consumersOn, pausedSeconds: pausedSeconds(events, end) },
     switchoverSeconds: switchoverSeconds(events, end),
-    drainSeconds: drainSeconds(events, traffic),
+    drainSeconds: drainSeconds(world, traffic),
     blueGreenDeployments: world.rds.deployments.size,
     captureUnavailableSeconds: traffic.captureUnavailableSeconds,
     messages: {
@@ -485,7 +495,7 @@ function report(
       inQueue: accounting.inQueue,
       inDlq: accounting.inDlq,
       lost: accounting.lost,
-      duplicateEffects: accounting.duplicateEffects,
+      appliedTwice: accounting.appliedTwice,
       poison: world.scenario.poison ?? 0,
     },
     pageViews: traffic.pageViews,
@@ -568,14 +578,14 @@ function switchoverSeconds(events: World['events'], end: number): number {
 }
 
 /** From the last resume until every write produced before it took effect. */
-function drainSeconds(events: World['events'], traffic: Traffic): number {
-  const resumes = events.filter((e) => e.kind === 'update-mapping' && e.enabled);
+function drainSeconds(world: World, traffic: Traffic): number {
+  const resumes = world.events.filter((e) => e.kind === 'update-mapping' && e.enabled);
   const resumedAt = resumes.at(-1)?.t;
   if (resumedAt === undefined) return 0;
   let last = resumedAt;
   for (const e of traffic.ledger) {
     if (e.producedAt >= resumedAt) continue;
-    for (const c of e.copies) {
+    for (const c of world.sqs.copiesOf(e.id)) {
       if (c.state === 'deleted' && c.deletedAt !== undefined) last = Math.max(last, c.deletedAt);
     }
   }

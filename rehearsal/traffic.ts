@@ -1,7 +1,6 @@
 import type { BufferName } from '../lambda/shared/contracts';
 import type { World } from './world';
 import { SCHEMA } from './world/rds';
-import type { Message } from './world/sqs';
 
 /** What users and the platform do during the rehearsal, per second. */
 export const TRAFFIC_KINDS = [
@@ -59,8 +58,6 @@ export interface LedgerEntry {
   producedAt: number;
   /** The request met the maintenance page instead of the capture function. */
   refused: boolean;
-  /** Its copies in SQS (a standard queue may deliver one twice). */
-  copies: Message[];
 }
 
 /**
@@ -135,11 +132,10 @@ export class Traffic {
       key: `${kind}-${id}`,
       producedAt: Date.now(),
       refused,
-      copies: [],
     };
     this.ledger.push(entry);
     if (refused) return;
-    entry.copies.push(this.world.sqs.send(this.url(buffer), JSON.stringify(body(kind, entry)), id));
+    this.world.sqs.send(this.url(buffer), JSON.stringify(body(kind, entry)), id);
   }
 
   /** A message that breaks its contract: the consumer refuses it until it lands in the DLQ. */
@@ -152,11 +148,10 @@ export class Traffic {
       key: `poison-${id}`,
       producedAt: Date.now(),
       refused: false,
-      copies: [],
     };
     this.ledger.push(entry);
     const text = JSON.stringify({ v: 1, type: 'click', idempotencyKey: entry.key, data: {} });
-    entry.copies.push(this.world.sqs.send(this.url('tracking'), text, id));
+    this.world.sqs.send(this.url('tracking'), text, id);
   }
 
   private url(buffer: BufferName): string {
@@ -209,10 +204,12 @@ export interface Accounting {
   refusedAtCapture: number;
   /** Of the lost: applied only to an instance that is not the final writer. */
   onSetAsideWriter: number;
-  /** Rows beyond the first with the same key in the final writer's data. */
-  duplicateEffects: number;
-  /** Rows in the final writer whose key no write in the ledger carries. */
-  unexpectedRows: number;
+  /**
+   * Rows in the final writer that no write's key names: a write applied again under a key
+   * of the consumer's making. (A second row under the same key cannot exist: every table's
+   * key is its primary key, lambda/buffer-consumer/schema.sql, and the database refuses it.)
+   */
+  appliedTwice: number;
   /** Poison messages that did not end in a DLQ. */
   poisonNotInDlq: number;
   /** Writes that met their contract but ended in a DLQ. */
@@ -246,8 +243,7 @@ export function account(world: World, ledger: LedgerEntry[]): Accounting {
     lost: 0,
     refusedAtCapture: 0,
     onSetAsideWriter: 0,
-    duplicateEffects: 0,
-    unexpectedRows: 0,
+    appliedTwice: 0,
     poisonNotInDlq: 0,
     goodInDlq: 0,
   };
@@ -255,7 +251,8 @@ export function account(world: World, ledger: LedgerEntry[]): Accounting {
   for (const e of ledger) {
     known.add(e.key);
     const rows = final.get(e.key) ?? 0;
-    const inDlq = e.copies.some((c) => c.state === 'dlq');
+    const copies = world.sqs.copiesOf(e.id);
+    const inDlq = copies.some((c) => c.state === 'dlq');
     if (e.kind === 'poison') {
       if (!inDlq) a.poisonNotInDlq += 1;
       continue;
@@ -263,8 +260,7 @@ export function account(world: World, ledger: LedgerEntry[]): Accounting {
     if (inDlq) a.goodInDlq += 1;
     if (rows > 0) {
       a.processed += 1;
-      a.duplicateEffects += rows - 1;
-    } else if (e.copies.some((c) => c.state === 'visible' || c.state === 'in-flight')) {
+    } else if (copies.some((c) => c.state === 'visible' || c.state === 'in-flight')) {
       a.inQueue += 1;
     } else if (inDlq) {
       a.inDlq += 1;
@@ -274,6 +270,6 @@ export function account(world: World, ledger: LedgerEntry[]): Accounting {
       else if (elsewhere.has(e.key)) a.onSetAsideWriter += 1;
     }
   }
-  for (const key of final.keys()) if (!known.has(key)) a.unexpectedRows += final.get(key) ?? 0;
+  for (const key of final.keys()) if (!known.has(key)) a.appliedTwice += final.get(key) ?? 0;
   return a;
 }

@@ -42,6 +42,8 @@ export const DUPLICATE_RATE = 0.001;
 export class SqsModel {
   private readonly byUrl = new Map<string, Queue>();
   private readonly byArn = new Map<string, Queue>();
+  /** Every copy of each write the traffic sent (a standard queue may deliver one twice). */
+  private readonly copies = new Map<number, Message[]>();
   private nextReceipt = 1;
 
   constructor(
@@ -121,7 +123,13 @@ export class SqsModel {
     };
     q.visible.push(m);
     q.arrival.notify();
+    if (ledgerId >= 0) this.copies.set(ledgerId, [...(this.copies.get(ledgerId) ?? []), m]);
     return m;
+  }
+
+  /** The copies of one write, in every queue and dead-letter queue. */
+  copiesOf(ledgerId: number): Message[] {
+    return this.copies.get(ledgerId) ?? [];
   }
 
   /** Seconds until the next in-flight message becomes visible again, if any. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
  */
 export interface Mutant {
   name: string;
-  /** The invariant (the prefix of its violation) that catches it. */
+  /** What the violation that catches it says (a part of its sentence). */
   caughtBy: string;
   /** The scenario it is caught in. */
   scenario: string;
@@ -138,6 +138,39 @@ export const MUTANTS: Mutant[] = [
 /** More mutants, so that every invariant is shown to trip. */
 export const MORE_MUTANTS: Mutant[] = [
   {
+    name: 'the page goes off before the writer check',
+    caughtBy: 'page-on-until-writer-verified',
+    scenario: 'happy',
+    definition: (d) =>
+      edit(d, (s) => {
+        const healthy = state(s, 'Is the new writer healthy?') as unknown as {
+          Choices: { Next: string }[];
+        };
+        const passed = healthy.Choices.find((c) => c.Next === 'Turn maintenance off');
+        if (passed === undefined) throw new Error('no "passed" branch');
+        passed.Next = state(s, 'Turn maintenance off').Next ?? '';
+        state(s, 'Turn maintenance off').Next = state(s, 'Note: switched over').Next;
+        state(s, 'Note: switched over').Next = 'Turn maintenance off';
+      }),
+  },
+  {
+    name: 'consumers resumed as the switchover starts',
+    caughtBy: 'resume-after-verified-writer',
+    scenario: 'happy',
+    definition: (d) =>
+      edit(d, (s) => {
+        state(s, 'Notified: maintenance off').Next = state(s, 'Resume consumers').Next;
+        state(s, 'Resume consumers').Next = state(s, 'Switch over to green').Next;
+        state(s, 'Switch over to green').Next = 'Resume consumers';
+      }),
+  },
+  {
+    name: 'preflight lets a second run start during the first',
+    caughtBy: 'single-flight',
+    scenario: 'concurrent-start',
+    functionEntries: { preflight: broken('preflight-without-single-flight.ts') },
+  },
+  {
     name: 'the page rule takes priority over the capture rules',
     caughtBy: 'capture-while-page-on',
     scenario: 'happy',
@@ -151,19 +184,19 @@ export const MORE_MUTANTS: Mutant[] = [
   },
   {
     name: 'the consumer fails every record',
-    caughtBy: 'dlq-only-poison',
+    caughtBy: 'valid writes ended in a dead-letter queue',
     scenario: 'happy',
     functionEntries: { 'buffer-consumer': broken('consumer-fails-every-record.ts') },
   },
   {
     name: 'the consumer drops poison instead of letting it reach the DLQ',
-    caughtBy: 'dlq-only-poison',
+    caughtBy: 'poison messages are not in a dead-letter queue',
     scenario: 'poison',
     functionEntries: { 'buffer-consumer': broken('consumer-without-effect.ts') },
   },
   {
     name: 'the green check asks RDS for something the role may not read',
-    caughtBy: 'iam',
+    caughtBy: 'was denied rds:DescribeDBInstances',
     scenario: 'happy',
     definition: (d) =>
       edit(d, (s) => {
@@ -175,7 +208,7 @@ export const MORE_MUTANTS: Mutant[] = [
   },
   {
     name: 'a failed writer check counts as passed',
-    caughtBy: 'outcome',
+    caughtBy: 'outcome: UPGRADED but the writer',
     scenario: 'bad-writer',
     definition: (d) =>
       edit(d, (s) => {
@@ -189,7 +222,7 @@ export const MORE_MUTANTS: Mutant[] = [
   },
   {
     name: 'the dry run turns the maintenance page on',
-    caughtBy: 'outcome',
+    caughtBy: 'outcome: DRY_RUN but something was changed',
     scenario: 'dry-run',
     definition: (d) =>
       edit(d, (s) => {
@@ -203,7 +236,7 @@ export const MORE_MUTANTS: Mutant[] = [
   },
   {
     name: 'the clean-up is skipped',
-    caughtBy: 'end',
+    caughtBy: 'blue/green deployment(s) left behind',
     scenario: 'happy',
     definition: (d) =>
       edit(d, (s) => {
@@ -212,7 +245,7 @@ export const MORE_MUTANTS: Mutant[] = [
   },
   {
     name: 'the page to the operator does not say an operator is needed',
-    caughtBy: 'end',
+    caughtBy: 'end: NEEDS_OPERATOR without paging',
     scenario: 'switchover-hangs',
     definition: (d) =>
       edit(d, (s) => {
