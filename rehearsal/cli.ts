@@ -38,7 +38,8 @@ const USAGE = `usage: npm run rehearse -- [options]
   --html FILE                write a self-contained timeline page
 exit status: 0 when the invariants hold and the outcome is the scenario's (any outcome with
 --fail-at/--fail-once); 1 when an invariant is broken, the outcome is wrong, or (--sweep) a
-state is never reached; 2 for bad usage or a definition that is not valid ASL
+state is never reached or a scenario goes wrong without faults; 2 for bad usage or a
+definition that is not valid ASL
 scenarios:
 ${Object.entries(SCENARIOS)
   .map(([name, spec]) => `  ${name.padEnd(25)}${spec.summary} (${spec.expect})`)
@@ -261,7 +262,7 @@ async function main(argv: string[]): Promise<number> {
     if (tty) process.stderr.write('\r\x1b[K');
     if (args.json) {
       process.stdout.write(
-        `${JSON.stringify({ runs: result.runs, unreached: result.unreached })}\n`,
+        `${JSON.stringify({ runs: result.runs, unreached: result.unreached, failedScenarios: result.failedScenarios })}\n`,
       );
     } else {
       const outcomes = new Map<string, number>();
@@ -272,6 +273,7 @@ async function main(argv: string[]): Promise<number> {
           '',
           `runs: ${result.runs.length}; states reached: ${new Set(result.runs.filter((r) => r.injected).map((r) => `${r.machine}/${r.state}`)).size}; never reached: ${result.unreached.length === 0 ? 'none' : result.unreached.map((u) => `${u.machine}/${u.state}`).join(', ')}`,
           `outcomes: ${[...outcomes].map(([o, n]) => `${o} ${n}`).join(', ')}`,
+          `fault-free scenarios: ${result.failedScenarios.length === 0 ? 'all as expected' : result.failedScenarios.map((f) => `${f.scenario} ended ${f.outcome} (expected ${f.expected})${f.violations.length ? `: ${f.violations.join('; ')}` : ''}`).join(' | ')}`,
           `invariants broken in ${result.runs.filter((r) => !r.invariants.ok).length} runs; ${((Date.now() - started) / 1000).toFixed(1)} s wall`,
         ].join('\n') + '\n',
       );

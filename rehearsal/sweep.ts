@@ -27,7 +27,16 @@ export interface SweepReport {
   runs: SweepRow[];
   /** Task states no scenario reaches. */
   unreached: { machine: string; state: string }[];
+  /** Scenarios that, without any fault, broke an invariant or ended other than expected. */
+  failedScenarios: ScenarioFailure[];
   ok: boolean;
+}
+
+export interface ScenarioFailure {
+  scenario: string;
+  outcome: string;
+  expected: string;
+  violations: string[];
 }
 
 export interface SweepOptions {
@@ -43,6 +52,8 @@ export type Machine = 'upgrade' | 'watchdog';
 export interface SweepPlan {
   rows: { machine: Machine; state: string; mode: 'fail-at' | 'fail-once'; scenario: string }[];
   unreached: { machine: Machine; state: string }[];
+  /** The fault-free runs the plan was learned from are checked too. */
+  failedScenarios: ScenarioFailure[];
 }
 
 type Base = Pick<SweepOptions, 'definition' | 'assumptions'> & { app: SynthesizedApp };
@@ -69,8 +80,17 @@ export async function planSweep(base: Base): Promise<SweepPlan> {
     watchdog: new Map(),
   };
   const cost = new Map<string, number>();
+  const failedScenarios: ScenarioFailure[] = [];
   for (const scenario of Object.keys(SCENARIOS)) {
     const r = await rehearse({ ...base, ...lightRun(scenario), scenario });
+    if (!r.invariants.ok || r.outcome !== r.expected) {
+      failedScenarios.push({
+        scenario,
+        outcome: r.outcome,
+        expected: r.expected,
+        violations: r.invariants.violations,
+      });
+    }
     cost.set(scenario, r.timeline.at(-1)?.t ?? 0);
     for (const machine of ['upgrade', 'watchdog'] as const) {
       for (const state of r.tasks[machine]) {
@@ -85,7 +105,7 @@ export async function planSweep(base: Base): Promise<SweepPlan> {
     upgrade: taskStates(base.definition ?? base.app.machines.upgrade.definition),
     watchdog: taskStates(base.app.machines.watchdog.definition),
   };
-  const plan: SweepPlan = { rows: [], unreached: [] };
+  const plan: SweepPlan = { rows: [], unreached: [], failedScenarios };
   for (const machine of ['upgrade', 'watchdog'] as const) {
     for (const state of states[machine]) {
       const scenario = reachedBy[machine].get(state);
@@ -132,6 +152,9 @@ export async function sweep(options: SweepOptions = {}): Promise<SweepReport> {
     runs.push(row);
     options.onRow?.(row);
   }
-  const ok = plan.unreached.length === 0 && runs.every((r) => r.injected && r.invariants.ok);
-  return { runs, unreached: plan.unreached, ok };
+  const ok =
+    plan.unreached.length === 0 &&
+    plan.failedScenarios.length === 0 &&
+    runs.every((r) => r.injected && r.invariants.ok);
+  return { runs, unreached: plan.unreached, failedScenarios: plan.failedScenarios, ok };
 }
