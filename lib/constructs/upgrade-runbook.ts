@@ -503,9 +503,12 @@ export class UpgradeRunbook extends Construct {
 
     // ------------------------------------------------------------ 5. enter maintenance
     const pause = toRollback(setConsumers(s, 'Pause consumers', 'Pause', false, props.mappingArns));
-    // A disabled mapping stops polling, but invocations already running finish; none runs
-    // longer than the consumer's timeout.
-    // https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html#event-source-mapping-states
+    // A disabled mapping pauses polling and invocation. Lambda does not say whether an
+    // invocation already running finishes or is abandoned (rehearsal assumption
+    // running-batches-on-disable); either way none runs longer than the consumer's timeout,
+    // so after this wait no batch is running and the switchover may start.
+    // https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html#lambda-UpdateEventSourceMapping-request-Enabled
+    // https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html
     const inFlight = sfn.Wait.jsonPath(s, 'Let in-flight batches finish', {
       time: sfn.WaitTime.duration(props.consumerTimeout),
     });

@@ -8,11 +8,12 @@ import type { Construct } from 'constructs';
 /**
  * The names Step Functions may give an AWS SDK integration error with this code. AWS says
  * the name is "ServiceName.ErrorName", both PascalCase, always with the Exception suffix,
- * "even if the suffix is not part of the error name provided by the service"; the
- * integrations run on the AWS SDK for Java, whose classes drop a "Fault" before adding it,
- * and which has no class of its own for errors a service does not model (throttling,
- * internal failures): those arrive as the service's generic exception. Which one a given
- * error becomes is not documented, so a Retry or Catch names every form.
+ * "even if the suffix is not part of the error name provided by the service". AWS does not
+ * say what an RDS "...Fault" becomes: "...FaultException" by that rule, or, on the reading
+ * that the names follow the AWS SDK for Java's exception classes (not documented), the class
+ * name "...Exception", with errors the service does not model (throttling, internal
+ * failures) as the service's generic exception. So a Retry or Catch names every form, and
+ * the rehearsal runs under each (assumption sdk-integration-error-names).
  * https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
  */
 export function sdkErrorNames(service: string, code: string): string[] {
