@@ -184,8 +184,9 @@ export class FunctionRuntime {
     const outcome = await Promise.race([run, timedOut]);
     clearTimeout(timer);
     if (outcome === 'timeout') {
-      // The environment is not reused after a timeout.
-      // https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
+      // The environment is not reused after a timeout: "If the Lambda function crashes or
+      // times out during the Invoke phase, Lambda resets the execution environment."
+      // https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-invoke-with-errors
       return {
         ok: false,
         errorType: 'Sandbox.Timedout',
