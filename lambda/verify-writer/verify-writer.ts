@@ -10,6 +10,12 @@ export interface VerifyWriterEvent {
 }
 
 export type VerifyWriterResult = CheckResult & {
+  /**
+   * Not passed, and nothing found wrong with the writer: a check could not run (the database
+   * could not be queried, or the connection reached the old instance). Not knowing is not a
+   * failed writer: the runbook does not restore old blue for it.
+   */
+  inconclusive: boolean;
   /** The production instance after the switchover; null when RDS does not know it. */
   writer: { identifier: string; engineVersion: string; writable: boolean } | null;
 };
@@ -49,7 +55,9 @@ export async function verifyWriter(
   const { plan } = event;
   const id = plan.sourceIdentifier;
   const target = plan.targetEngineVersion;
+  // What is wrong with the writer, and what could not be checked.
   const failures: string[] = [];
+  const unchecked: string[] = [];
 
   // A switchover renames green to blue's identifier, so the name now means the new writer.
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html
@@ -65,18 +73,20 @@ export async function verifyWriter(
 
   const db = await database(deps, id);
   if ('problem' in db) {
-    failures.push(db.problem);
+    unchecked.push(db.problem);
   } else {
     const problems = databaseProblems(db.row, id, target);
     // A pooled connection opened before the switchover can still reach the old instance;
     // drop it so the next attempt resolves the endpoint again.
-    if (problems.length > 0) await deps.resetDb();
-    failures.push(...problems);
+    if (problems.found.length + problems.unchecked.length > 0) await deps.resetDb();
+    failures.push(...problems.found);
+    unchecked.push(...problems.unchecked);
   }
 
   return {
-    passed: failures.length === 0,
-    failures,
+    passed: failures.length + unchecked.length === 0,
+    inconclusive: failures.length === 0 && unchecked.length > 0,
+    failures: [...failures, ...unchecked],
     writer:
       instance === undefined
         ? null
@@ -164,21 +174,28 @@ export function majorMinor(serverVersion: string): string | undefined {
   return m[2] === undefined ? m[1] : `${m[1]}.${m[2]}`;
 }
 
-function databaseProblems(row: WriterRow, id: string, target: string): string[] {
-  const problems: string[] = [];
+function databaseProblems(
+  row: WriterRow,
+  id: string,
+  target: string,
+): { found: string[]; unchecked: string[] } {
+  const found: string[] = [];
+  const unchecked: string[] = [];
+  if (majorMinor(row.version) !== target) {
+    // Whatever this instance says is not about the new writer.
+    unchecked.push(
+      `The database behind "${id}" reports server_version ${row.version}, not ${target}: the ` +
+        'connection reached the old instance. Wait a minute for the endpoint to follow the ' +
+        'switchover and verify again (the next attempt reconnects).',
+    );
+    return { found, unchecked };
+  }
   if (!isWritable(row)) {
-    problems.push(
+    found.push(
       `The database behind "${id}" refuses writes (transaction_read_only=${row.ro}, ` +
         `pg_is_in_recovery=${row.recovery}). Keep the consumers paused and check the ` +
         'blue/green deployment in the RDS console.',
     );
   }
-  if (majorMinor(row.version) !== target) {
-    problems.push(
-      `The database behind "${id}" reports server_version ${row.version}, not ${target}: the ` +
-        'connection reached the old instance. Wait a minute for the endpoint to follow the ' +
-        'switchover and verify again (the next attempt reconnects).',
-    );
-  }
-  return problems;
+  return { found, unchecked };
 }

@@ -46,6 +46,7 @@ describe('verify-writer handler', () => {
     });
     expect(result).toEqual({
       passed: true,
+      inconclusive: false,
       failures: [],
       writer: { identifier: 'platform-db', engineVersion: version, writable: true },
     });

@@ -99,6 +99,7 @@ describe('verify writer', () => {
     const result = await verifyWriter(d, { plan });
     expect(result).toEqual({
       passed: true,
+      inconclusive: false,
       failures: [],
       writer: { identifier: 'platform-db', engineVersion: target, writable: true },
     });
@@ -121,6 +122,8 @@ describe('verify writer', () => {
     expect(result.failures).toEqual([
       'The database behind "platform-db" refuses writes (transaction_read_only=on, pg_is_in_recovery=false). Keep the consumers paused and check the blue/green deployment in the RDS console.',
     ]);
+    // Found bad, not merely unchecked: the runbook may restore old blue for this.
+    expect(result.inconclusive).toBe(false);
     expect(d.resetDb).toHaveBeenCalledTimes(1);
   });
 
@@ -145,8 +148,9 @@ describe('verify writer', () => {
     expect(result.failures).toEqual([
       `The database behind "platform-db" reports server_version ${serverVersion}, not 16.6: the connection reached the old instance. Wait a minute for the endpoint to follow the switchover and verify again (the next attempt reconnects).`,
     ]);
-    // Writable, but not the server we expected.
+    // Writable, but not the server we expected: nothing is known about the new writer.
     expect(result.writer?.writable).toBe(true);
+    expect(result.inconclusive).toBe(true);
     expect(d.resetDb).toHaveBeenCalledTimes(1);
   });
 
@@ -164,6 +168,7 @@ describe('verify writer', () => {
     const result = await verifyWriter(deps(), { plan });
     expect(result).toEqual({
       passed: false,
+      inconclusive: false,
       failures: [
         `RDS says "platform-db" runs 16.6, not the target ${target}: the switchover has not moved production to green. Check the blue/green deployment in the RDS console before resuming writes.`,
         '"platform-db" is "rebooting", not "available". Wait for it to become available and verify again.',
@@ -201,6 +206,8 @@ describe('verify writer', () => {
       engineVersion: target,
       writable: false,
     });
+    // The database could not be asked: not a failed writer.
+    expect(first.inconclusive).toBe(true);
     expect(resetDb).toHaveBeenCalledTimes(1);
 
     const second = await verifyWriter(d, { plan });
@@ -221,12 +228,33 @@ describe('verify writer', () => {
     const result = await verifyWriter(deps({ db: async () => ({ query }) }), { plan });
     expect(result).toEqual({
       passed: false,
+      inconclusive: false,
       failures: [
         expect.stringMatching(/^DB instance "platform-db" was not found after the switchover\./),
       ],
       writer: null,
     });
     expect(query).toHaveBeenCalledTimes(1);
+  });
+
+  it('is not inconclusive when RDS finds the writer bad, even if the database cannot be asked', async () => {
+    rds
+      .on(DescribeDBInstancesCommand)
+      .resolves({ DBInstances: [writer({ EngineVersion: '16.6' })] });
+    const down: Queryable = {
+      query: async () => {
+        throw new Error('connect ETIMEDOUT');
+      },
+    };
+    const result = await verifyWriter(deps({ db: async () => down }), { plan });
+    expect(result.passed).toBe(false);
+    expect(result.inconclusive).toBe(false);
+    expect(result.failures).toEqual([
+      expect.stringContaining('runs 16.6, not the target'),
+      expect.stringContaining(
+        'Could not query the database behind "platform-db" (connect ETIMEDOUT)',
+      ),
+    ]);
   });
 
   it('throws an unexpected RDS error for Step Functions to retry', async () => {
