@@ -13,6 +13,7 @@ const Event = z.object({
   plan: z.looseObject({
     sourceIdentifier: text,
     sourceArn: text,
+    currentEngineVersion: text,
     targetEngineVersion: text,
     maxReplicationLagMb: z.number().positive(),
   }),
@@ -28,7 +29,10 @@ export const handler = async (event: unknown): Promise<VerifyGreenResult> => {
   const result = await verifyGreen(clients, event as VerifyGreenEvent);
   logger.info('verify green', {
     passed: result.passed,
+    transient: result.transient,
     failures: result.failures,
+    replication: result.replication,
+    lag: result.lag,
     green: result.green,
   });
   return result;

@@ -17,7 +17,33 @@ export interface VerifyGreenEvent {
   blueGreenDeploymentIdentifier: string;
 }
 
+/** How blue replicates to green, which decides the lag metric. */
+export type Replication = 'physical' | 'logical';
+
+/** The replication lag as read from CloudWatch. */
+export interface LagReading {
+  /** ReplicaLag for physical replication, OldestReplicationSlotLag for logical. */
+  metric: 'ReplicaLag' | 'OldestReplicationSlotLag';
+  /** The instance the metric was read on: green for ReplicaLag, blue for OldestReplicationSlotLag. */
+  dbInstanceIdentifier: string;
+  /** The unit of `max` and `limit`. */
+  unit: 'Seconds' | 'MB';
+  /** The most in the last LAG_WINDOW_MINUTES; null when CloudWatch had no datapoints. */
+  max: number | null;
+  /** Green passes only at or under this. */
+  limit: number;
+}
+
 export type VerifyGreenResult = CheckResult & {
+  /**
+   * True when green did not pass and every failure is one that clears by itself (green still
+   * settling, lag still catching up): verify again rather than delete green. False when green
+   * passed or when at least one failure is permanent.
+   */
+  transient: boolean;
+  replication: Replication;
+  /** Null when the lag could not be read: physical replication and green was not found. */
+  lag: LagReading | null;
   /** The green instance as RDS describes it; null when it could not be found. */
   green: { identifier: string; engineVersion: string } | null;
 };
@@ -29,13 +55,97 @@ export interface VerifyGreenClients {
 
 /** How far back the replication lag is read. */
 export const LAG_WINDOW_MINUTES = 5;
+/**
+ * Physical replication: green passes only if its ReplicaLag stays at or under this. A constant
+ * rather than a plan field: the plan's maxReplicationLagMb measures logical slots in MB.
+ */
+export const MAX_REPLICA_LAG_SECONDS = 30;
 /** The RDS console shows OldestReplicationSlotLag in MB; CloudWatch stores bytes. */
 const BYTES_PER_MB = 1024 * 1024;
+/** Appended to every transient failure, so the operator knows nothing is deleted yet. */
+const WAITS = 'The run waits and verifies again before the deadline.';
+
+/** One failed check: its sentence, and whether it clears by itself. */
+interface Failure {
+  message: string;
+  transient: boolean;
+}
+const transient = (message: string): Failure => ({
+  message: `${message} ${WAITS}`,
+  transient: true,
+});
+const permanent = (message: string): Failure => ({ message, transient: false });
+
+// DB instance statuses: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
+/** Statuses RDS moves green out of by itself: wait for "available". */
+export const TRANSIENT_INSTANCE_STATUSES: ReadonlySet<string> = new Set([
+  'backing-up',
+  'configuring-enhanced-monitoring',
+  'configuring-iam-database-auth',
+  'configuring-log-exports',
+  'converting-to-vpc',
+  'creating',
+  'maintenance',
+  'modifying',
+  'moving-to-vpc',
+  'rebooting',
+  'renaming',
+  'resetting-master-credentials',
+  'starting',
+  'storage-config-upgrade',
+  'storage-initialization',
+  'storage-optimization',
+  'upgrading',
+]);
+/**
+ * Statuses green does not leave without an operator (or leaves only by going away): the run
+ * rolls back. A status in neither list is treated as transient, bounded by the deadline:
+ * deleting a green that took hours to build is the costlier mistake.
+ */
+export const PERMANENT_INSTANCE_STATUSES: ReadonlySet<string> = new Set([
+  'delete-precheck',
+  'deleting',
+  'failed',
+  'inaccessible-encryption-credentials',
+  'inaccessible-encryption-credentials-recoverable',
+  'incompatible-network',
+  'incompatible-option-group',
+  'incompatible-parameters',
+  'incompatible-restore',
+  'insufficient-capacity',
+  'restore-error',
+  'stopped',
+  'stopping',
+  'storage-full',
+]);
+
+/**
+ * PostgreSQL's major version: "17" of "17.2" from version 10 on, "9.6" of "9.6.24" before.
+ * https://www.postgresql.org/support/versioning/
+ */
+export function postgresMajor(version: string): string {
+  const [first = '', second] = version.split('.');
+  return Number(first) >= 10 || second === undefined ? first : `${first}.${second}`;
+}
+
+/**
+ * RDS for PostgreSQL blue/green replicates physically for a minor-version target (or none) and
+ * logically for a major-version target.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-replication-type.html
+ */
+export function replicationOf(
+  plan: Pick<UpgradePlan, 'currentEngineVersion' | 'targetEngineVersion'>,
+): Replication {
+  return postgresMajor(plan.targetEngineVersion) === postgresMajor(plan.currentEngineVersion)
+    ? 'physical'
+    : 'logical';
+}
 
 /**
  * Is green ready to take over? The deployment and each of its members are AVAILABLE, green
- * runs the target version and is available, and blue's replication to it has caught up.
- * Every check runs and every failure is reported; it throws only for unexpected SDK errors.
+ * runs the target version, is available with its storage initialized, and replication to it
+ * has caught up. Every check runs and every failure is reported, each marked transient or
+ * permanent; it throws only for unexpected SDK errors.
  */
 export async function verifyGreen(
   clients: VerifyGreenClients,
@@ -43,33 +153,49 @@ export async function verifyGreen(
   now: Date = new Date(),
 ): Promise<VerifyGreenResult> {
   const { plan, blueGreenDeploymentIdentifier: bgId } = event;
-  const failures: string[] = [];
+  const replication = replicationOf(plan);
+  const failures: Failure[] = [];
 
   const deployment = await describeDeployment(clients.rds, bgId);
   let green: DBInstance | undefined;
   if (deployment === undefined) {
     failures.push(
-      `Blue/green deployment ${bgId} was not found: it may have been deleted. ` +
-        'Check Blue/Green deployments in the RDS console and start the upgrade again.',
+      permanent(
+        `Blue/green deployment ${bgId} was not found: it may have been deleted. ` +
+          'Check Blue/Green deployments in the RDS console and start the upgrade again.',
+      ),
     );
   } else {
     failures.push(...deploymentProblems(deployment));
     const greenArn = greenArnOf(deployment, plan.sourceArn);
     if (greenArn === undefined) {
       failures.push(
-        `Blue/green deployment ${bgId} names no green instance for ${plan.sourceArn}. ` +
-          'Read its status details in the RDS console; delete it and start the upgrade again.',
+        permanent(
+          `Blue/green deployment ${bgId} names no green instance for ${plan.sourceArn}. ` +
+            'Read its status details in the RDS console; delete it and start the upgrade again.',
+        ),
       );
     } else {
       green = await describeInstance(clients.rds, greenArn);
       failures.push(...greenProblems(green, greenArn, plan.targetEngineVersion));
     }
   }
-  failures.push(...(await lagProblems(clients.cloudwatch, plan, now)));
 
+  // Physical: green's own ReplicaLag. Logical: the slots on blue that green replicates from.
+  const lagOn = replication === 'physical' ? green?.DBInstanceIdentifier : plan.sourceIdentifier;
+  let lag: LagReading | null = null;
+  if (lagOn !== undefined) {
+    lag = await readLag(clients.cloudwatch, replication, lagOn, plan, now);
+    failures.push(...lagProblems(lag));
+  }
+
+  const passed = failures.length === 0;
   return {
-    passed: failures.length === 0,
-    failures,
+    passed,
+    failures: failures.map((f) => f.message),
+    transient: !passed && failures.every((f) => f.transient),
+    replication,
+    lag,
     green:
       green === undefined
         ? null
@@ -102,31 +228,57 @@ async function describeDeployment(
   }
 }
 
-function deploymentProblems(deployment: BlueGreenDeployment): string[] {
+/** Deployment statuses that end in AVAILABLE by themselves; the rest never will. */
+const TRANSIENT_DEPLOYMENT_STATUSES = new Set(['PROVISIONING']);
+/** Member statuses that end in AVAILABLE by themselves. */
+const TRANSIENT_MEMBER_STATUSES = new Set(['PROVISIONING']);
+
+function deploymentProblems(deployment: BlueGreenDeployment): Failure[] {
   const id = deployment.BlueGreenDeploymentIdentifier;
-  const problems: string[] = [];
+  const problems: Failure[] = [];
   // Deployment statuses: https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_BlueGreenDeployment.html
-  if (deployment.Status !== 'AVAILABLE') {
+  const status = deployment.Status ?? '';
+  if (status !== 'AVAILABLE') {
     const details = deployment.StatusDetails ? ` (${deployment.StatusDetails})` : '';
+    const said = `Blue/green deployment ${id} is "${status}"${details}, not "AVAILABLE".`;
     problems.push(
-      `Blue/green deployment ${id} is "${deployment.Status}"${details}, not "AVAILABLE". ` +
-        'If it is PROVISIONING, wait and verify again; otherwise read its status details in the ' +
-        'RDS console, delete it and start the upgrade again.',
+      TRANSIENT_DEPLOYMENT_STATUSES.has(status)
+        ? transient(`${said} RDS is still building green.`)
+        : permanent(
+            `${said} It will not become AVAILABLE by itself: read its status details in the ` +
+              'RDS console, delete it and start the upgrade again.',
+          ),
     );
   }
   // Member statuses: https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_SwitchoverDetail.html
   const members = deployment.SwitchoverDetails ?? [];
-  const notReady = members.filter((m) => m.Status !== 'AVAILABLE');
   if (members.length === 0) {
     problems.push(
-      `Blue/green deployment ${id} lists no members to switch over. ` +
-        'Read its status details in the RDS console; delete it and start the upgrade again.',
+      permanent(
+        `Blue/green deployment ${id} lists no members to switch over. ` +
+          'Read its status details in the RDS console; delete it and start the upgrade again.',
+      ),
     );
-  } else if (notReady.length > 0) {
+  }
+  const notReady = members.filter((m) => m.Status !== 'AVAILABLE');
+  const describe = (ms: typeof members) =>
+    ms.map((m) => `${m.TargetMember ?? m.SourceMember} is "${m.Status}"`).join(', ');
+  const settling = notReady.filter((m) => TRANSIENT_MEMBER_STATUSES.has(m.Status ?? ''));
+  const broken = notReady.filter((m) => !TRANSIENT_MEMBER_STATUSES.has(m.Status ?? ''));
+  if (settling.length > 0) {
     problems.push(
-      `Not every member of blue/green deployment ${id} is ready to switch over: ` +
-        `${notReady.map((m) => `${m.TargetMember ?? m.SourceMember} is "${m.Status}"`).join(', ')}. ` +
-        'Wait if they are PROVISIONING; otherwise delete the deployment and start the upgrade again.',
+      transient(
+        `Not every member of blue/green deployment ${id} is ready to switch over yet: ` +
+          `${describe(settling)}.`,
+      ),
+    );
+  }
+  if (broken.length > 0) {
+    problems.push(
+      permanent(
+        `Members of blue/green deployment ${id} cannot switch over: ${describe(broken)}. ` +
+          'Delete the deployment and start the upgrade again.',
+      ),
     );
   }
   return problems;
@@ -150,42 +302,79 @@ async function describeInstance(rds: RDSClient, arn: string): Promise<DBInstance
   }
 }
 
-function greenProblems(green: DBInstance | undefined, arn: string, target: string): string[] {
+function greenProblems(green: DBInstance | undefined, arn: string, target: string): Failure[] {
   if (green === undefined) {
     return [
-      `Green instance ${arn} was not found, though the blue/green deployment names it. ` +
-        'Delete the blue/green deployment and start the upgrade again.',
+      permanent(
+        `Green instance ${arn} was not found, though the blue/green deployment names it. ` +
+          'Delete the blue/green deployment and start the upgrade again.',
+      ),
     ];
   }
   const id = green.DBInstanceIdentifier;
-  const problems: string[] = [];
+  const status = green.DBInstanceStatus ?? '';
+  const problems: Failure[] = [];
   if (green.EngineVersion !== target) {
+    const said = `Green instance "${id}" runs ${green.EngineVersion}, not the target ${target}.`;
+    // While green is upgrading, EngineVersion still names the version it is leaving.
     problems.push(
-      `Green instance "${id}" runs ${green.EngineVersion}, not the target ${target}. ` +
-        'Delete the blue/green deployment and start the upgrade again with the intended targetEngineVersion.',
+      status === 'upgrading'
+        ? transient(`${said} It is still upgrading.`)
+        : permanent(
+            `${said} Delete the blue/green deployment and start the upgrade again with the ` +
+              'intended targetEngineVersion.',
+          ),
     );
   }
-  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
-  if (green.DBInstanceStatus !== 'available') {
+  // Statuses: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
+  if (status !== 'available') {
+    const said = `Green instance "${id}" is "${status}", not "available".`;
+    if (PERMANENT_INSTANCE_STATUSES.has(status)) {
+      problems.push(
+        permanent(
+          `${said} RDS does not bring it back by itself: read its Recent events in the RDS ` +
+            'console, delete the blue/green deployment and start the upgrade again.',
+        ),
+      );
+    } else if (TRANSIENT_INSTANCE_STATUSES.has(status)) {
+      problems.push(transient(`${said} RDS brings it back to "available" by itself.`));
+    } else {
+      problems.push(transient(`${said} This runbook does not know that status.`));
+    }
+  }
+  // A green volume created from blue's snapshot loads its blocks lazily; until storage
+  // initialization completes, reads of blocks not yet loaded are slow, and green would take
+  // production traffic at that speed. RDS reports it as StorageOperationStatus "Initializing".
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-lazy-loading
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBInstance.html (StorageOperationStatus)
+  if (green.StorageOperationStatus === 'Initializing') {
+    const progress =
+      green.StorageOperationPercentProgress === undefined
+        ? ''
+        : ` (${green.StorageOperationPercentProgress}% done)`;
     problems.push(
-      `Green instance "${id}" is "${green.DBInstanceStatus}", not "available". ` +
-        'Wait for it to become available and verify again.',
+      transient(`Green instance "${id}" is still initializing its storage${progress}.`),
     );
   }
   return problems;
 }
 
-async function lagProblems(
+async function readLag(
   cloudwatch: CloudWatchClient,
+  replication: Replication,
+  id: string,
   plan: UpgradePlan,
   now: Date,
-): Promise<string[]> {
-  const id = plan.sourceIdentifier;
-  // OldestReplicationSlotLag (AWS/RDS, per DBInstanceIdentifier, unit Bytes): how far the
-  // replica lagging most is behind in WAL received. Blue holds the slots green replicates from.
+): Promise<LagReading> {
+  // Both AWS/RDS, per DBInstanceIdentifier:
+  // - ReplicaLag (Seconds): how far a read replica lags behind its source; under physical
+  //   replication green is that replica.
+  // - OldestReplicationSlotLag (Bytes): how far the replica lagging most is behind in WAL
+  //   received; under logical replication blue holds the slots green replicates from.
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html#rds-cw-metrics-instance
   // RDS publishes instance metrics every minute, so a 60 s period.
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/monitoring-cloudwatch.html
+  const metric = replication === 'physical' ? 'ReplicaLag' : 'OldestReplicationSlotLag';
   const values: number[] = [];
   let nextToken: string | undefined;
   do {
@@ -201,7 +390,7 @@ async function lagProblems(
             MetricStat: {
               Metric: {
                 Namespace: 'AWS/RDS',
-                MetricName: 'OldestReplicationSlotLag',
+                MetricName: metric,
                 Dimensions: [{ Name: 'DBInstanceIdentifier', Value: id }],
               },
               Period: 60,
@@ -217,20 +406,38 @@ async function lagProblems(
     nextToken = out.NextToken;
   } while (nextToken !== undefined);
 
-  if (values.length === 0) {
+  const max = values.length === 0 ? null : Math.max(...values);
+  return metric === 'ReplicaLag'
+    ? { metric, dbInstanceIdentifier: id, unit: 'Seconds', max, limit: MAX_REPLICA_LAG_SECONDS }
+    : {
+        metric,
+        dbInstanceIdentifier: id,
+        unit: 'MB',
+        max: max === null ? null : max / BYTES_PER_MB,
+        limit: plan.maxReplicationLagMb,
+      };
+}
+
+function lagProblems(lag: LagReading): Failure[] {
+  const { metric, dbInstanceIdentifier: id, unit, max, limit } = lag;
+  const whose = metric === 'ReplicaLag' ? 'green' : 'blue';
+  if (max === null) {
     return [
-      `No replication lag data: CloudWatch has no OldestReplicationSlotLag for "${id}" in the ` +
-        `last ${LAG_WINDOW_MINUTES} minutes, so the lag cannot be judged. Check the metric in the ` +
-        "RDS console's Monitoring tab for the blue instance and verify again.",
+      transient(
+        `No replication lag data: CloudWatch has no ${metric} for "${id}" in the last ` +
+          `${LAG_WINDOW_MINUTES} minutes, so the lag cannot be judged yet. If this persists, ` +
+          `check the metric in the RDS console's Monitoring tab for the ${whose} instance.`,
+      ),
     ];
   }
-  const maxMb = Math.max(...values) / BYTES_PER_MB;
-  if (maxMb > plan.maxReplicationLagMb) {
+  if (max > limit) {
+    const amount = unit === 'MB' ? `${max.toFixed(1)} MB` : `${max.toFixed(0)} s`;
     return [
-      `Replication to green lags ${maxMb.toFixed(1)} MB (the most in the last ` +
-        `${LAG_WINDOW_MINUTES} minutes, OldestReplicationSlotLag on "${id}"), over the limit of ` +
-        `${plan.maxReplicationLagMb} MB. Wait for heavy writes or long transactions on blue to ` +
-        'finish and verify again.',
+      transient(
+        `Replication to green lags ${amount} (the most in the last ${LAG_WINDOW_MINUTES} ` +
+          `minutes, ${metric} on "${id}"), over the limit of ${limit} ${unit === 'MB' ? 'MB' : 's'}. ` +
+          'Heavy writes or long transactions on blue slow it down.',
+      ),
     ];
   }
   return [];

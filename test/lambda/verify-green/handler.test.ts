@@ -15,6 +15,7 @@ const EVENT = {
     sourceIdentifier: 'platform-db',
     sourceArn: BLUE_ARN,
     engine: 'postgres',
+    currentEngineVersion: '16.6',
     targetEngineVersion: '17.2',
     maxReplicationLagMb: 64,
   },
@@ -61,10 +62,27 @@ describe('verify-green handler', () => {
     expect(result).toEqual({
       passed: true,
       failures: [],
+      transient: false,
+      replication: 'logical',
+      lag: {
+        metric: 'OldestReplicationSlotLag',
+        dbInstanceIdentifier: 'platform-db',
+        unit: 'MB',
+        max: 1 / 1024,
+        limit: 64,
+      },
       green: { identifier: 'platform-db-green-abc123', engineVersion: '17.2' },
     });
     const end = cloudwatch.commandCalls(GetMetricDataCommand)[0]?.args[0].input.EndTime as Date;
     expect(end.getTime()).toBeGreaterThanOrEqual(before);
+  });
+
+  it('refuses a plan without currentEngineVersion: the replication type depends on it', async () => {
+    const { currentEngineVersion: _omitted, ...plan } = EVENT.plan;
+    await expect(handler({ ...EVENT, plan })).rejects.toThrow(
+      /invalid verify-green event[\s\S]*currentEngineVersion/,
+    );
+    expect(rds).not.toHaveReceivedAnyCommand();
   });
 
   it('refuses an event without a deployment identifier, calling nothing', async () => {
