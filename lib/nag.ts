@@ -45,9 +45,10 @@ export const WILDCARD_REASONS = {
     'https://docs.aws.amazon.com/step-functions/latest/dg/connect-lambda.html',
   listCalls:
     'A Describe call without an identifier (rds:DescribeBlueGreenDeployments filtered by ' +
-    'source, rds:DescribeDBEngineVersions, elasticloadbalancing:DescribeListeners) names no ' +
-    'resource: AWS does not say which ARN such a call is authorized on, so only "*" is sure ' +
-    'to allow it. These calls read; none changes anything. ' +
+    'source, rds:DescribeDBEngineVersions, rds:DescribeDBProxies, ' +
+    'elasticloadbalancing:DescribeListeners) names no resource: AWS does not say which ARN ' +
+    'such a call is authorized on, so only "*" is sure to allow it; a proxy\'s ARN holds an id ' +
+    'RDS generates (rds:DescribeDBProxyTargets). These calls read; none changes anything. ' +
     'https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-actions-as-permissions',
   executions:
     'Execution ARNs carry the execution name, known only at run time; this names only the ' +

@@ -60,6 +60,16 @@ export const ASSUMPTIONS = [
       'generic "RdsException"), AWS does not say. ' +
       'https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html',
   },
+  {
+    name: 'switchover-timeout-status',
+    values: ['AVAILABLE', 'SWITCHOVER_FAILED'],
+    default: 'AVAILABLE',
+    why:
+      'RDS documents that past its timeout a switchover is rolled back and "no changes are ' +
+      'made to either environment", not which status the deployment shows then: ' +
+      'SWITCHOVER_FAILED, or AVAILABLE again. ' +
+      'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-timeout',
+  },
 ] as const satisfies readonly Assumption[];
 
 export type AssumptionName = (typeof ASSUMPTIONS)[number]['name'];

@@ -27,6 +27,8 @@ export interface EndState {
   operatorPaged: boolean;
   /** Every consumer's event source mapping. */
   mappings: string[];
+  /** `failure.Error` of the first run's output, if it has one. */
+  failure?: string;
   /** The second run of the concurrent scenario must be rejected by single flight. */
   secondRun?: Outcome;
 }
@@ -135,6 +137,19 @@ export function checkInvariants(
   for (const e of events) {
     if (e.kind === 'access-denied') {
       v.push(`iam: ${e.principal} was denied ${e.action} on ${e.resource} at ${at(e.t)}`);
+    }
+  }
+
+  // A green that is only busy or catching up is waited for, not deleted as failed.
+  for (const e of events) {
+    if (
+      e.kind === 'green-deleted' &&
+      e.busy !== null &&
+      end.failure === 'GreenFailedVerification'
+    ) {
+      v.push(
+        `green-kept-while-catching-up: green was deleted as failed at ${at(e.t)} while it was only ${e.busy}`,
+      );
     }
   }
 

@@ -44,11 +44,21 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     scenario: { noBackups: true, existingDeployment: true },
     expect: 'REJECTED',
   },
+  'leftover-old-blue': {
+    summary: 'the old blue of an earlier upgrade is still there as platform-db-old1',
+    scenario: { leftoverOldBlue: true },
+    expect: 'REJECTED',
+  },
   'green-stuck': {
     summary: 'green never becomes AVAILABLE before the deadline',
     scenario: { greenStuck: true },
     input: { deadline: '2026-11-22T06:00:00Z' },
     expect: 'ROLLED_BACK',
+  },
+  'green-initializing': {
+    summary: 'green backs up for 10 minutes and loads its storage for 40 before it is ready',
+    scenario: { greenStorageInitSeconds: 2400, greenBackingUpSeconds: 600 },
+    expect: 'UPGRADED',
   },
   'green-invalid': {
     summary: 'RDS reports the green environment as INVALID_CONFIGURATION',
@@ -76,6 +86,17 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     scenario: { switchoverFails: true },
     expect: 'ROLLED_BACK',
   },
+  'switchover-times-out': {
+    summary: 'the switchover takes longer than its timeout; RDS rolls it back',
+    scenario: { latencies: { switchover: 90 } },
+    input: { switchoverTimeoutSeconds: 60 },
+    expect: 'ROLLED_BACK',
+  },
+  'switchover-call-lost': {
+    summary: 'RDS starts the switchover but its answer is lost; the retry is refused',
+    scenario: { switchoverAnswerLost: 'InternalFailure' },
+    expect: 'UPGRADED',
+  },
   'switchover-hangs': {
     summary: 'the switchover neither completes nor fails',
     scenario: { switchoverHangs: true },
@@ -93,9 +114,10 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     expect: 'ROLLED_BACK',
   },
   'writer-check-fails': {
-    summary: 'the new writer takes writes but cannot be checked; old blue is restored',
+    summary:
+      'the new writer takes writes but the check cannot query it; the page stays on for an operator',
     scenario: { writerCheckFails: true },
-    expect: 'ROLLED_BACK',
+    expect: 'NEEDS_OPERATOR',
   },
   'slow-disable': {
     summary: 'the mappings take 90 s to report Disabled',
@@ -444,6 +466,9 @@ function report(
       deploymentsLeft: world.rds.deployments.size,
       operatorPaged: paged(world),
       mappings: [...world.lambda.mappings.keys()],
+      ...(typeof first.output?.failure === 'object'
+        ? { failure: String((first.output.failure as { Error?: unknown }).Error) }
+        : {}),
       ...(second !== undefined ? { secondRun: outcomeOf(second) } : {}),
     },
     start,

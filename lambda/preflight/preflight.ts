@@ -3,6 +3,8 @@
 //   rds:DescribeDBEngineVersions
 //   rds:DescribeDBParameters
 //   rds:DescribeBlueGreenDeployments
+//   rds:DescribeDBProxies
+//   rds:DescribeDBProxyTargets
 //   states:ListExecutions
 //   sqs:GetQueueAttributes
 //   lambda:GetEventSourceMapping
@@ -14,14 +16,19 @@ import {
 import { GetEventSourceMappingCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import {
   type DBInstance,
+  type DBProxy,
+  type DBProxyTarget,
   DescribeDBEngineVersionsCommand,
   DescribeDBInstancesCommand,
+  DescribeDBProxiesCommand,
   paginateDescribeBlueGreenDeployments,
   paginateDescribeDBParameters,
+  paginateDescribeDBProxyTargets,
   type RDSClient,
 } from '@aws-sdk/client-rds';
 import { paginateListExecutions, type SFNClient } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX } from '../restore-old-blue/restore';
 import type { CheckResult, UpgradePlan } from '../shared/upgrade-plan';
 
 export interface PreflightEvent {
@@ -96,7 +103,10 @@ export async function preflight(
     whenInstance('automated-backups', (db) => automatedBackups(id, db)),
     whenInstance('logical-replication', (db) => logicalReplication(clients.rds, id, db)),
     whenInstance('no-managed-master-password', (db) => noManagedMasterPassword(id, db)),
+    whenInstance('major-upgrade-source-version', (db) => majorUpgradeSourceVersion(plan, db)),
     noOtherBlueGreen(clients.rds, id, instance?.DBInstanceArn ?? plan.sourceArn),
+    noLeftoverInstances(clients.rds, id),
+    rdsProxy(clients.rds, id),
     singleFlight(clients.sfn, event.stateMachineArn, event.executionArn),
     ...plan.queues.map((queue) => queueExists(clients.sqs, queue)),
     ...plan.mappings.map((mapping) => mappingEnabled(clients.lambda, mapping)),
@@ -282,6 +292,64 @@ function noManagedMasterPassword(id: string, db: DBInstance): Outcome {
   return pass(name, 'master password is not managed by RDS');
 }
 
+/**
+ * The lowest minor version of each PostgreSQL major from which a blue/green deployment can
+ * upgrade to a higher major (RDS then replicates blue to green logically).
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-replication-type.html
+ * "Major version upgrades are not supported for blue/green deployments with source RDS for
+ * PostgreSQL versions 15.3 and lower, 14.8 and lower, 13.11 and lower, 12.15 and lower, or
+ * 11.20 and lower." The table there lists "16.1 and all higher major and minor versions".
+ */
+const MAJOR_UPGRADE_MINIMUM_MINOR: Readonly<Record<number, number>> = {
+  11: 21,
+  12: 16,
+  13: 12,
+  14: 9,
+  15: 4,
+  16: 1,
+};
+/** From this major on every version qualifies ("16.1 and all higher major ... versions"). */
+const LAST_MAJOR_WITH_MINIMUM = 16;
+
+/** "16.6" and "11.22-rds.20240418" alike: [major, minor], or null if not a version. */
+function majorMinor(version: string): [number, number] | null {
+  const match = /^(\d+)\.(\d+)/.exec(version);
+  return match ? [Number(match[1]), Number(match[2])] : null;
+}
+
+function majorUpgradeSourceVersion(plan: UpgradePlan, db: DBInstance): Outcome {
+  const name = 'major-upgrade-source-version';
+  const id = plan.sourceIdentifier;
+  const actual = db.EngineVersion ?? '';
+  const from = majorMinor(actual);
+  const to = majorMinor(plan.targetEngineVersion);
+  if (from === null || to === null) {
+    return fail(
+      name,
+      `Cannot read the major version of "${id}" (${actual || 'none reported'}) or of the ` +
+        `target ${plan.targetEngineVersion}. Start again with a targetEngineVersion such as "17.2".`,
+    );
+  }
+  const [major, minor] = from;
+  if (to[0] === major) {
+    return pass(name, `${actual} to ${plan.targetEngineVersion} is not a major upgrade`);
+  }
+  const minimum = MAJOR_UPGRADE_MINIMUM_MINOR[major];
+  if (major > LAST_MAJOR_WITH_MINIMUM || (minimum !== undefined && minor >= minimum)) {
+    return pass(name, `${actual} is new enough for a blue/green major upgrade`);
+  }
+  const upgradeTo =
+    minimum === undefined
+      ? 'a version that allows it (11.21, 12.16, 13.12, 14.9, 15.4, 16.1 or later in each major)'
+      : `${major}.${minimum} or a later ${major}.x version (a minor upgrade)`;
+  return fail(
+    name,
+    `"${id}" runs ${plan.engine} ${actual}, from which RDS blue/green cannot upgrade to another ` +
+      `major version (${plan.targetEngineVersion}). Upgrade "${id}" in place to ${upgradeTo}, ` +
+      'then start again.',
+  );
+}
+
 async function noOtherBlueGreen(rds: RDSClient, id: string, sourceArn: string): Promise<Outcome> {
   const name = 'no-other-blue-green-deployment';
   // The "source" filter takes the source's ARN.
@@ -309,6 +377,117 @@ async function noOtherBlueGreen(rds: RDSClient, id: string, sourceArn: string): 
     );
   }
   return pass(name, `no blue/green deployment has "${id}" as its source`);
+}
+
+async function noLeftoverInstances(rds: RDSClient, id: string): Promise<Outcome> {
+  const name = 'no-leftover-instances';
+  // A switchover renames blue to "<name>-old1", and restore-old-blue renames a failed writer
+  // to "<name>-failed1". An instance already under either name, left by an earlier upgrade
+  // or restore, makes RDS pick another name for the next old blue, or the restore unable to
+  // move a failed writer out of the way.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-after
+  const oldBlue = `${id}${OLD_BLUE_SUFFIX}`;
+  const failedWriter = `${id}${FAILED_WRITER_SUFFIX}`;
+  const leftovers = [
+    {
+      name: oldBlue,
+      harm: `RDS would name the next old blue "${id}-old2", but the restore step expects "${oldBlue}".`,
+    },
+    {
+      name: failedWriter,
+      harm: `The restore step could not rename a failed new writer to "${failedWriter}".`,
+    },
+  ];
+  const found = await Promise.all(leftovers.map((l) => describeInstance(rds, l.name)));
+  const problems = leftovers.flatMap((leftover, i) => {
+    const db = found[i];
+    if (db === undefined) return [];
+    return [
+      `DB instance "${leftover.name}" (${db.Engine ?? 'engine unknown'} ` +
+        `${db.EngineVersion ?? 'version unknown'}, ${db.DBInstanceStatus ?? 'status unknown'}) ` +
+        `is left from an earlier upgrade or restore. ${leftover.harm} Delete "${leftover.name}" ` +
+        'after a final snapshot, or rename it, then run the upgrade again.',
+    ];
+  });
+  if (problems.length > 0) return fail(name, ...problems);
+  return pass(name, `no DB instance named "${oldBlue}" or "${failedWriter}"`);
+}
+
+async function rdsProxy(rds: RDSClient, id: string): Promise<Outcome> {
+  const name = 'rds-proxy';
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-blue-green.html
+  // "RDS Proxy supports Blue/Green Deployments for RDS for PostgreSQL, RDS for MySQL and RDS
+  // for MariaDB." At switchover "Amazon RDS runs additional guardrail checks to validate that
+  // the proxy can successfully reach both blue and green environments and is ready for
+  // switchover." Limitation: "Your blue instance must already be a target of the proxy before
+  // you create the blue/green deployment. You cannot add a blue instance to an RDS Proxy after
+  // a blue/green deployment has been created for that instance."
+  // So a proxy in front of blue is allowed, but it must be able to reach blue now: a proxy
+  // that cannot would fail the switchover guardrail after green was built.
+  const proxies = await postgresProxies(rds);
+  const problems: string[] = [];
+  const seen: string[] = [];
+  for (const proxy of proxies) {
+    const proxyName = proxy.DBProxyName ?? '';
+    for (const target of await proxyTargetsOf(rds, proxyName, id)) {
+      const health = target.TargetHealth;
+      const state = health?.State ?? 'UNKNOWN';
+      seen.push(`"${proxyName}" (${state})`);
+      if (proxy.Status !== 'available' || state !== 'AVAILABLE') {
+        const why = [health?.Reason, health?.Description].filter((x) => x).join(': ');
+        problems.push(
+          `RDS Proxy "${proxyName}" (status ${proxy.Status ?? 'unknown'}) has "${id}" as a target ` +
+            `in state ${state}${why ? ` (${why})` : ''}, not AVAILABLE; the switchover checks that ` +
+            `the proxy reaches blue and green. Fix the proxy's access to "${id}" (security groups, ` +
+            'secret, IAM role) or remove the proxy target, then start again.',
+        );
+      }
+    }
+  }
+  if (problems.length > 0) return fail(name, ...problems);
+  if (seen.length > 0) return pass(name, `"${id}" is a target of RDS Proxy ${seen.join(', ')}`);
+  return pass(name, `no RDS Proxy targets "${id}"; do not add it to one until the upgrade is over`);
+}
+
+/** Every proxy that can target a PostgreSQL instance (EngineFamily POSTGRESQL). */
+async function postgresProxies(rds: RDSClient): Promise<DBProxy[]> {
+  // DescribeDBProxies pages by Marker (the SDK has no paginator for it); a proxy connects only
+  // to databases of its EngineFamily.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBProxies.html
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBProxy.html
+  const proxies: DBProxy[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await rds.send(new DescribeDBProxiesCommand({ Marker: marker }));
+    proxies.push(...(page.DBProxies ?? []).filter((p) => p.EngineFamily === 'POSTGRESQL'));
+    marker = page.Marker;
+  } while (marker);
+  return proxies;
+}
+
+/** The targets of one proxy that are the DB instance `id`; none if the proxy is gone. */
+async function proxyTargetsOf(
+  rds: RDSClient,
+  proxyName: string,
+  id: string,
+): Promise<DBProxyTarget[]> {
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBProxyTargets.html
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBProxyTarget.html
+  const targets: DBProxyTarget[] = [];
+  try {
+    for await (const page of paginateDescribeDBProxyTargets(
+      { client: rds },
+      { DBProxyName: proxyName },
+    )) {
+      for (const t of page.Targets ?? []) {
+        if (t.Type === 'RDS_INSTANCE' && t.RdsResourceId === id) targets.push(t);
+      }
+    }
+  } catch (err) {
+    // Deleted between the two calls: it targets nothing.
+    if (!isError(err, 'DBProxyNotFoundFault', 'DBProxyNotFound')) throw err;
+  }
+  return targets;
 }
 
 async function singleFlight(

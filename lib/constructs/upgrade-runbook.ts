@@ -56,13 +56,15 @@ export interface UpgradeRunbookProps {
  * One polling round is Wait (2 events) + Task (5: entered, scheduled, started, succeeded,
  * exited) + count Pass (2) + Choice (2) = 11 events.
  * - Green build: every 5 minutes, at most 288 rounds (24 h) = 3,168 events. Nobody waits on
- *   green (maintenance is not on yet), so a coarse interval costs nothing.
+ *   green (maintenance is not on yet), so a coarse interval costs nothing. A round in which
+ *   the deployment is AVAILABLE but green is only busy or catching up also runs Verify green
+ *   and its choices: 28 events, so up to 8,064 if green is not ready for a whole 24 h.
  * - Switchover: every 5 s, because users are waiting; at most 744 rounds (3,600 s timeout +
  *   120 s margin) = 8,184 events, ~700 with the default 300 s timeout.
  * - Consumers stopping: 36 rounds x 5 mappings = 1,980; draining: 40 x 5 = 2,200;
  *   restoring old blue: 120 rounds = 1,320; the rest of the run is under 400.
- * Worst case, every loop at its bound: about 17,200 events, 69% of the quota. A 24 h green
- * build on the happy path: about 3,900.
+ * Worst case, every loop at its bound: about 22,100 events, 88% of the quota (about 17,200
+ * when green is never AVAILABLE-but-busy). A 24 h green build on the happy path: about 3,900.
  */
 export const GREEN_POLL = Duration.minutes(5);
 export const MAX_GREEN_POLLS = 288;
@@ -515,31 +517,57 @@ export class UpgradeRunbook extends Construct {
     const maintenanceOn = toRollback(maintenance(s, 'Turn maintenance on', toggle, 'on'));
 
     // ------------------------------------------------------------ 6. switch over
-    const switchover = toRollback(
-      awsCall(s, 'Switch over to green', {
-        service: 'rds',
-        action: 'switchoverBlueGreenDeployment',
-        parameters: {
-          'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id',
-          // 30-3600 s; past it RDS rolls the switchover back.
-          // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-timeout
-          'SwitchoverTimeout.$': '$.plan.switchoverTimeoutSeconds',
-        },
-        iamResources: [deployments],
-        additionalIamStatements: [
-          // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
-          new iam.PolicyStatement({
-            actions: ['rds:ModifyDBInstance', 'rds:PromoteReadReplica'],
-            resources: [anyInstance],
-          }),
-        ],
-        resultPath: sfn.JsonPath.DISCARD,
-      }),
-    );
+    // Not toRollback: an error does not say that the switchover did not start (see below).
+    const switchover = awsCall(s, 'Switch over to green', {
+      service: 'rds',
+      action: 'switchoverBlueGreenDeployment',
+      parameters: {
+        'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id',
+        // 30-3600 s; past it RDS rolls the switchover back.
+        // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-timeout
+        'SwitchoverTimeout.$': '$.plan.switchoverTimeoutSeconds',
+      },
+      iamResources: [deployments],
+      additionalIamStatements: [
+        // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
+        new iam.PolicyStatement({
+          actions: ['rds:ModifyDBInstance', 'rds:PromoteReadReplica'],
+          resources: [anyInstance],
+        }),
+      ],
+      resultPath: sfn.JsonPath.DISCARD,
+    });
     const switchWait = sfn.Wait.jsonPath(s, 'Wait for the switchover', {
       time: sfn.WaitTime.duration(SWITCHOVER_POLL),
     });
     const switchCheck = toOperator(describeDeployment('Check switchover status', '$.green'));
+    // The switchover's checks, and whether one of them saw it running: only then does a
+    // return to AVAILABLE mean that RDS rolled it back.
+    const COUNT = {
+      zero: { count: 0 },
+      add: { 'count.$': 'States.MathAdd($.switchPoll.count, 1)' },
+      keep: { 'count.$': '$.switchPoll.count' },
+    };
+    const switchCount = (id: string, count: keyof typeof COUNT, running: boolean | 'keep') =>
+      sfn.Pass.jsonPath(s, id, {
+        parameters: {
+          ...COUNT[count],
+          'now.$': '$$.State.EnteredTime',
+          ...(running === 'keep' ? { 'running.$': '$.switchPoll.running' } : { running }),
+        },
+        resultPath: '$.switchPoll',
+      });
+    // An error from the switchover call does not mean RDS did not take it: a 5xx or a
+    // timeout can come after RDS accepted it, and a retry of an accepted call is refused
+    // because the switchover is running. So on any error the runbook asks RDS, with the page
+    // still on and consumers paused, and follows what the deployment's status says.
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_SwitchoverBlueGreenDeployment.html#API_SwitchoverBlueGreenDeployment_Errors
+    switchover.addCatch(
+      switchCount('Start counting switchover checks after an error', 'zero', false).next(
+        switchCheck,
+      ),
+      { errors: ['States.ALL'], resultPath: '$.switchoverError' },
+    );
     // After the switchover the deployment can only be deleted without its target.
     const switched = sfn.Pass.jsonPath(s, 'Note: switched over', {
       result: sfn.Result.fromBoolean(false),
@@ -564,7 +592,12 @@ export class UpgradeRunbook extends Construct {
     });
     verifyWriter.addCatch(
       sfn.Pass.jsonPath(s, 'Note: the writer check did not run', {
-        parameters: { passed: false, 'failures.$': 'States.Array($.failure.Cause)', writer: null },
+        parameters: {
+          passed: false,
+          inconclusive: true,
+          'failures.$': 'States.Array($.failure.Cause)',
+          writer: null,
+        },
         resultPath: '$.writerCheck',
       }).next(countWriter),
       { errors: ['States.ALL'], resultPath: '$.failure' },
@@ -675,6 +708,33 @@ export class UpgradeRunbook extends Construct {
               )
               .otherwise(clock),
           )
+          // Still initializing its storage, busy (modifying, backing-up), no lag datapoints
+          // yet, or lag over the limit: green will get there; wait for it as for the build,
+          // until the deadline. Only a permanent problem deletes a green.
+          .when(
+            sfn.Condition.booleanEquals('$.greenCheck.transient', true),
+            sfn.Pass.jsonPath(s, 'Note the time green is not ready', {
+              parameters: { 'now.$': '$$.State.EnteredTime' },
+              resultPath: '$.clock',
+            }).next(
+              sfn.Choice.jsonPath(s, 'Is there time to wait for green?')
+                .when(
+                  sfn.Condition.timestampGreaterThanEqualsJsonPath(
+                    '$.clock.now',
+                    '$.plan.deadline',
+                  ),
+                  sfn.Pass.jsonPath(s, 'Note: green was not ready by the deadline', {
+                    parameters: {
+                      Error: 'GreenNotReadyInTime',
+                      'Cause.$':
+                        "States.Format('Green was not ready before the deadline; the switchover will not start after it. Last check: {}', States.JsonToString($.greenCheck.failures))",
+                    },
+                    resultPath: '$.failure',
+                  }).next(rollback),
+                )
+                .otherwise(greenWait),
+            ),
+          )
           .when(
             sfn.Condition.numberLessThan('$.greenVerify.count', VERIFY_ATTEMPTS),
             greenVerifyWait,
@@ -722,20 +782,41 @@ export class UpgradeRunbook extends Construct {
         }),
       )
       .next(switchover)
-      .next(startCount(s, 'Start counting switchover checks', '$.switchPoll'))
+      .next(switchCount('Start counting switchover checks', 'zero', false))
       .next(switchWait)
       .next(switchCheck)
-      .next(incrementCount(s, 'Count switchover checks', '$.switchPoll'))
+      .next(switchCount('Count switchover checks', 'add', 'keep'))
       .next(
+        // RDS documents that a switchover past its timeout is rolled back and changes
+        // nothing, not which status the deployment shows then: SWITCHOVER_FAILED, or
+        // AVAILABLE again (rehearsal assumption switchover-timeout-status). Either, and
+        // INVALID_CONFIGURATION, mean blue is still the writer: roll back at once.
+        // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-timeout
+        // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_BlueGreenDeployment.html (Status)
         sfn.Choice.jsonPath(s, 'Has the switchover finished?')
           .when(sfn.Condition.stringEquals('$.green.status', 'SWITCHOVER_COMPLETED'), switched)
           .when(
-            sfn.Condition.stringEquals('$.green.status', 'SWITCHOVER_FAILED'),
+            sfn.Condition.or(
+              sfn.Condition.stringEquals('$.green.status', 'SWITCHOVER_FAILED'),
+              sfn.Condition.stringEquals('$.green.status', 'INVALID_CONFIGURATION'),
+            ),
             reason(
               s,
               'Note: the switchover failed',
               'SwitchoverFailed',
-              'RDS reports SWITCHOVER_FAILED and has rolled the switchover back; blue is still the writer.',
+              'RDS reports the switchover failed (SWITCHOVER_FAILED or INVALID_CONFIGURATION) and has rolled it back; blue is still the writer.',
+            ).next(rollback),
+          )
+          .when(
+            sfn.Condition.and(
+              sfn.Condition.stringEquals('$.green.status', 'AVAILABLE'),
+              sfn.Condition.booleanEquals('$.switchPoll.running', true),
+            ),
+            reason(
+              s,
+              'Note: the switchover was rolled back',
+              'SwitchoverRolledBack',
+              'The switchover was running and the deployment is AVAILABLE again: RDS rolled it back (for example at its timeout); blue is still the writer.',
             ).next(rollback),
           )
           .when(
@@ -743,12 +824,33 @@ export class UpgradeRunbook extends Construct {
               '$.switchPoll.count',
               '$.plan.switchoverMaxChecks',
             ),
-            reason(
-              s,
-              'Note: the switchover did not finish',
-              'SwitchoverStuck',
-              'The switchover neither completed nor failed within its timeout plus two minutes.',
-            ).next(pageOperator),
+            sfn.Choice.jsonPath(s, 'Did the switchover ever start?')
+              // AVAILABLE all along, past the timeout: a switchover RDS took would have
+              // finished or been rolled back by now, so blue is the writer.
+              .when(
+                sfn.Condition.stringEquals('$.green.status', 'AVAILABLE'),
+                reason(
+                  s,
+                  'Note: the switchover never started',
+                  'SwitchoverNotStarted',
+                  'The switchover call failed and the deployment stayed AVAILABLE past the switchover timeout: RDS never switched over; blue is still the writer.',
+                ).next(rollback),
+              )
+              .otherwise(
+                reason(
+                  s,
+                  'Note: the switchover did not finish',
+                  'SwitchoverStuck',
+                  'The switchover neither completed nor failed within its timeout plus two minutes.',
+                ).next(pageOperator),
+              ),
+          )
+          .when(
+            sfn.Condition.and(
+              sfn.Condition.stringEquals('$.green.status', 'SWITCHOVER_IN_PROGRESS'),
+              sfn.Condition.booleanEquals('$.switchPoll.running', false),
+            ),
+            switchCount('Note: the switchover is running', 'keep', true).next(switchWait),
           )
           .otherwise(switchWait),
       );
@@ -769,6 +871,21 @@ export class UpgradeRunbook extends Construct {
         sfn.Choice.jsonPath(s, 'Is the new writer healthy?')
           .when(sfn.Condition.booleanEquals('$.writerCheck.passed', true), maintenanceOff)
           .when(sfn.Condition.numberLessThan('$.writerVerify.count', VERIFY_ATTEMPTS), writerWait)
+          // A check that could not run (the function failed or timed out, the database
+          // could not be reached) says nothing against the new writer, and restoring old
+          // blue would throw a good upgrade away: stop with the page on and the consumers
+          // paused, so nothing writes to an unverified database, and page an operator.
+          .when(
+            sfn.Condition.booleanEquals('$.writerCheck.inconclusive', true),
+            sfn.Pass.jsonPath(s, 'Note: the new writer could not be checked', {
+              parameters: {
+                Error: 'WriterNotChecked',
+                'Cause.$':
+                  "States.Format('RDS switched over, but the writer check could not run, so the new writer was neither verified nor found bad. Maintenance stays on and consumers stay paused until an operator checks the writer. Last attempt: {}', States.JsonToString($.writerCheck.failures))",
+              },
+              resultPath: '$.failure',
+            }).next(pageOperator),
+          )
           .otherwise(
             sfn.Pass.jsonPath(s, 'Note: the new writer failed verification', {
               parameters: {

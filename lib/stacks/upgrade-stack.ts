@@ -123,7 +123,11 @@ export class UpgradeStack extends Stack {
       'preflight',
       'Checks every blue/green prerequisite before an upgrade',
       [
-        allow(['rds:DescribeDBInstances'], [sourceArn]),
+        // Blue, and the names an earlier upgrade or restore may have left behind.
+        allow(
+          ['rds:DescribeDBInstances'],
+          [sourceArn, `${sourceArn}-old1`, `${sourceArn}-failed1`],
+        ),
         allow(
           ['rds:DescribeDBParameters'],
           [arn('rds', 'pg', platform.database.parameterGroupName)],
@@ -137,6 +141,8 @@ export class UpgradeStack extends Stack {
         ),
         allow(['lambda:GetEventSourceMapping'], mappingArns),
         allow(['elasticloadbalancing:DescribeListeners'], ['*']),
+        // Is blue behind an RDS Proxy? Every proxy is listed: see WILDCARD_REASONS.listCalls.
+        allow(['rds:DescribeDBProxies', 'rds:DescribeDBProxyTargets'], ['*']),
       ],
     );
     const verifyGreen = fn(

@@ -96,6 +96,13 @@ export interface Scenario {
   latencies?: Partial<Latencies>;
   /** Green never becomes AVAILABLE. */
   greenStuck?: boolean;
+  /**
+   * Green's storage is still being loaded from its snapshot for this long after green is
+   * available (StorageOperationStatus Initializing).
+   */
+  greenStorageInitSeconds?: number;
+  /** Green is `backing-up` for this long after the deployment becomes AVAILABLE. */
+  greenBackingUpSeconds?: number;
   /** Green becomes INVALID_CONFIGURATION instead of AVAILABLE. */
   greenInvalid?: boolean;
   /**
@@ -107,6 +114,11 @@ export interface Scenario {
   switchoverHangs?: boolean;
   /** The switchover fails (RDS rolls it back). */
   switchoverFails?: boolean;
+  /**
+   * RDS takes the first switchover call but its answer is lost: the caller gets this error
+   * (a 5xx) while the switchover runs.
+   */
+  switchoverAnswerLost?: string;
   /** Green's parameter group leaves it read-only: the new writer refuses writes. */
   badWriter?: boolean;
   /** The new writer takes writes, but the writer check cannot query it. */
@@ -118,12 +130,16 @@ export interface Scenario {
   noBackups?: boolean;
   managedPassword?: boolean;
   parameterGroupPending?: boolean;
+  /** An old blue from an earlier upgrade is still there, as `<source>-old1`. */
+  leftoverOldBlue?: boolean;
   /** Another blue/green deployment already exists for the source. */
   existingDeployment?: boolean;
   /** Another upgrade execution is already running. */
   otherExecutionRunning?: boolean;
   /** Blue's OldestReplicationSlotLag while green replicates, in MB. Default 1. */
   replicationLagMb?: number;
+  /** Green's ReplicaLag while it replicates (physical replication), in seconds. Default 1. */
+  replicaLagSeconds?: number;
   /** Messages that break their contract, sent at the start: they must end in the DLQ. */
   poison?: number;
 }
@@ -140,6 +156,8 @@ export type WorldEvent = { t: number } & (
   | { kind: 'update-mapping'; uuid: string; enabled: boolean }
   | { kind: 'function-result'; function: string; result: unknown }
   | { kind: 'writer'; resourceId: string | null }
+  /** Green deleted with its deployment; `busy` says why it was not ready yet, if it was only busy. */
+  | { kind: 'green-deleted'; busy: string | null }
   | { kind: 'access-denied'; principal: string; action: string; resource: string }
   | { kind: 'execution'; arn: string; status: string }
   | { kind: 'notification'; subject: string }

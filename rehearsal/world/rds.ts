@@ -36,6 +36,12 @@ export interface Instance {
    * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-overview.html
    */
   replicaOf?: string;
+  /**
+   * Until when the instance's storage is still loaded from its snapshot, as green's is after
+   * it is created: "lazy loading". (Virtual ms.)
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-lazy-loading
+   */
+  storageInitializedAt?: number;
   /** Connections opened in an earlier epoch have been dropped. */
   epoch: number;
   /** During a switchover: no writes, no new connections. */
@@ -85,6 +91,7 @@ export class RdsModel {
   private staleDns: { host: string; resourceId: string; left: number } | undefined;
   private nextId = 1;
   private createCalls = 0;
+  private switchoverAnswerLost = false;
   private lastWriter: string | null | undefined;
 
   constructor(
@@ -113,6 +120,19 @@ export class RdsModel {
         readOnlyLock: false,
         epoch: 0,
         blocked: false,
+        tables: new Map(),
+        keys: new Map(),
+      });
+    }
+    const blue = this.named(source);
+    if (ctx.scenario.leftoverOldBlue && blue !== undefined) {
+      const old = `${source}-old1`;
+      this.instances.set(`db-${old}`, {
+        ...blue,
+        identifier: old,
+        resourceId: `db-${old}`,
+        engineVersion: '15.8',
+        readOnlyLock: true,
         tables: new Map(),
         keys: new Map(),
       });
@@ -308,6 +328,31 @@ export class RdsModel {
         return { DBInstances: [this.describeInstance(this.require(i.DBInstanceIdentifier))] };
       },
     },
+    // No proxy in front of the rehearsal's database.
+    DescribeDBProxies: {
+      iam: (i) => [
+        {
+          action: 'rds:DescribeDBProxies',
+          resource:
+            i.DBProxyName === undefined
+              ? listResource(
+                  this.ctx.assumption('list-calls-authorized-on'),
+                  `arn:aws:rds:${REGION}:${ACCOUNT}:db-proxy:*`,
+                )
+              : `arn:aws:rds:${REGION}:${ACCOUNT}:db-proxy:${String(i.DBProxyName)}`,
+        },
+      ],
+      run: (i) => {
+        if (i.DBProxyName !== undefined) {
+          throw new AwsError(
+            'DBProxyNotFoundFault',
+            `DBProxy ${String(i.DBProxyName)} not found.`,
+            404,
+          );
+        }
+        return { DBProxies: [] };
+      },
+    },
     DescribeDBEngineVersions: {
       // No resource type: only "*" authorizes it.
       iam: () => [{ action: 'rds:DescribeDBEngineVersions', resource: '*' }],
@@ -451,6 +496,10 @@ export class RdsModel {
         { DBParameterGroupName: i.parameterGroup, ParameterApplyStatus: i.applyStatus },
       ],
       DeletionProtection: i.deletionProtection,
+      // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBInstance.html
+      ...(i.storageInitializedAt !== undefined && this.ctx.now() < i.storageInitializedAt
+        ? { StorageOperationStatus: 'Initializing', StorageOperationPercentProgress: 50 }
+        : {}),
       Endpoint: { Address: RdsModel.endpoint(i.identifier), Port: i.port },
       ...(i.managedPassword
         ? {
@@ -525,6 +574,15 @@ export class RdsModel {
       this.ctx.after(this.ctx.latency.greenBuild, () => {
         if (d.status !== 'PROVISIONING') return;
         green.status = 'available';
+        if (s.greenStorageInitSeconds !== undefined) {
+          green.storageInitializedAt = this.ctx.now() + s.greenStorageInitSeconds * 1000;
+        }
+        if (s.greenBackingUpSeconds !== undefined) {
+          green.status = 'backing-up';
+          this.ctx.after(s.greenBackingUpSeconds, () => {
+            if (green.status === 'backing-up') green.status = 'available';
+          });
+        }
         d.status = s.greenInvalid ? 'INVALID_CONFIGURATION' : 'AVAILABLE';
       });
     }
@@ -591,10 +649,20 @@ export class RdsModel {
         inst.epoch += 1;
       }
     };
-    if (s.switchoverHangs) return { BlueGreenDeployment: this.describeDeployment(d) };
+    const answer = () => {
+      if (s.switchoverAnswerLost !== undefined && !this.switchoverAnswerLost) {
+        this.switchoverAnswerLost = true;
+        throw new AwsError(s.switchoverAnswerLost, 'the response was lost', 500);
+      }
+      return { BlueGreenDeployment: this.describeDeployment(d) };
+    };
+    if (s.switchoverHangs) return answer();
     if (s.switchoverFails || took > timeout) {
       this.ctx.after(Math.min(took, timeout), () => {
-        d.status = 'SWITCHOVER_FAILED';
+        // A failed switchover shows SWITCHOVER_FAILED; one past its timeout shows what the
+        // assumption switchover-timeout-status says.
+        d.status =
+          took > timeout ? this.ctx.assumption('switchover-timeout-status') : 'SWITCHOVER_FAILED';
         release();
         this.ctx.emit({ kind: 'switchover-end', deployment: d.id, completed: false });
       });
@@ -625,7 +693,7 @@ export class RdsModel {
         this.writerChanged();
       });
     }
-    return { BlueGreenDeployment: this.describeDeployment(d) };
+    return answer();
   }
 
   private delete(i: Record<string, unknown>) {
@@ -646,6 +714,10 @@ export class RdsModel {
       );
     }
     const answer = { BlueGreenDeployment: this.describeDeployment(d) };
+    const green = this.byResource(d.green);
+    if (deleteTarget && green?.replicaOf !== undefined) {
+      this.ctx.emit({ kind: 'green-deleted', busy: this.busy(green) });
+    }
     d.status = 'DELETING';
     this.ctx.after(this.ctx.latency.deleteDeployment, () => {
       this.deployments.delete(d.id);
@@ -667,22 +739,48 @@ export class RdsModel {
     return answer;
   }
 
-  /** Datapoints of blue's OldestReplicationSlotLag (bytes), one a minute, while green replicates. */
+  /**
+   * Why a green is not ready yet when it is only busy (it gets there by itself), or null.
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
+   */
+  private busy(green: Instance): string | null {
+    if (['backing-up', 'modifying', 'rebooting', 'upgrading'].includes(green.status)) {
+      return green.status;
+    }
+    if (green.storageInitializedAt !== undefined && this.ctx.now() < green.storageInitializedAt) {
+      return 'initializing its storage';
+    }
+    return null;
+  }
+
+  /**
+   * Datapoints, one a minute while green replicates, of blue's OldestReplicationSlotLag
+   * (bytes) or green's ReplicaLag (seconds).
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html#rds-cw-metrics-instance
+   */
   replicationLag(
+    metric: string,
     identifier: string,
     startMs: number,
     endMs: number,
-  ): { t: number; bytes: number }[] {
-    const blue = this.named(identifier);
-    if (blue === undefined) return [];
-    const bytes = (this.ctx.scenario.replicationLagMb ?? 1) * 1024 * 1024;
-    const points: { t: number; bytes: number }[] = [];
+  ): { t: number; value: number }[] {
+    const instance = this.named(identifier);
+    if (instance === undefined) return [];
+    const s = this.ctx.scenario;
+    const series: Record<string, { member: 'blue' | 'green'; value: number }> = {
+      OldestReplicationSlotLag: { member: 'blue', value: (s.replicationLagMb ?? 1) * 1024 * 1024 },
+      ReplicaLag: { member: 'green', value: s.replicaLagSeconds ?? 1 },
+    };
+    const wanted = series[metric];
+    if (wanted === undefined) return [];
+    const { member, value } = wanted;
+    const points: { t: number; value: number }[] = [];
     for (const d of this.deployments.values()) {
-      if (d.blue !== blue.resourceId) continue;
+      if (d[member] !== instance.resourceId) continue;
       const from = Math.max(startMs, d.createdAt);
       const to = Math.min(endMs, d.replicationStoppedAt ?? endMs);
       for (let t = Math.ceil(from / 60_000) * 60_000; t <= to; t += 60_000)
-        points.push({ t, bytes });
+        points.push({ t, value });
     }
     return points;
   }

@@ -160,7 +160,7 @@ export class SfnModel {
   };
 }
 
-/** CloudWatch metrics: the one the upgrade reads, blue's OldestReplicationSlotLag. */
+/** CloudWatch metrics: the replication lag the upgrade reads (see RdsModel.replicationLag). */
 export class CloudWatchModel {
   constructor(private readonly rds: RdsModel) {}
 
@@ -186,16 +186,14 @@ export class CloudWatchModel {
             const m = q.MetricStat?.Metric;
             const id = m?.Dimensions?.find((d) => d.Name === 'DBInstanceIdentifier')?.Value;
             const points =
-              m?.Namespace === 'AWS/RDS' &&
-              m.MetricName === 'OldestReplicationSlotLag' &&
-              id !== undefined
-                ? this.rds.replicationLag(id, start, end)
+              m?.Namespace === 'AWS/RDS' && id !== undefined
+                ? this.rds.replicationLag(m.MetricName, id, start, end)
                 : [];
             return {
               Id: q.Id,
               StatusCode: 'Complete',
               Timestamps: points.map((p) => new Date(p.t)),
-              Values: points.map((p) => p.bytes),
+              Values: points.map((p) => p.value),
             };
           }),
         };

@@ -221,6 +221,40 @@ export const MORE_MUTANTS: Mutant[] = [
       }),
   },
   {
+    name: 'a green that is only busy or loading its storage is deleted as failed',
+    caughtBy: 'green-kept-while-catching-up',
+    scenario: 'green-initializing',
+    definition: (d) =>
+      edit(d, (s) => {
+        const choice = state(s, 'Is green ready?') as unknown as {
+          Choices: { Variable?: string }[];
+        };
+        choice.Choices = choice.Choices.filter((c) => c.Variable !== '$.greenCheck.transient');
+        delete s['Note the time green is not ready'];
+        delete s['Is there time to wait for green?'];
+        delete s['Note: green was not ready by the deadline'];
+      }),
+  },
+  {
+    name: 'an error from the switchover call rolls back at once',
+    caughtBy: 'page-during-switchover',
+    scenario: 'switchover-call-lost',
+    definition: (d) =>
+      edit(d, (s) => {
+        const task = state(s, 'Switch over to green') as unknown as {
+          Catch: { ErrorEquals: string[]; Next: string; ResultPath?: string }[];
+        };
+        task.Catch = [
+          {
+            ErrorEquals: ['States.ALL'],
+            Next: 'Roll back: turn maintenance off',
+            ResultPath: '$.failure',
+          },
+        ];
+        delete s['Start counting switchover checks after an error'];
+      }),
+  },
+  {
     name: 'the dry run turns the maintenance page on',
     caughtBy: 'outcome: DRY_RUN but something was changed',
     scenario: 'dry-run',

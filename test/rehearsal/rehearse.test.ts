@@ -80,7 +80,7 @@ describe('assumptions', () => {
     expect(lines).toHaveLength(ASSUMPTIONS.length);
     for (const line of lines) {
       expect(line).toMatch(
-        /^[a-z0-9-]+: [a-z-]+(\|[a-z-]+)+ \(default [a-z-]+\) .+https:\/\/docs\.aws\.amazon\.com\//,
+        /^[a-z0-9-]+: [A-Za-z_-]+(\|[A-Za-z_-]+)+ \(default [A-Za-z_-]+\) .+https:\/\/docs\.aws\.amazon\.com\//,
       );
     }
   });

@@ -4,10 +4,12 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetEventSourceMappingCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import {
+  DBInstanceNotFoundFault,
   DescribeBlueGreenDeploymentsCommand,
   DescribeDBEngineVersionsCommand,
   DescribeDBInstancesCommand,
   DescribeDBParametersCommand,
+  DescribeDBProxiesCommand,
   RDSClient,
 } from '@aws-sdk/client-rds';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
@@ -71,6 +73,13 @@ beforeEach(() => {
       },
     ],
   });
+  // No instance is left over from an earlier upgrade or restore.
+  for (const id of ['platform-db-old1', 'platform-db-failed1']) {
+    rds
+      .on(DescribeDBInstancesCommand, { DBInstanceIdentifier: id })
+      .rejects(new DBInstanceNotFoundFault({ message: 'not found', $metadata: {} }));
+  }
+  rds.on(DescribeDBProxiesCommand).resolves({ DBProxies: [] });
   rds
     .on(DescribeDBEngineVersionsCommand)
     .resolves({ DBEngineVersions: [{ ValidUpgradeTarget: [{ EngineVersion: '17.2' }] }] });
@@ -93,7 +102,7 @@ describe('preflight handler', () => {
       arn: SOURCE_ARN,
       engineVersion: '16.6',
     });
-    expect(result.checks).toHaveLength(10);
+    expect(result.checks).toHaveLength(13);
   });
 
   it('refuses an event without the execution ARN, calling nothing', async () => {

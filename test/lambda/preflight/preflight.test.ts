@@ -13,10 +13,15 @@ import {
   type DBInstance,
   DBInstanceNotFoundFault,
   DBParameterGroupNotFoundFault,
+  type DBProxy,
+  DBProxyNotFoundFault,
+  type DBProxyTarget,
   DescribeBlueGreenDeploymentsCommand,
   DescribeDBEngineVersionsCommand,
   DescribeDBInstancesCommand,
   DescribeDBParametersCommand,
+  DescribeDBProxiesCommand,
+  DescribeDBProxyTargetsCommand,
   RDSClient,
 } from '@aws-sdk/client-rds';
 import { ListExecutionsCommand, SFNClient, StateMachineDoesNotExist } from '@aws-sdk/client-sfn';
@@ -67,7 +72,10 @@ const CHECK_ORDER = [
   'automated-backups',
   'logical-replication',
   'no-managed-master-password',
+  'major-upgrade-source-version',
   'no-other-blue-green-deployment',
+  'no-leftover-instances',
+  'rds-proxy',
   'single-flight',
   'queue:sends',
   'queue:unsubscribes',
@@ -103,10 +111,39 @@ const blue = (overrides: Partial<DBInstance> = {}): DBInstance => ({
 });
 
 const meta = { $metadata: {} };
+const notFound = (id: string) =>
+  new DBInstanceNotFoundFault({ message: `DBInstance ${id} not found.`, ...meta });
+/**
+ * Blue is `db`, and no instance answers to the names an earlier upgrade or restore leaves
+ * behind. (The mock answers with the latest matching `on`, so the names go after blue.)
+ */
+const sourceIs = (db: DBInstance) => {
+  rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [db] });
+  for (const id of ['platform-db-old1', 'platform-db-failed1']) {
+    rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: id }).rejects(notFound(id));
+  }
+};
+const proxy = (overrides: Partial<DBProxy> = {}): DBProxy => ({
+  DBProxyName: 'platform-proxy',
+  EngineFamily: 'POSTGRESQL',
+  Status: 'available',
+  ...overrides,
+});
+const proxyTarget = (overrides: Partial<DBProxyTarget> = {}): DBProxyTarget => ({
+  Type: 'RDS_INSTANCE',
+  RdsResourceId: 'platform-db',
+  TargetArn: SOURCE_ARN,
+  Role: 'READ_WRITE',
+  TargetHealth: { State: 'AVAILABLE' },
+  ...overrides,
+});
+const checkNamed = async (event: PreflightEvent, name: string) =>
+  (await preflight(clients, event)).checks.find((c) => c.name === name);
 
 beforeEach(() => {
   for (const mock of [rds, sfn, sqs, lambda, elb]) mock.reset();
-  rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [blue()] });
+  sourceIs(blue());
+  rds.on(DescribeDBProxiesCommand).resolves({ DBProxies: [] });
   rds.on(DescribeDBEngineVersionsCommand).resolves({
     DBEngineVersions: [
       {
@@ -173,6 +210,22 @@ describe('preflight', () => {
     expect(rds).toHaveReceivedCommandWith(DescribeBlueGreenDeploymentsCommand, {
       Filters: [{ Name: 'source', Values: [SOURCE_ARN] }],
     });
+    for (const leftover of ['platform-db-old1', 'platform-db-failed1']) {
+      expect(rds).toHaveReceivedCommandWith(DescribeDBInstancesCommand, {
+        DBInstanceIdentifier: leftover,
+      });
+    }
+    expect(rds).toHaveReceivedCommandTimes(DescribeDBProxiesCommand, 1);
+    const byName = Object.fromEntries(result.checks.map((c) => [c.name, c.detail]));
+    expect(byName['no-leftover-instances']).toBe(
+      'no DB instance named "platform-db-old1" or "platform-db-failed1"',
+    );
+    expect(byName['rds-proxy']).toBe(
+      'no RDS Proxy targets "platform-db"; do not add it to one until the upgrade is over',
+    );
+    expect(byName['major-upgrade-source-version']).toBe(
+      '16.6 is new enough for a blue/green major upgrade',
+    );
     expect(sfn).toHaveReceivedCommandWith(ListExecutionsCommand, {
       stateMachineArn: STATE_MACHINE_ARN,
       statusFilter: 'RUNNING',
@@ -194,7 +247,7 @@ describe('preflight', () => {
   });
 
   it('asks for upgrade targets of the version blue really runs, not the one the stack says', async () => {
-    rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [blue({ EngineVersion: '16.8' })] });
+    sourceIs(blue({ EngineVersion: '16.8' }));
     const result = await preflight(clients, EVENT);
     expect(rds).toHaveReceivedCommandWith(DescribeDBEngineVersionsCommand, {
       Engine: 'postgres',
@@ -210,23 +263,21 @@ describe('preflight', () => {
   });
 
   it('reports every failed check at once, in check order, each with the value it saw', async () => {
-    rds.on(DescribeDBInstancesCommand).resolves({
-      DBInstances: [
-        blue({
-          DBInstanceStatus: 'modifying',
-          BackupRetentionPeriod: 0,
-          DBParameterGroups: [
-            {
-              DBParameterGroupName: 'parameters-postgres16',
-              ParameterApplyStatus: 'pending-reboot',
-            },
-          ],
-          MasterUserSecret: {
-            SecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db',
+    sourceIs(
+      blue({
+        DBInstanceStatus: 'modifying',
+        BackupRetentionPeriod: 0,
+        DBParameterGroups: [
+          {
+            DBParameterGroupName: 'parameters-postgres16',
+            ParameterApplyStatus: 'pending-reboot',
           },
-        }),
-      ],
-    });
+        ],
+        MasterUserSecret: {
+          SecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db',
+        },
+      }),
+    );
     rds.on(DescribeDBEngineVersionsCommand).resolves({
       DBEngineVersions: [{ ValidUpgradeTarget: [{ EngineVersion: '16.8' }] }],
     });
@@ -304,15 +355,13 @@ describe('preflight', () => {
   });
 
   it('reports both problems when a parameter group is out of sync and logical replication is off', async () => {
-    rds.on(DescribeDBInstancesCommand).resolves({
-      DBInstances: [
-        blue({
-          DBParameterGroups: [
-            { DBParameterGroupName: 'parameters-postgres16', ParameterApplyStatus: 'applying' },
-          ],
-        }),
-      ],
-    });
+    sourceIs(
+      blue({
+        DBParameterGroups: [
+          { DBParameterGroupName: 'parameters-postgres16', ParameterApplyStatus: 'applying' },
+        ],
+      }),
+    );
     rds.on(DescribeDBParametersCommand).resolves({
       Parameters: [{ ParameterName: 'rds.logical_replication', ParameterValue: '0' }],
     });
@@ -464,6 +513,7 @@ describe('preflight', () => {
       ['automated-backups', false],
       ['logical-replication', false],
       ['no-managed-master-password', false],
+      ['major-upgrade-source-version', false],
     ]);
     expect(rds).not.toHaveReceivedCommand(DescribeDBEngineVersionsCommand);
     // Still checked, against the plan's ARN.
@@ -492,7 +542,213 @@ describe('preflight', () => {
     expect(result.passed).toBe(true);
   });
 
+  describe('leftover instances', () => {
+    it('fails naming each instance left under -old1 or -failed1, with its version and status', async () => {
+      rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'platform-db-old1' }).resolves({
+        DBInstances: [
+          blue({
+            DBInstanceIdentifier: 'platform-db-old1',
+            EngineVersion: '15.8',
+            DBInstanceStatus: 'stopped',
+          }),
+        ],
+      });
+      rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'platform-db-failed1' }).resolves({
+        DBInstances: [
+          blue({
+            DBInstanceIdentifier: 'platform-db-failed1',
+            EngineVersion: '16.6',
+            DBInstanceStatus: 'available',
+          }),
+        ],
+      });
+      const result = await preflight(clients, EVENT);
+      expect(result.passed).toBe(false);
+      expect(result.failures).toEqual([
+        'DB instance "platform-db-old1" (postgres 15.8, stopped) is left from an earlier upgrade or restore. ' +
+          'RDS would name the next old blue "platform-db-old2", but the restore step expects "platform-db-old1". ' +
+          'Delete "platform-db-old1" after a final snapshot, or rename it, then run the upgrade again.',
+        'DB instance "platform-db-failed1" (postgres 16.6, available) is left from an earlier upgrade or restore. ' +
+          'The restore step could not rename a failed new writer to "platform-db-failed1". ' +
+          'Delete "platform-db-failed1" after a final snapshot, or rename it, then run the upgrade again.',
+      ]);
+      expect(result.checks.find((c) => c.name === 'no-leftover-instances')?.ok).toBe(false);
+    });
+
+    it('fails for a -failed1 instance alone', async () => {
+      rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'platform-db-failed1' }).resolves({
+        DBInstances: [blue({ DBInstanceIdentifier: 'platform-db-failed1' })],
+      });
+      expect((await preflight(clients, EVENT)).failures).toEqual([
+        expect.stringContaining('DB instance "platform-db-failed1" (postgres 16.6, available)'),
+      ]);
+    });
+
+    it('throws on errors other than "not found", for Step Functions to retry', async () => {
+      rds
+        .on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'platform-db-old1' })
+        .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDenied' }));
+      await expect(preflight(clients, EVENT)).rejects.toThrow('not authorized');
+    });
+  });
+
+  describe('RDS Proxy', () => {
+    it('passes when a proxy targets blue and reaches it, following every page', async () => {
+      rds
+        .on(DescribeDBProxiesCommand)
+        .resolvesOnce({
+          DBProxies: [proxy({ DBProxyName: 'mysql-proxy', EngineFamily: 'MYSQL' })],
+          Marker: 'proxies-2',
+        })
+        .resolves({ DBProxies: [proxy()] });
+      rds
+        .on(DescribeDBProxyTargetsCommand)
+        .resolvesOnce({
+          Targets: [proxyTarget({ RdsResourceId: 'other-db' })],
+          Marker: 'targets-2',
+        })
+        .resolves({ Targets: [proxyTarget()] });
+      const check = await checkNamed(EVENT, 'rds-proxy');
+      expect(check).toEqual({
+        name: 'rds-proxy',
+        ok: true,
+        detail: '"platform-db" is a target of RDS Proxy "platform-proxy" (AVAILABLE)',
+      });
+      expect(rds).toHaveReceivedNthSpecificCommandWith(2, DescribeDBProxiesCommand, {
+        Marker: 'proxies-2',
+      });
+      // A MySQL proxy cannot target a PostgreSQL instance, so its targets are not read.
+      expect(rds).not.toHaveReceivedCommandWith(DescribeDBProxyTargetsCommand, {
+        DBProxyName: 'mysql-proxy',
+      });
+      expect(rds).toHaveReceivedNthSpecificCommandWith(2, DescribeDBProxyTargetsCommand, {
+        DBProxyName: 'platform-proxy',
+        Marker: 'targets-2',
+      });
+    });
+
+    it('fails naming the proxy when it cannot reach blue', async () => {
+      rds.on(DescribeDBProxiesCommand).resolves({ DBProxies: [proxy()] });
+      rds.on(DescribeDBProxyTargetsCommand).resolves({
+        Targets: [
+          proxyTarget({
+            TargetHealth: {
+              State: 'UNAVAILABLE',
+              Reason: 'AUTH_FAILURE',
+              Description: 'Proxy does not have any registered credentials',
+            },
+          }),
+        ],
+      });
+      const result = await preflight(clients, EVENT);
+      expect(result.failures).toEqual([
+        'RDS Proxy "platform-proxy" (status available) has "platform-db" as a target in state ' +
+          'UNAVAILABLE (AUTH_FAILURE: Proxy does not have any registered credentials), not AVAILABLE; ' +
+          'the switchover checks that the proxy reaches blue and green. ' +
+          `Fix the proxy's access to "platform-db" (security groups, secret, IAM role) or remove ` +
+          'the proxy target, then start again.',
+      ]);
+    });
+
+    it('fails when the proxy in front of blue is not available', async () => {
+      rds.on(DescribeDBProxiesCommand).resolves({ DBProxies: [proxy({ Status: 'suspended' })] });
+      rds.on(DescribeDBProxyTargetsCommand).resolves({ Targets: [proxyTarget()] });
+      expect((await preflight(clients, EVENT)).failures).toEqual([
+        expect.stringContaining(
+          'RDS Proxy "platform-proxy" (status suspended) has "platform-db" as a target in state AVAILABLE,',
+        ),
+      ]);
+    });
+
+    it('passes when the proxies target only other instances, or are deleted meanwhile', async () => {
+      rds.on(DescribeDBProxiesCommand).resolves({
+        DBProxies: [proxy({ DBProxyName: 'other-proxy' }), proxy({ DBProxyName: 'gone-proxy' })],
+      });
+      rds
+        .on(DescribeDBProxyTargetsCommand, { DBProxyName: 'other-proxy' })
+        .resolves({ Targets: [proxyTarget({ RdsResourceId: 'platform-db-replica' })] });
+      rds
+        .on(DescribeDBProxyTargetsCommand, { DBProxyName: 'gone-proxy' })
+        .rejects(new DBProxyNotFoundFault({ message: 'not found', ...meta }));
+      const check = await checkNamed(EVENT, 'rds-proxy');
+      expect(check?.ok).toBe(true);
+      expect(check?.detail).toMatch(/^no RDS Proxy targets "platform-db"/);
+    });
+
+    it("throws when reading a proxy's targets fails unexpectedly", async () => {
+      rds.on(DescribeDBProxiesCommand).resolves({ DBProxies: [proxy()] });
+      rds
+        .on(DescribeDBProxyTargetsCommand)
+        .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+      await expect(preflight(clients, EVENT)).rejects.toThrow('Rate exceeded');
+    });
+  });
+
+  describe('major upgrade source version', () => {
+    const run = (engineVersion: string, targetEngineVersion: string) => {
+      sourceIs(blue({ EngineVersion: engineVersion }));
+      return checkNamed(
+        { ...EVENT, plan: { ...PLAN, targetEngineVersion } },
+        'major-upgrade-source-version',
+      );
+    };
+
+    it.each([
+      ['15.4', '17.2'],
+      ['14.9', '16.8'],
+      ['13.12', '17.2'],
+      ['12.16', '16.8'],
+      ['11.21', '16.8'],
+      ['11.22-rds.20240418', '16.8'],
+      ['16.1', '17.2'],
+      ['17.4', '18.1'],
+    ])('passes a major upgrade from %s (to %s)', async (from, to) => {
+      expect(await run(from, to)).toEqual({
+        name: 'major-upgrade-source-version',
+        ok: true,
+        detail: `${from} is new enough for a blue/green major upgrade`,
+      });
+    });
+
+    it.each([
+      ['15.3', '17.2', '15.4 or a later 15.x version'],
+      ['14.8', '16.8', '14.9 or a later 14.x version'],
+      ['13.11', '17.2', '13.12 or a later 13.x version'],
+      ['12.15', '16.8', '12.16 or a later 12.x version'],
+      ['11.20', '16.8', '11.21 or a later 11.x version'],
+      ['10.21', '14.9', 'a version that allows it (11.21, 12.16'],
+    ])('fails a major upgrade from %s (to %s), naming blue and %s', async (from, to, fix) => {
+      const check = await run(from, to);
+      expect(check?.ok).toBe(false);
+      expect(check?.detail).toContain(
+        `"platform-db" runs postgres ${from}, from which RDS blue/green cannot upgrade to another major version (${to}).`,
+      );
+      expect(check?.detail).toContain(`Upgrade "platform-db" in place to ${fix}`);
+    });
+
+    it('passes a minor upgrade from below the minimums: no logical replication', async () => {
+      expect(await run('15.3', '15.8')).toMatchObject({
+        ok: true,
+        detail: '15.3 to 15.8 is not a major upgrade',
+      });
+    });
+
+    it('checks the version blue really runs, not the one the stack says', async () => {
+      const plan = { ...PLAN, currentEngineVersion: '15.4', targetEngineVersion: '17.2' };
+      sourceIs(blue({ EngineVersion: '15.3' }));
+      const check = await checkNamed({ ...EVENT, plan }, 'major-upgrade-source-version');
+      expect(check?.detail).toContain('runs postgres 15.3');
+    });
+
+    it('fails when a version cannot be read', async () => {
+      const check = await run('16.6', 'latest');
+      expect(check?.ok).toBe(false);
+      expect(check?.detail).toContain('Cannot read the major version of "platform-db" (16.6)');
+    });
+  });
+
   it.each([
+    ['RDS throttles DescribeDBProxies', () => rds.on(DescribeDBProxiesCommand)],
     ['RDS throttles DescribeDBEngineVersions', () => rds.on(DescribeDBEngineVersionsCommand)],
     [
       'SQS denies GetQueueAttributes',

@@ -146,7 +146,6 @@ describe('upgrade runbook, executed locally', () => {
     'Pause: disable consumer',
     'Pause: check consumer state',
     'Turn maintenance on',
-    'Switch over to green',
   ])('rolls back when "%s" fails before the switchover', async (state) => {
     const { report, world } = await run({ failAt: [state] });
     expect(report.outcome).toBe('ROLLED_BACK');
@@ -182,24 +181,87 @@ describe('upgrade runbook, executed locally', () => {
   });
 
   it.each([
-    ['fails', { switchoverFails: true }],
-    ['outlasts its timeout', { latencies: { switchover: 400 } }],
+    ['fails', { switchoverFails: true }, 'AVAILABLE', 'SwitchoverFailed'],
+    [
+      'outlasts its timeout',
+      { latencies: { switchover: 400 } },
+      'AVAILABLE',
+      'SwitchoverRolledBack',
+    ],
+    [
+      'outlasts its timeout',
+      { latencies: { switchover: 400 } },
+      'SWITCHOVER_FAILED',
+      'SwitchoverFailed',
+    ],
   ])(
-    'rolls back when the switchover %s: blue is still the writer',
-    async (_case, worldSettings) => {
+    'rolls back at once when the switchover %s and the deployment then shows %s: blue is still the writer',
+    async (_case, worldSettings, status, error) => {
       const { report, world } = await run({
         world: worldSettings,
         input: { switchoverTimeoutSeconds: 300 },
+        assumptions: { 'switchover-timeout-status': status },
       });
       expect(report.run.output).toMatchObject({
         outcome: 'ROLLED_BACK',
-        failure: { Error: 'SwitchoverFailed' },
+        failure: { Error: error },
       });
       expect(report.invariants.ok).toBe(true);
       expect(instances(world)).toEqual({ [SOURCE]: ORIGINAL });
-      expect(report.maintenance.seconds).toBeLessThanOrEqual(300 + 10);
+      // At the first check after RDS rolled it back, not after the timeout plus a margin.
+      const [end] = times(world, 'switchover-end');
+      const off = world.events.filter((e) => e.kind === 'routing' && !e.page).at(-1);
+      expect((off?.t ?? Infinity) - (end ?? 0)).toBeLessThanOrEqual(5_000 + 2_000);
     },
   );
+
+  it('follows the deployment, not the error, when the answer to the switchover call is lost', async () => {
+    const { report, world } = await run({ scenario: 'switchover-call-lost' });
+    expect(report.outcome).toBe('UPGRADED');
+    expect(report.invariants).toEqual({ ok: true, violations: [] });
+    // The call was answered with a 5xx, retried, and the retry refused: the switchover ran.
+    expect(report.tasks.upgrade.filter((t) => t === 'Switch over to green')).toHaveLength(2);
+    expect(times(world, 'switchover-start')).toHaveLength(1);
+    expect(instances(world)).toEqual({ [SOURCE]: TARGET, [`${SOURCE}-old1`]: ORIGINAL });
+  });
+
+  it('rolls back a switchover call that always fails only once the timeout shows RDS never took it', async () => {
+    const { report, world } = await run({
+      failAt: ['Switch over to green'],
+      input: { switchoverTimeoutSeconds: 60 },
+    });
+    expect(report.run.output).toMatchObject({
+      outcome: 'ROLLED_BACK',
+      failure: { Error: 'SwitchoverNotStarted' },
+    });
+    expect(report.invariants.ok).toBe(true);
+    expect(times(world, 'switchover-start')).toEqual([]);
+    expect(instances(world)).toEqual({ [SOURCE]: ORIGINAL });
+    // Watched for the timeout plus the margin (60 + 120 s), with the page on, then off.
+    expect(report.maintenance.seconds).toBeGreaterThanOrEqual(180);
+    expect(report.maintenance.seconds).toBeLessThanOrEqual(180 + 15);
+  });
+
+  it('stops for an operator with the page on when the new writer cannot be checked', async () => {
+    const { report, world } = await run({ scenario: 'writer-check-fails' });
+    expect(report.run.output).toMatchObject({
+      outcome: 'NEEDS_OPERATOR',
+      failure: { Error: 'WriterNotChecked' },
+    });
+    expect(report.invariants.ok).toBe(true);
+    expect(report.tasks.upgrade).not.toContain('Restore old blue as the writer');
+    // The upgrade is kept; nothing writes to it until an operator has checked it.
+    expect(instances(world)).toEqual({ [SOURCE]: TARGET, [`${SOURCE}-old1`]: ORIGINAL });
+    expect(report.maintenance.on).toBe(true);
+    expect(report.consumers.enabled).toBe(false);
+  });
+
+  it('waits for a green that is busy or still loading its storage instead of deleting it', async () => {
+    const { report } = await run({ scenario: 'green-initializing' });
+    expect(report.outcome).toBe('UPGRADED');
+    expect(report.invariants.ok).toBe(true);
+    expect(report.tasks.upgrade.filter((t) => t === 'Verify green').length).toBeGreaterThan(1);
+  });
 
   it('restores old blue as the writer when the new writer refuses writes', async () => {
     const { report, world } = await run({ scenario: 'bad-writer' });
