@@ -679,6 +679,13 @@ export class RdsModel {
         green.replicaOf = undefined;
         green.tables = new Map([...blue.tables].map(([t, rows]) => [t, [...rows]]));
         green.keys = new Map([...blue.keys].map(([t, keys]) => [t, new Set(keys)]));
+        // Sequences are not modelled (the consumers' tables have natural keys). With logical
+        // replication "NEXTVAL operations on sequence objects aren't synchronized", but
+        // "during switchover, Amazon RDS increments sequence values in the green environment
+        // to match those in the blue environment"; a failed sync cancels the switchover
+        // (RDS-EVENT-0310), which the runbook meets as any switchover rolled back.
+        // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-postgres-logical
+        // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Events.Messages.html#USER_Events.Messages.BlueGreenDeployments
         d.status = 'SWITCHOVER_COMPLETED';
         d.replicationStoppedAt = this.ctx.now();
         release();
