@@ -9,7 +9,7 @@ import {
   type DBInstance,
   type RDSClient,
 } from '@aws-sdk/client-rds';
-import type { UpgradePlan } from '../shared/upgrade-plan';
+import { STUCK_INSTANCE_STATUSES, type UpgradePlan } from '../shared/upgrade-plan';
 
 /**
  * After a switchover RDS renames the old blue to `<name>-old1`; it stays read-only until its
@@ -40,25 +40,6 @@ export type RestorePlan = Pick<
   UpgradePlan,
   'sourceIdentifier' | 'currentEngineVersion' | 'targetEngineVersion'
 >;
-
-/**
- * Statuses a DB instance does not leave on its own, so waiting would never end.
- * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
- */
-const STUCK_STATUSES = new Set([
-  'failed',
-  'inaccessible-encryption-credentials',
-  'inaccessible-encryption-credentials-recoverable',
-  'incompatible-network',
-  'incompatible-option-group',
-  'incompatible-parameters',
-  'incompatible-restore',
-  'insufficient-capacity',
-  'restore-error',
-  'stopped',
-  'stopping',
-  'storage-full',
-]);
 
 /**
  * Moves the database back to the old blue after the new writer failed verification: renames
@@ -270,7 +251,7 @@ function wait(detail: string): RestoreOldBlueResult {
 
 function checkNotStuck(instance: DBInstance, name: string, role: string): void {
   const status = instance.DBInstanceStatus ?? 'unknown';
-  if (STUCK_STATUSES.has(status)) {
+  if (STUCK_INSTANCE_STATUSES.has(status)) {
     throw new Error(
       `cannot restore the old blue: ${name} (${role}, ${instance.EngineVersion}) is ${status}, ` +
         `which it does not leave on its own. An operator must bring it back to available, ` +

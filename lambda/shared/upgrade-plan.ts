@@ -48,6 +48,25 @@ export interface UpgradeInput {
   requireApproval?: boolean;
 }
 
+/**
+ * DB instance statuses an instance does not leave on its own: waiting for it would never end.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
+ */
+export const STUCK_INSTANCE_STATUSES: ReadonlySet<string> = new Set([
+  'failed',
+  'inaccessible-encryption-credentials',
+  'inaccessible-encryption-credentials-recoverable',
+  'incompatible-network',
+  'incompatible-option-group',
+  'incompatible-parameters',
+  'incompatible-restore',
+  'insufficient-capacity',
+  'restore-error',
+  'stopped',
+  'stopping',
+  'storage-full',
+]);
+
 /** The result of a check Lambda (preflight, verify green, verify writer). */
 export interface CheckResult {
   passed: boolean;

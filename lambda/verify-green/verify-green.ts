@@ -10,7 +10,11 @@ import {
   DescribeDBInstancesCommand,
   type RDSClient,
 } from '@aws-sdk/client-rds';
-import type { CheckResult, UpgradePlan } from '../shared/upgrade-plan';
+import {
+  type CheckResult,
+  STUCK_INSTANCE_STATUSES,
+  type UpgradePlan,
+} from '../shared/upgrade-plan';
 
 export interface VerifyGreenEvent {
   plan: UpgradePlan;
@@ -105,18 +109,7 @@ export const TRANSIENT_INSTANCE_STATUSES: ReadonlySet<string> = new Set([
 export const PERMANENT_INSTANCE_STATUSES: ReadonlySet<string> = new Set([
   'delete-precheck',
   'deleting',
-  'failed',
-  'inaccessible-encryption-credentials',
-  'inaccessible-encryption-credentials-recoverable',
-  'incompatible-network',
-  'incompatible-option-group',
-  'incompatible-parameters',
-  'incompatible-restore',
-  'insufficient-capacity',
-  'restore-error',
-  'stopped',
-  'stopping',
-  'storage-full',
+  ...STUCK_INSTANCE_STATUSES,
 ]);
 
 /**
