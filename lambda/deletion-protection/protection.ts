@@ -1,0 +1,122 @@
+// AWS API actions this file calls (for least-privilege IAM):
+//   rds:DescribeBlueGreenDeployments
+//   rds:DescribeDBInstances
+//   rds:ModifyDBInstance
+import {
+  type DBInstance,
+  DescribeBlueGreenDeploymentsCommand,
+  DescribeDBInstancesCommand,
+  ModifyDBInstanceCommand,
+  type RDSClient,
+} from '@aws-sdk/client-rds';
+import type { UpgradePlan } from '../shared/upgrade-plan';
+
+export type ProtectionPlan = Pick<UpgradePlan, 'sourceIdentifier' | 'sourceArn'>;
+
+export interface UnprotectGreenResult {
+  /** Every green instance can be deleted with the deployment now. */
+  done: boolean;
+  /** Green instances whose deletion protection this call turned off. */
+  unprotected: string[];
+  /** Green instances that are protected but not available, so cannot be changed yet. */
+  waiting: string[];
+}
+
+/**
+ * Before a deployment is deleted with its target: deletion protection off on the green
+ * instances, and only on them. "If you choose to delete the DB instances in the green
+ * environment (--delete-target), they must have deletion protection turned off." Whether
+ * green inherits blue's protection AWS does not say, so each green instance is read. One that
+ * is protected but not available cannot be modified yet: it is reported as waiting, and the
+ * caller asks again later. Blue is never changed: a member that is blue is refused.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-deleting.html
+ */
+export async function unprotectGreen(
+  rds: RDSClient,
+  plan: ProtectionPlan,
+  deploymentId: string,
+): Promise<UnprotectGreenResult> {
+  const result: UnprotectGreenResult = { done: true, unprotected: [], waiting: [] };
+  let targets: string[];
+  try {
+    const out = await rds.send(
+      new DescribeBlueGreenDeploymentsCommand({ BlueGreenDeploymentIdentifier: deploymentId }),
+    );
+    // Green's members: https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_SwitchoverDetail.html
+    targets = (out.BlueGreenDeployments?.[0]?.SwitchoverDetails ?? [])
+      .map((m) => m.TargetMember)
+      .filter((arn): arn is string => arn !== undefined);
+  } catch (err) {
+    // Gone already: nothing of it to delete.
+    if (isNotFound(err, 'BlueGreenDeploymentNotFoundFault')) return result;
+    throw err;
+  }
+  for (const arn of targets) {
+    const green = await describe(rds, arn);
+    if (green === undefined || green.DeletionProtection !== true) continue;
+    const id = green.DBInstanceIdentifier ?? arn;
+    if (arn === plan.sourceArn || id === plan.sourceIdentifier) {
+      throw new Error(
+        `refusing to turn deletion protection off on ${id}: it is the source (blue), not green. ` +
+          `Check blue/green deployment ${deploymentId} in the RDS console.`,
+      );
+    }
+    // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
+    if (green.DBInstanceStatus !== 'available') {
+      result.waiting.push(`${id} (${green.DBInstanceStatus ?? 'unknown'})`);
+      result.done = false;
+      continue;
+    }
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html
+    await rds.send(
+      new ModifyDBInstanceCommand({
+        DBInstanceIdentifier: id,
+        DeletionProtection: false,
+        ApplyImmediately: true,
+      }),
+    );
+    result.unprotected.push(id);
+  }
+  return result;
+}
+
+/**
+ * Deletion protection on for the writer under the original name, after a switchover made
+ * green that writer (green may not have inherited blue's). Changes nothing when it is on.
+ * Returns whether this call turned it on.
+ */
+export async function protectWriter(rds: RDSClient, plan: ProtectionPlan): Promise<boolean> {
+  const writer = await describe(rds, plan.sourceIdentifier);
+  if (writer === undefined) {
+    throw new Error(
+      `cannot protect ${plan.sourceIdentifier} from deletion: it was not found. Check which ` +
+        'instance serves production in the RDS console.',
+    );
+  }
+  if (writer.DeletionProtection === true) return false;
+  await rds.send(
+    new ModifyDBInstanceCommand({
+      DBInstanceIdentifier: plan.sourceIdentifier,
+      DeletionProtection: true,
+      ApplyImmediately: true,
+    }),
+  );
+  return true;
+}
+
+async function describe(rds: RDSClient, idOrArn: string): Promise<DBInstance | undefined> {
+  try {
+    // DBInstanceIdentifier takes an identifier or an ARN.
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBInstances.html
+    const out = await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: idOrArn }));
+    return out.DBInstances?.[0];
+  } catch (err) {
+    if (isNotFound(err, 'DBInstanceNotFoundFault')) return undefined;
+    throw err;
+  }
+}
+
+function isNotFound(err: unknown, fault: string): boolean {
+  const name = (err as { name?: string }).name ?? '';
+  return name === fault || name === fault.replace(/Fault$/, '');
+}

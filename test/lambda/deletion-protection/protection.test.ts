@@ -1,0 +1,179 @@
+import {
+  BlueGreenDeploymentNotFoundFault,
+  type DBInstance,
+  DBInstanceNotFoundFault,
+  DescribeBlueGreenDeploymentsCommand,
+  DescribeDBInstancesCommand,
+  ModifyDBInstanceCommand,
+  RDSClient,
+} from '@aws-sdk/client-rds';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { protectWriter, unprotectGreen } from '../../../lambda/deletion-protection/protection';
+
+const rds = mockClient(RDSClient);
+const client = new RDSClient({});
+const PREFIX = 'arn:aws:rds:eu-west-1:123456789012:db:';
+const plan = { sourceIdentifier: 'platform-db', sourceArn: `${PREFIX}platform-db` };
+
+/** A deployment whose members are these (source, target) instances. */
+function deployment(members: [string, string | undefined][]): void {
+  rds.on(DescribeBlueGreenDeploymentsCommand).resolves({
+    BlueGreenDeployments: [
+      {
+        BlueGreenDeploymentIdentifier: 'bgd-1',
+        SwitchoverDetails: members.map(([source, target]) => ({
+          SourceMember: `${PREFIX}${source}`,
+          TargetMember: target === undefined ? undefined : `${PREFIX}${target}`,
+        })),
+      },
+    ],
+  });
+}
+
+function instances(list: DBInstance[]): void {
+  rds
+    .on(DescribeDBInstancesCommand)
+    .callsFake(({ DBInstanceIdentifier }: { DBInstanceIdentifier: string }) => {
+      const id = DBInstanceIdentifier.split(':').at(-1);
+      const found = list.find((i) => i.DBInstanceIdentifier === id);
+      if (found === undefined)
+        throw new DBInstanceNotFoundFault({ message: 'not found', $metadata: {} });
+      return { DBInstances: [found] };
+    });
+}
+
+beforeEach(() => rds.reset());
+
+describe('unprotect green', () => {
+  it('turns deletion protection off on every protected, available green instance, and only there', async () => {
+    deployment([
+      ['platform-db', 'platform-db-green-abc'],
+      ['platform-db-replica', 'platform-db-replica-green-def'],
+    ]);
+    instances([
+      {
+        DBInstanceIdentifier: 'platform-db',
+        DBInstanceStatus: 'available',
+        DeletionProtection: true,
+      },
+      {
+        DBInstanceIdentifier: 'platform-db-green-abc',
+        DBInstanceStatus: 'available',
+        DeletionProtection: true,
+      },
+      {
+        DBInstanceIdentifier: 'platform-db-replica-green-def',
+        DBInstanceStatus: 'available',
+        DeletionProtection: false,
+      },
+    ]);
+    const result = await unprotectGreen(client, plan, 'bgd-1');
+    expect(result).toEqual({ done: true, unprotected: ['platform-db-green-abc'], waiting: [] });
+    expect(rds).toHaveReceivedCommandTimes(ModifyDBInstanceCommand, 1);
+    expect(rds).toHaveReceivedCommandWith(ModifyDBInstanceCommand, {
+      DBInstanceIdentifier: 'platform-db-green-abc',
+      DeletionProtection: false,
+      ApplyImmediately: true,
+    });
+  });
+
+  it('waits for a protected green instance that is not available, changing nothing', async () => {
+    deployment([['platform-db', 'platform-db-green-abc']]);
+    instances([
+      {
+        DBInstanceIdentifier: 'platform-db-green-abc',
+        DBInstanceStatus: 'creating',
+        DeletionProtection: true,
+      },
+    ]);
+    const result = await unprotectGreen(client, plan, 'bgd-1');
+    expect(result).toEqual({
+      done: false,
+      unprotected: [],
+      waiting: ['platform-db-green-abc (creating)'],
+    });
+    expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
+  });
+
+  it('is done when the deployment, a member or its target is already gone', async () => {
+    deployment([
+      ['platform-db', undefined],
+      ['platform-db-replica', 'platform-db-replica-green-def'],
+    ]);
+    instances([]);
+    expect(await unprotectGreen(client, plan, 'bgd-1')).toEqual({
+      done: true,
+      unprotected: [],
+      waiting: [],
+    });
+    rds
+      .on(DescribeBlueGreenDeploymentsCommand)
+      .rejects(new BlueGreenDeploymentNotFoundFault({ message: 'gone', $metadata: {} }));
+    expect(await unprotectGreen(client, plan, 'bgd-1')).toEqual({
+      done: true,
+      unprotected: [],
+      waiting: [],
+    });
+    expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
+  });
+
+  it('refuses to unprotect blue, even if the deployment names it as a target', async () => {
+    deployment([['platform-db', 'platform-db']]);
+    instances([
+      {
+        DBInstanceIdentifier: 'platform-db',
+        DBInstanceStatus: 'available',
+        DeletionProtection: true,
+      },
+    ]);
+    await expect(unprotectGreen(client, plan, 'bgd-1')).rejects.toThrow(
+      /refusing to turn deletion protection off on platform-db: it is the source \(blue\)/,
+    );
+    expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
+  });
+
+  it('throws other errors for Step Functions to retry', async () => {
+    rds
+      .on(DescribeBlueGreenDeploymentsCommand)
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
+    await expect(unprotectGreen(client, plan, 'bgd-1')).rejects.toThrow('Rate exceeded');
+  });
+});
+
+describe('protect writer', () => {
+  it('turns deletion protection on for the writer under the original name when it is off', async () => {
+    instances([
+      {
+        DBInstanceIdentifier: 'platform-db',
+        DBInstanceStatus: 'available',
+        DeletionProtection: false,
+      },
+    ]);
+    expect(await protectWriter(client, plan)).toBe(true);
+    expect(rds).toHaveReceivedCommandWith(ModifyDBInstanceCommand, {
+      DBInstanceIdentifier: 'platform-db',
+      DeletionProtection: true,
+      ApplyImmediately: true,
+    });
+  });
+
+  it('changes nothing when it is on already', async () => {
+    instances([
+      {
+        DBInstanceIdentifier: 'platform-db',
+        DBInstanceStatus: 'available',
+        DeletionProtection: true,
+      },
+    ]);
+    expect(await protectWriter(client, plan)).toBe(false);
+    expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
+  });
+
+  it('says so when there is no writer under the original name', async () => {
+    instances([]);
+    await expect(protectWriter(client, plan)).rejects.toThrow(
+      /cannot protect platform-db from deletion: it was not found/,
+    );
+  });
+});
