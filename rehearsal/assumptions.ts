@@ -70,6 +70,15 @@ export const ASSUMPTIONS = [
       'SWITCHOVER_FAILED, or AVAILABLE again. ' +
       'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-timeout',
   },
+  {
+    name: 'green-deletion-protection',
+    values: ['inherited', 'off'],
+    default: 'inherited',
+    why:
+      'RDS documents that green instances deleted with the deployment "must have deletion ' +
+      'protection turned off", not whether green inherits blue\'s deletion protection when it ' +
+      'is created. https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-deleting.html',
+  },
 ] as const satisfies readonly Assumption[];
 
 export type AssumptionName = (typeof ASSUMPTIONS)[number]['name'];

@@ -17,7 +17,9 @@ export type Outcome = 'UPGRADED' | 'ROLLED_BACK' | 'NEEDS_OPERATOR' | 'DRY_RUN' 
 export interface EndState {
   outcome: Outcome;
   /** The instance named like the source, at the end. */
-  writer: { engineVersion: string; readOnly: boolean } | null;
+  writer: { engineVersion: string; readOnly: boolean; deletionProtection: boolean } | null;
+  /** Blue had deletion protection at the start and has none at the end. */
+  blueUnprotected: boolean;
   currentVersion: string;
   targetVersion: string;
   pageOn: boolean;
@@ -174,6 +176,13 @@ function checkEndState(end: EndState, timeline: Timeline): string[] {
       `outcome: ${outcome} but the writer ${writer === null ? 'is missing' : `runs ${writer.engineVersion}${writer.readOnly ? ' and is read-only' : ''}`}`,
     );
   }
+  if (
+    (outcome === 'UPGRADED' || outcome === 'ROLLED_BACK') &&
+    writer?.deletionProtection === false
+  ) {
+    v.push(`end: ${outcome} but the writer is not protected from deletion`);
+  }
+  if (end.blueUnprotected) v.push('end: blue lost its deletion protection');
   if ((outcome === 'DRY_RUN' || outcome === 'REJECTED') && timeline.changedAnything()) {
     v.push(`outcome: ${outcome} but something was changed`);
   }

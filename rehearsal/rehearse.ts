@@ -218,7 +218,14 @@ export interface RehearsalReport {
   expected: Outcome;
   outcome: Outcome;
   assumptions: Assumptions;
-  writer: { identifier: string; engineVersion: string };
+  /** The instance named like the source at the end, as the model sees it. */
+  writer: {
+    identifier: string;
+    engineVersion: string;
+    /** It takes writes (the model's read-only rules, not what the run says). */
+    writable: boolean;
+    deletionProtection: boolean;
+  };
   maintenance: { on: boolean; seconds: number };
   consumers: { enabled: boolean; pausedSeconds: number };
   switchoverSeconds: number;
@@ -458,7 +465,9 @@ function report(
           : {
               engineVersion: writer.engineVersion,
               readOnly: world.rds.readOnlyReason(writer) !== null,
+              deletionProtection: writer.deletionProtection,
             },
+      blueUnprotected: world.rds.blueUnprotected(),
       currentVersion: world.app.defaults.currentEngineVersion,
       targetVersion: world.app.defaults.targetEngineVersion,
       pageOn,
@@ -507,6 +516,8 @@ function report(
     writer: {
       identifier: writer?.identifier ?? '(none)',
       engineVersion: writer?.engineVersion ?? '(none)',
+      writable: writer !== undefined && world.rds.readOnlyReason(writer) === null,
+      deletionProtection: writer?.deletionProtection ?? false,
     },
     maintenance: { on: pageOn, seconds: pageSeconds(events, end) },
     consumers: { enabled: consumersOn, pausedSeconds: pausedSeconds(events, end) },

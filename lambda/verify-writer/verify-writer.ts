@@ -17,7 +17,16 @@ export type VerifyWriterResult = CheckResult & {
    */
   inconclusive: boolean;
   /** The production instance after the switchover; null when RDS does not know it. */
-  writer: { identifier: string; engineVersion: string; writable: boolean } | null;
+  writer: {
+    identifier: string;
+    engineVersion: string;
+    writable: boolean;
+    /**
+     * Reported, not required: green may not inherit blue's deletion protection, and the runbook
+     * turns it on after the page is off. A missing flag is no reason to restore old blue.
+     */
+    deletionProtection: boolean;
+  } | null;
 };
 
 /** The one database call this needs; `pg`'s Pool fits. */
@@ -94,6 +103,7 @@ export async function verifyWriter(
             identifier: instance.DBInstanceIdentifier ?? id,
             engineVersion: instance.EngineVersion ?? '',
             writable: 'row' in db && isWritable(db.row),
+            deletionProtection: instance.DeletionProtection === true,
           },
   };
 }

@@ -20,6 +20,8 @@ import {
   sdkErrorNames,
   setConsumers,
   startCount,
+  protectWriter,
+  unprotectGreen,
 } from './upgrade-steps';
 
 /** The functions with real logic that the runbook calls. */
@@ -29,6 +31,8 @@ export interface UpgradeFunctions {
   readonly verifyGreen: lambda.IFunction;
   readonly verifyWriter: lambda.IFunction;
   readonly restoreOldBlue: lambda.IFunction;
+  /** Deletion protection off on green before it is deleted, on for the new writer. */
+  readonly deletionProtection: lambda.IFunction;
 }
 
 export interface UpgradeRunbookProps {
@@ -207,6 +211,18 @@ export class UpgradeRunbook extends Construct {
         resultPath: sfn.JsonPath.DISCARD,
       }),
     );
+    const unprotect = unprotectGreen(
+      s,
+      'Roll back',
+      {
+        fn: fn.deletionProtection,
+        deploymentId: '$.blueGreen.id',
+        deleteTarget: '$.blueGreen.deleteTarget',
+        keptPath: '$.keptGreen',
+      },
+      deleteDeployment,
+      toOperator,
+    );
     const deletePoll = startCount(s, 'Roll back: start counting deletion checks', '$.deletePoll');
     const deleteWait = sfn.Wait.jsonPath(s, 'Roll back: wait for the deployment to go', {
       time: sfn.WaitTime.duration(DELETE_POLL),
@@ -223,7 +239,13 @@ export class UpgradeRunbook extends Construct {
       .next(notify(s, 'rolled back', { topic, phase: 'outcome', subject: 'rolled back' }))
       .next(
         sfn.Pass.jsonPath(s, 'Output: rolled back', {
-          parameters: { outcome: 'ROLLED_BACK', 'failure.$': '$.failure', 'plan.$': '$.plan' },
+          parameters: {
+            outcome: 'ROLLED_BACK',
+            'failure.$': '$.failure',
+            // Green instances kept because they could not be unprotected: delete them by hand.
+            'keptGreen.$': '$.keptGreen.instances',
+            'plan.$': '$.plan',
+          },
         }),
       )
       .next(sfn.Succeed.jsonPath(s, 'Rolled back'));
@@ -272,7 +294,7 @@ export class UpgradeRunbook extends Construct {
               deleteTarget: true,
             },
             resultPath: '$.blueGreen',
-          }).next(deleteDeployment),
+          }).next(unprotect),
         )
         .otherwise(rolledBack),
     );
@@ -280,7 +302,7 @@ export class UpgradeRunbook extends Construct {
       .next(rollbackResume)
       .next(
         sfn.Choice.jsonPath(s, 'Roll back: was a deployment created?')
-          .when(sfn.Condition.isPresent('$.blueGreen.id'), deleteDeployment)
+          .when(sfn.Condition.isPresent('$.blueGreen.id'), unprotect)
           .otherwise(lookUp),
       );
     const toRollback = <T extends Catchable>(task: T): T => {
@@ -324,6 +346,7 @@ export class UpgradeRunbook extends Construct {
           'name.$': "States.Format('upgrade-{}', States.Hash($$.Execution.Id, 'SHA-1'))",
         },
         failure: { Error: 'None', Cause: 'Nothing failed.' },
+        keptGreen: { instances: [] },
       },
     });
 
@@ -914,7 +937,7 @@ export class UpgradeRunbook extends Construct {
         }),
       )
       .next(resume)
-      .next(drain)
+      .next(protectWriter(s, 'Protect the new writer from deletion', fn.deletionProtection, drain))
       .next(cleanUp)
       .next(startCount(s, 'Start counting clean-up checks', '$.deletePoll'))
       .next(cleanWait)

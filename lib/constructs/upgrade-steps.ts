@@ -287,3 +287,103 @@ export function setConsumers(
   );
   return map;
 }
+
+export interface UnprotectGreenProps {
+  /** The deletion-protection function (lambda/deletion-protection). */
+  readonly fn: lambda.IFunction;
+  /** Where the deployment's identifier is. */
+  readonly deploymentId: string;
+  /** Where the boolean DeleteTarget the deletion will use is. */
+  readonly deleteTarget: string;
+  /** Where to note the green instances kept, when they cannot be changed. */
+  readonly keptPath: string;
+}
+
+/**
+ * Before a deployment is deleted with its target: deletion protection off on the green
+ * instances, never on blue ("If you choose to delete the DB instances in the green
+ * environment (--delete-target), they must have deletion protection turned off"; whether
+ * green inherits blue's, AWS does not say: rehearsal assumption green-deletion-protection).
+ * A protected green instance that is not available yet (still being created) is waited for,
+ * an hour at most (nobody waits on it: the page is off and consumers run); then the
+ * deployment is deleted without green and the instances are noted at `keptPath`.
+ * The calls are the function's, not SDK integrations: how Step Functions spells RDS's
+ * "DB..." members is not documented.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-deleting.html
+ * Returns the first state; `next` is the deletion.
+ */
+export function unprotectGreen(
+  scope: Construct,
+  prefix: string,
+  props: UnprotectGreenProps,
+  next: sfn.IChainable,
+  wrap: <T extends sfn.TaskStateBase>(task: T) => T,
+): sfn.Choice {
+  const call = wrap(
+    invoke(
+      scope,
+      `${prefix}: turn deletion protection off on green`,
+      props.fn,
+      {
+        action: 'unprotect-green',
+        'plan.$': '$.plan',
+        'blueGreenDeploymentIdentifier.$': props.deploymentId,
+      },
+      '$.protection',
+    ),
+  );
+  const wait = sfn.Wait.jsonPath(scope, `${prefix}: wait for green to be available`, {
+    time: sfn.WaitTime.duration(Duration.seconds(60)),
+  });
+  const keep = sfn.Pass.jsonPath(scope, `${prefix}: keep the protected green`, {
+    parameters: { 'instances.$': '$.protection.waiting' },
+    resultPath: props.keptPath,
+  })
+    .next(
+      sfn.Pass.jsonPath(scope, `${prefix}: delete the deployment without green`, {
+        result: sfn.Result.fromBoolean(false),
+        resultPath: props.deleteTarget,
+      }),
+    )
+    .next(next);
+  call
+    .next(incrementCount(scope, `${prefix}: count green protection checks`, '$.protectPoll'))
+    .next(
+      sfn.Choice.jsonPath(scope, `${prefix}: is green unprotected?`)
+        .when(sfn.Condition.booleanEquals('$.protection.done', true), next)
+        .when(sfn.Condition.numberGreaterThanEquals('$.protectPoll.count', 60), keep)
+        .otherwise(wait.next(call)),
+    );
+  return sfn.Choice.jsonPath(scope, `${prefix}: delete green too?`)
+    .when(
+      sfn.Condition.booleanEquals(props.deleteTarget, true),
+      startCount(scope, `${prefix}: start counting green protection checks`, '$.protectPoll').next(
+        call,
+      ),
+    )
+    .otherwise(next);
+}
+
+/**
+ * Deletion protection on for the writer under the original name, after a switchover made
+ * green that writer: green may not have inherited blue's (rehearsal assumption
+ * green-deletion-protection). Outside the maintenance window, and not a reason to undo a good
+ * upgrade: a failure is noted at `$.protectError` and the run goes on to `next`.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html (DeletionProtection)
+ */
+export function protectWriter(
+  scope: Construct,
+  id: string,
+  fn: lambda.IFunction,
+  next: sfn.IChainable,
+): sfn.IChainable {
+  const protect = invoke(
+    scope,
+    id,
+    fn,
+    { action: 'protect-writer', 'plan.$': '$.plan' },
+    sfn.JsonPath.DISCARD,
+  );
+  protect.addCatch(next, { errors: ['States.ALL'], resultPath: '$.protectError' });
+  return protect.next(next);
+}

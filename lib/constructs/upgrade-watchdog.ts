@@ -17,6 +17,8 @@ import {
   report,
   setConsumers,
   startCount,
+  protectWriter,
+  unprotectGreen,
 } from './upgrade-steps';
 
 export interface UpgradeWatchdogProps {
@@ -28,6 +30,8 @@ export interface UpgradeWatchdogProps {
   readonly validateInput: lambda.IFunction;
   readonly inspect: lambda.IFunction;
   readonly verifyWriter: lambda.IFunction;
+  /** Deletion protection off on green before it is deleted, on for the new writer. */
+  readonly deletionProtection: lambda.IFunction;
   readonly toggle: lambda.IFunction;
   readonly topic: sns.ITopic;
   readonly mappingArns: string[];
@@ -206,16 +210,26 @@ export class UpgradeWatchdog extends Construct {
         resultPath: sfn.JsonPath.DISCARD,
       }),
     );
+    deleteDeployment.next(recovered);
+    const unprotect = unprotectGreen(
+      s,
+      'Recover',
+      {
+        fn: props.deletionProtection,
+        deploymentId: '$.inspection.blueGreenDeploymentIdentifier',
+        deleteTarget: '$.deleteTarget',
+        keptPath: '$.keptGreen',
+      },
+      deleteDeployment,
+      toPage,
+    );
     const resume = toPage(maintenance(s, 'Recover: turn maintenance off', toggle, 'off'))
       .next(
         toPage(setConsumers(s, 'Recover: resume consumers', 'Recover', true, props.mappingArns)),
       )
       .next(
         sfn.Choice.jsonPath(s, 'Recover: is there a deployment to delete?')
-          .when(
-            sfn.Condition.isString('$.inspection.blueGreenDeploymentIdentifier'),
-            deleteDeployment.next(recovered),
-          )
+          .when(sfn.Condition.isString('$.inspection.blueGreenDeploymentIdentifier'), unprotect)
           .otherwise(recovered),
       );
     const withTarget = (id: string, value: boolean) =>
@@ -237,7 +251,14 @@ export class UpgradeWatchdog extends Construct {
       sfn.Choice.jsonPath(s, 'Recover: is the writer healthy?')
         .when(
           sfn.Condition.booleanEquals('$.writerCheck.passed', true),
-          withTarget('Recover: keep green', false).next(resume),
+          withTarget('Recover: keep green', false).next(
+            protectWriter(
+              s,
+              'Recover: protect the new writer from deletion',
+              props.deletionProtection,
+              resume,
+            ),
+          ),
         )
         .otherwise(page),
     );

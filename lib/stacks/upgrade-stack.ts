@@ -183,6 +183,16 @@ export class UpgradeStack extends Stack {
         ),
       ],
     );
+    const deletionProtection = fn(
+      'DeletionProtection',
+      'deletion-protection',
+      'Turns deletion protection off on green before it is deleted, on for the new writer',
+      [
+        allow(['rds:DescribeBlueGreenDeployments'], [deployments]),
+        // Green's identifiers are chosen by RDS; the code refuses to unprotect blue.
+        allow(['rds:DescribeDBInstances', 'rds:ModifyDBInstance'], [arn('rds', 'db', '*')]),
+      ],
+    );
     const inspect = fn(
       'WatchdogInspect',
       'watchdog-inspect',
@@ -201,7 +211,14 @@ export class UpgradeStack extends Stack {
     this.runbook = new UpgradeRunbook(this, 'Runbook', {
       stateMachineName: UPGRADE_MACHINE_NAME,
       planDefaults: this.planDefaults,
-      functions: { validateInput, preflight, verifyGreen, verifyWriter, restoreOldBlue },
+      functions: {
+        validateInput,
+        preflight,
+        verifyGreen,
+        verifyWriter,
+        restoreOldBlue,
+        deletionProtection,
+      },
       toggle,
       topic,
       mappingArns,
@@ -219,6 +236,7 @@ export class UpgradeStack extends Stack {
       validateInput,
       inspect,
       verifyWriter,
+      deletionProtection,
       toggle,
       topic,
       mappingArns,
@@ -255,19 +273,13 @@ export class UpgradeStack extends Stack {
     });
 
     // Wildcards AWS forces, each acknowledged where it is granted.
-    acknowledgeWildcards(
-      verifyGreen.role ?? verifyGreen,
-      [deployments],
-      WILDCARD_REASONS.deployments,
-    );
+    for (const f of [verifyGreen, deletionProtection]) {
+      acknowledgeWildcards(f.role ?? f, [deployments], WILDCARD_REASONS.deployments);
+      acknowledgeWildcards(f.role ?? f, [arn('rds', 'db', '*')], WILDCARD_REASONS.greenInstances);
+    }
     for (const f of [preflight, inspect]) {
       acknowledgeWildcards(f.role ?? f, ['*'], WILDCARD_REASONS.listCalls);
     }
-    acknowledgeWildcards(
-      verifyGreen.role ?? verifyGreen,
-      [arn('rds', 'db', '*')],
-      WILDCARD_REASONS.greenInstances,
-    );
     for (const machine of [this.runbook.stateMachine, this.watchdog.stateMachine]) {
       acknowledgeWildcards(machine.role, [deployments], WILDCARD_REASONS.deployments);
       acknowledgeWildcards(machine.role, [arn('rds', 'db', '*')], WILDCARD_REASONS.greenInstances);
@@ -280,14 +292,22 @@ export class UpgradeStack extends Stack {
     acknowledgeWildcards(this.runbook.stateMachine.role, ['*'], WILDCARD_REASONS.listCalls);
     acknowledgeWildcards(
       this.runbook.stateMachine.role,
-      [validateInput, preflight, verifyGreen, verifyWriter, restoreOldBlue, toggle].map(
-        (f) => `${f.functionArn}:*`,
-      ),
+      [
+        validateInput,
+        preflight,
+        verifyGreen,
+        verifyWriter,
+        restoreOldBlue,
+        deletionProtection,
+        toggle,
+      ].map((f) => `${f.functionArn}:*`),
       WILDCARD_REASONS.functionVersions,
     );
     acknowledgeWildcards(
       this.watchdog.stateMachine.role,
-      [validateInput, inspect, verifyWriter, toggle].map((f) => `${f.functionArn}:*`),
+      [validateInput, inspect, verifyWriter, deletionProtection, toggle].map(
+        (f) => `${f.functionArn}:*`,
+      ),
       WILDCARD_REASONS.functionVersions,
     );
     acknowledgeWildcards(

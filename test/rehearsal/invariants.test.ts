@@ -15,6 +15,7 @@ async function rehearseMutant(m: Mutant) {
     ...(SCENARIOS[m.scenario]?.rates ? {} : { rates: LIGHT_RATES }),
     definition: m.definition?.(app.machines.upgrade.definition),
     functionEntries: m.functionEntries,
+    assumptions: m.assumptions,
   });
 }
 

@@ -1,5 +1,6 @@
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import { join } from 'node:path';
+import type { AssumptionName } from '../../rehearsal/assumptions';
 
 /**
  * Runbooks and functions broken on purpose. Each must make the default rehearsal or one
@@ -14,6 +15,8 @@ export interface Mutant {
   scenario: string;
   definition?: (d: StateMachineDefinition) => StateMachineDefinition;
   functionEntries?: Record<string, string>;
+  /** Assumption values under which the defect shows (default: the defaults). */
+  assumptions?: Partial<Record<AssumptionName, string>>;
 }
 
 type State = Record<string, unknown> & {
@@ -252,6 +255,17 @@ export const MORE_MUTANTS: Mutant[] = [
           },
         ];
         delete s['Start counting switchover checks after an error'];
+      }),
+  },
+  {
+    name: 'the new writer is not protected from deletion after the switchover',
+    caughtBy: 'the writer is not protected from deletion',
+    scenario: 'happy',
+    assumptions: { 'green-deletion-protection': 'off' },
+    definition: (d) =>
+      edit(d, (s) => {
+        state(s, 'Resume consumers').Next = 'Drain buffers';
+        delete s['Protect the new writer from deletion'];
       }),
   },
   {

@@ -34,6 +34,7 @@ beforeEach(() => {
         DBInstanceIdentifier: 'platform-db',
         DBInstanceStatus: 'available',
         EngineVersion: version,
+        DeletionProtection: true,
       },
     ],
   });
@@ -48,7 +49,12 @@ describe('verify-writer handler', () => {
       passed: true,
       inconclusive: false,
       failures: [],
-      writer: { identifier: 'platform-db', engineVersion: version, writable: true },
+      writer: {
+        identifier: 'platform-db',
+        engineVersion: version,
+        writable: true,
+        deletionProtection: true,
+      },
     });
     expect(secrets).toHaveReceivedCommandWith(GetSecretValueCommand, {
       SecretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db',

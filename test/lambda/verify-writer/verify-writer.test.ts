@@ -49,6 +49,7 @@ function deps(
 const writer = (overrides: Partial<DBInstance> = {}): DBInstance => ({
   DBInstanceIdentifier: 'platform-db',
   DBInstanceStatus: 'available',
+  DeletionProtection: true,
   EngineVersion: target,
   ...overrides,
 });
@@ -101,7 +102,12 @@ describe('verify writer', () => {
       passed: true,
       inconclusive: false,
       failures: [],
-      writer: { identifier: 'platform-db', engineVersion: target, writable: true },
+      writer: {
+        identifier: 'platform-db',
+        engineVersion: target,
+        writable: true,
+        deletionProtection: true,
+      },
     });
     expect(rds).toHaveReceivedCommandWith(DescribeDBInstancesCommand, {
       DBInstanceIdentifier: 'platform-db',
@@ -118,6 +124,7 @@ describe('verify writer', () => {
       identifier: 'platform-db',
       engineVersion: target,
       writable: false,
+      deletionProtection: true,
     });
     expect(result.failures).toEqual([
       'The database behind "platform-db" refuses writes (transaction_read_only=on, pg_is_in_recovery=false). Keep the consumers paused and check the blue/green deployment in the RDS console.',
@@ -175,7 +182,12 @@ describe('verify writer', () => {
         '"platform-db" is still a read replica of platform-db-old1, so it cannot take writes. Check the blue/green deployment in the RDS console before resuming writes.',
         expect.stringContaining('refuses writes (transaction_read_only=on'),
       ],
-      writer: { identifier: 'platform-db', engineVersion: '16.6', writable: false },
+      writer: {
+        identifier: 'platform-db',
+        engineVersion: '16.6',
+        writable: false,
+        deletionProtection: true,
+      },
     });
   });
 
@@ -205,6 +217,7 @@ describe('verify writer', () => {
       identifier: 'platform-db',
       engineVersion: target,
       writable: false,
+      deletionProtection: true,
     });
     // The database could not be asked: not a failed writer.
     expect(first.inconclusive).toBe(true);
@@ -255,6 +268,15 @@ describe('verify writer', () => {
         'Could not query the database behind "platform-db" (connect ETIMEDOUT)',
       ),
     ]);
+  });
+
+  it('reports a writer without deletion protection, and still passes it', async () => {
+    rds
+      .on(DescribeDBInstancesCommand)
+      .resolves({ DBInstances: [writer({ DeletionProtection: false })] });
+    const result = await verifyWriter(deps(), { plan });
+    expect(result.passed).toBe(true);
+    expect(result.writer?.deletionProtection).toBe(false);
   });
 
   it('throws an unexpected RDS error for Step Functions to retry', async () => {

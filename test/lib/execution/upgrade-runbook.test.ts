@@ -31,7 +31,12 @@ describe('upgrade runbook, executed locally', () => {
     expect(report.outcome).toBe('UPGRADED');
     expect(report.invariants).toEqual({ ok: true, violations: [] });
     expect(report.run.output).toMatchObject({
-      writer: { identifier: SOURCE, engineVersion: TARGET, writable: true },
+      writer: {
+        identifier: SOURCE,
+        engineVersion: TARGET,
+        writable: true,
+        deletionProtection: true,
+      },
     });
     const [on, off] = world.events.filter((e) => e.kind === 'routing');
     const [start] = times(world, 'switchover-start');
@@ -122,7 +127,11 @@ describe('upgrade runbook, executed locally', () => {
   });
 
   it('rolls back, deleting green, when green is stuck in PROVISIONING until the deadline', async () => {
-    const { report, world } = await run({ scenario: 'green-stuck' });
+    // A green without deletion protection; one with it is kept (below).
+    const { report, world } = await run({
+      scenario: 'green-stuck',
+      assumptions: { 'green-deletion-protection': 'off' },
+    });
     expect(report.outcome).toBe('ROLLED_BACK');
     expect(report.run.output).toMatchObject({ failure: { Error: 'GreenNotReadyInTime' } });
     expect(report.maintenance.seconds).toBe(0);
@@ -214,6 +223,48 @@ describe('upgrade runbook, executed locally', () => {
       expect((off?.t ?? Infinity) - (end ?? 0)).toBeLessThanOrEqual(5_000 + 2_000);
     },
   );
+
+  it('turns deletion protection off on green only, never on blue, before deleting green', async () => {
+    const { report, world } = await run({
+      scenario: 'green-invalid',
+      assumptions: { 'green-deletion-protection': 'inherited' },
+    });
+    expect(report.outcome).toBe('ROLLED_BACK');
+    expect(report.invariants).toEqual({ ok: true, violations: [] });
+    expect(report.tasks.upgrade).toContain('Roll back: turn deletion protection off on green');
+    expect(report.run.output).toMatchObject({ keptGreen: [] });
+    expect(instances(world)).toEqual({ [SOURCE]: ORIGINAL });
+    expect(world.rds.writer()?.deletionProtection).toBe(true);
+  });
+
+  it('keeps a protected green it cannot change (still being created), and names it', async () => {
+    const { report, world } = await run({
+      scenario: 'green-stuck',
+      assumptions: { 'green-deletion-protection': 'inherited' },
+    });
+    expect(report.outcome).toBe('ROLLED_BACK');
+    expect(report.invariants.ok).toBe(true);
+    const kept = (report.run.output as { keptGreen: string[] }).keptGreen;
+    expect(kept).toEqual([expect.stringMatching(/^platform-db-green-\w+ \(creating\)$/)]);
+    expect(world.rds.deployments.size).toBe(0);
+  });
+
+  it('protects the new writer from deletion when green did not inherit it', async () => {
+    const { report, world } = await run({
+      assumptions: { 'green-deletion-protection': 'off' },
+    });
+    expect(report.outcome).toBe('UPGRADED');
+    expect(report.invariants).toEqual({ ok: true, violations: [] });
+    expect(report.tasks.upgrade).toContain('Protect the new writer from deletion');
+    expect(report.writer.deletionProtection).toBe(true);
+    // After the page went off: not part of the window.
+    const off = world.events.filter((e) => e.kind === 'routing' && !e.page).at(-1)?.t ?? 0;
+    const protect = world.events.find(
+      (e) => e.kind === 'task' && e.state === 'Protect the new writer from deletion',
+    );
+    expect(protect?.t).toBeGreaterThan(off);
+    expect(world.rds.writer()?.deletionProtection).toBe(true);
+  });
 
   it('follows the deployment, not the error, when the answer to the switchover call is lost', async () => {
     const { report, world } = await run({ scenario: 'switchover-call-lost' });
