@@ -1,4 +1,4 @@
-import type { Instance, RdsModel } from './world/rds';
+import { type Instance, pgError, type RdsModel } from './world/rds';
 
 /**
  * What `require('pg')` gives a function in the rehearsal: a Pool that reaches the modelled
@@ -8,7 +8,13 @@ import type { Instance, RdsModel } from './world/rds';
  * and a statement cut off by the drop fails with "Connection terminated unexpectedly".
  * https://node-postgres.com/apis/pool
  */
-export function pgModule(rds: RdsModel, sleep: (s: number) => Promise<void>, queryLatency: number) {
+export function pgModule(
+  rds: RdsModel,
+  sleep: (s: number) => Promise<void>,
+  queryLatency: number,
+  /** False: no network route to the database (connections time out). */
+  reachable = true,
+) {
   class Pool {
     private connection: { instance: Instance; epoch: number } | undefined;
     private queue: Promise<unknown> = Promise.resolve();
@@ -31,6 +37,9 @@ export function pgModule(rds: RdsModel, sleep: (s: number) => Promise<void>, que
         this.connection = undefined;
         // Opening a connection costs a round trip before the statement's own.
         await sleep(queryLatency);
+        if (!reachable) {
+          throw pgError('ETIMEDOUT', `connect ETIMEDOUT ${this.config.host ?? 'localhost'}:5432`);
+        }
         this.connection = rds.connect(this.config.host ?? 'localhost');
       }
       const open = this.connection;

@@ -44,6 +44,11 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     scenario: { noBackups: true, existingDeployment: true },
     expect: 'REJECTED',
   },
+  'writer-check-unreachable': {
+    summary: 'the writer check has no network route to the database: found before anything changes',
+    scenario: { writerCheckUnreachable: true },
+    expect: 'REJECTED',
+  },
   'leftover-old-blue': {
     summary: 'the old blue of an earlier upgrade is still there as platform-db-old1',
     scenario: { leftoverOldBlue: true },

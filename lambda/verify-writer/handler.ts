@@ -10,9 +10,26 @@ const deps = { rds: new RDSClient({}), db: database, resetDb: resetDatabase };
 
 const text = z.string().min(1);
 /** Only the fields this function reads; validate-input has already checked the whole plan. */
-const Event = z.object({
-  plan: z.looseObject({ sourceIdentifier: text, targetEngineVersion: text }),
-});
+const Event = z
+  .object({
+    plan: z.looseObject({
+      sourceIdentifier: text,
+      targetEngineVersion: text.optional(),
+      currentEngineVersion: text.optional(),
+    }),
+    expect: z.enum(['current', 'target']).optional(),
+  })
+  // The version the check holds the writer to must be in the plan.
+  .superRefine((e, ctx) => {
+    const field = e.expect === 'current' ? 'currentEngineVersion' : 'targetEngineVersion';
+    if (e.plan[field] === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['plan', field],
+        message: `required to check the writer against the ${e.expect ?? 'target'} version`,
+      });
+    }
+  });
 
 /** After the switchover, in the VPC: is production the upgraded, writable primary? */
 export const handler = async (event: unknown): Promise<VerifyWriterResult> => {

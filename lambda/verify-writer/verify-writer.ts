@@ -7,6 +7,12 @@ import type { CheckResult, UpgradePlan } from '../shared/upgrade-plan';
 
 export interface VerifyWriterEvent {
   plan: UpgradePlan;
+  /**
+   * The version the writer must run: `target` after the switchover (the default); `current`
+   * before anything changes, so that a missing network route, endpoint, secret or KMS grant
+   * is found while nothing has changed yet.
+   */
+  expect?: 'current' | 'target';
 }
 
 export type VerifyWriterResult = CheckResult & {
@@ -63,7 +69,7 @@ export async function verifyWriter(
 ): Promise<VerifyWriterResult> {
   const { plan } = event;
   const id = plan.sourceIdentifier;
-  const target = plan.targetEngineVersion;
+  const target = event.expect === 'current' ? plan.currentEngineVersion : plan.targetEngineVersion;
   // What is wrong with the writer, and what could not be checked.
   const failures: string[] = [];
   const unchecked: string[] = [];

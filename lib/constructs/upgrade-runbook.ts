@@ -392,6 +392,33 @@ export class UpgradeRunbook extends Construct {
       sfn.Condition.booleanEquals('$.preflight.passed', false),
       rejected,
     );
+    // The writer check, run against blue while nothing has changed: a missing network route,
+    // endpoint, secret or KMS grant shows now, not after the switchover with the page on.
+    const reachBlue = invoke(
+      s,
+      'Run the writer check against blue',
+      fn.verifyWriter,
+      { 'plan.$': '$.plan', expect: 'current' },
+      '$.blueCheck',
+    );
+    reachBlue.addCatch(
+      sfn.Pass.jsonPath(s, 'Note: the writer check could not run against blue', {
+        parameters: {
+          passed: false,
+          'failures.$':
+            "States.Array(States.Format('The writer check could not run against blue, so it could not run after the switchover either. Check its network route to the database, the database secret and its KMS key; the error: {}', $.blueCheckError.Cause))",
+        },
+        resultPath: '$.preflight',
+      }).next(rejected),
+      { errors: ['States.ALL'], resultPath: '$.blueCheckError' },
+    );
+    const blueChecked = sfn.Choice.jsonPath(s, 'Did the writer check pass against blue?').when(
+      sfn.Condition.booleanEquals('$.blueCheck.passed', false),
+      sfn.Pass.jsonPath(s, 'Note: the writer check failed against blue', {
+        parameters: { passed: false, 'failures.$': '$.blueCheck.failures' },
+        resultPath: '$.preflight',
+      }).next(rejected),
+    );
     const dryRun = sfn.Choice.jsonPath(s, 'Is this a dry run?').when(
       sfn.Condition.booleanEquals('$.plan.dryRun', true),
       sfn.Pass.jsonPath(s, 'Output: dry-run plan', {
@@ -699,7 +726,9 @@ export class UpgradeRunbook extends Construct {
     const definition = validate.next(inputValid);
     inputValid.otherwise(prepare);
     prepare.next(preflight).next(preflightPassed);
-    preflightPassed.otherwise(dryRun);
+    preflightPassed.otherwise(reachBlue);
+    reachBlue.next(blueChecked);
+    blueChecked.otherwise(dryRun);
     dryRun.otherwise(started);
     started
       .next(notify(s, 'upgrade started', { topic, phase: 'started', subject: 'started' }))

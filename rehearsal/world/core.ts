@@ -121,6 +121,8 @@ export interface Scenario {
   switchoverAnswerLost?: string;
   /** Green's parameter group leaves it read-only: the new writer refuses writes. */
   badWriter?: boolean;
+  /** The writer check has no network route to the database (its connections time out). */
+  writerCheckUnreachable?: boolean;
   /** The new writer takes writes, but the writer check cannot query it. */
   writerCheckFails?: boolean;
   /** The first N connections to the endpoint after a switchover still reach old blue. */

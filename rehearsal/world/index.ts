@@ -103,13 +103,14 @@ export class World {
     >;
 
     const pg = pgModule(this.rds, (s) => sim.sleep(s), this.latency.sqlQuery);
+    const unreachable = pgModule(this.rds, (s) => sim.sleep(s), this.latency.sqlQuery, false);
     for (const spec of options.app.functions) {
       const code = options.code.get(spec.dir);
       if (code === undefined) continue;
       const runtime = new FunctionRuntime(spec, code, {
         sleep: (s) => sim.sleep(s),
         invokeOverhead: this.latency.invokeOverhead,
-        pg,
+        pg: spec.dir === 'verify-writer' && this.scenario.writerCheckUnreachable ? unreachable : pg,
         sdk: sdkFor((...args) => this.call(...args), this.principal(spec.name, spec.roleArn)),
       });
       this.functions.set(spec.name, runtime);

@@ -65,4 +65,11 @@ describe('verify-writer handler', () => {
     await expect(handler({})).rejects.toThrow(/invalid verify-writer event[\s\S]*plan/);
     expect(rds).not.toHaveReceivedAnyCommand();
   });
+
+  it('refuses a check of blue without the current version, calling nothing', async () => {
+    await expect(
+      handler({ plan: { sourceIdentifier: 'platform-db' }, expect: 'current' }),
+    ).rejects.toThrow(/invalid verify-writer event[\s\S]*currentEngineVersion/);
+    expect(rds).not.toHaveReceivedAnyCommand();
+  });
 });

@@ -279,6 +279,22 @@ describe('verify writer', () => {
     expect(result.writer?.deletionProtection).toBe(false);
   });
 
+  it('checks blue against the current version when asked to, before anything changes', async () => {
+    rds
+      .on(DescribeDBInstancesCommand)
+      .resolves({ DBInstances: [writer({ DBInstanceIdentifier: 'platform-db' })] });
+    const before = await verifyWriter(deps(), {
+      plan: { ...plan, currentEngineVersion: target, targetEngineVersion: '99.1' },
+      expect: 'current',
+    });
+    expect(before.passed).toBe(true);
+    // The same instance checked as the upgraded writer fails: the version is not the target.
+    const after = await verifyWriter(deps(), {
+      plan: { ...plan, currentEngineVersion: target, targetEngineVersion: '99.1' },
+    });
+    expect(after.passed).toBe(false);
+  });
+
   it('throws an unexpected RDS error for Step Functions to retry', async () => {
     rds
       .on(DescribeDBInstancesCommand)

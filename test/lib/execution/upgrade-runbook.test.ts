@@ -76,7 +76,11 @@ describe('upgrade runbook, executed locally', () => {
     expect(report.run.output).toMatchObject({
       plan: { targetEngineVersion: TARGET, dryRun: true },
     });
-    expect(report.tasks.upgrade).toEqual(['Validate input', 'Run preflight checks']);
+    expect(report.tasks.upgrade).toEqual([
+      'Validate input',
+      'Run preflight checks',
+      'Run the writer check against blue',
+    ]);
     expect(world.rds.deployments.size).toBe(0);
     expect(world.events.filter((e) => e.kind === 'routing' || e.kind === 'update-mapping')).toEqual(
       [],
@@ -291,6 +295,17 @@ describe('upgrade runbook, executed locally', () => {
     // Watched for the timeout plus the margin (60 + 120 s), with the page on, then off.
     expect(report.maintenance.seconds).toBeGreaterThanOrEqual(180);
     expect(report.maintenance.seconds).toBeLessThanOrEqual(180 + 15);
+  });
+
+  it('rejects the run before anything changes when the writer check cannot reach the database', async () => {
+    const { report, world } = await run({ scenario: 'writer-check-unreachable' });
+    expect(report.outcome).toBe('REJECTED');
+    expect(report.run.cause).toContain('connect ETIMEDOUT');
+    expect(report.invariants).toEqual({ ok: true, violations: [] });
+    expect(world.rds.deployments.size).toBe(0);
+    expect(world.events.filter((e) => e.kind === 'routing' || e.kind === 'update-mapping')).toEqual(
+      [],
+    );
   });
 
   it('stops for an operator with the page on when the new writer cannot be checked', async () => {
