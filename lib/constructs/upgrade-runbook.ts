@@ -966,7 +966,15 @@ export class UpgradeRunbook extends Construct {
         }),
       )
       .next(resume)
-      .next(protectWriter(s, 'Protect the new writer from deletion', fn.deletionProtection, drain))
+      .next(
+        protectWriter(
+          s,
+          'Protect the new writer from deletion',
+          fn.deletionProtection,
+          drain,
+          toOperator,
+        ),
+      )
       .next(cleanUp)
       .next(startCount(s, 'Start counting clean-up checks', '$.deletePoll'))
       .next(cleanWait)

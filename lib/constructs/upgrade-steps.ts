@@ -368,7 +368,8 @@ export function unprotectGreen(
  * Deletion protection on for the writer under the original name, after a switchover made
  * green that writer: green may not have inherited blue's (rehearsal assumption
  * green-deletion-protection). Outside the maintenance window, and not a reason to undo a good
- * upgrade: a failure is noted at `$.protectError` and the run goes on to `next`.
+ * upgrade; but an upgrade whose writer can be deleted is not done either, so a failure goes
+ * where `wrap` sends it (an operator), with the page off and consumers on.
  * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html (DeletionProtection)
  */
 export function protectWriter(
@@ -376,14 +377,9 @@ export function protectWriter(
   id: string,
   fn: lambda.IFunction,
   next: sfn.IChainable,
+  wrap: <T extends sfn.TaskStateBase>(task: T) => T,
 ): sfn.IChainable {
-  const protect = invoke(
-    scope,
-    id,
-    fn,
-    { action: 'protect-writer', 'plan.$': '$.plan' },
-    sfn.JsonPath.DISCARD,
-  );
-  protect.addCatch(next, { errors: ['States.ALL'], resultPath: '$.protectError' });
-  return protect.next(next);
+  return wrap(
+    invoke(scope, id, fn, { action: 'protect-writer', 'plan.$': '$.plan' }, sfn.JsonPath.DISCARD),
+  ).next(next);
 }

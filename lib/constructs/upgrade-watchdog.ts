@@ -257,6 +257,7 @@ export class UpgradeWatchdog extends Construct {
               'Recover: protect the new writer from deletion',
               props.deletionProtection,
               resume,
+              toPage,
             ),
           ),
         )
