@@ -208,17 +208,18 @@ export class UpgradeStack extends Stack {
       ],
     );
 
+    const runbookFunctions = {
+      validateInput,
+      preflight,
+      verifyGreen,
+      verifyWriter,
+      restoreOldBlue,
+      deletionProtection,
+    };
     this.runbook = new UpgradeRunbook(this, 'Runbook', {
       stateMachineName: UPGRADE_MACHINE_NAME,
       planDefaults: this.planDefaults,
-      functions: {
-        validateInput,
-        preflight,
-        verifyGreen,
-        verifyWriter,
-        restoreOldBlue,
-        deletionProtection,
-      },
+      functions: runbookFunctions,
       toggle,
       topic,
       mappingArns,
@@ -292,15 +293,7 @@ export class UpgradeStack extends Stack {
     acknowledgeWildcards(this.runbook.stateMachine.role, ['*'], WILDCARD_REASONS.listCalls);
     acknowledgeWildcards(
       this.runbook.stateMachine.role,
-      [
-        validateInput,
-        preflight,
-        verifyGreen,
-        verifyWriter,
-        restoreOldBlue,
-        deletionProtection,
-        toggle,
-      ].map((f) => `${f.functionArn}:*`),
+      [...Object.values(runbookFunctions), toggle].map((f) => `${f.functionArn}:*`),
       WILDCARD_REASONS.functionVersions,
     );
     acknowledgeWildcards(
