@@ -79,6 +79,28 @@ export const ASSUMPTIONS = [
       'protection turned off", not whether green inherits blue\'s deletion protection when it ' +
       'is created. https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-deleting.html',
   },
+  {
+    name: 'rename-during-deployment',
+    values: ['refused', 'allowed'],
+    default: 'refused',
+    why:
+      'RDS documents no rollback after a switchover and does not say whether a member of a ' +
+      'blue/green deployment can be renamed while the deployment exists; it documents only ' +
+      'that the deployment can then be deleted without its target. ' +
+      'https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteBlueGreenDeployment.html ' +
+      'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RenameInstance.html',
+  },
+  {
+    name: 'stale-sessions',
+    values: ['pools', 'none'],
+    default: 'pools',
+    why:
+      'RDS drops connections at the switchover and advises to clean up connections, but ' +
+      'does not say what clients do next: pools that reconnect at once to a cached address ' +
+      'reach old blue (-old1) and keep those sessions (pools), or clients reconnect through ' +
+      'DNS when they next need a session (none). ' +
+      'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-best-practices',
+  },
 ] as const satisfies readonly Assumption[];
 
 export type AssumptionName = (typeof ASSUMPTIONS)[number]['name'];

@@ -181,6 +181,7 @@ export function humanSummary(report: RehearsalReport): string[] {
     `consumers paused:        ${report.consumers.pausedSeconds} s; drained in ${report.drainSeconds} s after resuming`,
     `messages:                ${m.produced} produced, ${m.processed} applied to the final writer, ${m.inQueue} in queue, ${m.inDlq} in DLQ, ${m.lost} lost, ${m.appliedTwice} applied twice${m.poison > 0 ? `, ${m.poison} poison` : ''}`,
     `page views:              ${report.pageViews.served} served, ${report.pageViews.maintenancePage} saw the maintenance page`,
+    `app writes:              ${report.appWrites}, ${report.writesFailedAfterMaintenance} failed after the page went off; ${report.oldSessionsEnded} session(s) ended on a former writer`,
     `final writer:            ${report.writer.identifier} ${report.writer.engineVersion}`,
     ...(report.watchdog ? [`watchdog:                ${report.watchdog}`] : []),
     ...(report.secondRun ? [`second run:              ${report.secondRun}`] : []),

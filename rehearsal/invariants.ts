@@ -20,6 +20,12 @@ export interface EndState {
   writer: { engineVersion: string; readOnly: boolean; deletionProtection: boolean } | null;
   /** Blue had deletion protection at the start and has none at the end. */
   blueUnprotected: boolean;
+  /** Instances that were the writer once, are not now, and still take writes. */
+  formerWritersTakingWrites: string[];
+  /** Parameter groups the run found and changed: drift from the stack's template. */
+  groupsChanged: string[];
+  /** The web app's writes refused after a switchover while the page was off. */
+  writesFailedAfterMaintenance: number;
   currentVersion: string;
   targetVersion: string;
   pageOn: boolean;
@@ -183,6 +189,27 @@ function checkEndState(end: EndState, timeline: Timeline): string[] {
     v.push(`end: ${outcome} but the writer is not protected from deletion`);
   }
   if (end.blueUnprotected) v.push('end: blue lost its deletion protection');
+  if (
+    (outcome === 'UPGRADED' || outcome === 'ROLLED_BACK') &&
+    end.formerWritersTakingWrites.length > 0
+  ) {
+    v.push(
+      `end: ${outcome} but ${end.formerWritersTakingWrites.join(', ')}, once the writer, still takes writes`,
+    );
+  }
+  if (
+    (outcome === 'UPGRADED' || outcome === 'ROLLED_BACK') &&
+    end.writesFailedAfterMaintenance > 0
+  ) {
+    v.push(
+      `end: ${end.writesFailedAfterMaintenance} user write(s) failed after the page went off (sessions left on a read-only instance)`,
+    );
+  }
+  if (end.groupsChanged.length > 0) {
+    v.push(
+      `end: the run changed parameter group(s) ${end.groupsChanged.join(', ')}, drifting them from the stack`,
+    );
+  }
   if ((outcome === 'DRY_RUN' || outcome === 'REJECTED') && timeline.changedAnything()) {
     v.push(`outcome: ${outcome} but something was changed`);
   }
@@ -308,9 +335,8 @@ class Timeline {
   /**
    * The writer reached at t was verified. Before any switchover the writer is the one the
    * run started with. During a switchover it is not. After one that failed, blue is still
-   * the writer if nothing renamed it. Otherwise a writer check must have passed (or the
-   * restore reported it done) on this writer since it became the writer and since the
-   * switchover ended.
+   * the writer if nothing renamed it. Otherwise a writer check must have passed, through
+   * the endpoint, on this writer since it became the writer and since the switchover ended.
    */
   writerVerifiedAt(t: number): boolean {
     const switchover = this.switchovers()
@@ -340,13 +366,27 @@ class Timeline {
       .map((e) => e.t);
   }
 
+  /**
+   * When each writer verification made with the page on was complete: the check passed, and
+   * the client sessions left on the former writer were ended if the run did that next.
+   */
   writerVerificationsWhilePageOn(): number[] {
     return this.events
       .filter(
         (e) =>
           e.kind === 'function-result' && verifiedWriter(e.function, e.result) && this.pageAt(e.t),
       )
-      .map((e) => e.t);
+      .map((e) => {
+        const off = this.pageOffAfter(e.t) ?? Infinity;
+        const ended = this.events.find(
+          (x) =>
+            x.kind === 'function-result' &&
+            x.t >= e.t &&
+            x.t <= off &&
+            typeof (x.result as { ended?: unknown } | null)?.ended === 'number',
+        );
+        return ended?.t ?? e.t;
+      });
   }
 
   greenVerifiedBefore(t: number): boolean {
@@ -370,10 +410,8 @@ class Timeline {
   }
 }
 
+/** A writer is verified only by a writer check that passed through the endpoint. */
 function verifiedWriter(fn: string, result: unknown): boolean {
-  const r = result as { passed?: boolean; done?: boolean } | null;
-  return (
-    (fn === 'verify-writer' && r?.passed === true) ||
-    (fn === 'restore-old-blue' && r?.done === true)
-  );
+  const r = result as { passed?: boolean } | null;
+  return fn === 'verify-writer' && r?.passed === true;
 }

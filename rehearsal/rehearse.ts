@@ -118,6 +118,40 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     scenario: { badWriter: true },
     expect: 'ROLLED_BACK',
   },
+  'new-writer-modifying': {
+    summary:
+      'the new writer takes writes but stays modifying for 3 minutes, failing its checks: ' +
+      'old blue is restored and the failed writer fenced (and, with no route to it, rebooted ' +
+      'to end its sessions)',
+    scenario: { newWriterModifyingSeconds: 180, formerWritersUnreachable: true },
+    expect: 'ROLLED_BACK',
+  },
+  'restored-endpoint-cached': {
+    summary:
+      'the new writer refuses writes; after the renames, cached addresses keep the original ' +
+      'name on the failed writer for 20 minutes',
+    scenario: { badWriter: true, renameDnsCacheSeconds: 1200 },
+    expect: 'ROLLED_BACK',
+  },
+  'table-without-primary-key': {
+    summary: 'a table in blue has no primary key, which logical replication cannot update',
+    scenario: {
+      blueFindings: [{ kind: 'no_replica_identity', name: 'public.audit_trail', db: 'platform' }],
+    },
+    expect: 'REJECTED',
+  },
+  'old-blue-unreachable': {
+    summary:
+      'the writer check function has no route to old blue, so the run reboots old blue to ' +
+      'end its sessions',
+    scenario: { formerWritersUnreachable: true },
+    expect: 'UPGRADED',
+  },
+  'stale-sessions': {
+    summary:
+      "the web app's pool reconnects at once to its cached address, old blue, after the switchover",
+    expect: 'UPGRADED',
+  },
   'writer-check-fails': {
     summary:
       'the new writer takes writes but the check cannot query it; the page stays on for an operator',
@@ -150,7 +184,10 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     expect: 'UPGRADED',
   },
   abort: {
-    summary: 'an operator stops the run mid-switchover; the watchdog recovers',
+    summary:
+      'an operator stops the run mid-switchover; the watchdog recovers (and, with no route ' +
+      'to old blue, reboots it to end its sessions)',
+    scenario: { formerWritersUnreachable: true },
     abortAt: 'Check switchover status',
     expect: 'UPGRADED',
   },
@@ -248,6 +285,12 @@ export interface RehearsalReport {
     poison: number;
   };
   pageViews: { served: number; maintenancePage: number };
+  /** The web app's own writes to the database (page off only). */
+  appWrites: number;
+  /** Of them, refused after a switchover: sessions left on a read-only instance. */
+  writesFailedAfterMaintenance: number;
+  /** Client sessions the run ended on a former writer (-old1, -failed1), as the model counted them. */
+  oldSessionsEnded: number;
   operatorNotified: boolean;
   watchdog?: string;
   secondRun?: string;
@@ -473,6 +516,9 @@ function report(
               deletionProtection: writer.deletionProtection,
             },
       blueUnprotected: world.rds.blueUnprotected(),
+      formerWritersTakingWrites: world.rds.formerWritersTakingWrites(),
+      writesFailedAfterMaintenance: world.appPool.writesFailedAfterMaintenance,
+      groupsChanged: world.rds.changedGroups(),
       currentVersion: world.app.defaults.currentEngineVersion,
       targetVersion: world.app.defaults.targetEngineVersion,
       pageOn,
@@ -540,6 +586,9 @@ function report(
       poison: world.scenario.poison ?? 0,
     },
     pageViews: traffic.pageViews,
+    appWrites: world.appPool.writes,
+    writesFailedAfterMaintenance: world.appPool.writesFailedAfterMaintenance,
+    oldSessionsEnded: events.reduce((n, e) => n + (e.kind === 'sessions-ended' ? e.count : 0), 0),
     operatorNotified: paged(world),
     ...(watchdog ? { watchdog: watchdogOutcome ?? watchdog.status } : {}),
     ...(second ? { secondRun: outcomeOf(second) } : {}),

@@ -60,6 +60,9 @@ export interface LedgerEntry {
   refused: boolean;
 }
 
+/** The web app's own writes to the database, a second, while the page is off. */
+export const APP_WRITES_PER_SECOND = 2;
+
 /**
  * Traffic through the load balancer and the buffers while the upgrade runs. Each request
  * goes where the listener's rules send it at that second; each write is a message with a
@@ -106,6 +109,8 @@ export class Traffic {
   private second(): void {
     const { page, captureDown } = this.world.routing;
     if (page && captureDown.length > 0) this.captureUnavailableSeconds += 1;
+    // Writes that cannot wait in a buffer go straight to the database, page off only.
+    this.world.appPool.tick(!page, APP_WRITES_PER_SECOND);
     for (const kind of TRAFFIC_KINDS) {
       const due = (this.credit.get(kind) ?? 0) + this.rates[kind];
       const count = Math.floor(due);

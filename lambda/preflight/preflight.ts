@@ -28,7 +28,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { paginateListExecutions, type SFNClient } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX } from '../restore-old-blue/restore';
+import { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX } from '../shared/upgrade-plan';
 import type { CheckResult, UpgradePlan } from '../shared/upgrade-plan';
 
 export interface PreflightEvent {

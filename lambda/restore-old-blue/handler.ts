@@ -1,18 +1,53 @@
-// AWS API actions called (in ./restore): rds:DescribeDBInstances, rds:DescribeDBParameters,
-// rds:ModifyDBParameterGroup, rds:RebootDBInstance, rds:ModifyDBInstance.
-import { RDSClient } from '@aws-sdk/client-rds';
+// AWS API actions called (in ./restore): rds:DescribeDBInstances, rds:CopyDBParameterGroup,
+// rds:ModifyDBParameterGroup, rds:ModifyDBInstance, rds:RebootDBInstance.
+import { RDSClient, RebootDBInstanceCommand } from '@aws-sdk/client-rds';
 import { logger } from '../shared/logger';
+import { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX } from '../shared/upgrade-plan';
 import { type RestoreOldBlueEvent, type RestoreOldBlueResult, restoreOldBlue } from './restore';
 
 const rds = new RDSClient({});
 
 /**
+ * Ends every session on a former writer the hard way, when they could not be ended one by
+ * one: a reboot restarts the engine. The state machine's fallback; RDS calls that name a DB
+ * instance are made here, with the SDK, not as Step Functions SDK integrations (see README).
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RebootInstance.html
+ */
+export interface RebootFormerWriterEvent {
+  action: 'reboot-former-writer';
+  plan: { sourceIdentifier: string };
+  on: 'old-blue' | 'failed-writer';
+}
+
+export interface RebootFormerWriterResult {
+  instance: string;
+  /** Not counted: a reboot ends them all. */
+  ended: null;
+  detail: string;
+}
+
+/**
  * Restores the old blue as the writer after the new writer failed verification, one step per
  * call. The state machine calls it in a Wait → Task → Choice loop until `done`; an error means
- * an operator is needed.
+ * an operator is needed. With `action: 'reboot-former-writer'` it reboots old blue or the
+ * failed writer instead.
  */
-export const handler = async (event: RestoreOldBlueEvent): Promise<RestoreOldBlueResult> => {
-  const result = await restoreOldBlue(rds, event.plan);
+export const handler = async (
+  event: RestoreOldBlueEvent | RebootFormerWriterEvent,
+): Promise<RestoreOldBlueResult | RebootFormerWriterResult> => {
+  if ('action' in event && event.action === 'reboot-former-writer') {
+    const suffix = event.on === 'failed-writer' ? FAILED_WRITER_SUFFIX : OLD_BLUE_SUFFIX;
+    const instance = `${event.plan.sourceIdentifier}${suffix}`;
+    await rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: instance }));
+    logger.info('reboot former writer', { instance });
+    return {
+      instance,
+      ended: null,
+      detail: `rebooted ${instance}, which ends every session on it`,
+    };
+  }
+  const { plan, progress } = event as RestoreOldBlueEvent;
+  const result = await restoreOldBlue(rds, plan, progress);
   logger.info('restore old blue', { result });
   return result;
 };

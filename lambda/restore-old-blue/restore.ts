@@ -1,34 +1,52 @@
-// AWS API actions called: rds:DescribeDBInstances, rds:DescribeDBParameters,
-// rds:ModifyDBParameterGroup, rds:RebootDBInstance, rds:ModifyDBInstance.
+// AWS API actions called: rds:DescribeDBInstances, rds:CopyDBParameterGroup,
+// rds:ModifyDBParameterGroup, rds:ModifyDBInstance, rds:RebootDBInstance.
 import {
+  CopyDBParameterGroupCommand,
   DescribeDBInstancesCommand,
-  DescribeDBParametersCommand,
   ModifyDBInstanceCommand,
   ModifyDBParameterGroupCommand,
   RebootDBInstanceCommand,
   type DBInstance,
   type RDSClient,
 } from '@aws-sdk/client-rds';
-import { STUCK_INSTANCE_STATUSES, type UpgradePlan } from '../shared/upgrade-plan';
+import {
+  FAILED_WRITER_SUFFIX,
+  FENCE_GROUP_SUFFIX,
+  OLD_BLUE_SUFFIX,
+  RESTORE_GROUP_SUFFIX,
+  STUCK_INSTANCE_STATUSES,
+  type UpgradePlan,
+} from '../shared/upgrade-plan';
 
-/**
- * After a switchover RDS renames the old blue to `<name>-old1`; it stays read-only until its
- * `default_transaction_read_only` is 0 and it is rebooted.
- * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-after
- */
-export const OLD_BLUE_SUFFIX = '-old1';
-/** The name the failed new writer is moved to, so the old blue can take the original name. */
-export const FAILED_WRITER_SUFFIX = '-failed1';
+export { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX } from '../shared/upgrade-plan';
 export const READ_ONLY_PARAMETER = 'default_transaction_read_only';
+/**
+ * What this run has done that RDS does not show afterwards: whether it rebooted the failed
+ * writer with the fence group, and old blue with the restore group. A reboot is always part
+ * of the change: a group attached to an instance applies only after a reboot, and AWS names
+ * the reboot as the step that lifts old blue's read-only state.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithParamGroups.Associating.html
+ */
+export interface RestoreProgress {
+  fenced: boolean;
+  unlocked: boolean;
+}
 
 export interface RestoreOldBlueEvent {
   plan: UpgradePlan;
+  /** The previous call's result; absent on the first call. */
+  progress?: Partial<RestoreProgress>;
 }
 
 export type RestoreStep =
-  'rename-failed-writer' | 'make-old-blue-writable' | 'rename-old-blue' | 'wait' | 'restored';
+  | 'fence-failed-writer'
+  | 'rename-failed-writer'
+  | 'make-old-blue-writable'
+  | 'rename-old-blue'
+  | 'wait'
+  | 'restored';
 
-export interface RestoreOldBlueResult {
+export interface RestoreOldBlueResult extends RestoreProgress {
   /** True once the old blue is the available writer under the original name. */
   done: boolean;
   step: RestoreStep;
@@ -42,9 +60,13 @@ export type RestorePlan = Pick<
 >;
 
 /**
- * Moves the database back to the old blue after the new writer failed verification: renames
- * the failed writer out of the way, makes the old blue writable, and gives it the original
- * name. Each call looks at the real state and does at most the next step, so it can be called
+ * Moves the database back to the old blue after the new writer failed verification. The
+ * runbook deletes the blue/green deployment first (renaming its members while it exists is
+ * undocumented). Then, in order: the failed writer gets a read-only parameter group and a
+ * reboot, so that nothing can write to it under any name; it is renamed out of the way; the
+ * old blue gets a writable parameter group and a reboot; it takes the original name.
+ *
+ * Each call looks at the real state and does at most the next step, so it can be called
  * any number of times, including after a crash at any point; it never repeats a rename,
  * because an instance mid-rename is in status `renaming` (under either name) and is waited for.
  * Throws, with what it found and what to do, when the state is not one it can move on from.
@@ -52,11 +74,29 @@ export type RestorePlan = Pick<
 export async function restoreOldBlue(
   rds: RDSClient,
   plan: RestorePlan,
+  previous: Partial<RestoreProgress> = {},
 ): Promise<RestoreOldBlueResult> {
+  const progress: RestoreProgress = {
+    fenced: previous.fenced === true,
+    unlocked: previous.unlocked === true,
+  };
   const name = plan.sourceIdentifier;
   const oldName = `${name}${OLD_BLUE_SUFFIX}`;
   const failedName = `${name}${FAILED_WRITER_SUFFIX}`;
   const { currentEngineVersion: current, targetEngineVersion: target } = plan;
+  const wait = (detail: string): RestoreOldBlueResult => ({
+    done: false,
+    step: 'wait',
+    detail,
+    ...progress,
+  });
+  const step = (s: RestoreStep, detail: string, changed: Partial<RestoreProgress> = {}) => ({
+    done: false,
+    step: s,
+    detail,
+    ...progress,
+    ...changed,
+  });
 
   const writer = await describeInstance(rds, name);
   if (writer !== null) {
@@ -72,7 +112,7 @@ export async function restoreOldBlue(
       if (status !== 'available') {
         return wait(
           `${name} (${version}, the failed new writer) is ${status}; waiting for it to be ` +
-            `available before renaming it to ${failedName}`,
+            `available before fencing and renaming it`,
         );
       }
       const failed = await describeInstance(rds, failedName);
@@ -88,7 +128,7 @@ export async function restoreOldBlue(
             `${failedName}, then run the restore again.`,
         );
       }
-      // Never move the writer out of the way unless there is an old blue to take its place.
+      // Never touch the writer unless there is an old blue to take its place.
       const old = await describeInstance(rds, oldName);
       if (old === null || old.EngineVersion !== current) {
         const found =
@@ -100,6 +140,22 @@ export async function restoreOldBlue(
             `from a backup.`,
         );
       }
+      const fence = await useGroupCopy(rds, name, writer, FENCE_GROUP_SUFFIX, '1');
+      if (fence !== null) return step('fence-failed-writer', fence, { fenced: false });
+      const applied = appliedState(writer);
+      if (applied === 'applying')
+        return wait(`parameter changes are being applied to ${name}; waiting`);
+      if (!progress.fenced || applied === 'pending-reboot') {
+        await reboot(rds, name);
+        return step(
+          'fence-failed-writer',
+          `rebooting the failed new writer ${name} so that its read-only parameter group ` +
+            'applies and its sessions end',
+          { fenced: true },
+        );
+      }
+      if (applied !== 'in-sync')
+        return wait(`the parameter group of ${name} is ${applied}; waiting for in-sync`);
       // NewDBInstanceIdentifier with ApplyImmediately renames at once, not in the next window.
       // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html
       await rds.send(
@@ -109,11 +165,10 @@ export async function restoreOldBlue(
           ApplyImmediately: true,
         }),
       );
-      return {
-        done: false,
-        step: 'rename-failed-writer',
-        detail: `renaming the failed new writer ${name} (${version}) to ${failedName}`,
-      };
+      return step(
+        'rename-failed-writer',
+        `renaming the failed new writer ${name} (${version}, now read-only) to ${failedName}`,
+      );
     }
     if (version === current) {
       checkNotStuck(writer, name, 'the restored writer');
@@ -126,6 +181,7 @@ export async function restoreOldBlue(
         done: true,
         step: 'restored',
         detail: `${name} is the old blue again (${version}) and available`,
+        ...progress,
       };
     }
     throw new Error(
@@ -149,88 +205,35 @@ export async function restoreOldBlue(
         `latest backup.`,
     );
   }
-  return restoreFromOldBlue(rds, plan, old);
-}
 
-/** Step b: the original name is free and the old blue is still `<name>-old1`. */
-async function restoreFromOldBlue(
-  rds: RDSClient,
-  plan: RestorePlan,
-  old: DBInstance,
-): Promise<RestoreOldBlueResult> {
-  const name = plan.sourceIdentifier;
-  const oldName = `${name}${OLD_BLUE_SUFFIX}`;
+  // The original name is free and the old blue is still `<name>-old1`.
   const status = old.DBInstanceStatus ?? 'unknown';
-  if (old.EngineVersion !== plan.currentEngineVersion) {
+  if (old.EngineVersion !== current) {
     throw new Error(
       `cannot restore the old blue: ${name} does not exist and ${oldName} runs ` +
-        `${old.EngineVersion}, not the old version ${plan.currentEngineVersion}. An operator ` +
-        `must find out which instance holds the production data and name it ${name}.`,
+        `${old.EngineVersion}, not the old version ${current}. An operator must find out ` +
+        `which instance holds the production data and name it ${name}.`,
     );
   }
   checkNotStuck(old, oldName, 'the old blue');
   if (status !== 'available') {
     return wait(`${oldName} (the old blue) is ${status}; waiting for it to be available`);
   }
-  const group = old.DBParameterGroups?.[0];
-  const groupName = group?.DBParameterGroupName;
-  if (groupName === undefined) {
-    throw new Error(
-      `cannot make ${oldName} writable: it has no DB parameter group. An operator must set ` +
-        `${READ_ONLY_PARAMETER}=0 on it, reboot it and rename it to ${name}.`,
+  const writable = await useGroupCopy(rds, oldName, old, RESTORE_GROUP_SUFFIX, '0');
+  if (writable !== null) return step('make-old-blue-writable', writable, { unlocked: false });
+  const applied = appliedState(old);
+  if (applied === 'applying')
+    return wait(`parameter changes are being applied to ${oldName}; waiting`);
+  if (!progress.unlocked || applied === 'pending-reboot') {
+    await reboot(rds, oldName);
+    return step(
+      'make-old-blue-writable',
+      `rebooting the old blue ${oldName} so that ${READ_ONLY_PARAMETER}=0 applies`,
+      { unlocked: true },
     );
   }
-  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBParameterGroupStatus.html
-  const applyStatus = group?.ParameterApplyStatus ?? 'unknown';
-  if (applyStatus === 'applying') {
-    return wait(`parameter group ${groupName} is being applied to ${oldName}; waiting`);
-  }
-  const value = await parameterValue(rds, groupName, READ_ONLY_PARAMETER);
-  if (!isOff(value)) {
-    // A default parameter group cannot be modified.
-    // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithParamGroups.html
-    if (groupName.startsWith('default.')) {
-      throw new Error(
-        `cannot make ${oldName} writable: it uses the default parameter group ${groupName}, ` +
-          `which cannot be modified. An operator must give it a custom parameter group with ` +
-          `${READ_ONLY_PARAMETER}=0, reboot it and rename it to ${name}.`,
-      );
-    }
-    // default_transaction_read_only is dynamic: ApplyMethod immediate takes effect without a
-    // reboot; the reboot ends sessions that started read-only.
-    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBParameterGroup.html
-    await rds.send(
-      new ModifyDBParameterGroupCommand({
-        DBParameterGroupName: groupName,
-        Parameters: [
-          { ParameterName: READ_ONLY_PARAMETER, ParameterValue: '0', ApplyMethod: 'immediate' },
-        ],
-      }),
-    );
-    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RebootDBInstance.html
-    await rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: oldName }));
-    return {
-      done: false,
-      step: 'make-old-blue-writable',
-      detail:
-        `set ${READ_ONLY_PARAMETER}=0 (was ${JSON.stringify(value ?? null)}) in ${groupName} ` +
-        `and rebooting ${oldName}`,
-    };
-  }
-  if (applyStatus === 'pending-reboot') {
-    // Nothing reboots it for us (for example a crash right after the parameter change).
-    await rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: oldName }));
-    return {
-      done: false,
-      step: 'make-old-blue-writable',
-      detail: `rebooting ${oldName} to apply pending changes of ${groupName}`,
-    };
-  }
-  if (applyStatus !== 'in-sync') {
-    return wait(
-      `parameter group ${groupName} on ${oldName} is ${applyStatus}; waiting for in-sync`,
-    );
-  }
+  if (applied !== 'in-sync')
+    return wait(`the parameter group of ${oldName} is ${applied}; waiting for in-sync`);
   await rds.send(
     new ModifyDBInstanceCommand({
       DBInstanceIdentifier: oldName,
@@ -238,15 +241,74 @@ async function restoreFromOldBlue(
       ApplyImmediately: true,
     }),
   );
-  return {
-    done: false,
-    step: 'rename-old-blue',
-    detail: `renaming the old blue ${oldName} (${plan.currentEngineVersion}) to ${name}`,
-  };
+  return step(
+    'rename-old-blue',
+    `renaming the old blue ${oldName} (${current}, now writable) to ${name}`,
+  );
 }
 
-function wait(detail: string): RestoreOldBlueResult {
-  return { done: false, step: 'wait', detail };
+/**
+ * Attaches `<group><suffix>`, a copy of the instance's parameter group with
+ * default_transaction_read_only set to `value`, unless it is attached already (null then).
+ * A copy left by an earlier restore is reused, with the value set again.
+ */
+async function useGroupCopy(
+  rds: RDSClient,
+  id: string,
+  instance: DBInstance,
+  suffix: string,
+  value: '0' | '1',
+): Promise<string | null> {
+  const group = instance.DBParameterGroups?.[0]?.DBParameterGroupName;
+  if (group === undefined) {
+    throw new Error(
+      `cannot restore the old blue: ${id} has no DB parameter group to copy. An operator must ` +
+        `set ${READ_ONLY_PARAMETER}=${value} on it, reboot it and run the restore again.`,
+    );
+  }
+  if (group.endsWith(suffix)) return null;
+  const copy = `${group}${suffix}`;
+  try {
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBParameterGroup.html
+    await rds.send(
+      new CopyDBParameterGroupCommand({
+        SourceDBParameterGroupIdentifier: group,
+        TargetDBParameterGroupIdentifier: copy,
+        TargetDBParameterGroupDescription: `${group} with ${READ_ONLY_PARAMETER}=${value}, for a restore after a failed upgrade`,
+      }),
+    );
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'DBParameterGroupAlreadyExistsFault') throw err;
+  }
+  // default_transaction_read_only is dynamic: "immediate" applies it to the group at once.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBParameterGroup.html
+  await rds.send(
+    new ModifyDBParameterGroupCommand({
+      DBParameterGroupName: copy,
+      Parameters: [
+        { ParameterName: READ_ONLY_PARAMETER, ParameterValue: value, ApplyMethod: 'immediate' },
+      ],
+    }),
+  );
+  await rds.send(
+    new ModifyDBInstanceCommand({
+      DBInstanceIdentifier: id,
+      DBParameterGroupName: copy,
+      ApplyImmediately: true,
+    }),
+  );
+  return `attaching ${copy} (${READ_ONLY_PARAMETER}=${value}) to ${id} in place of ${group}`;
+}
+
+/** The instance's parameter group apply status. */
+function appliedState(instance: DBInstance): string {
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBParameterGroupStatus.html
+  return instance.DBParameterGroups?.[0]?.ParameterApplyStatus ?? 'unknown';
+}
+
+async function reboot(rds: RDSClient, id: string): Promise<void> {
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RebootDBInstance.html
+  await rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: id }));
 }
 
 function checkNotStuck(instance: DBInstance, name: string, role: string): void {
@@ -258,10 +320,6 @@ function checkNotStuck(instance: DBInstance, name: string, role: string): void {
         `then run the restore again.`,
     );
   }
-}
-
-function isOff(value: string | undefined): boolean {
-  return value !== undefined && ['0', 'off', 'false'].includes(value.trim().toLowerCase());
 }
 
 /** The instance, or null when DescribeDBInstances answers DBInstanceNotFound. */
@@ -279,23 +337,4 @@ export async function describeInstance(
     if ((err as { name?: string }).name === 'DBInstanceNotFoundFault') return null;
     throw err;
   }
-}
-
-/** One parameter's value in a DB parameter group, from any source; paginated. */
-async function parameterValue(
-  rds: RDSClient,
-  groupName: string,
-  parameter: string,
-): Promise<string | undefined> {
-  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBParameters.html
-  let marker: string | undefined;
-  do {
-    const page = await rds.send(
-      new DescribeDBParametersCommand({ DBParameterGroupName: groupName, Marker: marker }),
-    );
-    const found = page.Parameters?.find((p) => p.ParameterName === parameter);
-    if (found !== undefined) return found.ParameterValue;
-    marker = page.Marker;
-  } while (marker !== undefined);
-  return undefined;
 }

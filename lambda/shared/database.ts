@@ -15,18 +15,16 @@ interface DatabaseSecret {
 
 let pool: Pool | undefined;
 
-/**
- * A pool of one connection, kept at module scope across invocations. One is enough: an
- * invocation handles one batch, and the event source mapping's MaximumConcurrency bounds the
- * number of invocations, and so of connections, the drain can open.
- */
-export async function database(): Promise<Pool> {
-  if (pool !== undefined) return pool;
+async function readSecret(): Promise<DatabaseSecret> {
   const secretArn = requiredEnv('DB_SECRET_ARN');
   const secret = await getSecret<DatabaseSecret>(secretArn, { transform: 'json', maxAge: 300 });
   if (secret === undefined) throw new Error(`database secret ${secretArn} has no value`);
-  pool = new Pool({
-    host: secret.host,
+  return secret;
+}
+
+function newPool(secret: DatabaseSecret, host: string): Pool {
+  const p = new Pool({
+    host,
     port: Number(secret.port),
     user: secret.username,
     password: secret.password,
@@ -42,8 +40,28 @@ export async function database(): Promise<Pool> {
   });
   // A connection dropped while idle (as at a switchover) must not crash the function; the
   // next query opens a new one, to whichever instance the endpoint names then.
-  pool.on('error', (err) => logger.warn('idle database connection closed', { error: err.message }));
+  p.on('error', (err) => logger.warn('idle database connection closed', { error: err.message }));
+  return p;
+}
+
+/**
+ * A pool of one connection, kept at module scope across invocations. One is enough: an
+ * invocation handles one batch, and the event source mapping's MaximumConcurrency bounds the
+ * number of invocations, and so of connections, the drain can open.
+ */
+export async function database(): Promise<Pool> {
+  if (pool !== undefined) return pool;
+  const secret = await readSecret();
+  pool = newPool(secret, secret.host);
   return pool;
+}
+
+/**
+ * A pool of one connection to another host (an instance's own endpoint) with the same
+ * credentials, not kept: the caller ends it.
+ */
+export async function databaseAt(host: string): Promise<Pool> {
+  return newPool(await readSecret(), host);
 }
 
 /** Drops the pool so the next call reconnects with freshly read credentials. */

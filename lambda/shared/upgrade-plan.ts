@@ -67,6 +67,23 @@ export const STUCK_INSTANCE_STATUSES: ReadonlySet<string> = new Set([
   'storage-full',
 ]);
 
+/**
+ * The copies of a parameter group that the restore attaches: `<group>-restore` sets
+ * default_transaction_read_only=0 (old blue), `<group>-fence` sets it to 1 (the failed
+ * writer). Copies, because the group an instance uses is CloudFormation's: changing it
+ * would drift the stack, and would change every instance that uses it.
+ */
+export const RESTORE_GROUP_SUFFIX = '-restore';
+export const FENCE_GROUP_SUFFIX = '-fence';
+
+/**
+ * After a switchover RDS renames the old blue to `<name>-old1`; it "only allows read
+ * operations until you set the default_transaction_read_only parameter to 0 and reboot".
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions
+ */
+export const OLD_BLUE_SUFFIX = '-old1';
+/** The name the failed new writer is moved to, so the old blue can take the original name. */
+export const FAILED_WRITER_SUFFIX = '-failed1';
 /** The result of a check Lambda (preflight, verify green, verify writer). */
 export interface CheckResult {
   passed: boolean;
@@ -81,4 +98,29 @@ export const SWITCHOVER_MARGIN_SECONDS = 120;
 
 export function switchoverMaxChecks(timeoutSeconds: number): number {
   return Math.ceil((timeoutSeconds + SWITCHOVER_MARGIN_SECONDS) / SWITCHOVER_POLL_SECONDS);
+}
+
+/** How RDS replicates blue to green. */
+export type Replication = 'physical' | 'logical';
+
+/**
+ * PostgreSQL's major version: "17" of "17.2" from version 10 on, "9.6" of "9.6.24" before.
+ * https://www.postgresql.org/support/versioning/
+ */
+export function postgresMajor(version: string): string {
+  const [first = '', second] = version.split('.');
+  return Number(first) >= 10 || second === undefined ? first : `${first}.${second}`;
+}
+
+/**
+ * RDS for PostgreSQL blue/green replicates physically for a minor-version target (or none) and
+ * logically for a major-version target.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-replication-type.html
+ */
+export function replicationOf(
+  plan: Pick<UpgradePlan, 'currentEngineVersion' | 'targetEngineVersion'>,
+): Replication {
+  return postgresMajor(plan.targetEngineVersion) === postgresMajor(plan.currentEngineVersion)
+    ? 'physical'
+    : 'logical';
 }

@@ -12,9 +12,13 @@ import {
 } from '@aws-sdk/client-rds';
 import {
   type CheckResult,
+  type Replication,
+  replicationOf,
   STUCK_INSTANCE_STATUSES,
   type UpgradePlan,
 } from '../shared/upgrade-plan';
+
+export { postgresMajor, replicationOf, type Replication } from '../shared/upgrade-plan';
 
 export interface VerifyGreenEvent {
   plan: UpgradePlan;
@@ -22,7 +26,6 @@ export interface VerifyGreenEvent {
 }
 
 /** How blue replicates to green, which decides the lag metric. */
-export type Replication = 'physical' | 'logical';
 
 /** The replication lag as read from CloudWatch. */
 export interface LagReading {
@@ -111,28 +114,6 @@ export const PERMANENT_INSTANCE_STATUSES: ReadonlySet<string> = new Set([
   'deleting',
   ...STUCK_INSTANCE_STATUSES,
 ]);
-
-/**
- * PostgreSQL's major version: "17" of "17.2" from version 10 on, "9.6" of "9.6.24" before.
- * https://www.postgresql.org/support/versioning/
- */
-export function postgresMajor(version: string): string {
-  const [first = '', second] = version.split('.');
-  return Number(first) >= 10 || second === undefined ? first : `${first}.${second}`;
-}
-
-/**
- * RDS for PostgreSQL blue/green replicates physically for a minor-version target (or none) and
- * logically for a major-version target.
- * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-replication-type.html
- */
-export function replicationOf(
-  plan: Pick<UpgradePlan, 'currentEngineVersion' | 'targetEngineVersion'>,
-): Replication {
-  return postgresMajor(plan.targetEngineVersion) === postgresMajor(plan.currentEngineVersion)
-    ? 'physical'
-    : 'logical';
-}
 
 /**
  * Is green ready to take over? The deployment and each of its members are AVAILABLE, green

@@ -3,7 +3,8 @@
 // (The handler's database connection also reads the database secret:
 //  secretsmanager:GetSecretValue, in ../shared/database.ts.)
 import { type DBInstance, DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
-import type { CheckResult, UpgradePlan } from '../shared/upgrade-plan';
+import { type CheckResult, replicationOf, type UpgradePlan } from '../shared/upgrade-plan';
+import { replicationLimitations } from './limitations';
 
 export interface VerifyWriterEvent {
   plan: UpgradePlan;
@@ -13,6 +14,11 @@ export interface VerifyWriterEvent {
    * is found while nothing has changed yet.
    */
   expect?: 'current' | 'target';
+  /**
+   * Also look in blue's database for the documented limitations of the replication RDS will
+   * use (only before anything changes: a blocker found then costs nothing).
+   */
+  limitations?: boolean;
 }
 
 export type VerifyWriterResult = CheckResult & {
@@ -96,6 +102,18 @@ export async function verifyWriter(
     if (problems.found.length + problems.unchecked.length > 0) await deps.resetDb();
     failures.push(...problems.found);
     unchecked.push(...problems.unchecked);
+  }
+
+  if (event.limitations === true && 'row' in db) {
+    try {
+      failures.push(...(await replicationLimitations(await deps.db(), replicationOf(plan))));
+    } catch (err) {
+      await deps.resetDb();
+      unchecked.push(
+        `Could not check the database behind "${id}" for blue/green limitations ` +
+          `(${err instanceof Error ? err.message : String(err)}); the next attempt reconnects.`,
+      );
+    }
   }
 
   return {

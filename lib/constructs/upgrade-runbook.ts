@@ -21,8 +21,10 @@ import {
   setConsumers,
   startCount,
   protectWriter,
+  endSessions,
   unprotectGreen,
 } from './upgrade-steps';
+import { DELETE_POLL, MAX_DELETE_POLLS, restorePath } from './runbook-restore';
 
 /** The functions with real logic that the runbook calls. */
 export interface UpgradeFunctions {
@@ -66,8 +68,9 @@ export interface UpgradeRunbookProps {
  * - Switchover: every 5 s, because users are waiting; at most 744 rounds (3,600 s timeout +
  *   120 s margin) = 8,184 events, ~700 with the default 300 s timeout.
  * - Consumers stopping: 36 rounds x 5 mappings = 1,980; draining: 40 x 5 = 2,200;
- *   restoring old blue: 120 rounds = 1,320; the rest of the run is under 400.
- * Worst case, every loop at its bound: about 22,100 events, 88% of the quota (about 17,200
+ *   restoring old blue (runbook-restore.ts): 210 rounds = 2,310, in place of the rollback's
+ *   deletion (60 rounds = 660); the rest of the run is under 400.
+ * Worst case, every loop at its bound: about 23,100 events, 92% of the quota (about 18,200
  * when green is never AVAILABLE-but-busy). A 24 h green build on the happy path: about 3,900.
  */
 export const GREEN_POLL = Duration.minutes(5);
@@ -83,10 +86,6 @@ export const VERIFY_ATTEMPTS = 3;
 export const GREEN_RECHECK = Duration.seconds(60);
 export const WRITER_RECHECK = Duration.seconds(10);
 export const MAX_DRAIN_POLLS = 40;
-export const RESTORE_POLL = Duration.seconds(30);
-export const MAX_RESTORE_POLLS = 120;
-export const DELETE_POLL = Duration.seconds(30);
-export const MAX_DELETE_POLLS = 60;
 /** Longer than any deadline (24 h) plus the drain and clean-up. */
 export const RUNBOOK_TIMEOUT = Duration.hours(26);
 
@@ -298,13 +297,13 @@ export class UpgradeRunbook extends Construct {
         )
         .otherwise(rolledBack),
     );
-    const rollback = rollbackOff
-      .next(rollbackResume)
-      .next(
-        sfn.Choice.jsonPath(s, 'Roll back: was a deployment created?')
-          .when(sfn.Condition.isPresent('$.blueGreen.id'), unprotect)
-          .otherwise(lookUp),
-      );
+    const rollback = rollbackOff.next(rollbackResume).next(
+      sfn.Choice.jsonPath(s, 'Roll back: was a deployment created?')
+        // Deleted already, before old blue was restored.
+        .when(sfn.Condition.isPresent('$.blueGreen.deleted'), rolledBack)
+        .when(sfn.Condition.isPresent('$.blueGreen.id'), unprotect)
+        .otherwise(lookUp),
+    );
     const toRollback = <T extends Catchable>(task: T): T => {
       task.addCatch(rollbackOff, { errors: ['States.ALL'], resultPath: '$.failure' });
       return task;
@@ -398,7 +397,9 @@ export class UpgradeRunbook extends Construct {
       s,
       'Run the writer check against blue',
       fn.verifyWriter,
-      { 'plan.$': '$.plan', expect: 'current' },
+      // Also the documented limitations of the replication RDS will use, found in blue's
+      // database before anything changes.
+      { 'plan.$': '$.plan', expect: 'current', limitations: true },
       '$.blueCheck',
     );
     reachBlue.addCatch(
@@ -632,7 +633,6 @@ export class UpgradeRunbook extends Construct {
       { 'plan.$': '$.plan' },
       '$.writerCheck',
     );
-    const restoreCount = startCount(s, 'Start counting restore steps', '$.restorePoll');
     // Checked up to three times, 10 s apart, before old blue is restored: a stale DNS answer
     // or a brief "modifying" must not undo a good upgrade.
     const writerCount = startCount(s, 'Start counting writer checks', '$.writerVerify');
@@ -652,38 +652,23 @@ export class UpgradeRunbook extends Construct {
       }).next(countWriter),
       { errors: ['States.ALL'], resultPath: '$.failure' },
     );
-    const restore = toOperator(
-      invoke(
-        s,
-        'Restore old blue as the writer',
-        fn.restoreOldBlue,
-        { 'plan.$': '$.plan' },
-        '$.restore',
-      ),
-    );
-    const restoreWait = sfn.Wait.jsonPath(s, 'Wait for the restore to progress', {
-      time: sfn.WaitTime.duration(RESTORE_POLL),
-    });
-    restoreCount
-      .next(restore)
-      .next(incrementCount(s, 'Count restore steps', '$.restorePoll'))
-      .next(
-        sfn.Choice.jsonPath(s, 'Is old blue restored?')
-          .when(sfn.Condition.booleanEquals('$.restore.done', true), rollback)
-          .when(
-            sfn.Condition.numberGreaterThanEquals('$.restorePoll.count', MAX_RESTORE_POLLS),
-            reason(
-              s,
-              'Note: old blue was not restored in time',
-              'RestoreTimedOut',
-              'Old blue was not restored as the writer within an hour.',
-            ).next(pageOperator),
-          )
-          .otherwise(restoreWait.next(restore)),
-      );
-
     // ------------------------------------------------------------ 8. exit maintenance
     const maintenanceOff = toOperator(maintenance(s, 'Turn maintenance off', toggle, 'off'));
+    // Sessions left on old blue (a pool that reconnected to its cached address, a session
+    // that overrides default_transaction_read_only) would take users' writes and fail them:
+    // end them while the page is still on.
+    const endOldSessions = endSessions(
+      s,
+      'End client sessions on old blue',
+      {
+        fn: fn.verifyWriter,
+        on: 'old-blue',
+        rebootFn: fn.restoreOldBlue,
+        resultPath: '$.oldSessions',
+        onFailure: pageOperator,
+      },
+      maintenanceOff,
+    );
     const resume = toOperator(
       setConsumers(s, 'Resume consumers', 'Resume', true, props.mappingArns),
     );
@@ -921,7 +906,7 @@ export class UpgradeRunbook extends Construct {
       .next(countWriter)
       .next(
         sfn.Choice.jsonPath(s, 'Is the new writer healthy?')
-          .when(sfn.Condition.booleanEquals('$.writerCheck.passed', true), maintenanceOff)
+          .when(sfn.Condition.booleanEquals('$.writerCheck.passed', true), endOldSessions)
           .when(sfn.Condition.numberLessThan('$.writerVerify.count', VERIFY_ATTEMPTS), writerWait)
           // A check that could not run (the function failed or timed out, the database
           // could not be reached) says nothing against the new writer, and restoring old
@@ -945,7 +930,16 @@ export class UpgradeRunbook extends Construct {
                 'Cause.$': 'States.JsonToString($.writerCheck.failures)',
               },
               resultPath: '$.failure',
-            }).next(restoreCount),
+            }).next(
+              restorePath(s, {
+                restoreOldBlue: fn.restoreOldBlue,
+                verifyWriter: fn.verifyWriter,
+                deployments,
+                toOperator,
+                pageOperator,
+                rollback,
+              }),
+            ),
           ),
       );
     writerWait.next(verifyWriter);
@@ -1005,6 +999,7 @@ export class UpgradeRunbook extends Construct {
           parameters: {
             outcome: 'UPGRADED',
             'writer.$': '$.writerCheck.writer',
+            'oldSessions.$': '$.oldSessions',
             'backlog.$': '$.drain',
             'plan.$': '$.plan',
           },

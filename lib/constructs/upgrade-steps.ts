@@ -383,3 +383,73 @@ export function protectWriter(
     invoke(scope, id, fn, { action: 'protect-writer', 'plan.$': '$.plan' }, sfn.JsonPath.DISCARD),
   ).next(next);
 }
+
+/**
+ * Ends the client sessions left on an instance that is no longer the writer (`old-blue`:
+ * `<id>-old1` after a switchover; `failed-writer`: `<id>-failed1` after a restore), then goes
+ * on to `next`. When the function cannot (no route to that instance, say), the instance is
+ * rebooted instead, which ends every session on it too, without counting them. When that
+ * fails as well, the run stops for an operator (`onFailure`) with the page still on: a
+ * session left there would fail users' writes once the page is off.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-best-practices
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RebootInstance.html
+ */
+export function endSessions(
+  scope: Construct,
+  id: string,
+  props: {
+    fn: lambda.IFunction;
+    /** The function that reboots the instance when its sessions cannot be ended. */
+    rebootFn: lambda.IFunction;
+    on: 'old-blue' | 'failed-writer';
+    resultPath: string;
+    /** Where the run goes when neither worked; `$.failure` says why. */
+    onFailure: sfn.IChainable;
+  },
+  next: sfn.IChainable,
+): sfn.TaskStateBase {
+  const suffix = props.on === 'old-blue' ? '-old1' : '-failed1';
+  const lower = `${id.charAt(0).toLowerCase()}${id.slice(1)}`;
+  const task = invoke(
+    scope,
+    id,
+    props.fn,
+    { 'plan.$': '$.plan', action: 'end-old-sessions', on: props.on },
+    props.resultPath,
+  );
+  const note = (noteId: string, detail: string) =>
+    sfn.Pass.jsonPath(scope, noteId, {
+      parameters: {
+        'instance.$': `States.Format('{}${suffix}', $.plan.sourceIdentifier)`,
+        ended: null,
+        'detail.$': detail,
+      },
+      resultPath: props.resultPath,
+    }).next(next);
+  const reboot = invoke(
+    scope,
+    `${id}: reboot instead`,
+    props.rebootFn,
+    { action: 'reboot-former-writer', 'plan.$': '$.plan', on: props.on },
+    sfn.JsonPath.DISCARD,
+  );
+  reboot.next(
+    note(
+      `Note: ${lower} rebooted`,
+      "States.Format('the sessions could not be ended ({}), so the instance was rebooted, which ends them all', $.sessionsError.Cause)",
+    ),
+  );
+  reboot.addCatch(
+    sfn.Pass.jsonPath(scope, `Note: ${lower} failed`, {
+      parameters: {
+        Error: 'SessionsNotEnded',
+        'Cause.$': `States.Format('The client sessions on {}${suffix} could not be ended ({}), nor the instance rebooted ({}). The page stays on: a session left there would fail the writes of users. End them by hand (docs/runbook.md 3.1), then turn maintenance off and resume the consumers.', $.plan.sourceIdentifier, $.sessionsError.Cause, $.rebootError.Cause)`,
+      },
+      resultPath: '$.failure',
+    }).next(props.onFailure),
+    { errors: ['States.ALL'], resultPath: '$.rebootError' },
+  );
+  task.addCatch(reboot, { errors: ['States.ALL'], resultPath: '$.sessionsError' });
+  task.next(next);
+  return task;
+}

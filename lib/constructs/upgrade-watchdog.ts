@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import type { PlanDefaults } from '../../lambda/validate-input/validate';
 import {
   awsCall,
+  endSessions,
   incrementCount,
   invoke,
   maintenance,
@@ -30,6 +31,8 @@ export interface UpgradeWatchdogProps {
   readonly validateInput: lambda.IFunction;
   readonly inspect: lambda.IFunction;
   readonly verifyWriter: lambda.IFunction;
+  /** Reboots old blue when its client sessions cannot be ended one by one. */
+  readonly restoreOldBlue: lambda.IFunction;
   /** Deletion protection off on green before it is deleted, on for the new writer. */
   readonly deletionProtection: lambda.IFunction;
   readonly toggle: lambda.IFunction;
@@ -251,13 +254,24 @@ export class UpgradeWatchdog extends Construct {
       sfn.Choice.jsonPath(s, 'Recover: is the writer healthy?')
         .when(
           sfn.Condition.booleanEquals('$.writerCheck.passed', true),
-          withTarget('Recover: keep green', false).next(
-            protectWriter(
-              s,
-              'Recover: protect the new writer from deletion',
-              props.deletionProtection,
-              resume,
-              toPage,
+          endSessions(
+            s,
+            'Recover: end client sessions on old blue',
+            {
+              fn: props.verifyWriter,
+              on: 'old-blue',
+              rebootFn: props.restoreOldBlue,
+              resultPath: '$.oldSessions',
+              onFailure: page,
+            },
+            withTarget('Recover: keep green', false).next(
+              protectWriter(
+                s,
+                'Recover: protect the new writer from deletion',
+                props.deletionProtection,
+                resume,
+                toPage,
+              ),
             ),
           ),
         )

@@ -4,6 +4,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type { Construct } from 'constructs';
 import { BUFFER_NAMES } from '../../lambda/shared/contracts';
+import { FENCE_GROUP_SUFFIX, RESTORE_GROUP_SUFFIX } from '../../lambda/shared/upgrade-plan';
 import type { PlanDefaults } from '../../lambda/validate-input/validate';
 import type { AppConfig } from '../config';
 import { NodeFunction } from '../constructs/node-function';
@@ -165,22 +166,43 @@ export class UpgradeStack extends Stack {
       securityGroups: [platform.network.databaseClients],
       environment: { DB_SECRET_ARN: platform.database.secret.secretArn },
     });
-    verifyWriter.addToRolePolicy(allow(['rds:DescribeDBInstances'], [sourceArn]));
+    // The writer, and the former writers whose client sessions it ends: old blue after a
+    // switchover, the failed writer after a restore.
+    verifyWriter.addToRolePolicy(
+      allow(['rds:DescribeDBInstances'], [sourceArn, `${sourceArn}-old1`, `${sourceArn}-failed1`]),
+    );
     verifyWriter.readSecret(platform.database.secret);
+    // The restore attaches copies of the instances' parameter groups (never changes the
+    // stack's own): <group>-restore on old blue, <group>-fence on the failed writer.
+    const groups = [
+      ...new Set(
+        [
+          platform.database.parameterGroupName,
+          platform.database.targetParameterGroupName ?? '',
+        ].filter((g) => g !== ''),
+      ),
+    ];
+    const groupCopies = groups.flatMap((g) =>
+      [RESTORE_GROUP_SUFFIX, FENCE_GROUP_SUFFIX].map((suffix) => arn('rds', 'pg', `${g}${suffix}`)),
+    );
+    const restoreInstances = [sourceArn, `${sourceArn}-old1`, `${sourceArn}-failed1`];
     const restoreOldBlue = fn(
       'RestoreOldBlue',
       'restore-old-blue',
       'Restores old blue as the writer, one step per call',
       [
+        allow(['rds:DescribeDBInstances'], restoreInstances),
+        // Renames, and the group an instance uses: the instance and the group are both
+        // resources of ModifyDBInstance.
+        // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-actions-as-permissions
+        allow(['rds:ModifyDBInstance'], [...restoreInstances, ...groupCopies]),
+        // Also -failed1: its sessions are ended by a reboot when they cannot be one by one.
+        allow(['rds:RebootDBInstance'], restoreInstances),
         allow(
-          ['rds:DescribeDBInstances', 'rds:ModifyDBInstance'],
-          [sourceArn, `${sourceArn}-old1`, `${sourceArn}-failed1`],
+          ['rds:CopyDBParameterGroup'],
+          [...groups.map((g) => arn('rds', 'pg', g)), ...groupCopies],
         ),
-        allow(['rds:RebootDBInstance'], [`${sourceArn}-old1`]),
-        allow(
-          ['rds:DescribeDBParameters', 'rds:ModifyDBParameterGroup'],
-          [arn('rds', 'pg', platform.database.parameterGroupName)],
-        ),
+        allow(['rds:ModifyDBParameterGroup'], groupCopies),
       ],
     );
     const deletionProtection = fn(
@@ -237,6 +259,7 @@ export class UpgradeStack extends Stack {
       validateInput,
       inspect,
       verifyWriter,
+      restoreOldBlue,
       deletionProtection,
       toggle,
       topic,
@@ -298,7 +321,7 @@ export class UpgradeStack extends Stack {
     );
     acknowledgeWildcards(
       this.watchdog.stateMachine.role,
-      [validateInput, inspect, verifyWriter, deletionProtection, toggle].map(
+      [validateInput, inspect, verifyWriter, restoreOldBlue, deletionProtection, toggle].map(
         (f) => `${f.functionArn}:*`,
       ),
       WILDCARD_REASONS.functionVersions,

@@ -96,6 +96,20 @@ export interface Scenario {
   latencies?: Partial<Latencies>;
   /** Green never becomes AVAILABLE. */
   greenStuck?: boolean;
+  /** The functions have no network route to old blue (-old1) or the failed writer (-failed1). */
+  formerWritersUnreachable?: boolean;
+  /** After a switchover the new writer is `modifying` for this long (it still takes writes). */
+  newWriterModifyingSeconds?: number;
+  /**
+   * Rows the limitation query finds in the source's database ({kind, name, db}, as
+   * lambda/verify-writer/limitations.ts reads them).
+   */
+  blueFindings?: { kind: string; name: string; db: string }[];
+  /**
+   * After a rename, clients that cached the old name's address still reach the renamed
+   * instance through the old name for this long. AWS does not say how long caches keep it.
+   */
+  renameDnsCacheSeconds?: number;
   /**
    * Green's storage is still being loaded from its snapshot for this long after green is
    * available (StorageOperationStatus Initializing).
@@ -158,6 +172,7 @@ export type WorldEvent = { t: number } & (
   | { kind: 'update-mapping'; uuid: string; enabled: boolean }
   | { kind: 'function-result'; function: string; result: unknown }
   | { kind: 'writer'; resourceId: string | null }
+  | { kind: 'sessions-ended'; instance: string; count: number }
   /** Green deleted with its deployment; `busy` says why it was not ready yet, if it was only busy. */
   | { kind: 'green-deleted'; busy: string | null }
   | { kind: 'access-denied'; principal: string; action: string; resource: string }

@@ -15,6 +15,7 @@ import {
   type Service,
   type WorldEvent,
 } from './core';
+import { AppPool } from './app-pool';
 import { ElbModel } from './elb';
 import { LambdaModel } from './lambda';
 import { RdsModel } from './rds';
@@ -51,6 +52,8 @@ export class World {
   readonly events: WorldEvent[] = [];
   readonly ctx: ModelContext;
   readonly rds: RdsModel;
+  /** The web app's own database sessions. */
+  readonly appPool: AppPool;
   readonly sqs: SqsModel;
   readonly elb: ElbModel;
   readonly lambda: LambdaModel;
@@ -92,6 +95,7 @@ export class World {
       defaults.sourceIdentifier,
       options.validTargets ?? [defaults.targetEngineVersion],
     );
+    this.appPool = new AppPool(this.ctx, this.rds);
     this.sqs = new SqsModel(this.ctx, options.app.queues);
     this.elb = new ElbModel(options.app.listeners, () => this.rulesChanged());
     const toggle = this.functionByDir('maintenance-toggle');
@@ -148,6 +152,7 @@ export class World {
       secretsmanager: new SecretsModel(options.app.secrets).service,
     };
     this.arrange();
+    this.rds.snapshotGroups();
     this.rulesChanged();
   }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { LIMITATION_SQL } from '../../lambda/verify-writer/limitations';
 import type { IamRequest } from '../iam';
 import { ACCOUNT, REGION, type SynthesizedApp } from '../synthesized';
 import { AwsError, found, listResource, type ModelContext, type Service } from './core';
@@ -19,7 +20,14 @@ export interface Instance {
   engine: string;
   engineVersion: string;
   status: string;
+  /** The group attached to the instance (DBParameterGroups[0]). */
   parameterGroup: string;
+  /**
+   * The group the instance runs with: a newly attached group applies "only after the DB
+   * instance is rebooted".
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithParamGroups.Associating.html
+   */
+  appliedGroup: string;
   applyStatus: string;
   backupRetentionDays: number;
   managedPassword: boolean;
@@ -79,6 +87,7 @@ function primaryKeys(sql: string): Map<string, string> {
 }
 
 export const WRITER_SQL_MARK = "current_setting('transaction_read_only')";
+export const TERMINATE_SQL_MARK = 'pg_terminate_backend(';
 
 export class RdsModel {
   readonly instances = new Map<string, Instance>();
@@ -89,11 +98,15 @@ export class RdsModel {
   >();
   /** Connections to the source's endpoint that will still reach old blue (stale DNS). */
   private staleDns: { host: string; resourceId: string; left: number } | undefined;
+  /** Names a renamed instance still answers to, from clients' cached addresses. */
+  private readonly aliases: { host: string; resourceId: string; until: number }[] = [];
   private nextId = 1;
   private createCalls = 0;
   private switchoverAnswerLost = false;
   private blueWasProtected = false;
   private lastWriter: string | null | undefined;
+  private readonly everWriters = new Set<string>();
+  private groupsAtStart = new Map<string, string>();
 
   constructor(
     private readonly ctx: ModelContext,
@@ -113,6 +126,7 @@ export class RdsModel {
         engineVersion: spec.engineVersion,
         status: 'available',
         parameterGroup: spec.parameterGroupName,
+        appliedGroup: spec.parameterGroupName,
         applyStatus: s.parameterGroupPending ? 'pending-reboot' : 'in-sync',
         backupRetentionDays: s.noBackups ? 0 : spec.backupRetentionDays,
         managedPassword: s.managedPassword ?? false,
@@ -167,8 +181,38 @@ export class RdsModel {
     return this.named(this.source);
   }
 
+  /**
+   * Instances that were the writer once and are not now, but still take writes: a split
+   * brain, whichever name they answer to.
+   */
+  formerWritersTakingWrites(): string[] {
+    const now = this.writer()?.resourceId;
+    return [...this.everWriters]
+      .filter((id) => id !== now)
+      .map((id) => this.byResource(id))
+      .filter((i): i is Instance => i !== undefined && this.readOnlyReason(i) === null)
+      .map((i) => i.identifier);
+  }
+
+  /** Remembers the stack's parameter groups as the run finds them. */
+  snapshotGroups(): void {
+    this.groupsAtStart = new Map(
+      [...this.parameterGroups].map(([name, g]) => [name, JSON.stringify(g.parameters)]),
+    );
+  }
+
+  /** The groups the run found and then changed (drift from CloudFormation's template). */
+  changedGroups(): string[] {
+    return [...this.groupsAtStart]
+      .filter(
+        ([name, before]) => JSON.stringify(this.parameterGroups.get(name)?.parameters) !== before,
+      )
+      .map(([name]) => name);
+  }
+
   private writerChanged(): void {
     const now = this.writer()?.resourceId ?? null;
+    if (now !== null) this.everWriters.add(now);
     if (now !== this.lastWriter) {
       this.lastWriter = now;
       this.ctx.emit({ kind: 'writer', resourceId: now });
@@ -197,10 +241,10 @@ export class RdsModel {
     if (i.replicaOf !== undefined) return 'green is read-only while it replicates blue';
     if (i.readOnlyLock)
       return 'old blue stays read-only until default_transaction_read_only=0 and a reboot';
-    const value = this.parameterGroups.get(i.parameterGroup)?.parameters
+    const value = this.parameterGroups.get(i.appliedGroup)?.parameters
       .default_transaction_read_only;
     if (value !== undefined && ['1', 'on', 'true'].includes(value.toLowerCase())) {
-      return `parameter group ${i.parameterGroup} sets default_transaction_read_only=${value}`;
+      return `parameter group ${i.appliedGroup} sets default_transaction_read_only=${value}`;
     }
     return null;
   }
@@ -388,6 +432,31 @@ export class RdsModel {
         ),
       }),
     },
+    CopyDBParameterGroup: {
+      // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBParameterGroup.html
+      iam: (i) => [
+        {
+          action: 'rds:CopyDBParameterGroup',
+          resource: this.pgArn(i.SourceDBParameterGroupIdentifier),
+        },
+        {
+          action: 'rds:CopyDBParameterGroup',
+          resource: this.pgArn(i.TargetDBParameterGroupIdentifier),
+        },
+      ],
+      run: (i) => {
+        const from = this.group(i.SourceDBParameterGroupIdentifier);
+        const name = String(i.TargetDBParameterGroupIdentifier);
+        if (this.parameterGroups.has(name)) {
+          throw new AwsError(
+            'DBParameterGroupAlreadyExistsFault',
+            `Parameter group ${name} already exists.`,
+          );
+        }
+        this.parameterGroups.set(name, { family: from.family, parameters: { ...from.parameters } });
+        return { DBParameterGroup: { DBParameterGroupName: name } };
+      },
+    },
     ModifyDBParameterGroup: {
       iam: (i) => [
         { action: 'rds:ModifyDBParameterGroup', resource: this.pgArn(i.DBParameterGroupName) },
@@ -419,7 +488,8 @@ export class RdsModel {
         this.ctx.after(this.ctx.latency.reboot, () => {
           inst.status = 'available';
           inst.applyStatus = 'in-sync';
-          const value = this.parameterGroups.get(inst.parameterGroup)?.parameters
+          inst.appliedGroup = inst.parameterGroup;
+          const value = this.parameterGroups.get(inst.appliedGroup)?.parameters
             .default_transaction_read_only;
           if (
             inst.readOnlyLock &&
@@ -435,9 +505,21 @@ export class RdsModel {
     ModifyDBInstance: {
       iam: (i) => [
         { action: 'rds:ModifyDBInstance', resource: RdsModel.arn(String(i.DBInstanceIdentifier)) },
+        ...(i.DBParameterGroupName === undefined
+          ? []
+          : [{ action: 'rds:ModifyDBInstance', resource: this.pgArn(i.DBParameterGroupName) }]),
       ],
       run: (i) => {
         const inst = this.modifiable(i.DBInstanceIdentifier);
+        if (i.NewDBInstanceIdentifier !== undefined) this.checkRenameAllowed(inst);
+        if (i.DBParameterGroupName !== undefined) {
+          const name = String(i.DBParameterGroupName);
+          this.group(name);
+          // Attached now, applied at the next reboot.
+          // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithParamGroups.Associating.html
+          inst.parameterGroup = name;
+          inst.applyStatus = name === inst.appliedGroup ? 'in-sync' : 'pending-reboot';
+        }
         if (typeof i.DeletionProtection === 'boolean')
           inst.deletionProtection = i.DeletionProtection;
         // Without ApplyImmediately a change waits for the maintenance window, which no run
@@ -455,7 +537,18 @@ export class RdsModel {
           // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RenameInstance.html
           inst.status = 'renaming';
           inst.epoch += 1;
+          const previous = inst.identifier;
           this.ctx.after(this.ctx.latency.renameInstance, () => {
+            // Clients that cached the old name's address still reach the instance for a while.
+            // How long AWS does not say: the scenario's renameDnsCacheSeconds (default none).
+            const cache = this.ctx.scenario.renameDnsCacheSeconds ?? 0;
+            if (cache > 0) {
+              this.aliases.push({
+                host: RdsModel.endpoint(previous),
+                resourceId: inst.resourceId,
+                until: this.ctx.now() + cache * 1000,
+              });
+            }
             inst.identifier = next;
             inst.status = 'available';
             inst.epoch += 1;
@@ -477,6 +570,23 @@ export class RdsModel {
       'DBParameterGroupNotFoundFault',
       `DBParameterGroup ${String(name)} not found.`,
     );
+  }
+
+  /**
+   * Whether a member of a blue/green deployment can be renamed while the deployment exists,
+   * AWS does not say: the assumption rename-during-deployment.
+   */
+  private checkRenameAllowed(inst: Instance): void {
+    if (this.ctx.assumption('rename-during-deployment') !== 'refused') return;
+    const d = [...this.deployments.values()].find(
+      (x) => x.blue === inst.resourceId || x.green === inst.resourceId,
+    );
+    if (d !== undefined) {
+      throw new AwsError(
+        'InvalidDBInstanceStateFault',
+        `DB instance ${inst.identifier} is part of blue/green deployment ${d.id} (${d.status}) and cannot be renamed.`,
+      );
+    }
   }
 
   /** "During a switchover, you can't modify any DB instances included in the switchover." */
@@ -558,6 +668,7 @@ export class RdsModel {
       engineVersion: String(i.TargetEngineVersion ?? blue.engineVersion),
       status: 'creating',
       parameterGroup: targetGroup,
+      appliedGroup: targetGroup,
       applyStatus: 'in-sync',
       deletionProtection:
         this.ctx.assumption('green-deletion-protection') === 'inherited' && blue.deletionProtection,
@@ -699,6 +810,13 @@ export class RdsModel {
         d.status = 'SWITCHOVER_COMPLETED';
         d.replicationStoppedAt = this.ctx.now();
         release();
+        const busy = this.ctx.scenario.newWriterModifyingSeconds;
+        if (busy !== undefined) {
+          green.status = 'modifying';
+          this.ctx.after(busy, () => {
+            if (green.status === 'modifying') green.status = 'available';
+          });
+        }
         const stale = this.ctx.scenario.staleDnsConnects ?? 0;
         if (stale > 0)
           this.staleDns = {
@@ -813,15 +931,41 @@ export class RdsModel {
   }
 
   // ------------------------------------------------------------------ the data plane
+  /** Every connection opened, to count the client sessions an instance holds. */
+  private readonly sessions: { instance: Instance; epoch: number; client: boolean }[] = [];
+
+  /** A connection to this instance itself (a client with a cached address). */
+  open(instance: Instance): { instance: Instance; epoch: number } {
+    const c = { instance, epoch: instance.epoch, client: true };
+    this.sessions.push(c);
+    return c;
+  }
+
+  /** The client sessions an instance holds now. */
+  clientSessions(instance: Instance): number {
+    return this.sessions.filter(
+      (c) => c.client && c.instance === instance && c.epoch === instance.epoch,
+    ).length;
+  }
+
   /** Opens a connection to the instance a host name resolves to now. */
-  connect(host: string): { instance: Instance; epoch: number } {
+  connect(host: string, client = true): { instance: Instance; epoch: number } {
+    if (this.ctx.scenario.formerWritersUnreachable && /-(old|failed)1\./.test(host)) {
+      throw pgError('ETIMEDOUT', `connect ETIMEDOUT ${host}:5432`);
+    }
     let instance: Instance | undefined;
     if (this.staleDns !== undefined && this.staleDns.host === host && this.staleDns.left > 0) {
       this.staleDns.left -= 1;
       instance = this.byResource(this.staleDns.resourceId);
     } else {
+      const alias = this.aliases.find((a) => a.host === host && a.until > this.ctx.now());
       const name = /^([a-z0-9-]+)\.c0rehearsal\./.exec(host)?.[1];
-      instance = name === undefined ? undefined : this.named(name);
+      instance =
+        alias !== undefined
+          ? this.byResource(alias.resourceId)
+          : name === undefined
+            ? undefined
+            : this.named(name);
     }
     if (instance === undefined) throw pgError('ENOTFOUND', `getaddrinfo ENOTFOUND ${host}`);
     // Assumed: an instance being created, renamed (rebooted) or rebooted takes no connections.
@@ -831,7 +975,16 @@ export class RdsModel {
         `the database system is not accepting connections (${instance.identifier} is ${instance.blocked ? 'switching over' : instance.status})`,
       );
     }
-    return { instance, epoch: instance.epoch };
+    const c = { instance, epoch: instance.epoch, client };
+    // Only client sessions are counted; drop the ones that ended, so the list stays short.
+    if (client) {
+      this.sessions.push(c);
+      if (this.sessions.length > 256) {
+        const live = this.sessions.filter((x) => x.epoch === x.instance.epoch);
+        this.sessions.splice(0, this.sessions.length, ...live);
+      }
+    }
+    return c;
   }
 
   /** Runs one statement on a connection, at the moment it commits. */
@@ -839,6 +992,19 @@ export class RdsModel {
     const i = connection.instance;
     if (connection.epoch !== i.epoch || i.blocked || !this.instances.has(i.resourceId)) {
       throw pgError('57P01', 'Connection terminated unexpectedly');
+    }
+    if (text.includes(TERMINATE_SQL_MARK)) {
+      // pg_terminate_backend on every client session but this one: they all end.
+      const ended = this.clientSessions(i) - (this.sessions.some((c) => c === connection) ? 1 : 0);
+      i.epoch += 1;
+      this.ctx.emit({ kind: 'sessions-ended', instance: i.identifier, count: ended });
+      return { rows: [{ ended }], rowCount: 1 };
+    }
+    if (text === LIMITATION_SQL.all) {
+      // What the scenario put in the source's database that blue/green cannot replicate.
+      const rows =
+        i.resourceId === `db-${this.source}` ? (this.ctx.scenario.blueFindings ?? []) : [];
+      return { rows, rowCount: rows.length };
     }
     if (text.includes(WRITER_SQL_MARK)) {
       if (this.ctx.scenario.writerCheckFails && i.resourceId.startsWith('db-green-')) {

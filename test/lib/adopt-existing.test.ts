@@ -103,6 +103,14 @@ describe('adopting an existing platform (platform: "existing")', () => {
     );
   });
 
+  it('lets the restore change only its own copies of the given parameter groups', () => {
+    const copies = [database.parameterGroupName, database.targetParameterGroupName]
+      .flatMap((g) => [`${g}-restore`, `${g}-fence`])
+      .map((g) => `arn:aws:rds:eu-west-1:123456789012:pg:${g}`);
+    const [statement] = statementsWith('rds:ModifyDBParameterGroup');
+    expect([...(statement?.Resource as string[])].sort()).toEqual(copies.sort());
+  });
+
   it('runs the writer check in the given subnets and security group, with the given secret', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       VpcConfig: {

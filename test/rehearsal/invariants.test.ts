@@ -12,7 +12,11 @@ async function rehearseMutant(m: Mutant) {
   return rehearse({
     app,
     scenario: m.scenario,
-    ...(SCENARIOS[m.scenario]?.rates ? {} : { rates: LIGHT_RATES }),
+    ...(m.rates !== undefined
+      ? { rates: m.rates }
+      : SCENARIOS[m.scenario]?.rates
+        ? {}
+        : { rates: LIGHT_RATES }),
     definition: m.definition?.(app.machines.upgrade.definition),
     functionEntries: m.functionEntries,
     assumptions: m.assumptions,
@@ -34,6 +38,11 @@ describe('the broken runbooks the review found, and more', () => {
   it.each([...MUTANTS, ...MORE_MUTANTS].map((m) => [m.name, m] as const))(
     'catches "%s"',
     async (_name, mutant) => {
+      if (mutant.rates !== undefined) {
+        // The intact runbook holds under the mutant's own traffic too.
+        const intact = await rehearseMutant({ ...mutant, definition: undefined });
+        expect(intact.invariants).toEqual({ ok: true, violations: [] });
+      }
       const r = await rehearseMutant(mutant);
       expect(r.invariants.ok).toBe(false);
       expect(r.invariants.violations.some((v) => v.includes(mutant.caughtBy))).toBe(true);

@@ -1,6 +1,7 @@
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import { join } from 'node:path';
 import type { AssumptionName } from '../../rehearsal/assumptions';
+import type { TrafficKind } from '../../rehearsal/traffic';
 
 /**
  * Runbooks and functions broken on purpose. Each must make the default rehearsal or one
@@ -17,6 +18,11 @@ export interface Mutant {
   functionEntries?: Record<string, string>;
   /** Assumption values under which the defect shows (default: the defaults). */
   assumptions?: Partial<Record<AssumptionName, string>>;
+  /**
+   * Traffic rates, when the defect shows only with a batch running at a given moment: which
+   * batch is running when depends on the phase of the traffic against the run's steps.
+   */
+  rates?: Partial<Record<TrafficKind, number>>;
 }
 
 type State = Record<string, unknown> & {
@@ -33,6 +39,25 @@ function edit(
   const copy = JSON.parse(JSON.stringify(d)) as StateMachineDefinition;
   change(copy.States as unknown as Record<string, State>);
   return copy;
+}
+
+/** A Task made a Pass that goes where it went: the step is skipped, with its catch. */
+function skip(states: Record<string, State>, name: string): void {
+  const task = state(states, name) as State & { Catch?: { Next: string }[]; ResultPath?: string };
+  // Its own fallback states go with it: the ones named after it.
+  const own = `${name.charAt(0).toLowerCase()}${name.slice(1)}`;
+  for (const other of Object.keys(states)) {
+    if (other.startsWith(`${name}: `) || other.startsWith(`Note: ${own} `)) {
+      Reflect.deleteProperty(states, other);
+    }
+  }
+  // What a session-ending step reports when it ended nothing, where later states read it.
+  states[name] = {
+    Type: 'Pass',
+    Result: { instance: null, ended: 0, detail: 'skipped' },
+    ResultPath: task.ResultPath,
+    Next: task.Next,
+  };
 }
 
 function state(states: Record<string, State>, name: string): State {
@@ -112,6 +137,17 @@ export const MUTANTS: Mutant[] = [
     name: 'the in-flight wait removed',
     caughtBy: 'no-batch-during-switchover',
     scenario: 'slow-consumers',
+    // Tracking a little busier than the scenario's, so that a batch is running when the
+    // mappings are disabled (with the scenario's own rates none happens to be).
+    rates: {
+      pageViews: 5,
+      clicks: 0.6,
+      opens: 0.6,
+      confirmations: 0.5,
+      signUps: 0.5,
+      unsubscribes: 0.5,
+      sends: 0.5,
+    },
     definition: (d) =>
       edit(d, (s) => {
         state(s, 'Pause consumers').Next = state(s, 'Let in-flight batches finish').Next;
@@ -146,12 +182,10 @@ export const MORE_MUTANTS: Mutant[] = [
     scenario: 'happy',
     definition: (d) =>
       edit(d, (s) => {
-        const healthy = state(s, 'Is the new writer healthy?') as unknown as {
-          Choices: { Next: string }[];
-        };
-        const passed = healthy.Choices.find((c) => c.Next === 'Turn maintenance off');
-        if (passed === undefined) throw new Error('no "passed" branch');
-        passed.Next = state(s, 'Turn maintenance off').Next ?? '';
+        // After the writer check and the old sessions: straight on to what follows the page.
+        const after = state(s, 'Turn maintenance off').Next ?? '';
+        state(s, 'End client sessions on old blue').Next = after;
+        state(s, 'Note: end client sessions on old blue rebooted').Next = after;
         state(s, 'Turn maintenance off').Next = state(s, 'Note: switched over').Next;
         state(s, 'Note: switched over').Next = 'Turn maintenance off';
       }),
@@ -306,5 +340,46 @@ export const MORE_MUTANTS: Mutant[] = [
         };
         notify.Parameters.Subject = 'Database upgrade: progress';
       }),
+  },
+  {
+    name: 'the restore renames the failed writer without fencing it',
+    caughtBy: 'once the writer, still takes writes',
+    scenario: 'new-writer-modifying',
+    functionEntries: { 'restore-old-blue': broken('restore-without-fence.ts') },
+  },
+  {
+    name: 'the page goes off without checking the restored writer through the endpoint',
+    caughtBy: 'page-on-until-writer-verified',
+    scenario: 'restored-endpoint-cached',
+    definition: (d) =>
+      edit(d, (s) => {
+        s['Start counting restored writer checks'] = {
+          Type: 'Pass',
+          Next: 'Restore: end client sessions on the failed writer',
+        };
+        for (const name of [
+          'Verify the restored writer',
+          'Note: the restored writer check did not run',
+          'Count restored writer checks',
+          'Is the restored writer verified?',
+          'Wait before checking the restored writer again',
+          'Note: the restored writer was not verified',
+        ]) {
+          state(s, name);
+          Reflect.deleteProperty(s, name);
+        }
+      }),
+  },
+  {
+    name: 'the page goes off with client sessions left on old blue',
+    caughtBy: 'user write(s) failed after the page went off',
+    scenario: 'stale-sessions',
+    definition: (d) => edit(d, (s) => skip(s, 'End client sessions on old blue')),
+  },
+  {
+    name: 'the page goes off with client sessions left on the failed writer',
+    caughtBy: 'user write(s) failed after the page went off',
+    scenario: 'restored-endpoint-cached',
+    definition: (d) => edit(d, (s) => skip(s, 'Restore: end client sessions on the failed writer')),
   },
 ];

@@ -3,6 +3,7 @@ import {
   DescribeDBInstancesCommand,
   ModifyDBInstanceCommand,
   RDSClient,
+  RebootDBInstanceCommand,
 } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
@@ -15,6 +16,7 @@ import { testPlan } from '../../helpers/plan';
 
 const rds = mockClient(RDSClient);
 let handler: (event: RestoreOldBlueEvent) => Promise<RestoreOldBlueResult>;
+let reboot: (event: unknown) => Promise<unknown>;
 
 const plan: UpgradePlan = testPlan({
   targetParameterGroupName: 'quiet-upgrade-parameterspostgres17',
@@ -24,12 +26,14 @@ const plan: UpgradePlan = testPlan({
 });
 
 beforeAll(async () => {
-  ({ handler } = await import('../../../lambda/restore-old-blue/handler'));
+  const module = await import('../../../lambda/restore-old-blue/handler');
+  handler = module.handler as (event: RestoreOldBlueEvent) => Promise<RestoreOldBlueResult>;
+  reboot = module.handler as (event: unknown) => Promise<unknown>;
 });
 
 beforeEach(() => rds.reset());
 
-it('does the next step for the plan it is given and returns it', async () => {
+it('does the next step for the plan and the progress it is given', async () => {
   rds.on(DescribeDBInstancesCommand).callsFake(({ DBInstanceIdentifier }) => {
     if (DBInstanceIdentifier === 'platform-db-failed1') {
       throw new DBInstanceNotFoundFault({ message: 'not found', $metadata: {} });
@@ -41,13 +45,17 @@ it('does the next step for the plan it is given and returns it', async () => {
           DbiResourceId: `db-${String(DBInstanceIdentifier)}`,
           EngineVersion: DBInstanceIdentifier === 'platform-db' ? '17.2' : '16.6',
           DBInstanceStatus: 'available',
+          DBParameterGroups: [
+            { DBParameterGroupName: 'pg17-fence', ParameterApplyStatus: 'in-sync' },
+          ],
         },
       ],
     };
   });
   rds.on(ModifyDBInstanceCommand).resolves({});
-  const result = await handler({ plan });
-  expect(result).toMatchObject({ done: false, step: 'rename-failed-writer' });
+  // Fenced and rebooted by an earlier call: the progress it passed on says so.
+  const result = await handler({ plan, progress: { fenced: true } });
+  expect(result).toMatchObject({ done: false, step: 'rename-failed-writer', fenced: true });
   expect(rds).toHaveReceivedCommandWith(ModifyDBInstanceCommand, {
     DBInstanceIdentifier: 'platform-db',
     NewDBInstanceIdentifier: 'platform-db-failed1',
@@ -61,5 +69,22 @@ it('reports done once the old blue is the writer again', async () => {
     ],
   });
   expect(await handler({ plan })).toMatchObject({ done: true, step: 'restored' });
+  expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
+});
+
+it.each([
+  ['old-blue', 'platform-db-old1'],
+  ['failed-writer', 'platform-db-failed1'],
+])('reboots the former writer (%s) when asked, and nothing else', async (on, instance) => {
+  rds.on(RebootDBInstanceCommand).resolves({});
+  expect(await reboot({ action: 'reboot-former-writer', plan, on })).toEqual({
+    instance,
+    ended: null,
+    detail: `rebooted ${instance}, which ends every session on it`,
+  });
+  expect(rds).toHaveReceivedCommandTimes(RebootDBInstanceCommand, 1);
+  expect(rds).toHaveReceivedCommandWith(RebootDBInstanceCommand, {
+    DBInstanceIdentifier: instance,
+  });
   expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
 });

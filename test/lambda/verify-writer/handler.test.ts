@@ -1,7 +1,12 @@
-import { DescribeDBInstancesCommand, RDSClient } from '@aws-sdk/client-rds';
+import {
+  DBInstanceNotFoundFault,
+  DescribeDBInstancesCommand,
+  RDSClient,
+} from '@aws-sdk/client-rds';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
+import type { EndOldSessionsResult } from '../../../lambda/verify-writer/old-sessions';
 import type { VerifyWriterResult } from '../../../lambda/verify-writer/verify-writer';
 import { connectFunctionsTo, startPostgres, type TestPostgres } from '../../helpers/postgres';
 
@@ -9,6 +14,7 @@ const rds = mockClient(RDSClient);
 const secrets = mockClient(SecretsManagerClient);
 let pg: TestPostgres;
 let handler: (event: unknown) => Promise<VerifyWriterResult>;
+let endSessions: (event: unknown) => Promise<EndOldSessionsResult>;
 let resetDatabase: () => Promise<void>;
 let version: string;
 
@@ -17,7 +23,9 @@ beforeAll(async () => {
   const row = await pg.db.query<{ v: string }>("SELECT current_setting('server_version') AS v");
   version = row.rows[0]?.v ?? '';
   secrets.on(GetSecretValueCommand).resolves({ SecretString: connectFunctionsTo(pg) });
-  ({ handler } = await import('../../../lambda/verify-writer/handler'));
+  const module = await import('../../../lambda/verify-writer/handler');
+  handler = module.handler as (event: unknown) => Promise<VerifyWriterResult>;
+  endSessions = module.handler as (event: unknown) => Promise<EndOldSessionsResult>;
   ({ resetDatabase } = await import('../../../lambda/shared/database'));
 });
 
@@ -71,5 +79,74 @@ describe('verify-writer handler', () => {
       handler({ plan: { sourceIdentifier: 'platform-db' }, expect: 'current' }),
     ).rejects.toThrow(/invalid verify-writer event[\s\S]*currentEngineVersion/);
     expect(rds).not.toHaveReceivedAnyCommand();
+  });
+});
+
+describe('verify-writer handler: end-old-sessions', () => {
+  const plan = { sourceIdentifier: 'platform-db', targetEngineVersion: '17.2' };
+
+  it("runs the real statement on -old1's own endpoint and reports what it ended", async () => {
+    rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'platform-db-old1' }).resolves({
+      DBInstances: [
+        { DBInstanceIdentifier: 'platform-db-old1', Endpoint: { Address: '127.0.0.1' } },
+      ],
+    });
+    // PGlite has one backend, this one, which the statement never ends.
+    expect(await endSessions({ plan, action: 'end-old-sessions' })).toEqual({
+      instance: 'platform-db-old1',
+      ended: 0,
+      detail: 'ended 0 client session(s) on platform-db-old1 (old blue, read-only)',
+    });
+    expect(rds).toHaveReceivedCommandWith(DescribeDBInstancesCommand, {
+      DBInstanceIdentifier: 'platform-db-old1',
+    });
+  });
+
+  it('ends nothing, and says so, when there is no old blue', async () => {
+    rds
+      .on(DescribeDBInstancesCommand)
+      .rejects(new DBInstanceNotFoundFault({ message: 'not found', $metadata: {} }));
+    expect(await endSessions({ plan, action: 'end-old-sessions' })).toEqual({
+      instance: null,
+      ended: 0,
+      detail: 'platform-db-old1 does not exist: no old sessions to end',
+    });
+  });
+
+  it('refuses an action it does not know, naming it', async () => {
+    await expect(handler({ plan, action: 'drop-everything' })).rejects.toThrow(
+      /invalid verify-writer event:[\s\S]*action/,
+    );
+  });
+});
+
+describe('verify-writer handler: blue limitations', () => {
+  it('fails blue on a table without a primary key when the upgrade is major, names it', async () => {
+    await pg.db.exec('CREATE TABLE audit_trail (at timestamptz, note text)');
+    try {
+      const major = { sourceIdentifier: 'platform-db', currentEngineVersion: version };
+      const logical = await handler({
+        plan: { ...major, targetEngineVersion: '99.1' },
+        expect: 'current',
+        limitations: true,
+      });
+      expect(logical.passed).toBe(false);
+      expect(logical.failures.join(' ')).toContain('public.audit_trail');
+      // A minor upgrade replicates physically: no such limitation.
+      const physical = await handler({
+        plan: { ...major, targetEngineVersion: `${version.split('.')[0] ?? ''}.99` },
+        expect: 'current',
+        limitations: true,
+      });
+      expect(physical).toMatchObject({ passed: true, failures: [] });
+      // Without the flag (the checks after a switchover or a restore) it is not looked for.
+      const plain = await handler({
+        plan: { ...major, targetEngineVersion: '99.1' },
+        expect: 'current',
+      });
+      expect(plain.passed).toBe(true);
+    } finally {
+      await pg.db.exec('DROP TABLE audit_trail');
+    }
   });
 });

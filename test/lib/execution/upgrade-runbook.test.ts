@@ -341,6 +341,12 @@ describe('upgrade runbook, executed locally', () => {
     expect(instances(world)).toEqual({ [SOURCE]: ORIGINAL, [`${SOURCE}-failed1`]: TARGET });
     const writer = world.rds.writer();
     expect(writer !== undefined && world.rds.readOnlyReason(writer)).toBeNull();
+    // The failed writer is fenced, and the stack's parameter groups are as they were.
+    expect(world.rds.formerWritersTakingWrites()).toEqual([]);
+    expect(world.rds.changedGroups()).toEqual([]);
+    expect(
+      report.tasks.upgrade.indexOf('Restore: delete the switched-over deployment'),
+    ).toBeLessThan(report.tasks.upgrade.indexOf('Restore old blue as the writer'));
   });
 
   it('pages the operator, leaving the page on and consumers paused, when a rollback step fails', async () => {

@@ -147,7 +147,11 @@ describe('UpgradeStack state machines', () => {
       5 * bound('Pause: has consumer stopped?') +
       5 * bound('Is the queue drained?') +
       bound('Is old blue restored?') +
-      bound('Roll back: is the deployment gone?');
+      // A run deletes its deployment once: before the restore, or in the rollback.
+      Math.max(
+        bound('Roll back: is the deployment gone?'),
+        bound('Restore: is the deployment gone?') + bound('Is the restored writer verified?'),
+      );
     expect(bound('Is green available?')).toBe(MAX_GREEN_POLLS);
     // 11 events per polling round (see upgrade-runbook.ts), plus the straight-line states.
     expect(rounds * 11 + 400).toBeLessThan(0.75 * 25_000);
