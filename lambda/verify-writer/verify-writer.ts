@@ -28,7 +28,7 @@ export type VerifyWriterResult = CheckResult & {
    * failed writer: the runbook does not restore old blue for it.
    */
   inconclusive: boolean;
-  /** The production instance after the switchover; null when RDS does not know it. */
+  /** The instance under the production name; null when RDS does not know it. */
   writer: {
     identifier: string;
     engineVersion: string;
@@ -85,18 +85,19 @@ export async function verifyWriter(
   const instance = await describeInstance(deps.rds, id);
   if (instance === undefined) {
     failures.push(
-      `DB instance "${id}" was not found after the switchover. Open Blue/Green deployments in ` +
-        'the RDS console to see which instance now serves production before doing anything else.',
+      `DB instance "${id}" was not found${event.expect === 'current' ? '' : ' after the switchover'}. ` +
+        'Open Blue/Green deployments in the RDS console to see which instance now serves ' +
+        'production before doing anything else.',
     );
   } else {
-    failures.push(...instanceProblems(instance, id, target));
+    failures.push(...instanceProblems(instance, id, target, event.expect ?? 'target'));
   }
 
   const db = await database(deps, id);
   if ('problem' in db) {
     unchecked.push(db.problem);
   } else {
-    const problems = databaseProblems(db.row, id, target);
+    const problems = databaseProblems(db.row, id, target, event.expect ?? 'target');
     // A pooled connection opened before the switchover can still reach the old instance;
     // drop it so the next attempt resolves the endpoint again.
     if (problems.found.length + problems.unchecked.length > 0) await deps.resetDb();
@@ -148,13 +149,25 @@ async function describeInstance(rds: RDSClient, id: string): Promise<DBInstance 
   }
 }
 
-function instanceProblems(db: DBInstance, id: string, target: string): string[] {
+function instanceProblems(
+  db: DBInstance,
+  id: string,
+  target: string,
+  expect: 'current' | 'target',
+): string[] {
   const problems: string[] = [];
-  if (db.EngineVersion !== target) {
+  if (db.EngineVersion !== target && expect === 'target') {
     problems.push(
       `RDS says "${id}" runs ${db.EngineVersion}, not the target ${target}: the switchover has ` +
         'not moved production to green. Check the blue/green deployment in the RDS console ' +
         'before resuming writes.',
+    );
+  }
+  if (db.EngineVersion !== target && expect === 'current') {
+    problems.push(
+      `RDS says "${id}" runs ${db.EngineVersion}, not ${target}, the version the upgrade ` +
+        'started from: it is not the original database. Find out which instance answers to ' +
+        'the name before anything else is changed.',
     );
   }
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
@@ -212,15 +225,19 @@ function databaseProblems(
   row: WriterRow,
   id: string,
   target: string,
+  expect: 'current' | 'target',
 ): { found: string[]; unchecked: string[] } {
   const found: string[] = [];
   const unchecked: string[] = [];
   if (majorMinor(row.version) !== target) {
-    // Whatever this instance says is not about the new writer.
+    // Whatever this instance says is not about the writer the check is for.
     unchecked.push(
       `The database behind "${id}" reports server_version ${row.version}, not ${target}: the ` +
-        'connection reached the old instance. Wait a minute for the endpoint to follow the ' +
-        'switchover and verify again (the next attempt reconnects).',
+        (expect === 'target'
+          ? 'connection reached the old instance. Wait a minute for the endpoint to follow the ' +
+            'switchover and verify again (the next attempt reconnects).'
+          : 'connection reached another instance: the endpoint has not yet followed the last ' +
+            'rename, which takes about 10 minutes (the next attempt reconnects).'),
     );
     return { found, unchecked };
   }

@@ -295,6 +295,27 @@ describe('verify writer', () => {
     expect(after.passed).toBe(false);
   });
 
+  it('says what a wrong version means for the original database, not for green', async () => {
+    rds
+      .on(DescribeDBInstancesCommand)
+      .resolves({ DBInstances: [writer({ DBInstanceIdentifier: 'platform-db' })] });
+    // The restored writer checked while the endpoint still reaches another instance.
+    const restored = await verifyWriter(deps(), {
+      plan: { ...plan, currentEngineVersion: '15.8', targetEngineVersion: target },
+      expect: 'current',
+    });
+    expect(restored.passed).toBe(false);
+    expect(restored.failures).toEqual([
+      `RDS says "platform-db" runs ${target}, not 15.8, the version the upgrade started from: ` +
+        'it is not the original database. Find out which instance answers to the name before ' +
+        'anything else is changed.',
+      `The database behind "platform-db" reports server_version ${target}, not 15.8: the ` +
+        'connection reached another instance: the endpoint has not yet followed the last ' +
+        'rename, which takes about 10 minutes (the next attempt reconnects).',
+    ]);
+    expect(restored.failures.join(' ')).not.toContain('switchover');
+  });
+
   it('throws an unexpected RDS error for Step Functions to retry', async () => {
     rds
       .on(DescribeDBInstancesCommand)
