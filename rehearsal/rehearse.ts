@@ -201,6 +201,14 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     abortAt: 'Create blue-green deployment',
     expect: 'ROLLED_BACK',
   },
+  'abort-during-restore': {
+    summary:
+      'an operator stops the run after old blue got its name back, before it was checked ' +
+      'through the endpoint; the watchdog pages instead of resuming',
+    scenario: { badWriter: true },
+    abortAt: 'Verify the restored writer',
+    expect: 'NEEDS_OPERATOR',
+  },
   'abort-bad-writer': {
     summary:
       'an operator stops the run mid-switchover and the new writer is bad; the watchdog pages',

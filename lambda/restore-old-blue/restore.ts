@@ -62,8 +62,10 @@ export type RestorePlan = Pick<
 /**
  * Moves the database back to the old blue after the new writer failed verification. The
  * runbook deletes the blue/green deployment first (renaming its members while it exists is
- * undocumented). Then, in order: the failed writer gets a read-only parameter group and a
- * reboot, so that nothing can write to it under any name; it is renamed out of the way; the
+ * undocumented). Then, in order: the failed writer gets a parameter group that makes every
+ * new transaction read-only by default, and a reboot that ends its sessions, so that clients
+ * still reaching it through a cached address cannot write there (a session can still
+ * override the default, which AWS advises against); it is renamed out of the way; the
  * old blue gets a writable parameter group and a reboot; it takes the original name.
  *
  * Each call looks at the real state and does at most the next step, so it can be called
@@ -140,6 +142,8 @@ export async function restoreOldBlue(
             `from a backup.`,
         );
       }
+      // Nor fence it while old blue is in a state it will not leave: nothing could take over.
+      checkNotStuck(old, oldName, 'the old blue');
       const fence = await useGroupCopy(rds, name, writer, FENCE_GROUP_SUFFIX, '1');
       if (fence !== null) return step('fence-failed-writer', fence, { fenced: false });
       const applied = appliedState(writer);

@@ -20,6 +20,7 @@ const Event = z
     }),
     expect: z.enum(['current', 'target']).optional(),
     limitations: z.boolean().optional(),
+    restored: z.boolean().optional(),
     /** Not a check: end the client sessions left on old blue (see ./old-sessions.ts). */
     action: z.literal('end-old-sessions').optional(),
     on: z.enum(['old-blue', 'failed-writer']).optional(),

@@ -5,16 +5,17 @@ import { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX, type UpgradePlan } from '../shar
 import type { Queryable } from './verify-writer';
 
 /**
- * Ends every client session on old blue but this one. RDS's own sessions (user rdsadmin)
- * cannot be ended by the master user and are left alone.
+ * Ends every client session on the instance but this one. Sessions of superusers (RDS's own,
+ * rdsadmin) are left alone: the master user is not a superuser, and signalling a superuser's
+ * session is refused with an error that would end the whole statement.
  * https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL
  */
 export const END_SESSIONS_SQL = `SELECT count(*)::int AS ended FROM (
-  SELECT pg_terminate_backend(pid) AS ok
-    FROM pg_stat_activity
-   WHERE backend_type = 'client backend'
-     AND pid <> pg_backend_pid()
-     AND usename IS DISTINCT FROM 'rdsadmin'
+  SELECT pg_terminate_backend(a.pid) AS ok
+    FROM pg_stat_activity a
+   WHERE a.backend_type = 'client backend'
+     AND a.pid <> pg_backend_pid()
+     AND NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = a.usesysid AND r.rolsuper)
 ) AS t WHERE ok`;
 
 export interface EndOldSessionsResult {

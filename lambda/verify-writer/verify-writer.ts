@@ -19,7 +19,12 @@ export interface VerifyWriterEvent {
    * use (only before anything changes: a blocker found then costs nothing).
    */
   limitations?: boolean;
+  /** With `current`: the writer is old blue, restored after a failed switchover. */
+  restored?: boolean;
 }
+
+/** Which writer the check is about, for the words of its failures. */
+type Context = 'new' | 'blue' | 'restored';
 
 export type VerifyWriterResult = CheckResult & {
   /**
@@ -80,24 +85,33 @@ export async function verifyWriter(
   const failures: string[] = [];
   const unchecked: string[] = [];
 
+  const context: Context =
+    event.expect !== 'current' ? 'new' : event.restored === true ? 'restored' : 'blue';
   // A switchover renames green to blue's identifier, so the name now means the new writer.
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html
   const instance = await describeInstance(deps.rds, id);
   if (instance === undefined) {
     failures.push(
-      `DB instance "${id}" was not found${event.expect === 'current' ? '' : ' after the switchover'}. ` +
-        'Open Blue/Green deployments in the RDS console to see which instance now serves ' +
-        'production before doing anything else.',
+      {
+        new:
+          `DB instance "${id}" was not found after the switchover. Open Blue/Green ` +
+          'deployments in the RDS console to see which instance now serves production before ' +
+          'doing anything else.',
+        blue: `DB instance "${id}" was not found: check database.instanceIdentifier and the region.`,
+        restored:
+          `DB instance "${id}" was not found after the restore: find the instance that runs ` +
+          `${target} (${id}-old1?) before doing anything else.`,
+      }[context],
     );
   } else {
-    failures.push(...instanceProblems(instance, id, target, event.expect ?? 'target'));
+    failures.push(...instanceProblems(instance, id, target, context));
   }
 
   const db = await database(deps, id);
   if ('problem' in db) {
     unchecked.push(db.problem);
   } else {
-    const problems = databaseProblems(db.row, id, target, event.expect ?? 'target');
+    const problems = databaseProblems(db.row, id, target, context);
     // A pooled connection opened before the switchover can still reach the old instance;
     // drop it so the next attempt resolves the endpoint again.
     if (problems.found.length + problems.unchecked.length > 0) await deps.resetDb();
@@ -149,25 +163,23 @@ async function describeInstance(rds: RDSClient, id: string): Promise<DBInstance 
   }
 }
 
-function instanceProblems(
-  db: DBInstance,
-  id: string,
-  target: string,
-  expect: 'current' | 'target',
-): string[] {
+function instanceProblems(db: DBInstance, id: string, target: string, context: Context): string[] {
   const problems: string[] = [];
-  if (db.EngineVersion !== target && expect === 'target') {
+  if (db.EngineVersion !== target) {
+    const runs = `RDS says "${id}" runs ${db.EngineVersion}, not`;
     problems.push(
-      `RDS says "${id}" runs ${db.EngineVersion}, not the target ${target}: the switchover has ` +
-        'not moved production to green. Check the blue/green deployment in the RDS console ' +
-        'before resuming writes.',
-    );
-  }
-  if (db.EngineVersion !== target && expect === 'current') {
-    problems.push(
-      `RDS says "${id}" runs ${db.EngineVersion}, not ${target}, the version the upgrade ` +
-        'started from: it is not the original database. Find out which instance answers to ' +
-        'the name before anything else is changed.',
+      {
+        new:
+          `${runs} the target ${target}: the switchover has not moved production to green. ` +
+          'Check the blue/green deployment in the RDS console before resuming writes.',
+        blue:
+          `${runs} ${target}, the version the stack says it runs (an automatic minor ` +
+          'upgrade, or cdk.json out of date): set database.engineVersion to what runs, deploy, ' +
+          'and start again (docs/after-upgrade.md).',
+        restored:
+          `${runs} ${target}, the version the upgrade started from: it is not the original ` +
+          'database. Find out which instance answers to the name before anything else is changed.',
+      }[context],
     );
   }
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
@@ -225,27 +237,42 @@ function databaseProblems(
   row: WriterRow,
   id: string,
   target: string,
-  expect: 'current' | 'target',
+  context: Context,
 ): { found: string[]; unchecked: string[] } {
   const found: string[] = [];
   const unchecked: string[] = [];
+  const behind = `The database behind "${id}"`;
   if (majorMinor(row.version) !== target) {
     // Whatever this instance says is not about the writer the check is for.
     unchecked.push(
-      `The database behind "${id}" reports server_version ${row.version}, not ${target}: the ` +
-        (expect === 'target'
-          ? 'connection reached the old instance. Wait a minute for the endpoint to follow the ' +
-            'switchover and verify again (the next attempt reconnects).'
-          : 'connection reached another instance: the endpoint has not yet followed the last ' +
-            'rename, which takes about 10 minutes (the next attempt reconnects).'),
+      `${behind} reports server_version ${row.version}, not ${target}: the connection ` +
+        {
+          new:
+            'reached the old instance. Wait a minute for the endpoint to follow the switchover ' +
+            'and verify again (the next attempt reconnects).',
+          blue: `reached another instance than ${id}. Check the host in the database secret.`,
+          restored:
+            'reached another instance: the endpoint has not yet followed the last rename, ' +
+            'which takes about 10 minutes (the next attempt reconnects).',
+        }[context],
     );
     return { found, unchecked };
   }
   if (!isWritable(row)) {
+    const state = `(transaction_read_only=${row.ro}, pg_is_in_recovery=${row.recovery})`;
     found.push(
-      `The database behind "${id}" refuses writes (transaction_read_only=${row.ro}, ` +
-        `pg_is_in_recovery=${row.recovery}). Keep the consumers paused and check the ` +
-        'blue/green deployment in the RDS console.',
+      {
+        new:
+          `${behind} refuses writes ${state}. Keep the consumers paused and check the ` +
+          'blue/green deployment in the RDS console.',
+        blue:
+          `${behind} refuses writes ${state}: blue must take writes before an upgrade. Check ` +
+          'default_transaction_read_only in its parameter group.',
+        restored:
+          `${behind} refuses writes ${state}. Check that ${id} uses its "-restore" parameter ` +
+          'group, in-sync, with default_transaction_read_only=0, and was rebooted since ' +
+          '(docs/runbook.md 3.2).',
+      }[context],
     );
   }
   return { found, unchecked };

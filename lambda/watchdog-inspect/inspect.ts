@@ -14,7 +14,12 @@ import {
 } from '@aws-sdk/client-rds';
 import { ListExecutionsCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
-import type { UpgradePlan } from '../shared/upgrade-plan';
+import {
+  FAILED_WRITER_SUFFIX,
+  FENCE_GROUP_SUFFIX,
+  RESTORE_GROUP_SUFFIX,
+  type UpgradePlan,
+} from '../shared/upgrade-plan';
 
 export interface WatchdogInspectEvent {
   plan: UpgradePlan;
@@ -39,7 +44,15 @@ export interface WatchdogObservation {
   mappings: { uuid: string; state: string }[];
   /** The deployment found for the source (the first one when there are several). */
   blueGreen: { id: string; status: string } | null;
-  writer: { identifier: string; engineVersion: string; status: string } | null;
+  writer: {
+    identifier: string;
+    engineVersion: string;
+    status: string;
+    /** Its DB parameter group: `<group>-fence` or `<group>-restore` after a restore began. */
+    parameterGroup?: string;
+  } | null;
+  /** `<source>-failed1` exists: a restore of old blue renamed the failed writer. */
+  failedWriter?: boolean;
 }
 
 export interface WatchdogInspectResult {
@@ -74,6 +87,8 @@ export interface Observed {
   /** Deployments of the source; `owned` when tagged with the stopped execution's name. */
   deployments: { id: string; status: string; owned?: boolean }[];
   writer: WatchdogObservation['writer'];
+  /** `<source>-failed1` exists. */
+  failedWriter?: boolean;
   /** Other upgrade executions still RUNNING. */
   liveRuns?: string[];
 }
@@ -106,11 +121,12 @@ export async function inspect(
   stoppedExecutionArn: string,
 ): Promise<WatchdogInspectResult> {
   const stoppedName = stoppedExecutionArn.split(':').at(-1) ?? '';
-  const [maintenance, mappings, deployments, writer, liveRuns] = await Promise.all([
+  const [maintenance, mappings, deployments, writer, failedWriter, liveRuns] = await Promise.all([
     maintenanceState(clients.lambda, plan.maintenanceToggleFunction),
     Promise.all(plan.mappings.map((m) => mappingState(clients.lambda, m.uuid))),
     findDeployments(clients.rds, plan.sourceArn),
     describeWriter(clients.rds, plan.sourceIdentifier),
+    describeWriter(clients.rds, `${plan.sourceIdentifier}${FAILED_WRITER_SUFFIX}`),
     runningExecutions(clients.sfn, stoppedExecutionArn),
   ]);
   return decide(plan, {
@@ -122,6 +138,7 @@ export async function inspect(
       owned: (d.TagList ?? []).some((t) => t.Key === EXECUTION_TAG && t.Value === stoppedName),
     })),
     writer,
+    failedWriter: failedWriter !== null,
     liveRuns,
   });
 }
@@ -158,7 +175,7 @@ export function decide(
   plan: Pick<InspectPlan, 'sourceIdentifier' | 'targetEngineVersion'>,
   observed: Observed,
 ): WatchdogInspectResult {
-  const { maintenance, mappings, deployments, writer } = observed;
+  const { maintenance, mappings, deployments, writer, failedWriter = false } = observed;
   const deployment = deployments[0] ?? null;
   const result = (
     action: WatchdogAction,
@@ -173,6 +190,7 @@ export function decide(
       mappings,
       blueGreen: deployment === null ? null : { id: deployment.id, status: deployment.status },
       writer,
+      failedWriter,
     },
   });
   const list = (items: { uuid: string; state: string }[]): string =>
@@ -270,6 +288,23 @@ export function decide(
     ...(maintenance === 'off' ? [] : [`maintenance is ${maintenance}`]),
     ...(disabled.length === 0 ? [] : [`mappings ${list(disabled)} are paused`]),
   ].join(' and ');
+  // A restore of old blue that stopped part way: the failed writer fenced or renamed, old
+  // blue not yet verified through the endpoint. Only the runbook's restore path knows how
+  // to finish it safely, so a person does.
+  const group = writer?.parameterGroup ?? '';
+  if (failedWriter || group.endsWith(FENCE_GROUP_SUFFIX) || group.endsWith(RESTORE_GROUP_SUFFIX)) {
+    const found = [
+      ...(failedWriter ? [`${plan.sourceIdentifier}${FAILED_WRITER_SUFFIX} exists`] : []),
+      ...(group === '' ? [] : [`${plan.sourceIdentifier} uses the parameter group ${group}`]),
+    ].join(' and ');
+    return result(
+      'page-operator',
+      `No blue/green deployment and ${leftOver}; ${found}: a restore of old blue after a ` +
+        'failed switchover was interrupted. An operator must finish it (docs/runbook.md 3.7, ' +
+        '"Restore old blue by hand") and check the writer through its endpoint before ' +
+        'resuming.',
+    );
+  }
   if (writer === null) {
     return result(
       'page-operator',
@@ -402,6 +437,7 @@ async function describeWriter(
       identifier,
       engineVersion: instance.EngineVersion ?? 'unknown',
       status: instance.DBInstanceStatus ?? 'unknown',
+      parameterGroup: instance.DBParameterGroups?.[0]?.DBParameterGroupName,
     };
   } catch (err) {
     // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBInstances.html#API_DescribeDBInstances_Errors

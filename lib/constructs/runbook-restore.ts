@@ -169,7 +169,7 @@ function verifyRestored(s: Construct, props: RestorePathProps): sfn.IChainable {
     s,
     'Verify the restored writer',
     props.verifyWriter,
-    { 'plan.$': '$.plan', expect: 'current' },
+    { 'plan.$': '$.plan', expect: 'current', restored: true },
     '$.restoredCheck',
   );
   const count = incrementCount(s, 'Count restored writer checks', '$.restoredVerify');
@@ -178,12 +178,13 @@ function verifyRestored(s: Construct, props: RestorePathProps): sfn.IChainable {
       parameters: {
         passed: false,
         inconclusive: true,
-        'failures.$': 'States.Array($.failure.Cause)',
+        'failures.$': 'States.Array($.restoredCheckError.Cause)',
         writer: null,
       },
       resultPath: '$.restoredCheck',
     }).next(count),
-    { errors: ['States.ALL'], resultPath: '$.failure' },
+    // Not $.failure: that says why the run is rolling back (NewWriterFailedVerification).
+    { errors: ['States.ALL'], resultPath: '$.restoredCheckError' },
   );
   const wait = sfn.Wait.jsonPath(s, 'Wait before checking the restored writer again', {
     time: sfn.WaitTime.duration(RESTORED_RECHECK),

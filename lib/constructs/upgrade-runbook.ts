@@ -86,8 +86,11 @@ export const VERIFY_ATTEMPTS = 3;
 export const GREEN_RECHECK = Duration.seconds(60);
 export const WRITER_RECHECK = Duration.seconds(10);
 export const MAX_DRAIN_POLLS = 40;
-/** Longer than any deadline (24 h) plus the drain and clean-up. */
-export const RUNBOOK_TIMEOUT = Duration.hours(26);
+/**
+ * Longer than any deadline (24 h) plus the switchover, a restore of old blue (up to 2 h:
+ * runbook-restore.ts), the drain and clean-up.
+ */
+export const RUNBOOK_TIMEOUT = Duration.hours(28);
 
 /**
  * The upgrade runbook: one Standard state machine that takes the database from its version to

@@ -222,7 +222,8 @@ export class UpgradeStack extends Stack {
       [
         allow(['lambda:InvokeFunction'], [toggle.functionArn]),
         allow(['lambda:GetEventSourceMapping'], mappingArns),
-        allow(['rds:DescribeDBInstances'], [sourceArn]),
+        // The writer, and the failed writer an interrupted restore may have left.
+        allow(['rds:DescribeDBInstances'], [sourceArn, `${sourceArn}-failed1`]),
         // Listed by source (a filter, no identifier): see WILDCARD_REASONS.listCalls.
         allow(['rds:DescribeBlueGreenDeployments'], ['*']),
         // Is another run of the upgrade still live? Only its own machine's executions.

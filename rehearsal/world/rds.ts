@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LIMITATION_SQL } from '../../lambda/verify-writer/limitations';
+import { END_SESSIONS_SQL } from '../../lambda/verify-writer/old-sessions';
 import type { IamRequest } from '../iam';
 import { ACCOUNT, REGION, type SynthesizedApp } from '../synthesized';
 import { AwsError, found, listResource, type ModelContext, type Service } from './core';
@@ -87,7 +88,6 @@ function primaryKeys(sql: string): Map<string, string> {
 }
 
 export const WRITER_SQL_MARK = "current_setting('transaction_read_only')";
-export const TERMINATE_SQL_MARK = 'pg_terminate_backend(';
 
 export class RdsModel {
   readonly instances = new Map<string, Instance>();
@@ -993,7 +993,7 @@ export class RdsModel {
     if (connection.epoch !== i.epoch || i.blocked || !this.instances.has(i.resourceId)) {
       throw pgError('57P01', 'Connection terminated unexpectedly');
     }
-    if (text.includes(TERMINATE_SQL_MARK)) {
+    if (text === END_SESSIONS_SQL) {
       // pg_terminate_backend on every client session but this one: they all end.
       const ended = this.clientSessions(i) - (this.sessions.some((c) => c === connection) ? 1 : 0);
       i.epoch += 1;

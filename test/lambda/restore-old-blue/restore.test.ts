@@ -312,6 +312,14 @@ describe('a. the failed new writer still has the name', () => {
     expectNoChange();
   });
 
+  it('never fences the writer while old blue is in a state it will not leave', async () => {
+    new FakeRds([instance(S, '17.2'), instance(OLD, '16.6', 'storage-full')]);
+    await expect(restoreOldBlue(rds, plan)).rejects.toThrow(
+      `${OLD} (the old blue, 16.6) is storage-full`,
+    );
+    expectNoChange();
+  });
+
   it('refuses when the failed writer is stopped, which it never leaves alone', async () => {
     new FakeRds([instance(S, '17.2', 'stopped'), instance(OLD, '16.6')]);
     await expect(restoreOldBlue(rds, plan)).rejects.toThrow(

@@ -303,6 +303,7 @@ describe('verify writer', () => {
     const restored = await verifyWriter(deps(), {
       plan: { ...plan, currentEngineVersion: '15.8', targetEngineVersion: target },
       expect: 'current',
+      restored: true,
     });
     expect(restored.passed).toBe(false);
     expect(restored.failures).toEqual([
@@ -314,6 +315,13 @@ describe('verify writer', () => {
         'rename, which takes about 10 minutes (the next attempt reconnects).',
     ]);
     expect(restored.failures.join(' ')).not.toContain('switchover');
+    // The same against blue before anything changed: the stack is behind what runs.
+    const blue = await verifyWriter(deps(), {
+      plan: { ...plan, currentEngineVersion: '15.8', targetEngineVersion: target },
+      expect: 'current',
+    });
+    expect(blue.failures[0]).toContain('the version the stack says it runs');
+    expect(blue.failures.join(' ')).not.toMatch(/switchover|rename/);
   });
 
   it('throws an unexpected RDS error for Step Functions to retry', async () => {

@@ -59,13 +59,41 @@ function observed(overrides: Partial<Observed> = {}): Observed {
 const bgd = (status: string, id = 'bgd-abc123') => ({ id, status });
 
 describe('decide', () => {
+  it.each([
+    ['the failed writer renamed', { failedWriter: true }, 'platform-db-failed1 exists'],
+    [
+      'the fence group attached',
+      { writer: { ...newWriter, parameterGroup: 'pg17-fence' } },
+      'uses the parameter group pg17-fence',
+    ],
+    [
+      'old blue back under its name',
+      { writer: { ...oldWriter, parameterGroup: 'pg16-restore' } },
+      'uses the parameter group pg16-restore',
+    ],
+  ])(
+    'pages, never resumes, when a restore of old blue stopped part way (%s)',
+    (_case, overrides, found) => {
+      const result = decide(plan, observed({ maintenance: 'on', mappings: paused, ...overrides }));
+      expect(result.action).toBe('page-operator');
+      expect(result.reason).toContain(found);
+      expect(result.reason).toContain('a restore of old blue after a failed switchover');
+    },
+  );
+
   it('does nothing when there is no deployment, maintenance is off and consumers run', () => {
     const result = decide(plan, observed());
     expect(result).toEqual({
       action: 'nothing',
       blueGreenDeploymentIdentifier: null,
       reason: expect.stringContaining('nothing to recover'),
-      observed: { maintenance: 'off', mappings: enabled, blueGreen: null, writer: oldWriter },
+      observed: {
+        maintenance: 'off',
+        mappings: enabled,
+        blueGreen: null,
+        writer: oldWriter,
+        failedWriter: false,
+      },
     });
   });
 
@@ -225,6 +253,9 @@ describe('inspect', () => {
         },
       ],
     });
+    rds
+      .on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'platform-db-failed1' })
+      .rejects(new DBInstanceNotFoundFault({ message: 'not found', $metadata: {} }));
   });
 
   it('pages instead of acting while another upgrade run is live', async () => {
@@ -279,7 +310,8 @@ describe('inspect', () => {
       maintenance: 'on',
       mappings: paused,
       blueGreen: null,
-      writer: newWriter,
+      writer: { ...newWriter, parameterGroup: undefined },
+      failedWriter: false,
     });
     expect(result.action).toBe('verify-then-resume');
     const invoke = lambda.commandCalls(InvokeCommand)[0]?.args[0].input;
@@ -339,6 +371,16 @@ describe('inspect', () => {
     expect(result.observed.blueGreen).toEqual({ id: 'bgd-abc123', status: 'SWITCHOVER_COMPLETED' });
     expect(result.action).toBe('verify-then-resume');
     expect(rds).toHaveReceivedCommandTimes(DescribeBlueGreenDeploymentsCommand, 3);
+  });
+
+  it('pages, and finds the failed writer, when a restore of old blue was interrupted', async () => {
+    rds
+      .on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'platform-db-failed1' })
+      .resolves({ DBInstances: [{ DBInstanceIdentifier: 'platform-db-failed1' }] });
+    const result = await inspect(clients, plan, STOPPED);
+    expect(result.observed.failedWriter).toBe(true);
+    expect(result.action).toBe('page-operator');
+    expect(result.reason).toContain('platform-db-failed1 exists');
   });
 
   it('treats a missing writer as absent', async () => {

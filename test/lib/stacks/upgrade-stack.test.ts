@@ -36,7 +36,7 @@ describe('UpgradeStack state machines', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', {
       LogGroupName: '/aws/vendedlogs/states/QuietUpgrade-Upgrade',
     });
-    expect((runbook as { TimeoutSeconds?: number }).TimeoutSeconds).toBe(26 * 3600);
+    expect((runbook as { TimeoutSeconds?: number }).TimeoutSeconds).toBe(28 * 3600);
   });
 
   it('uses JSONPath only: no JSONata and no Assign, so the local interpreter runs it as deployed', () => {
