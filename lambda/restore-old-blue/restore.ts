@@ -92,13 +92,6 @@ export async function restoreOldBlue(
     detail,
     ...progress,
   });
-  const step = (s: RestoreStep, detail: string, changed: Partial<RestoreProgress> = {}) => ({
-    done: false,
-    step: s,
-    detail,
-    ...progress,
-    ...changed,
-  });
 
   const writer = await describeInstance(rds, name);
   if (writer !== null) {
@@ -144,35 +137,16 @@ export async function restoreOldBlue(
       }
       // Nor fence it while old blue is in a state it will not leave: nothing could take over.
       checkNotStuck(old, oldName, 'the old blue');
-      const fence = await useGroupCopy(rds, name, writer, FENCE_GROUP_SUFFIX, '1');
-      if (fence !== null) return step('fence-failed-writer', fence, { fenced: false });
-      const applied = appliedState(writer);
-      if (applied === 'applying')
-        return wait(`parameter changes are being applied to ${name}; waiting`);
-      if (!progress.fenced || applied === 'pending-reboot') {
-        await reboot(rds, name);
-        return step(
-          'fence-failed-writer',
-          `rebooting the failed new writer ${name} so that its read-only parameter group ` +
-            'applies and its sessions end',
-          { fenced: true },
-        );
-      }
-      if (applied !== 'in-sync')
-        return wait(`the parameter group of ${name} is ${applied}; waiting for in-sync`);
-      // NewDBInstanceIdentifier with ApplyImmediately renames at once, not in the next window.
-      // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html
-      await rds.send(
-        new ModifyDBInstanceCommand({
-          DBInstanceIdentifier: name,
-          NewDBInstanceIdentifier: failedName,
-          ApplyImmediately: true,
-        }),
-      );
-      return step(
-        'rename-failed-writer',
-        `renaming the failed new writer ${name} (${version}, now read-only) to ${failedName}`,
-      );
+      return readOnlyThenRename(rds, writer, progress, {
+        id: name,
+        value: '1',
+        flag: 'fenced',
+        step: 'fence-failed-writer',
+        rebooting: `rebooting the failed new writer ${name} so that its read-only parameter group applies and its sessions end`,
+        newName: failedName,
+        renameStep: 'rename-failed-writer',
+        renaming: `renaming the failed new writer ${name} (${version}, now read-only) to ${failedName}`,
+      });
     }
     if (version === current) {
       checkNotStuck(writer, name, 'the restored writer');
@@ -223,32 +197,70 @@ export async function restoreOldBlue(
   if (status !== 'available') {
     return wait(`${oldName} (the old blue) is ${status}; waiting for it to be available`);
   }
-  const writable = await useGroupCopy(rds, oldName, old, RESTORE_GROUP_SUFFIX, '0');
-  if (writable !== null) return step('make-old-blue-writable', writable, { unlocked: false });
-  const applied = appliedState(old);
-  if (applied === 'applying')
-    return wait(`parameter changes are being applied to ${oldName}; waiting`);
-  if (!progress.unlocked || applied === 'pending-reboot') {
-    await reboot(rds, oldName);
-    return step(
-      'make-old-blue-writable',
-      `rebooting the old blue ${oldName} so that ${READ_ONLY_PARAMETER}=0 applies`,
-      { unlocked: true },
-    );
+  return readOnlyThenRename(rds, old, progress, {
+    id: oldName,
+    value: '0',
+    flag: 'unlocked',
+    step: 'make-old-blue-writable',
+    rebooting: `rebooting the old blue ${oldName} so that ${READ_ONLY_PARAMETER}=0 applies`,
+    newName: name,
+    renameStep: 'rename-old-blue',
+    renaming: `renaming the old blue ${oldName} (${current}, now writable) to ${name}`,
+  });
+}
+
+/**
+ * One instance's half of the restore, the same for the failed writer (value 1, then renamed
+ * `-failed1`) and for old blue (value 0, then renamed to the original name): attach the
+ * group copy; reboot it once this run has (`progress[flag]`), or again while the change is
+ * pending a reboot; rename it only when that group is in-sync. One step per call.
+ */
+async function readOnlyThenRename(
+  rds: RDSClient,
+  instance: DBInstance,
+  progress: RestoreProgress,
+  at: {
+    id: string;
+    value: '0' | '1';
+    flag: keyof RestoreProgress;
+    step: RestoreStep;
+    rebooting: string;
+    newName: string;
+    renameStep: RestoreStep;
+    renaming: string;
+  },
+): Promise<RestoreOldBlueResult> {
+  const result = (step: RestoreStep, detail: string, changed: Partial<RestoreProgress> = {}) => ({
+    done: false,
+    step,
+    detail,
+    ...progress,
+    ...changed,
+  });
+  const suffix = at.value === '1' ? FENCE_GROUP_SUFFIX : RESTORE_GROUP_SUFFIX;
+  const attached = await useGroupCopy(rds, at.id, instance, suffix, at.value);
+  if (attached !== null) return result(at.step, attached, { [at.flag]: false });
+  const applied = appliedState(instance);
+  if (applied === 'applying') {
+    return result('wait', `parameter changes are being applied to ${at.id}; waiting`);
   }
-  if (applied !== 'in-sync')
-    return wait(`the parameter group of ${oldName} is ${applied}; waiting for in-sync`);
+  if (!progress[at.flag] || applied === 'pending-reboot') {
+    await reboot(rds, at.id);
+    return result(at.step, at.rebooting, { [at.flag]: true });
+  }
+  if (applied !== 'in-sync') {
+    return result('wait', `the parameter group of ${at.id} is ${applied}; waiting for in-sync`);
+  }
+  // NewDBInstanceIdentifier with ApplyImmediately renames at once, not in the next window.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html
   await rds.send(
     new ModifyDBInstanceCommand({
-      DBInstanceIdentifier: oldName,
-      NewDBInstanceIdentifier: name,
+      DBInstanceIdentifier: at.id,
+      NewDBInstanceIdentifier: at.newName,
       ApplyImmediately: true,
     }),
   );
-  return step(
-    'rename-old-blue',
-    `renaming the old blue ${oldName} (${current}, now writable) to ${name}`,
-  );
+  return result(at.renameStep, at.renaming);
 }
 
 /**

@@ -10,15 +10,14 @@ import {
   reason,
   sdkErrorNames,
   startCount,
+  untilDeploymentGone,
 } from './upgrade-steps';
 
 /*
  * Bounds of the restore path, and the history they cost (11 events a round): deleting the
- * deployment 60 rounds = 660; restoring 120 rounds = 1,320; verifying the restored writer
+ * deployment 60 rounds (MAX_DELETE_POLLS) = 660; restoring 120 rounds = 1,320; verifying the restored writer
  * 30 rounds = 330.
  */
-export const DELETE_POLL = Duration.seconds(30);
-export const MAX_DELETE_POLLS = 60;
 export const RESTORE_POLL = Duration.seconds(30);
 export const MAX_RESTORE_POLLS = 120;
 /**
@@ -82,39 +81,29 @@ export function restorePath(s: Construct, props: RestorePathProps): sfn.IChainab
   });
   del.addCatch(gone, { errors: notFound, resultPath: sfn.JsonPath.DISCARD });
   toOperator(del);
-  const check = awsCall(s, 'Restore: check the deployment is gone', {
-    service: 'rds',
-    action: 'describeBlueGreenDeployments',
-    parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
-    iamResources: [props.deployments],
-    resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
-    resultPath: '$.deleting',
-  });
-  check.addCatch(gone, { errors: notFound, resultPath: sfn.JsonPath.DISCARD });
-  toOperator(check);
-  const deleteWait = sfn.Wait.jsonPath(s, 'Restore: wait for the deployment to go', {
-    time: sfn.WaitTime.duration(DELETE_POLL),
-  });
-  del
-    .next(startCount(s, 'Restore: start counting deletion checks', '$.deletePoll'))
-    .next(deleteWait)
-    .next(check)
-    .next(incrementCount(s, 'Restore: count deletion checks', '$.deletePoll'))
-    .next(
-      sfn.Choice.jsonPath(s, 'Restore: is the deployment gone?')
-        .when(
-          sfn.Condition.numberGreaterThanEquals('$.deletePoll.count', MAX_DELETE_POLLS),
-          reason(
-            s,
-            'Note: the switched-over deployment was not deleted',
-            'DeploymentNotDeleted',
-            'The new writer failed verification and the blue/green deployment was still there ' +
-              '30 minutes after deletion started, so old blue was not restored. Maintenance is ' +
-              'on and consumers are paused.',
-          ).next(pageOperator),
-        )
-        .otherwise(deleteWait),
-    );
+  del.next(
+    untilDeploymentGone(
+      s,
+      {
+        start: 'Restore: start counting deletion checks',
+        wait: 'Restore: wait for the deployment to go',
+        check: 'Restore: check the deployment is gone',
+        count: 'Restore: count deletion checks',
+        choice: 'Restore: is the deployment gone?',
+        note: 'Note: the switched-over deployment was not deleted',
+      },
+      {
+        deployments: props.deployments,
+        gone,
+        stuck: pageOperator,
+        cause:
+          'The new writer failed verification and the blue/green deployment was still there ' +
+          '30 minutes after deletion started, so old blue was not restored. Maintenance is ' +
+          'on and consumers are paused.',
+        toOperator,
+      },
+    ),
+  );
 
   // ------------------------------------------------------------ 2. restore, step by step
   const restore = toOperator(

@@ -22,9 +22,10 @@ import {
   startCount,
   protectWriter,
   endSessions,
+  untilDeploymentGone,
   unprotectGreen,
 } from './upgrade-steps';
-import { DELETE_POLL, MAX_DELETE_POLLS, restorePath } from './runbook-restore';
+import { restorePath } from './runbook-restore';
 
 /** The functions with real logic that the runbook calls. */
 export interface UpgradeFunctions {
@@ -225,11 +226,6 @@ export class UpgradeRunbook extends Construct {
       deleteDeployment,
       toOperator,
     );
-    const deletePoll = startCount(s, 'Roll back: start counting deletion checks', '$.deletePoll');
-    const deleteWait = sfn.Wait.jsonPath(s, 'Roll back: wait for the deployment to go', {
-      time: sfn.WaitTime.duration(DELETE_POLL),
-    });
-    const deleteCheck = describeDeployment('Roll back: check the deployment is gone', '$.deleting');
     const rolledBack = report(
       s,
       'Report: rolled back',
@@ -251,31 +247,26 @@ export class UpgradeRunbook extends Construct {
         }),
       )
       .next(sfn.Succeed.jsonPath(s, 'Rolled back'));
-    // The deployment is gone when Describe says it is not found.
-    deleteCheck.addCatch(rolledBack, {
-      errors: sdkErrorNames('Rds', 'BlueGreenDeploymentNotFoundFault'),
-      resultPath: sfn.JsonPath.DISCARD,
-    });
-    toOperator(deleteCheck);
-    const deleteCount = incrementCount(s, 'Roll back: count deletion checks', '$.deletePoll');
-    deleteDeployment
-      .next(deletePoll)
-      .next(deleteWait)
-      .next(deleteCheck)
-      .next(deleteCount)
-      .next(
-        sfn.Choice.jsonPath(s, 'Roll back: is the deployment gone?')
-          .when(
-            sfn.Condition.numberGreaterThanEquals('$.deletePoll.count', MAX_DELETE_POLLS),
-            reason(
-              s,
-              'Note: the deployment was not deleted',
-              'DeploymentNotDeleted',
-              'The blue/green deployment was still there 30 minutes after deletion started.',
-            ).next(pageOperator),
-          )
-          .otherwise(deleteWait),
-      );
+    deleteDeployment.next(
+      untilDeploymentGone(
+        s,
+        {
+          start: 'Roll back: start counting deletion checks',
+          wait: 'Roll back: wait for the deployment to go',
+          check: 'Roll back: check the deployment is gone',
+          count: 'Roll back: count deletion checks',
+          choice: 'Roll back: is the deployment gone?',
+          note: 'Note: the deployment was not deleted',
+        },
+        {
+          deployments,
+          gone: rolledBack,
+          stuck: pageOperator,
+          cause: 'The blue/green deployment was still there 30 minutes after deletion started.',
+          toOperator,
+        },
+      ),
+    );
     // A create whose answer never came back may still have made the deployment: without its
     // id, look for it by the name this run gave it, so none is left behind.
     const lookUp = toOperator(
@@ -691,11 +682,6 @@ export class UpgradeRunbook extends Construct {
         resultPath: sfn.JsonPath.DISCARD,
       }),
     );
-    // Wait until the deployment object is gone, so none is left behind.
-    const cleanWait = sfn.Wait.jsonPath(s, 'Wait for the deployment to go', {
-      time: sfn.WaitTime.duration(DELETE_POLL),
-    });
-    const cleanCheck = describeDeployment('Check the deployment is gone', '$.deleting');
     drain.addCatch(
       sfn.Pass.jsonPath(s, 'Note: the backlog could not be measured', {
         result: sfn.Result.fromString('not measured'),
@@ -973,28 +959,28 @@ export class UpgradeRunbook extends Construct {
         ),
       )
       .next(cleanUp)
-      .next(startCount(s, 'Start counting clean-up checks', '$.deletePoll'))
-      .next(cleanWait)
-      .next(cleanCheck)
-      .next(incrementCount(s, 'Count clean-up checks', '$.deletePoll'))
       .next(
-        sfn.Choice.jsonPath(s, 'Is the clean-up done?')
-          .when(
-            sfn.Condition.numberGreaterThanEquals('$.deletePoll.count', MAX_DELETE_POLLS),
-            reason(
-              s,
-              'Note: the deployment was not cleaned up',
-              'DeploymentNotDeleted',
+        // Until the deployment object is gone, so none is left behind.
+        untilDeploymentGone(
+          s,
+          {
+            start: 'Start counting clean-up checks',
+            wait: 'Wait for the deployment to go',
+            check: 'Check the deployment is gone',
+            count: 'Count clean-up checks',
+            choice: 'Is the clean-up done?',
+            note: 'Note: the deployment was not cleaned up',
+          },
+          {
+            deployments,
+            gone: upgraded,
+            stuck: pageOperator,
+            cause:
               'The upgrade succeeded, but the blue/green deployment was still there 30 minutes after deletion started.',
-            ).next(pageOperator),
-          )
-          .otherwise(cleanWait),
+            toOperator,
+          },
+        ),
       );
-    cleanCheck.addCatch(upgraded, {
-      errors: sdkErrorNames('Rds', 'BlueGreenDeploymentNotFoundFault'),
-      resultPath: sfn.JsonPath.DISCARD,
-    });
-    toOperator(cleanCheck);
     upgraded
       .next(notify(s, 'upgraded', { topic, phase: 'outcome', subject: 'upgraded' }))
       .next(

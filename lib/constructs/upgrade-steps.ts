@@ -453,3 +453,69 @@ export function endSessions(
   task.next(next);
   return task;
 }
+
+/** The deployment's deletion is checked this often, at most this many times (30 min). */
+export const DELETE_POLL = Duration.seconds(30);
+export const MAX_DELETE_POLLS = 60;
+
+/** The names of one wait-until-deleted loop's states, as operators read them. */
+export interface GoneLoopNames {
+  start: string;
+  wait: string;
+  check: string;
+  count: string;
+  choice: string;
+  /** The Pass that records DeploymentNotDeleted before the page. */
+  note: string;
+}
+
+/**
+ * After DeleteBlueGreenDeployment: describes this run's deployment every DELETE_POLL until
+ * RDS answers BlueGreenDeploymentNotFound, then goes to `gone`. Past MAX_DELETE_POLLS it
+ * records DeploymentNotDeleted with `cause` and goes to `stuck`; any other error goes where
+ * `toOperator` sends it. Returns the loop's first state.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeBlueGreenDeployments.html#API_DescribeBlueGreenDeployments_Errors
+ */
+export function untilDeploymentGone(
+  scope: Construct,
+  names: GoneLoopNames,
+  props: {
+    /** The ARN pattern of blue/green deployments. */
+    deployments: string;
+    gone: sfn.IChainable;
+    stuck: sfn.IChainable;
+    cause: string;
+    toOperator: (task: sfn.TaskStateBase) => sfn.TaskStateBase;
+  },
+): sfn.Pass {
+  const wait = sfn.Wait.jsonPath(scope, names.wait, {
+    time: sfn.WaitTime.duration(DELETE_POLL),
+  });
+  const check = awsCall(scope, names.check, {
+    service: 'rds',
+    action: 'describeBlueGreenDeployments',
+    parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
+    iamResources: [props.deployments],
+    resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
+    resultPath: '$.deleting',
+  });
+  check.addCatch(props.gone, {
+    errors: sdkErrorNames('Rds', 'BlueGreenDeploymentNotFoundFault'),
+    resultPath: sfn.JsonPath.DISCARD,
+  });
+  props.toOperator(check);
+  const start = startCount(scope, names.start, '$.deletePoll');
+  start
+    .next(wait)
+    .next(check)
+    .next(incrementCount(scope, names.count, '$.deletePoll'))
+    .next(
+      sfn.Choice.jsonPath(scope, names.choice)
+        .when(
+          sfn.Condition.numberGreaterThanEquals('$.deletePoll.count', MAX_DELETE_POLLS),
+          reason(scope, names.note, 'DeploymentNotDeleted', props.cause).next(props.stuck),
+        )
+        .otherwise(wait),
+    );
+  return start;
+}
