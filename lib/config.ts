@@ -1,6 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { BUFFER_NAMES, type BufferName } from '../lambda/shared/contracts';
+import { EMAIL } from '../lambda/shared/formats';
 
 /** The cdk.json context key that holds the whole configuration. */
 export const CONFIG_CONTEXT_KEY = 'quietUpgrade';
@@ -16,27 +17,44 @@ const WINDOW =
   /^(mon|tue|wed|thu|fri|sat|sun):(\d{2}):(\d{2})-(mon|tue|wed|thu|fri|sat|sun):(\d{2}):(\d{2})$/;
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
-const engineVersion = z.string().regex(ENGINE_VERSION, {
-  error: 'must be a major.minor engine version such as "16.6"',
-});
+/** A string matching `pattern`; `message` says what it must be. */
+const matching = (pattern: RegExp, message: string) =>
+  v.pipe(v.string(), v.regex(pattern, message));
+
+/** A whole number from `min` to `max`; `range` says so, such as "must be 1-900". */
+const wholeNumber = (min: number, max: number, range: string, whole = 'must be a whole number') =>
+  v.pipe(
+    v.number('must be a number'),
+    v.integer(whole),
+    v.minValue(min, range),
+    v.maxValue(max, range),
+  );
+
+const engineVersion = matching(
+  ENGINE_VERSION,
+  'must be a major.minor engine version such as "16.6"',
+);
 
 const arn = (service: string, resource: string, example: string, note = '') =>
-  z.string().regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:${resource}$`), {
-    error: `must be an ARN such as "${example}"${note}`,
-  });
+  matching(
+    new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:${resource}$`),
+    `must be an ARN such as "${example}"${note}`,
+  );
 // The capture function sends without a MessageGroupId, which a FIFO queue requires.
 // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
 const STANDARD_QUEUE = ' (a standard queue: FIFO queues are not supported)';
 const awsId = (prefix: string) =>
-  z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), {
-    error: `must be an id such as "${prefix}-0123456789abcdef0"`,
-  });
-const parameterGroupName = z.string().regex(/^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,254}(?<!-)$/, {
-  error: 'must be a DB parameter group name: letters, digits, hyphens; first a letter',
-});
+  matching(
+    new RegExp(`^${prefix}-[0-9a-f]{8,17}$`),
+    `must be an id such as "${prefix}-0123456789abcdef0"`,
+  );
+const parameterGroupName = matching(
+  /^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,254}(?<!-)$/,
+  'must be a DB parameter group name: letters, digits, hyphens; first a letter',
+);
 
 /** One buffer of an existing platform: its queue, DLQ, and the consumer that drains it. */
-const existingBuffer = z.strictObject({
+const existingBuffer = v.strictObject({
   queueArn: arn('sqs', '[\\w-]{1,80}', 'arn:aws:sqs:eu-west-1:123456789012:sends', STANDARD_QUEUE),
   deadLetterQueueArn: arn(
     'sqs',
@@ -45,23 +63,23 @@ const existingBuffer = z.strictObject({
     STANDARD_QUEUE,
   ),
   // https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingConfiguration.html (UUID)
-  eventSourceMappingId: z
-    .string()
-    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, {
-      error: 'must be an event source mapping UUID',
-    }),
+  eventSourceMappingId: matching(
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    'must be an event source mapping UUID',
+  ),
   // https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html (FunctionName)
-  consumerFunctionName: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, {
-    error: 'must be a Lambda function name (1-64 letters, digits, - or _)',
-  }),
+  consumerFunctionName: matching(
+    /^[A-Za-z0-9_-]{1,64}$/,
+    'must be a Lambda function name (1-64 letters, digits, - or _)',
+  ),
 });
 
 /**
  * A platform that already runs: its database, network, listener and queues are adopted, not
  * built. Only the upgrade's own parts (functions, state machines, topic, dashboard) are created.
  */
-const existingPlatform = z.strictObject({
-  database: z.strictObject({
+const existingPlatform = v.strictObject({
+  database: v.strictObject({
     /** The master secret (host, port, username, password), as RDS or CloudFormation made it. */
     secretArn: arn(
       'secretsmanager',
@@ -71,16 +89,16 @@ const existingPlatform = z.strictObject({
     /** The parameter group blue uses now (preflight reads it; a restore resets it). */
     parameterGroupName,
     /** The group green gets, in the target's family, with rds.logical_replication=1. */
-    targetParameterGroupName: parameterGroupName.optional(),
+    targetParameterGroupName: v.optional(parameterGroupName),
   }),
-  network: z.strictObject({
+  network: v.strictObject({
     vpcId: awsId('vpc'),
     /** Private subnets that reach the database and the RDS and Secrets Manager APIs. */
-    subnetIds: z.array(awsId('subnet')).min(1, { error: 'must list at least one subnet' }),
+    subnetIds: v.pipe(v.array(awsId('subnet')), v.minLength(1, 'must list at least one subnet')),
     /** A security group the database already accepts connections from. */
     databaseClientSecurityGroupId: awsId('sg'),
   }),
-  listener: z.strictObject({
+  listener: v.strictObject({
     listenerArn: arn(
       'elasticloadbalancing',
       'listener/app/[\\w-]+/[0-9a-f]+/[0-9a-f]+',
@@ -92,7 +110,7 @@ const existingPlatform = z.strictObject({
       'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef',
     ),
   }),
-  buffers: z.strictObject(
+  buffers: v.strictObject(
     Object.fromEntries(BUFFER_NAMES.map((name) => [name, existingBuffer])) as Record<
       BufferName,
       typeof existingBuffer
@@ -100,171 +118,151 @@ const existingPlatform = z.strictObject({
   ),
   /** The longest a consumer invocation runs: the pause waits this long for in-flight batches. */
   // https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html (at most 900 s)
-  consumerTimeoutSeconds: z
-    .number({ error: 'must be a number' })
-    .int({ error: 'must be a whole number' })
-    .min(1, { error: 'must be 1-900' })
-    .max(900, { error: 'must be 1-900' }),
+  consumerTimeoutSeconds: wholeNumber(1, 900, 'must be 1-900'),
 });
 
 /** The one switch between the demo platform and adopting an existing one. */
 export const PLATFORMS = ['demo', 'existing'] as const;
 
-const schema = z.strictObject({
+const CAPTURE_PATH =
+  'must be a path such as "/t/click": "/" then up to 127 of A-Z a-z 0-9 _ . ~ / -';
+const NOTIFICATION_EMAIL = 'must be an email address or ""';
+const CERTIFICATE_ARN = 'must be an ACM certificate ARN or ""';
+const SCHEDULE =
+  'must be "", at(yyyy-mm-ddThh:mm:ss) or cron(minutes hours day month weekday year)';
+
+const schema = v.strictObject({
   /** "demo" builds a whole platform to upgrade; "existing" adopts the one in `existing`. */
-  platform: z.enum(PLATFORMS, { error: `must be one of: ${PLATFORMS.join(', ')}` }),
+  platform: v.picklist(PLATFORMS, `must be one of: ${PLATFORMS.join(', ')}`),
   /** Read when `platform` is "existing"; may stay filled in while trying the demo. */
-  existing: existingPlatform.optional(),
-  env: z.strictObject({
-    account: z
-      .string()
-      .regex(/^\d{12}$/, { error: 'must be a 12-digit AWS account id' })
-      .optional(),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, {
-      error: 'must be an AWS region such as "eu-west-1"',
-    }),
+  existing: v.optional(existingPlatform),
+  env: v.strictObject({
+    account: v.optional(matching(/^\d{12}$/, 'must be a 12-digit AWS account id')),
+    region: matching(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as "eu-west-1"'),
   }),
-  database: z.strictObject({
-    engine: z.enum(SUPPORTED_ENGINES, {
-      error: `must be one of: ${SUPPORTED_ENGINES.join(', ')}`,
-    }),
+  database: v.strictObject({
+    engine: v.picklist(SUPPORTED_ENGINES, `must be one of: ${SUPPORTED_ENGINES.join(', ')}`),
     engineVersion,
-    targetEngineVersion: engineVersion.optional(),
+    targetEngineVersion: v.optional(engineVersion),
     // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html
     // (DBInstanceIdentifier: 1-63 letters, digits or hyphens; first a letter; no trailing
     // or double hyphen). Lowercase because RDS stores it lowercase.
-    instanceIdentifier: z.string().regex(/^[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)$/, {
-      error: 'must be 1-63 lowercase letters, digits or hyphens, starting with a letter',
-    }),
-    instanceClass: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, {
-      error: 'must be an instance class without the "db." prefix, such as "r6g.large"',
-    }),
+    instanceIdentifier: matching(
+      /^[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)$/,
+      'must be 1-63 lowercase letters, digits or hyphens, starting with a letter',
+    ),
+    instanceClass: matching(
+      /^[a-z][a-z0-9-]*\.[a-z0-9]+$/,
+      'must be an instance class without the "db." prefix, such as "r6g.large"',
+    ),
     // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Storage.html
     // (General Purpose SSD storage for RDS for PostgreSQL: 20 GiB to 64 TiB).
-    allocatedStorageGiB: z
-      .number({ error: 'must be a number' })
-      .int({ error: 'must be a whole number' })
-      .min(20, { error: 'must be 20-65536 GiB' })
-      .max(65536, { error: 'must be 20-65536 GiB' }),
+    allocatedStorageGiB: wholeNumber(20, 65536, 'must be 20-65536 GiB'),
     // 0 turns automated backups off, which blue/green with physical replication refuses;
     // RDS allows at most 35 days.
     // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-preparing-postgres
     // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html (BackupRetentionPeriod)
-    backupRetentionDays: z
-      .number({ error: 'must be a number' })
-      .int({ error: 'must be a whole number' })
-      .min(1, { error: 'must be 1-35 (blue/green needs automated backups)' })
-      .max(35, { error: 'must be 1-35 (blue/green needs automated backups)' }),
-    multiAz: z.boolean({ error: 'must be true or false' }),
+    backupRetentionDays: wholeNumber(1, 35, 'must be 1-35 (blue/green needs automated backups)'),
+    multiAz: v.boolean('must be true or false'),
   }),
-  maintenanceWindow: z.string().regex(WINDOW, {
-    error: 'must be ddd:hh24:mi-ddd:hh24:mi in UTC, such as "sun:04:00-sun:05:00"',
-  }),
+  maintenanceWindow: matching(
+    WINDOW,
+    'must be ddd:hh24:mi-ddd:hh24:mi in UTC, such as "sun:04:00-sun:05:00"',
+  ),
   // SwitchoverTimeout: 30 to 3600 seconds, default 300.
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-timeout
-  switchoverTimeoutSeconds: z
-    .number({ error: 'must be a number' })
-    .int({ error: 'must be a whole number of seconds' })
-    .min(30, { error: 'must be 30-3600' })
-    .max(3600, { error: 'must be 30-3600' }),
-  notificationEmail: z.union([z.literal(''), z.email({ error: 'must be an email address' })], {
-    error: 'must be an email address or ""',
-  }),
-  edge: z.strictObject({
+  switchoverTimeoutSeconds: wholeNumber(
+    30,
+    3600,
+    'must be 30-3600',
+    'must be a whole number of seconds',
+  ),
+  // Each option of a union carries the union's message: valibot reports the message of the
+  // one option whose type matched, when only one did.
+  notificationEmail: v.union(
+    [v.literal(''), matching(EMAIL, NOTIFICATION_EMAIL)],
+    NOTIFICATION_EMAIL,
+  ),
+  edge: v.strictObject({
     /** HTTPS with this ACM certificate; "" for HTTP only (a demo without a domain). */
-    certificateArn: z.union([
-      z.literal(''),
-      z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/, {
-        error: 'must be an ACM certificate ARN or ""',
-      }),
-    ]),
+    certificateArn: v.union(
+      [
+        v.literal(''),
+        matching(
+          /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/,
+          CERTIFICATE_ARN,
+        ),
+      ],
+      CERTIFICATE_ARN,
+    ),
     // Exact paths (no wildcards) the capture function answers during maintenance.
     // https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html#path-conditions
-    capturePaths: z.strictObject(
+    capturePaths: v.strictObject(
       Object.fromEntries(
         (['click', 'open', 'confirm', 'unsubscribe', 'signUp'] as const).map((k) => [
           k,
-          z.string().regex(/^\/[A-Za-z0-9_.~/-]{0,127}$/, {
-            error: 'must be a path such as "/t/click": "/" then up to 127 of A-Z a-z 0-9 _ . ~ / -',
-          }),
+          matching(/^\/[A-Za-z0-9_.~/-]{0,127}$/, CAPTURE_PATH),
         ]),
-      ) as Record<'click' | 'open' | 'confirm' | 'unsubscribe' | 'signUp', z.ZodString>,
+      ) as Record<
+        'click' | 'open' | 'confirm' | 'unsubscribe' | 'signUp',
+        ReturnType<typeof matching>
+      >,
     ),
     /** The maintenance rules take this priority and the next few; lower wins. */
-    maintenanceRulePriority: z
-      .number({ error: 'must be a number' })
-      .int({ error: 'must be a whole number' })
-      .min(1, { error: 'must be 1-49990' })
-      .max(49990, { error: 'must be 1-49990' }),
+    maintenanceRulePriority: wholeNumber(1, 49990, 'must be 1-49990'),
     /** What the maintenance page promises: "try again after now + this". */
-    expectedMaintenanceMinutes: z
-      .number({ error: 'must be a number' })
-      .int({ error: 'must be a whole number' })
-      .min(1, { error: 'must be 1-60' })
-      .max(60, { error: 'must be 1-60' }),
+    expectedMaintenanceMinutes: wholeNumber(1, 60, 'must be 1-60'),
   }),
-  upgrade: z.strictObject({
+  upgrade: v.strictObject({
     /** Without a deadline in the input, a run never switches over after start + this. */
-    deadlineMinutes: z
-      .number({ error: 'must be a number' })
-      .int({ error: 'must be a whole number' })
-      .min(30, { error: 'must be 30-1440' })
-      .max(1440, { error: 'must be 30-1440' }),
+    deadlineMinutes: wholeNumber(30, 1440, 'must be 30-1440'),
     /** Wait for an operator's approval before the maintenance window starts. */
-    requireApproval: z.boolean({ error: 'must be true or false' }),
+    requireApproval: v.boolean('must be true or false'),
     /** Green is verified only if blue's oldest replication slot lags less than this. */
-    maxReplicationLagMb: z
-      .number({ error: 'must be a number' })
-      .int({ error: 'must be a whole number' })
-      .min(1, { error: 'must be 1-100000' })
-      .max(100000, { error: 'must be 1-100000' }),
+    maxReplicationLagMb: wholeNumber(1, 100000, 'must be 1-100000'),
     // EventBridge Scheduler: a one-time at() or a recurring cron(); "" keeps the schedule
     // disabled. https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html
-    schedule: z.union(
+    schedule: v.union(
       [
-        z.literal(''),
-        z.string().regex(/^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$/),
-        z.string().regex(/^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$/),
+        v.literal(''),
+        matching(/^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$/, SCHEDULE),
+        matching(/^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$/, SCHEDULE),
       ],
-      {
-        error: 'must be "", at(yyyy-mm-ddThh:mm:ss) or cron(minutes hours day month weekday year)',
-      },
+      SCHEDULE,
     ),
-    scheduleTimeZone: z
-      .string()
-      .refine(isTimeZone, { error: 'must be an IANA time zone such as "UTC"' }),
+    scheduleTimeZone: v.pipe(
+      v.string(),
+      v.check(isTimeZone, 'must be an IANA time zone such as "UTC"'),
+    ),
   }),
-  alarms: z.strictObject({
+  alarms: v.strictObject({
     /**
      * A buffered message older than this means its consumer is paused or failing. Longer than
      * a normal switchover pause; far below SQS's 14-day retention, so nothing expires unseen.
      */
     // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html
     // (MessageRetentionPeriod: at most 1,209,600 s = 14 days)
-    maxMessageAgeMinutes: z
-      .number({ error: 'must be a number' })
-      .int({ error: 'must be a whole number' })
-      .min(5, { error: 'must be 5-10080 (5 minutes to 7 days)' })
-      .max(10080, { error: 'must be 5-10080 (5 minutes to 7 days)' }),
+    maxMessageAgeMinutes: wholeNumber(5, 10080, 'must be 5-10080 (5 minutes to 7 days)'),
   }),
-  operatorBypass: z.strictObject({
+  operatorBypass: v.strictObject({
     // An HTTP field name is an RFC 9110 token.
-    headerName: z
-      .string()
-      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,40}$/, {
-        error: 'must be an HTTP header name of 1-40 token characters',
-      })
-      .optional(),
+    headerName: v.optional(
+      matching(
+        /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,40}$/,
+        'must be an HTTP header name of 1-40 token characters',
+      ),
+    ),
     // A source-ip rule condition takes at most 5 CIDRs.
     // https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_SourceIpConditionConfig.html
     // https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html#rules-quotas
-    sourceCidrs: z
-      .array(z.string().refine(isCidr, { error: 'must be an IPv4 or IPv6 CIDR' }))
-      .max(5, { error: 'must list at most 5 CIDRs (ALB condition values per rule)' }),
+    sourceCidrs: v.pipe(
+      v.array(v.pipe(v.string(), v.check(isCidr, 'must be an IPv4 or IPv6 CIDR'))),
+      v.maxLength(5, 'must list at most 5 CIDRs (ALB condition values per rule)'),
+    ),
   }),
 });
 
-export type AppConfig = z.infer<typeof schema>;
+export type AppConfig = v.InferOutput<typeof schema>;
 export type CapturePaths = AppConfig['edge']['capturePaths'];
 
 /** Thrown when the configuration is invalid; the message lists every problem found. */
@@ -280,19 +278,12 @@ export class ConfigError extends Error {
  * Every problem is reported at once, each naming the key and the value received.
  */
 export function parseConfig(raw: unknown): AppConfig {
-  const parsed = schema.safeParse(raw);
+  const parsed = v.safeParse(schema, raw);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => {
-        const path = [CONFIG_CONTEXT_KEY, ...issue.path.map(String)].join('.');
-        if (issue.code === 'unrecognized_keys') {
-          return `${path} has unknown key(s): ${issue.keys.join(', ')}`;
-        }
-        return `${path} ${issue.message}, got: ${show(valueAt(raw, issue.path))}`;
-      }),
-    );
+    // An array where an object belongs gives one problem per key; say it once.
+    throw new ConfigError([...new Set(parsed.issues.map((issue) => problem(raw, issue)))]);
   }
-  const config = parsed.data;
+  const config = parsed.output;
   const problems = [
     ...checkVersions(config),
     ...checkWindow(config.maintenanceWindow),
@@ -423,6 +414,43 @@ function parseJson(text: string): unknown {
   } catch {
     throw new ConfigError([`${CONFIG_CONTEXT_KEY} must be a JSON object, got: ${show(text)}`]);
   }
+}
+
+/** One problem, naming the key and showing the value received. */
+function problem(raw: unknown, issue: v.InferIssue<typeof schema>): string {
+  const keys = (issue.path ?? []).map((item) => String(item.key));
+  const path = [CONFIG_CONTEXT_KEY, ...keys].join('.');
+  // valibot reports an unknown key, and a missing one, on the object with the key in the path.
+  if (issue.path?.at(-1)?.origin === 'key') {
+    const parentKeys = keys.slice(0, -1);
+    const parentPath = [CONFIG_CONTEXT_KEY, ...parentKeys].join('.');
+    const parent = valueAt(raw, parentKeys);
+    // valibot takes an array for an object, then finds every key missing.
+    if (Array.isArray(parent)) return `${parentPath} must be an object, got: ${show(parent)}`;
+    if (issue.expected === 'never') {
+      return `${parentPath} has unknown key(s): ${unknownKeys(parent, parentKeys).join(', ')}`;
+    }
+    return `${path} is required, got: (missing)`;
+  }
+  return `${path} ${issue.message}, got: ${show(valueAt(raw, keys))}`;
+}
+
+/**
+ * The keys of the object at `keys` that its schema does not know; valibot names only the
+ * first one it meets.
+ */
+function unknownKeys(value: unknown, keys: readonly string[]): string[] {
+  let node: unknown = schema;
+  for (const key of keys) node = entriesOf(node)[key];
+  const known = entriesOf(node);
+  return Object.keys(value ?? {}).filter((key) => !Object.hasOwn(known, key));
+}
+
+/** The entries of an object schema, through `optional()`. */
+function entriesOf(node: unknown): Record<string, unknown> {
+  const schema = node as { entries?: Record<string, unknown>; wrapped?: unknown } | undefined;
+  if (schema?.entries !== undefined) return schema.entries;
+  return schema?.wrapped === undefined ? {} : entriesOf(schema.wrapped);
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {

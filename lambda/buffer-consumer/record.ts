@@ -37,7 +37,9 @@ export function recordHandler(
     const { message } = parsed;
     try {
       const result = await applyEffect(await db(), message);
-      logger.info(result === 'recorded' ? 'effect recorded' : 'duplicate, nothing changed', {
+      // Per record at debug: at info a busy buffer writes a line per message, and CloudWatch
+      // Logs charges per GB ingested. https://aws.amazon.com/cloudwatch/pricing/
+      logger.debug(result === 'recorded' ? 'effect recorded' : 'duplicate, nothing changed', {
         ...context,
         type: message.type,
         idempotencyKey: message.idempotencyKey,

@@ -1,20 +1,20 @@
 // AWS API actions this function calls: see ./protection.ts.
 import { RDSClient } from '@aws-sdk/client-rds';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { logger } from '../shared/logger';
 import { protectWriter, unprotectGreen, type UnprotectGreenResult } from './protection';
 
 const rds = new RDSClient({});
 
-const text = z.string().min(1);
-const Plan = z.looseObject({ sourceIdentifier: text, sourceArn: text });
-const Event = z.discriminatedUnion('action', [
-  z.object({
-    action: z.literal('unprotect-green'),
+const text = v.pipe(v.string(), v.minLength(1));
+const Plan = v.looseObject({ sourceIdentifier: text, sourceArn: text });
+const Event = v.variant('action', [
+  v.object({
+    action: v.literal('unprotect-green'),
     plan: Plan,
     blueGreenDeploymentIdentifier: text,
   }),
-  z.object({ action: z.literal('protect-writer'), plan: Plan }),
+  v.object({ action: v.literal('protect-writer'), plan: Plan }),
 ]);
 
 /**
@@ -24,11 +24,11 @@ const Event = z.discriminatedUnion('action', [
 export const handler = async (
   event: unknown,
 ): Promise<UnprotectGreenResult | { protected: true; changed: boolean }> => {
-  const parsed = Event.safeParse(event);
+  const parsed = v.safeParse(Event, event);
   if (!parsed.success) {
-    throw new Error(`invalid deletion-protection event: ${z.prettifyError(parsed.error)}`);
+    throw new Error(`invalid deletion-protection event: ${v.summarize(parsed.issues)}`);
   }
-  const e = parsed.data;
+  const e = parsed.output;
   if (e.action === 'unprotect-green') {
     const result = await unprotectGreen(rds, e.plan, e.blueGreenDeploymentIdentifier);
     logger.info('unprotect green', { result });

@@ -1,7 +1,8 @@
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { requiredEnv } from '../shared/env';
+import { ISO_DATETIME } from '../shared/formats';
 import { logger } from '../shared/logger';
 import { maintenancePage } from '../shared/maintenance-page';
 import type { RuleSpec } from './rule-specs';
@@ -13,10 +14,12 @@ const specs = JSON.parse(requiredEnv('MAINTENANCE_RULES')) as RuleSpec[];
 const bypassSecretArn = process.env.BYPASS_SECRET_ARN;
 const expectedMinutes = Number(process.env.EXPECTED_MAINTENANCE_MINUTES ?? '5');
 
-const Input = z.strictObject({
-  action: z.enum(['on', 'off', 'status'], { error: 'must be "on", "off" or "status"' }),
+const ACTION = 'must be "on", "off" or "status"';
+const ISO_TIME = 'must be an ISO 8601 time';
+const Input = v.strictObject({
+  action: v.picklist(['on', 'off', 'status'], ACTION),
   /** When the page should say to come back; defaults to now + the expected duration. */
-  until: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time' }).optional(),
+  until: v.optional(v.pipe(v.string(ISO_TIME), v.regex(ISO_DATETIME, ISO_TIME))),
 });
 
 /**
@@ -26,14 +29,9 @@ const Input = z.strictObject({
 export const handler = async (
   event: unknown,
 ): Promise<ToggleResult | Omit<ToggleResult, 'created' | 'deleted'>> => {
-  const parsed = Input.safeParse(event);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.path.join('.') || 'input';
-    const got = (event as Record<string, unknown> | null)?.[String(issue?.path[0])];
-    throw new Error(`${field} ${issue?.message ?? 'is invalid'}, got: ${JSON.stringify(got)}`);
-  }
-  const { action, until } = parsed.data;
+  const parsed = v.safeParse(Input, event);
+  if (!parsed.success) throw new Error(problem(parsed.issues[0], event));
+  const { action, until } = parsed.output;
   const ctx = {
     elb,
     listenerArn,
@@ -56,3 +54,18 @@ export const handler = async (
   logger.info(`maintenance ${action}`, { result });
   return result;
 };
+
+/** The first problem with the input, naming the field and showing the value received. */
+function problem(issue: v.InferIssue<typeof Input>, event: unknown): string {
+  const key = issue.path?.[0]?.key;
+  if (typeof key !== 'string') {
+    return `the input must be an object such as {"action":"status"}, got: ${JSON.stringify(event)}`;
+  }
+  const got = JSON.stringify((event as Record<string, unknown>)[key]);
+  // valibot reports an unknown key, and a missing one, on the object rather than the field.
+  if (issue.expected === 'never') {
+    return `${key} is not a field (only action and until are), got: ${got}`;
+  }
+  const message = key === 'action' ? ACTION : issue.message;
+  return `${key} ${message}, got: ${got}`;
+}

@@ -4,7 +4,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { logger } from '../shared/logger';
 import { preflight, type PreflightEvent, type PreflightResult } from './preflight';
 
@@ -16,18 +16,18 @@ const clients = {
   elb: new ElasticLoadBalancingV2Client({}),
 };
 
-const text = z.string().min(1);
+const text = v.pipe(v.string(), v.minLength(1));
 /** Only the fields this function reads; validate-input has already checked the whole plan. */
-const Event = z.object({
-  plan: z.looseObject({
+const Event = v.object({
+  plan: v.looseObject({
     sourceIdentifier: text,
     sourceArn: text,
-    engine: z.literal('postgres'),
+    engine: v.literal('postgres'),
     currentEngineVersion: text,
     targetEngineVersion: text,
     listenerArn: text,
-    queues: z.array(z.looseObject({ name: text, url: text, arn: text })),
-    mappings: z.array(z.looseObject({ name: text, uuid: text })),
+    queues: v.array(v.looseObject({ name: text, url: text, arn: text })),
+    mappings: v.array(v.looseObject({ name: text, uuid: text })),
   }),
   stateMachineArn: text,
   executionArn: text,
@@ -35,8 +35,8 @@ const Event = z.object({
 
 /** The upgrade's first check: is everything in place before anything changes? */
 export const handler = async (event: unknown): Promise<PreflightResult> => {
-  const parsed = Event.safeParse(event);
-  if (!parsed.success) throw new Error(`invalid preflight event: ${z.prettifyError(parsed.error)}`);
+  const parsed = v.safeParse(Event, event);
+  if (!parsed.success) throw new Error(`invalid preflight event: ${v.summarize(parsed.issues)}`);
   const result = await preflight(clients, event as PreflightEvent);
   logger.info('preflight', { passed: result.passed, failures: result.failures });
   return result;

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as v from 'valibot';
+import { EMAIL, ISO_DATETIME } from './formats';
 
 /**
  * Message contracts for the write buffers, version 1.
@@ -15,14 +16,17 @@ import { z } from 'zod';
 export const BUFFER_NAMES = ['sends', 'opt-ins', 'sign-ups', 'unsubscribes', 'tracking'] as const;
 export type BufferName = (typeof BUFFER_NAMES)[number];
 
-const id = z.string().min(1).max(128);
-const email = z.email().max(254);
-const timestamp = z.iso.datetime({ offset: true });
+const id = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
+const email = v.pipe(v.string(), v.regex(EMAIL, 'must be an email address'), v.maxLength(254));
+const timestamp = v.pipe(
+  v.string(),
+  v.regex(ISO_DATETIME, 'must be an ISO 8601 time with a Z or an offset'),
+);
 
-function envelope<T extends string, D extends z.ZodType>(type: T, data: D) {
-  return z.strictObject({
-    v: z.literal(1),
-    type: z.literal(type),
+function envelope<T extends string, D extends v.GenericSchema>(type: T, data: D) {
+  return v.strictObject({
+    v: v.literal(1),
+    type: v.literal(type),
     /** Same key, same effect: a retry of the same logical write reuses its key. */
     idempotencyKey: id,
     /** When the write happened at the producer (not when it was consumed). */
@@ -34,7 +38,7 @@ function envelope<T extends string, D extends z.ZodType>(type: T, data: D) {
 /** A scheduled or automation email send to one recipient. */
 export const SendMessage = envelope(
   'send',
-  z.strictObject({
+  v.strictObject({
     campaignId: id,
     recipient: email,
     templateId: id,
@@ -45,7 +49,7 @@ export const SendMessage = envelope(
 /** A double-opt-in confirmation: the person clicked the link in the confirmation email. */
 export const OptInConfirmationMessage = envelope(
   'opt-in-confirmation',
-  z.strictObject({
+  v.strictObject({
     listId: id,
     email,
   }),
@@ -54,59 +58,117 @@ export const OptInConfirmationMessage = envelope(
 /** A sign-up form post. Field values are size-limited here and at the capture endpoint. */
 export const SignUpMessage = envelope(
   'sign-up',
-  z.strictObject({
+  v.strictObject({
     listId: id,
     email,
-    name: z.string().max(200).optional(),
+    name: v.optional(v.pipe(v.string(), v.maxLength(200))),
     /** Extra form fields, at most 20, each value at most 500 characters. */
-    fields: z
-      .record(z.string().min(1).max(64), z.string().max(500))
-      .refine((f) => Object.keys(f).length <= 20, { error: 'at most 20 fields' })
-      .optional(),
+    fields: v.optional(
+      v.pipe(
+        // valibot's record() would take an array (as {"0": ...}); the form's fields are not one.
+        v.custom<object>(
+          (f) => typeof f === 'object' && f !== null && !Array.isArray(f),
+          'must be an object of field names to values',
+        ),
+        v.record(
+          v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+          v.pipe(v.string(), v.maxLength(500)),
+        ),
+        v.check((f) => Object.keys(f).length <= 20, 'at most 20 fields'),
+      ),
+    ),
   }),
 );
 
 /** An unsubscribe; without `listId` it is from every list. */
 export const UnsubscribeMessage = envelope(
   'unsubscribe',
-  z.strictObject({
+  v.strictObject({
     email,
-    listId: id.optional(),
-    campaignId: id.optional(),
+    listId: v.optional(id),
+    campaignId: v.optional(id),
   }),
 );
 
 /** A tracked link click. */
 export const ClickMessage = envelope(
   'click',
-  z.strictObject({
+  v.strictObject({
     campaignId: id,
     subscriberId: id,
-    url: z.url({ protocol: /^https?$/ }).max(2048),
+    // Trimmed, checked, then stripped of tabs and newlines (which the URL parser ignores),
+    // as zod's url() did.
+    url: v.pipe(
+      v.string(),
+      v.trim(),
+      v.check(isHttpUrl, 'must be an http or https URL'),
+      v.transform((url) => url.replace(/[\t\n\r]/g, '')),
+      v.maxLength(2048),
+    ),
   }),
 );
 
 /** An open pixel load. */
 export const OpenMessage = envelope(
   'open',
-  z.strictObject({
+  v.strictObject({
     campaignId: id,
     subscriberId: id,
-    userAgent: z.string().max(512).optional(),
+    userAgent: v.optional(v.pipe(v.string(), v.maxLength(512))),
   }),
 );
 
-/** What each buffer accepts. Clicks and opens share the tracking buffer. */
-export const BUFFER_CONTRACTS = {
+/** The schema of each buffer. Clicks and opens share the tracking buffer. */
+const SCHEMAS = {
   sends: SendMessage,
   'opt-ins': OptInConfirmationMessage,
   'sign-ups': SignUpMessage,
   unsubscribes: UnsubscribeMessage,
-  tracking: z.discriminatedUnion('type', [ClickMessage, OpenMessage]),
-} as const satisfies Record<BufferName, z.ZodType>;
+  tracking: v.variant('type', [ClickMessage, OpenMessage]),
+} as const satisfies Record<BufferName, v.GenericSchema>;
 
-export type BufferMessage<B extends BufferName> = z.infer<(typeof BUFFER_CONTRACTS)[B]>;
+export type BufferMessage<B extends BufferName> = v.InferOutput<(typeof SCHEMAS)[B]>;
 export type AnyBufferMessage = BufferMessage<BufferName>;
+
+/** One problem with a message: the path to the field, and what is wrong with it. */
+export interface ContractIssue {
+  path: PropertyKey[];
+  message: string;
+}
+
+/** A buffer's contract: `safeParse` returns the message as validated, or every problem found. */
+export interface BufferContract<T> {
+  safeParse(
+    input: unknown,
+  ): { success: true; data: T } | { success: false; error: { issues: ContractIssue[] } };
+}
+
+function contract<S extends v.GenericSchema>(schema: S): BufferContract<v.InferOutput<S>> {
+  return {
+    safeParse(input) {
+      const parsed = v.safeParse(schema, input);
+      if (parsed.success) return { success: true, data: parsed.output };
+      return {
+        success: false,
+        error: {
+          issues: parsed.issues.map((issue) => ({
+            path: (issue.path ?? []).map((item) => item.key as PropertyKey),
+            message: issue.message,
+          })),
+        },
+      };
+    },
+  };
+}
+
+/** What each buffer accepts. */
+export const BUFFER_CONTRACTS: { [B in BufferName]: BufferContract<BufferMessage<B>> } = {
+  sends: contract(SCHEMAS.sends),
+  'opt-ins': contract(SCHEMAS['opt-ins']),
+  'sign-ups': contract(SCHEMAS['sign-ups']),
+  unsubscribes: contract(SCHEMAS.unsubscribes),
+  tracking: contract(SCHEMAS.tracking),
+};
 
 export function isBufferName(value: unknown): value is BufferName {
   return typeof value === 'string' && (BUFFER_NAMES as readonly string[]).includes(value);
@@ -128,7 +190,15 @@ export function parseBufferMessage(
   return {
     ok: false,
     reason: parsed.error.issues
-      .map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`)
+      .map((issue) => `${issue.path.map(String).join('.') || '(body)'}: ${issue.message}`)
       .join('; '),
   };
+}
+
+/**
+ * An absolute http(s) URL. The "://" is required: the URL parser alone would read
+ * "http:example.com" as http://example.com/.
+ */
+function isHttpUrl(url: string): boolean {
+  return /^https?:\/\//i.test(url) && URL.canParse(url);
 }

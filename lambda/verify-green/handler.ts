@@ -1,30 +1,30 @@
 // AWS API actions this function calls: see ./verify-green.ts (this file calls none itself).
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { RDSClient } from '@aws-sdk/client-rds';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { logger } from '../shared/logger';
 import { verifyGreen, type VerifyGreenEvent, type VerifyGreenResult } from './verify-green';
 
 const clients = { rds: new RDSClient({}), cloudwatch: new CloudWatchClient({}) };
 
-const text = z.string().min(1);
+const text = v.pipe(v.string(), v.minLength(1));
 /** Only the fields this function reads; validate-input has already checked the whole plan. */
-const Event = z.object({
-  plan: z.looseObject({
+const Event = v.object({
+  plan: v.looseObject({
     sourceIdentifier: text,
     sourceArn: text,
     currentEngineVersion: text,
     targetEngineVersion: text,
-    maxReplicationLagMb: z.number().positive(),
+    maxReplicationLagMb: v.pipe(v.number(), v.gtValue(0)),
   }),
   blueGreenDeploymentIdentifier: text,
 });
 
 /** Before the switchover: is green ready to take over? */
 export const handler = async (event: unknown): Promise<VerifyGreenResult> => {
-  const parsed = Event.safeParse(event);
+  const parsed = v.safeParse(Event, event);
   if (!parsed.success) {
-    throw new Error(`invalid verify-green event: ${z.prettifyError(parsed.error)}`);
+    throw new Error(`invalid verify-green event: ${v.summarize(parsed.issues)}`);
   }
   const result = await verifyGreen(clients, event as VerifyGreenEvent);
   logger.info('verify green', {

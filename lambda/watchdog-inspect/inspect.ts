@@ -13,7 +13,7 @@ import {
   type RDSClient,
 } from '@aws-sdk/client-rds';
 import { ListExecutionsCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
+import * as v from 'valibot';
 import {
   FAILED_WRITER_SUFFIX,
   FENCE_GROUP_SUFFIX,
@@ -327,9 +327,9 @@ export function decide(
   );
 }
 
-const ToggleStatus = z.object({
-  maintenance: z.enum(['on', 'off', 'partial']),
-  rules: z.array(z.unknown()),
+const ToggleStatus = v.object({
+  maintenance: v.picklist(['on', 'off', 'partial']),
+  rules: v.array(v.unknown()),
 });
 
 /** Asks the maintenance toggle for its status. A function error is thrown. */
@@ -354,13 +354,13 @@ async function maintenanceState(lambda: LambdaClient, functionName: string): Pro
   } catch {
     throw new Error(`maintenance toggle ${functionName} returned non-JSON: ${text.slice(0, 200)}`);
   }
-  const parsed = ToggleStatus.safeParse(body);
+  const parsed = v.safeParse(ToggleStatus, body);
   if (!parsed.success) {
     throw new Error(
       `maintenance toggle ${functionName} returned an unexpected status: ${text.slice(0, 200)}`,
     );
   }
-  return parsed.data.maintenance;
+  return parsed.output.maintenance;
 }
 
 async function mappingState(

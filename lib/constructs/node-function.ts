@@ -7,6 +7,22 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 
+/**
+ * Left out of every bundle: the AWS SDK v3, which the Node.js runtime ships, and the parts of
+ * `pg` that load only on demand and that no function uses: its native client (`pg.native`,
+ * which would need pg-native) and pgpass (read only when a connection has no password; ours
+ * always has one, from the database secret).
+ */
+export const BUNDLE_EXTERNALS = ['@aws-sdk/*', 'pg-native', './native', 'pgpass'];
+
+/**
+ * The Amazon certificate authorities (RDS's among them) that the Lambda Node.js runtime
+ * carries but does not load since Node.js 20: set on every function that reaches the
+ * database (it has DB_SECRET_ARN), so TLS to RDS verifies without a bundled CA list.
+ * https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html
+ */
+export const RUNTIME_CA_CERTS = '/var/runtime/ca-cert.pem';
+
 /** Where function code lives: `lambda/<name>/handler.ts`. */
 export const LAMBDA_ROOT = path.join(__dirname, '..', '..', 'lambda');
 
@@ -58,6 +74,9 @@ export class NodeFunction extends nodejs.NodejsFunction {
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: functionDir,
+        ...(environment?.DB_SECRET_ARN !== undefined
+          ? { NODE_EXTRA_CA_CERTS: RUNTIME_CA_CERTS }
+          : {}),
         ...environment,
       },
       bundling: {
@@ -65,8 +84,7 @@ export class NodeFunction extends nodejs.NodejsFunction {
         sourceMap: true,
         sourcesContent: false,
         target: 'node24',
-        // The Node.js runtime ships the AWS SDK v3.
-        externalModules: ['@aws-sdk/*'],
+        externalModules: BUNDLE_EXTERNALS,
         logLevel: nodejs.LogLevel.ERROR,
         ...bundling,
       },
