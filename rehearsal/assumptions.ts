@@ -101,6 +101,17 @@ export const ASSUMPTIONS = [
       'DNS when they next need a session (none). ' +
       'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-best-practices',
   },
+  {
+    name: 'idle-environments',
+    values: ['reclaimed', 'kept'],
+    default: 'reclaimed',
+    why:
+      'Lambda "maintains the execution environment for some time in anticipation of another ' +
+      'function invocation", without saying how long: an environment idle for 5 minutes may ' +
+      'be gone, so the next invocation starts cold (reclaimed), or it may be kept for the ' +
+      'whole run (kept). ' +
+      'https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-shutdown',
+  },
 ] as const satisfies readonly Assumption[];
 
 export type AssumptionName = (typeof ASSUMPTIONS)[number]['name'];

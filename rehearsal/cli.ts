@@ -24,7 +24,7 @@ import { TRAFFIC_KINDS, type TrafficKind } from './traffic';
 
 const USAGE = `usage: npm run rehearse -- [options]
   --scenario NAME            ${Object.keys(SCENARIOS).join(' | ')} (default happy)
-  --switchover-seconds N     modelled switchover time (default 30)
+  --switchover-seconds N     modelled switchover time, 1-3600, decimals allowed (default 30)
   --rate NAME=N/s            traffic rate; NAME is ${TRAFFIC_KINDS.join(', ')}
   --fail-at "STATE"          that Task state fails every time (repeatable)
   --fail-once "STATE"        that Task state fails its first attempt (repeatable)
@@ -75,9 +75,10 @@ export function parseArgs(argv: string[]): Args {
       case '--switchover-seconds': {
         const raw = value(i++, flag);
         const n = Number(raw);
-        if (!Number.isFinite(n) || n <= 0 || n > 3600) {
+        // Decimals too: a switchover does not end on a round second.
+        if (raw.trim() === '' || !Number.isFinite(n) || n < 1 || n > 3600) {
           throw new UsageError(
-            `--switchover-seconds must be a number of seconds 1-3600, got: ${JSON.stringify(raw)}`,
+            `--switchover-seconds must be a number of seconds from 1 to 3600 (decimals allowed, e.g. 27.7), got: ${JSON.stringify(raw)}`,
           );
         }
         args.options.switchoverSeconds = n;

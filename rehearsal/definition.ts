@@ -37,18 +37,21 @@ export type AnyState = States[string] & {
   Retry?: unknown[];
   Iterator?: { StartAt: string; States: States };
   ItemProcessor?: { StartAt: string; States: States };
+  Branches?: { StartAt: string; States: States }[];
   Seconds?: number;
   Resource?: string;
   Parameters?: Record<string, unknown>;
 };
 
-/** Every state, including those inside Map item processors, by name. */
+/** Every state, including those inside Map item processors and Parallel branches, by name. */
 export function allStates(definition: { States: States }): Map<string, AnyState> {
   const found = new Map<string, AnyState>();
   for (const [name, state] of Object.entries(definition.States) as [string, AnyState][]) {
     found.set(name, state);
-    const inner = state.ItemProcessor ?? state.Iterator;
-    if (inner !== undefined) for (const [n, s] of allStates(inner)) found.set(n, s);
+    const inner = [state.ItemProcessor ?? state.Iterator, ...(state.Branches ?? [])];
+    for (const machine of inner) {
+      if (machine !== undefined) for (const [n, s] of allStates(machine)) found.set(n, s);
+    }
   }
   return found;
 }

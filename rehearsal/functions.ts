@@ -1,8 +1,8 @@
-import { Console } from 'node:console';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import * as esbuild from 'esbuild';
-import { LAMBDA_ROOT } from '../lib/constructs/node-function';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type * as Esbuild from 'esbuild';
+import { hashInputs, readEntry, writeEntry } from './cache';
 import type { FunctionSpec } from './synthesized';
 import { REGION } from './synthesized';
 
@@ -38,7 +38,37 @@ type ModuleWrapper = (
 const compiled = new Map<string, FunctionCode>();
 
 /**
- * Bundles each function once per process. `entries` maps a function folder to another
+ * Where function code lives: `lambda/<name>/handler.ts`. The same folder as LAMBDA_ROOT in
+ * lib/constructs/node-function.ts, which cannot be imported here without aws-cdk-lib.
+ */
+export const LAMBDA_ROOT = join(__dirname, '..', 'lambda');
+
+/** esbuild's options for the bundles, as NodejsFunction bundles the functions. */
+export const BUNDLE_OPTIONS = {
+  outdir: '/rehearsal-bundles',
+  bundle: true,
+  platform: 'node',
+  // The functions run on Node.js 24 on Lambda; here they run on this machine's Node.
+  target: `node${process.versions.node.split('.')[0]}`,
+  format: 'cjs',
+  minify: true,
+  write: false,
+  external: ['@aws-sdk/*', 'pg'],
+  logLevel: 'error',
+} as const satisfies Esbuild.BuildOptions;
+
+/** A bundle as the cache keeps it, with the files it was built from and their hashes. */
+interface CachedBundle {
+  source: string;
+  bytes: number;
+  inputs: Record<string, string>;
+}
+
+/**
+ * Bundles each function once per process, and once for as long as nothing it is built from
+ * changes: a bundle is kept on disk (cache.ts) under a hash of its entry, the options, the
+ * esbuild version and the dependencies (package-lock.json), with a hash of each file of ours
+ * it was built from, checked before it is used. `entries` maps a function folder to another
  * handler file (tests rehearse broken functions that way).
  */
 export async function bundleFunctions(
@@ -46,40 +76,86 @@ export async function bundleFunctions(
   entries: Record<string, string> = {},
 ): Promise<Map<string, FunctionCode>> {
   const entryOf = (dir: string) => entries[dir] ?? join(LAMBDA_ROOT, dir, 'handler.ts');
-  const missing = [...new Set(dirs)].filter((d) => !compiled.has(entryOf(d)));
+  let missing = [...new Set(dirs)].filter((d) => !compiled.has(entryOf(d)));
   if (missing.length > 0) {
-    const result = await esbuild.build({
-      entryPoints: Object.fromEntries(missing.map((d) => [d, entryOf(d)])),
-      outdir: '/rehearsal-bundles',
-      bundle: true,
-      platform: 'node',
-      // The functions run on Node.js 24 on Lambda; here they run on this machine's Node.
-      target: `node${process.versions.node.split('.')[0]}`,
-      format: 'cjs',
-      minify: true,
-      write: false,
-      external: ['@aws-sdk/*', 'pg'],
-      logLevel: 'error',
+    const { version } = JSON.parse(
+      readFileSync(require.resolve('esbuild/package.json'), 'utf8'),
+    ) as { version: string };
+    const dependencies = hashInputs(['package-lock.json'], { esbuild: version, BUNDLE_OPTIONS });
+    const keyOf = (dir: string) => hash(`${dependencies} ${dir} ${entryOf(dir)}`);
+    const fileHashes = new Map<string, string>();
+    const fileHash = (path: string) => {
+      let h = fileHashes.get(path);
+      if (h === undefined) {
+        try {
+          h = hash(readFileSync(path));
+        } catch {
+          h = 'absent';
+        }
+        fileHashes.set(path, h);
+      }
+      return h;
+    };
+    missing = missing.filter((dir) => {
+      const text = readEntry(`bundle-${hash(entryOf(dir)).slice(0, 16)}`, keyOf(dir));
+      if (text === undefined) return true;
+      try {
+        const cached = JSON.parse(text) as CachedBundle;
+        if (Object.entries(cached.inputs).some(([path, h]) => fileHash(path) !== h)) return true;
+        compiled.set(entryOf(dir), compile(dir, cached.source, cached.bytes));
+        return false;
+      } catch {
+        return true;
+      }
     });
-    // The esbuild service is a child process the event loop would keep polling through
-    // every step of a simulation; it starts again by itself for the next build.
-    await esbuild.stop();
-    for (const file of result.outputFiles) {
-      const dir = file.path.split('/').at(-1)?.replace(/\.js$/, '') ?? '';
-      const load = new Function(
-        'exports',
-        'require',
-        'module',
-        '__filename',
-        '__dirname',
-        'process',
-        'console',
-        file.text,
-      ) as ModuleWrapper;
-      compiled.set(entryOf(dir), { dir, source: file.text, bytes: file.contents.byteLength, load });
+    if (missing.length > 0) {
+      const esbuild = await import('esbuild');
+      const result = await esbuild.build({
+        ...BUNDLE_OPTIONS,
+        entryPoints: Object.fromEntries(missing.map((d) => [d, entryOf(d)])),
+        metafile: true,
+      });
+      // The esbuild service is a child process the event loop would keep polling through
+      // every step of a simulation; it starts again by itself for the next build.
+      await esbuild.stop();
+      for (const file of result.outputFiles) {
+        const dir = file.path.split('/').at(-1)?.replace(/\.js$/, '') ?? '';
+        const code = compile(dir, file.text, file.contents.byteLength);
+        compiled.set(entryOf(dir), code);
+        // The files of ours it was built from; the dependencies are in the key.
+        const output = Object.entries(result.metafile.outputs).find(
+          ([path]) => resolve(path) === file.path,
+        )?.[1];
+        const inputs = Object.fromEntries(
+          Object.keys(output?.inputs ?? {})
+            .filter((path) => !path.split('/').includes('node_modules'))
+            .map((path) => [resolve(path), fileHash(resolve(path))]),
+        );
+        if (output === undefined || Object.keys(inputs).length === 0) continue;
+        const cached: CachedBundle = { source: code.source, bytes: code.bytes, inputs };
+        writeEntry(`bundle-${hash(entryOf(dir)).slice(0, 16)}`, keyOf(dir), JSON.stringify(cached));
+      }
     }
   }
   return new Map(dirs.map((d) => [d, compiled.get(entryOf(d)) as FunctionCode]));
+}
+
+function compile(dir: string, source: string, bytes: number): FunctionCode {
+  const load = new Function(
+    'exports',
+    'require',
+    'module',
+    '__filename',
+    '__dirname',
+    'process',
+    'console',
+    source,
+  ) as ModuleWrapper;
+  return { dir, source, bytes, load };
+}
+
+function hash(content: string | Buffer): string {
+  return createHash('sha256').update(content).digest('hex');
 }
 
 export type InvokeResult =
@@ -88,6 +164,12 @@ export type InvokeResult =
 export interface RuntimeContext {
   sleep(seconds: number): Promise<void>;
   invokeOverhead: number;
+  /** The init a new execution environment pays before its first invocation (a cold start). */
+  coldStartSeconds: number;
+  /** Told of each cold start, as it begins. */
+  onColdStart?: (seconds: number) => void;
+  /** An environment idle this long is gone (assumption idle-environments); never if unset. */
+  reclaimIdleAfterSeconds?: number;
   /** What `require('pg')` gives the function. */
   pg: unknown;
   /** The AWS SDK packages as this function sees them (sdk.ts), undefined for others. */
@@ -97,9 +179,21 @@ export interface RuntimeContext {
 // The module (external) code the bundles share with this process, the AWS SDK above all.
 const hostRequire: NodeJS.Require = require;
 
-/** One function's execution environments: reused when idle, a new one when all are busy. */
+const quiet = () => undefined;
+const SILENT_CONSOLE = Object.fromEntries(
+  ['log', 'info', 'debug', 'warn', 'error', 'trace', 'dir', 'table'].map((m) => [m, quiet]),
+) as unknown as Console;
+
+/**
+ * One function's execution environments: reused when idle, a new one (a cold start) when all
+ * are busy. "After the function and all extensions have completed, Lambda maintains the
+ * execution environment for some time in anticipation of another function invocation", for
+ * how long it does not say (assumption idle-environments): an invocation starts cold when it
+ * is a function's first, runs beside another, or finds every idle environment reclaimed.
+ * https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-shutdown
+ */
 export class FunctionRuntime {
-  private readonly idle: Container[] = [];
+  private idle: Container[] = [];
   private invocations = 0;
 
   constructor(
@@ -110,11 +204,15 @@ export class FunctionRuntime {
 
   private create(): Container {
     // What the function logs goes nowhere: the rehearsal reads what it did, not what it said.
-    const sink = new Writable({
-      write(_chunk: Buffer, _encoding, done) {
-        done();
+    // A console that drops its arguments unformatted, and streams that take writes and call
+    // back at once (a real stream's callback costs the simulation a turn of the event loop).
+    const sink = {
+      write: (_chunk: unknown, ...rest: unknown[]) => {
+        const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+        done?.();
+        return true;
       },
-    });
+    };
     const env: Record<string, string> = {
       AWS_REGION: REGION,
       AWS_DEFAULT_REGION: REGION,
@@ -140,13 +238,13 @@ export class FunctionRuntime {
       '/var/task/index.js',
       '/var/task',
       proc,
-      new Console({ stdout: sink, stderr: sink }),
+      SILENT_CONSOLE,
     );
     const handler = module.exports.handler;
     if (typeof handler !== 'function') {
       throw new Error(`${this.spec.dir} exports no handler function`);
     }
-    return { handler: handler as Container['handler'] };
+    return { handler: handler as Container['handler'], idleSince: Date.now() };
   }
 
   /**
@@ -156,7 +254,17 @@ export class FunctionRuntime {
   async invoke(event: unknown, overhead = this.ctx.invokeOverhead): Promise<InvokeResult> {
     await this.ctx.sleep(overhead);
     this.invocations += 1;
-    const container = this.idle.pop() ?? this.create();
+    const reclaim = this.ctx.reclaimIdleAfterSeconds;
+    if (reclaim !== undefined) {
+      const now = Date.now();
+      this.idle = this.idle.filter((c) => now - c.idleSince < reclaim * 1000);
+    }
+    let container = this.idle.pop();
+    if (container === undefined) {
+      this.ctx.onColdStart?.(this.ctx.coldStartSeconds);
+      await this.ctx.sleep(this.ctx.coldStartSeconds);
+      container = this.create();
+    }
     const deadline = Date.now() + this.spec.timeoutSeconds * 1000;
     const context = {
       functionName: this.spec.name,
@@ -193,6 +301,7 @@ export class FunctionRuntime {
         errorMessage: `Task timed out after ${this.spec.timeoutSeconds.toFixed(2)} seconds`,
       };
     }
+    container.idleSince = Date.now();
     this.idle.push(container);
     if ('error' in outcome) {
       const e = outcome.error as { name?: string; message?: string };
@@ -205,4 +314,6 @@ export class FunctionRuntime {
 
 interface Container {
   handler: (event: unknown, context: unknown) => unknown;
+  /** When its last invocation ended. */
+  idleSince: number;
 }

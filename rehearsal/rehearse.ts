@@ -257,6 +257,14 @@ export interface RehearsalOptions {
   onTask?: (state: string, call: number, world: World) => void;
 }
 
+export interface WindowBreakdown {
+  ruleOn: number;
+  noticing: number;
+  writerCheck: number;
+  ruleOff: number;
+  coldStartsInWindow: number;
+}
+
 export interface TimelineEntry {
   t: number;
   state: string;
@@ -277,6 +285,15 @@ export interface RehearsalReport {
     deletionProtection: boolean;
   };
   maintenance: { on: boolean; seconds: number };
+  /**
+   * The first time the page was on around a switchover, step by step: from the page on to
+   * the switchover's start (rule on), from its end to the runbook acting on it (noticing),
+   * the writer check, and from the check to the page off (rule off); their sum is the page
+   * seconds minus the switchover's. Cold starts that began while the page was on.
+   */
+  window?: WindowBreakdown;
+  /** Cold starts in the run, by function folder. */
+  coldStarts: Record<string, number>;
   consumers: { enabled: boolean; pausedSeconds: number };
   switchoverSeconds: number;
   drainSeconds: number;
@@ -579,6 +596,11 @@ function report(
       deletionProtection: writer?.deletionProtection ?? false,
     },
     maintenance: { on: pageOn, seconds: pageSeconds(events, end) },
+    ...(windowOf(events) ? { window: windowOf(events) } : {}),
+    coldStarts: events.reduce<Record<string, number>>((counts, e) => {
+      if (e.kind === 'cold-start') counts[e.function] = (counts[e.function] ?? 0) + 1;
+      return counts;
+    }, {}),
     consumers: { enabled: consumersOn, pausedSeconds: pausedSeconds(events, end) },
     switchoverSeconds: switchoverSeconds(events, end),
     drainSeconds: drainSeconds(world, traffic),
@@ -655,6 +677,32 @@ function pageSeconds(events: World['events'], end: number): number {
   }
   if (since !== undefined) total += end - since;
   return Math.round(total / 100) / 10;
+}
+
+/** The page's first stretch around a completed switchover, step by step (see the report). */
+function windowOf(events: World['events']): WindowBreakdown | undefined {
+  const on = events.find((e) => e.kind === 'routing' && e.page);
+  if (on === undefined) return undefined;
+  const off = events.find((e) => e.kind === 'routing' && !e.page && e.t >= on.t);
+  const start = events.find((e) => e.kind === 'switchover-start' && e.t >= on.t);
+  const done = events.find((e) => e.kind === 'switchover-end' && e.completed && e.t >= on.t);
+  if (off === undefined || start === undefined || done === undefined || done.t > off.t) {
+    return undefined;
+  }
+  const tasks = events.filter((e) => e.kind === 'task' && e.t >= done.t && e.t <= off.t);
+  const noticed = tasks.find((e) => e.kind === 'task' && e.state === 'Verify new writer');
+  // The last step before the page went off: the call that took the page rule away.
+  const checked = tasks.filter((e) => e.t < off.t).at(-1);
+  if (noticed === undefined || checked === undefined) return undefined;
+  const s = (ms: number) => Math.round(ms) / 1000;
+  return {
+    ruleOn: s(start.t - on.t),
+    noticing: s(noticed.t - done.t),
+    writerCheck: s(checked.t - noticed.t),
+    ruleOff: s(off.t - checked.t),
+    coldStartsInWindow: events.filter((e) => e.kind === 'cold-start' && e.t >= on.t && e.t < off.t)
+      .length,
+  };
 }
 
 /** From the first pause to the last resume (or the end, if a consumer stayed paused). */

@@ -7,6 +7,7 @@ import {
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
 import { allStates } from './definition';
+import { hashInputs, readEntry, writeEntry } from './cache';
 import { authorize } from './iam';
 import type { MachineSpec } from './synthesized';
 import { AwsError } from './world/core';
@@ -43,7 +44,11 @@ export interface RunResult {
 }
 
 /** Step Functions' IAM prefix for an SDK integration's service name, where they differ. */
-const IAM_PREFIX: Record<string, string> = { sfn: 'states' };
+// The SDK integration's service name, where the API's (IAM's) differs.
+const IAM_PREFIX: Record<string, string> = {
+  sfn: 'states',
+  elasticloadbalancingv2: 'elasticloadbalancing',
+};
 
 /**
  * AWS Step Functions' default Task timeout is 99999999 s; the States Language spec, which
@@ -117,7 +122,9 @@ export async function runExecution(request: RunRequest): Promise<RunResult> {
     };
   }
 
-  const sm = new StateMachine(definition, { validationOptions: validationFor(machine.definition) });
+  const validation = validationFor(machine.definition);
+  const sm = new StateMachine(definition, { validationOptions: validation.options });
+  validation.passed();
   const startDate = Date.now();
   world.sfn.executions.set(executionArn, {
     executionArn,
@@ -172,13 +179,25 @@ export async function runExecution(request: RunRequest): Promise<RunResult> {
 
 /**
  * The interpreter validates a definition against the ASL schema when it is built, which
- * takes a fifth of a second; each definition is validated on its first run only.
+ * takes most of a second (the schema is compiled first). Each definition is validated on its
+ * first run in a process, unless this interpreter has passed that same definition before: a
+ * cache entry (cache.ts) keyed on the definition and the dependencies records it.
  */
 const validated = new WeakSet<StateMachineDefinition>();
-function validationFor(definition: StateMachineDefinition) {
-  if (validated.has(definition)) return { noValidate: true };
-  validated.add(definition);
-  return { checkArn: false };
+function validationFor(definition: StateMachineDefinition): {
+  options: { noValidate: true } | { checkArn: false };
+  passed: () => void;
+} {
+  if (validated.has(definition)) return { options: { noValidate: true }, passed: () => undefined };
+  const key = hashInputs(['package-lock.json'], JSON.stringify(definition));
+  const known = readEntry('asl-valid', key) !== undefined;
+  return {
+    options: known ? { noValidate: true } : { checkArn: false },
+    passed: () => {
+      validated.add(definition);
+      if (!known) writeEntry('asl-valid', key, 'valid');
+    },
+  };
 }
 
 async function settle(

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
-import { App, type CfnElement, Stack } from 'aws-cdk-lib';
+import { isDeepStrictEqual } from 'node:util';
+import type * as Cdk from 'aws-cdk-lib';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import type { PlanDefaults } from '../lambda/validate-input/validate';
-import { buildApp } from '../lib/app';
-import { CONFIG_CONTEXT_KEY } from '../lib/config';
-import { NodeFunction } from '../lib/constructs/node-function';
+import type * as LibApp from '../lib/app';
+import type * as LibConfig from '../lib/config';
+import type * as LibNodeFunction from '../lib/constructs/node-function';
 import cdkJson from '../cdk.json';
+import { hashInputs, readEntry, writeEntry } from './cache';
 import type { Statement } from './iam';
 
 /** The account and region the rehearsal's placeholders use. */
@@ -122,11 +124,73 @@ type Output = { Value: unknown; Export?: { Name: unknown } };
 
 /**
  * Synthesizes the app as `cdk synth` does (the same cdk.json context and config, cdk-nag
- * included), without bundling: the rehearsal bundles the function code itself.
+ * included), without bundling: the rehearsal bundles the function code itself. Without
+ * `edit`, the app as configured is read from the cache when nothing it is built from changed
+ * (cache.ts), and aws-cdk-lib is not even loaded.
  */
-export function synthesizeApp(
-  edit: (config: Record<string, unknown>) => void = () => undefined,
-): SynthesizedApp {
+export function synthesizeApp(edit?: (config: Record<string, unknown>) => void): SynthesizedApp {
+  if (edit !== undefined) return synthesize(edit);
+  const key = hashInputs(SYNTH_INPUTS, {
+    node: process.version,
+    // The app reads these: CDK_CONTEXT_JSON and CDK_OUTDIR (App), CDK_DEFAULT_ACCOUNT (lib/app.ts).
+    env: Object.entries(process.env)
+      .filter(([k]) => k.startsWith('CDK_'))
+      .sort(([a], [b]) => a.localeCompare(b)),
+  });
+  const cached = readEntry('synth', key);
+  if (cached !== undefined) {
+    try {
+      return decodeApp(cached);
+    } catch {
+      // Unreadable (a cache written by hand, or cut short): synthesize again.
+    }
+  }
+  const app = synthesize(() => undefined);
+  const text = encodeApp(app);
+  // Only a lossless entry is kept: what JSON cannot hold (an undefined property, say) would
+  // come back different.
+  const back = decodeApp(text);
+  if (encodeApp(back) === text && isDeepStrictEqual(back, app)) writeEntry('synth', key, text);
+  return app;
+}
+
+/**
+ * Everything a synthesized app is derived from: the app's code (lib/ and bin/), the function
+ * code lib/ imports constants from (lambda/), the CDK context and the dependencies, and the
+ * reading of the templates (this file, and the cache's own format).
+ */
+const SYNTH_INPUTS = [
+  'lib',
+  'bin',
+  'lambda',
+  'cdk.json',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'rehearsal/synthesized.ts',
+  'rehearsal/cache.ts',
+];
+
+function encodeApp(app: SynthesizedApp): string {
+  return JSON.stringify({ ...app, roles: [...app.roles] });
+}
+
+function decodeApp(text: string): SynthesizedApp {
+  const parsed = JSON.parse(text) as Omit<SynthesizedApp, 'roles'> & {
+    roles: [string, RoleSpec][];
+  };
+  return { ...parsed, roles: new Map(parsed.roles) };
+}
+
+function synthesize(edit: (config: Record<string, unknown>) => void): SynthesizedApp {
+  // Loaded here, not at the top: aws-cdk-lib takes the better part of a second to load, and a
+  // rehearsal that reads the app from the cache does not need it.
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { App, Stack } = require('aws-cdk-lib') as typeof Cdk;
+  const { buildApp } = require('../lib/app') as typeof LibApp;
+  const { CONFIG_CONTEXT_KEY } = require('../lib/config') as typeof LibConfig;
+  const { NodeFunction } = require('../lib/constructs/node-function') as typeof LibNodeFunction;
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const config = structuredClone(cdkJson.context[CONFIG_CONTEXT_KEY]) as Record<string, unknown>;
   edit(config);
   const app = new App({
@@ -141,7 +205,7 @@ export function synthesizeApp(
     if (c instanceof NodeFunction) {
       const stack = Stack.of(c);
       dirs.set(
-        `${stack.stackName}/${stack.getLogicalId(c.node.defaultChild as CfnElement)}`,
+        `${stack.stackName}/${stack.getLogicalId(c.node.defaultChild as Cdk.CfnElement)}`,
         c.functionDir,
       );
     }

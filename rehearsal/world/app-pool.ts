@@ -36,17 +36,24 @@ export class AppPool {
     this.sessions = Array.from({ length: size }, () => ({}));
   }
 
+  /**
+   * Background reconnects (pools): each dropped session opens again, to the address it had.
+   * Called every second, and at once when a switchover ends and its instances take
+   * connections again, as a pool that reconnects "at once" does.
+   */
+  reconnect(): void {
+    if (this.ctx.assumption('stale-sessions') !== 'pools') return;
+    for (const s of this.sessions) {
+      if (this.alive(s)) continue;
+      // Dropped by a switchover (its instance is switching over): keep its address.
+      if (s.connection?.instance.blocked === true) s.pinned = s.connection.instance;
+      this.connect(s);
+    }
+  }
+
   /** One second: background reconnects (pools), then the second's writes while the page is off. */
   tick(pageOff: boolean, writesPerSecond: number): void {
-    const pools = this.ctx.assumption('stale-sessions') === 'pools';
-    if (pools) {
-      for (const s of this.sessions) {
-        if (this.alive(s)) continue;
-        // Dropped by a switchover (its instance is switching over): keep its address.
-        if (s.connection?.instance.blocked === true) s.pinned = s.connection.instance;
-        this.connect(s);
-      }
-    }
+    this.reconnect();
     if (!pageOff) return;
     for (let n = 0; n < writesPerSecond; n++) {
       const s = this.sessions[this.next++ % this.sessions.length] as Session;

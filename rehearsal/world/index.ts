@@ -7,6 +7,7 @@ import type { Simulation } from '../sim';
 import type { FunctionSpec, MachineSpec, SynthesizedApp } from '../synthesized';
 import {
   AwsError,
+  coldStartSeconds,
   DEFAULT_LATENCIES,
   type Latencies,
   type ModelContext,
@@ -43,6 +44,9 @@ export const APP_PATH = '/';
  * each call checked against the caller's synthesized IAM policy. It keeps a timeline of
  * what happened, which the invariants read.
  */
+/** Under idle-environments=reclaimed, an environment idle this long is gone (assumed). */
+const IDLE_RECLAIMED_AFTER_SECONDS = 300;
+
 export class World {
   readonly sim: Simulation;
   readonly app: SynthesizedApp;
@@ -86,7 +90,11 @@ export class World {
         if (value === undefined) throw new Error(`unknown assumption ${name}`);
         return value;
       },
-      emit: (event) => this.events.push({ t: sim.now(), ...event } as WorldEvent),
+      emit: (event) => {
+        this.events.push({ t: sim.now(), ...event } as WorldEvent);
+        // The app's pool reconnects the moment the switchover lets go of its instances.
+        if (event.kind === 'switchover-end') this.appPool.reconnect();
+      },
     };
     const defaults = options.app.defaults;
     this.rds = new RdsModel(
@@ -114,6 +122,12 @@ export class World {
       const runtime = new FunctionRuntime(spec, code, {
         sleep: (s) => sim.sleep(s),
         invokeOverhead: this.latency.invokeOverhead,
+        coldStartSeconds: coldStartSeconds(code.bytes, this.latency),
+        onColdStart: (seconds) =>
+          this.ctx.emit({ kind: 'cold-start', function: spec.dir, seconds }),
+        ...(options.assumptions['idle-environments'] === 'reclaimed'
+          ? { reclaimIdleAfterSeconds: IDLE_RECLAIMED_AFTER_SECONDS }
+          : {}),
         pg: spec.dir === 'verify-writer' && this.scenario.writerCheckUnreachable ? unreachable : pg,
         sdk: sdkFor((...args) => this.call(...args), this.principal(spec.name, spec.roleArn)),
       });

@@ -1021,32 +1021,27 @@ export class RdsModel {
         rowCount: 1,
       };
     }
-    const insert =
-      /^\s*INSERT\s+INTO\s+(\w+)\s*\(([^)]*)\)\s*VALUES\s*\(([^)]*)\)\s*(ON\s+CONFLICT\s*\((\w+)\)\s*DO\s+NOTHING)?\s*;?\s*$/is.exec(
-        text,
-      );
-    if (insert === null) {
+    const insert = parseInsert(text);
+    if (insert === undefined) {
       throw new Error(
         `the rehearsal does not model this SQL statement: ${text.replace(/\s+/g, ' ').slice(0, 100)}`,
       );
     }
-    const [, table = '', columnList = '', valueList = '', onConflict, conflictColumn] = insert;
+    const { table, columns, params, onConflict, conflictColumn } = insert;
     const pk = SCHEMA.get(table);
     if (pk === undefined) throw pgError('42P01', `relation "${table}" does not exist`);
     const readOnly = this.readOnlyReason(i);
     if (readOnly !== null)
       throw pgError('25006', `cannot execute INSERT in a read-only transaction (${readOnly})`);
-    const columns = columnList.split(',').map((c) => c.trim());
     const row: Row = {};
-    valueList.split(',').forEach((v, n) => {
-      const param = /^\s*\$(\d+)\s*$/.exec(v);
-      row[columns[n] ?? `?${n}`] = param ? values[Number(param[1]) - 1] : v.trim();
+    params.forEach((p, n) => {
+      row[columns[n] ?? `?${n}`] = typeof p === 'number' ? values[p] : p;
     });
     const key = String(row[pk]);
     const keys = i.keys.get(table) ?? new Set<string>();
     i.keys.set(table, keys);
     if (keys.has(key)) {
-      if (onConflict !== undefined && conflictColumn === pk) return { rows: [], rowCount: 0 };
+      if (onConflict && conflictColumn === pk) return { rows: [], rowCount: 0 };
       throw pgError('23505', `duplicate key value violates unique constraint "${table}_pkey"`);
     }
     keys.add(key);
@@ -1063,4 +1058,39 @@ export function pgError(code: string, message: string): Error {
   const e = new Error(message) as Error & { code: string };
   e.code = code;
   return e;
+}
+
+interface ParsedInsert {
+  table: string;
+  columns: string[];
+  /** Each value: the index of its $n parameter, or the literal text. */
+  params: (number | string)[];
+  onConflict: boolean;
+  conflictColumn: string | undefined;
+}
+
+const inserts = new Map<string, ParsedInsert | undefined>();
+
+/** An INSERT the consumers send, parsed once per statement text (they reuse a few). */
+function parseInsert(text: string): ParsedInsert | undefined {
+  if (inserts.has(text)) return inserts.get(text);
+  const m =
+    /^\s*INSERT\s+INTO\s+(\w+)\s*\(([^)]*)\)\s*VALUES\s*\(([^)]*)\)\s*(ON\s+CONFLICT\s*\((\w+)\)\s*DO\s+NOTHING)?\s*;?\s*$/is.exec(
+      text,
+    );
+  const parsed =
+    m === null
+      ? undefined
+      : {
+          table: m[1] ?? '',
+          columns: (m[2] ?? '').split(',').map((c) => c.trim()),
+          params: (m[3] ?? '').split(',').map((v) => {
+            const param = /^\s*\$(\d+)\s*$/.exec(v);
+            return param ? Number(param[1]) - 1 : v.trim();
+          }),
+          onConflict: m[4] !== undefined,
+          conflictColumn: m[5],
+        };
+  inserts.set(text, parsed);
+  return parsed;
 }

@@ -123,7 +123,11 @@ export class SqsModel {
     };
     q.visible.push(m);
     q.arrival.notify();
-    if (ledgerId >= 0) this.copies.set(ledgerId, [...(this.copies.get(ledgerId) ?? []), m]);
+    if (ledgerId >= 0) {
+      const copies = this.copies.get(ledgerId);
+      if (copies === undefined) this.copies.set(ledgerId, [m]);
+      else copies.push(m);
+    }
     return m;
   }
 
@@ -134,9 +138,12 @@ export class SqsModel {
 
   /** Seconds until the next in-flight message becomes visible again, if any. */
   secondsUntilVisible(q: Queue): number | undefined {
-    for (let i = q.returningHead; i < q.returning.length; i++) {
-      const r = q.returning[i] as { receipt: string; visibleAt: number };
+    // Receipts deleted meanwhile never come back, and `release` skips them: step past them
+    // for good, so that each receipt is looked at once however often the pollers ask.
+    while (q.returningHead < q.returning.length) {
+      const r = q.returning[q.returningHead] as { receipt: string; visibleAt: number };
       if (q.inFlight.has(r.receipt)) return (r.visibleAt - this.ctx.now()) / 1000;
+      q.returningHead += 1;
     }
     return undefined;
   }
