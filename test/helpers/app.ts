@@ -18,7 +18,7 @@ export function defaultRawConfig(): Json {
 /**
  * Builds the app exactly as `cdk synth` does (same feature flags from cdk.json), with the
  * config changed by `edit`. Function code is not bundled unless `bundle` is set: template
- * tests don't read it, and bundling is the slow part of a synth.
+ * tests don't read it, and bundling is a slow part of a synth.
  */
 export function synthApp(
   edit: (config: Json) => void = () => undefined,
@@ -32,6 +32,9 @@ export function synthApp(
       [CONFIG_CONTEXT_KEY]: raw,
       ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }),
     },
+    // CDK's own lint of the templates against CloudFormation's rules takes seconds per synth;
+    // `npm run synth` (the README's main job) runs it, and these tests read the templates.
+    builtinCloudFormationValidation: false,
   });
   return buildApp(app);
 }
