@@ -50,6 +50,11 @@ export const WILDCARD_REASONS = {
     'such a call is authorized on, so only "*" is sure to allow it; a proxy\'s ARN holds an id ' +
     'RDS generates (rds:DescribeDBProxyTargets). These calls read; none changes anything. ' +
     'https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-actions-as-permissions',
+  listenerRules:
+    "Rule ids are assigned when a rule is created, so only this listener's rules " +
+    '(listener-rule/<listener>/*) can be named. The maintenance toggle deletes only rules it ' +
+    'tagged; the runbook deletes only the page rule, by the ARN the toggle returned for it. ' +
+    'https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html',
   executions:
     'Execution ARNs carry the execution name, known only at run time; this names only the ' +
     "upgrade machine's executions. " +

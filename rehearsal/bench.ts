@@ -1,12 +1,20 @@
 /**
- * npm run bench
+ * npm run bench [-- --json]
  *
- * The rehearsal across switchover times, beside the baseline the vendor notices describe
- * (../shared/context): the app in maintenance for the whole in-place upgrade.
+ * The maintenance window the rehearsal measures for switchovers of several lengths, step by
+ * step, beside the baseline the vendor notices describe (../shared/context): the app in
+ * maintenance for the whole in-place upgrade. Then each function's bundle, as the deploy
+ * builds it, with the cold start the model charges for it, and the execution history of the
+ * longest run the runbook's bounds allow.
  */
+import { readdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import * as esbuild from 'esbuild';
 import './polyfills';
+import { BUNDLE_EXTERNALS, LAMBDA_ROOT } from '../lib/constructs/node-function';
+import { historyWorstCase } from '../lib/constructs/upgrade-runbook';
 import { defaultApp, rehearse } from './rehearse';
-import { DEFAULT_LATENCIES } from './world/core';
+import { coldStartSeconds, DEFAULT_LATENCIES } from './world/core';
 
 /**
  * The baseline: an in-place major version upgrade with the app down throughout. Taken from
@@ -15,49 +23,187 @@ import { DEFAULT_LATENCIES } from './world/core';
  * measurement.
  */
 export const BASELINE_MAINTENANCE_SECONDS = 600;
-const SWITCHOVERS = [5, 30, 60];
+/** Off any polling grid on purpose: a switchover does not end on a round second. */
+export const SWITCHOVERS = [4.3, 27.7, 61.9];
 
-async function main(): Promise<void> {
+export interface BenchRun {
+  switchoverSeconds: number;
+  pageSeconds: number;
+  overheadSeconds: number;
+  /** The overhead, step by step (RehearsalReport.window). */
+  steps: { ruleOn: number; noticing: number; writerCheck: number; ruleOff: number };
+  coldStartsInWindow: number;
+  consumersPausedSeconds: number;
+  drainSeconds: number;
+  lost: number;
+  /** How many times shorter than the in-place baseline. */
+  timesShorterThanBaseline: number;
+}
+
+export interface BenchBundle {
+  name: string;
+  bytes: number;
+  initMs: number;
+}
+
+/** Each function's bundle as NodeFunction builds it for the deploy (minified, SDK external). */
+export async function deployBundles(): Promise<BenchBundle[]> {
+  const dirs = readdirSync(LAMBDA_ROOT).filter((d) =>
+    existsSync(join(LAMBDA_ROOT, d, 'handler.ts')),
+  );
+  const result = await esbuild.build({
+    entryPoints: Object.fromEntries(dirs.map((d) => [d, join(LAMBDA_ROOT, d, 'handler.ts')])),
+    outdir: '/bench-bundles',
+    bundle: true,
+    minify: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'cjs',
+    external: BUNDLE_EXTERNALS,
+    write: false,
+    logLevel: 'error',
+  });
+  await esbuild.stop();
+  return result.outputFiles
+    .filter((f) => f.path.endsWith('.js'))
+    .map((f) => {
+      const bytes = f.contents.byteLength;
+      const name = f.path.split('/').at(-1)?.replace(/\.js$/, '') ?? '';
+      return { name, bytes, initMs: Math.round(coldStartSeconds(bytes, DEFAULT_LATENCIES) * 1000) };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export async function bench(): Promise<{
+  runs: BenchRun[];
+  bundles: BenchBundle[];
+  historyEventsWorstCase: number;
+  historyParts: Record<string, number>;
+  latencies: typeof DEFAULT_LATENCIES;
+  baselineSeconds: number;
+}> {
   const app = defaultApp();
-  const rows: string[][] = [
-    ['switchover (s)', 'maintenance (s)', 'overhead (s)', 'drain (s)', 'lost', 'vs baseline'],
-  ];
+  const runs: BenchRun[] = [];
   for (const switchoverSeconds of SWITCHOVERS) {
     const r = await rehearse({ app, switchoverSeconds });
-    if (!r.invariants.ok)
+    if (!r.invariants.ok || r.outcome !== 'UPGRADED' || r.window === undefined) {
       throw new Error(
-        `invariants broken at ${switchoverSeconds} s: ${r.invariants.violations.join('; ')}`,
+        `the ${switchoverSeconds} s run did not upgrade cleanly: ${r.outcome}; ${r.invariants.violations.join('; ')}`,
       );
-    rows.push([
-      String(switchoverSeconds),
-      String(r.maintenance.seconds),
-      String(Math.round((r.maintenance.seconds - r.switchoverSeconds) * 10) / 10),
-      String(r.drainSeconds),
-      String(r.messages.lost),
-      `${Math.round(BASELINE_MAINTENANCE_SECONDS / r.maintenance.seconds)}x shorter`,
-    ]);
+    }
+    const { coldStartsInWindow, ...steps } = r.window;
+    runs.push({
+      switchoverSeconds: r.switchoverSeconds,
+      pageSeconds: r.maintenance.seconds,
+      overheadSeconds: Math.round((r.maintenance.seconds - r.switchoverSeconds) * 10) / 10,
+      steps,
+      coldStartsInWindow,
+      consumersPausedSeconds: r.consumers.pausedSeconds,
+      drainSeconds: r.drainSeconds,
+      lost: r.messages.lost,
+      timesShorterThanBaseline: Math.round(BASELINE_MAINTENANCE_SECONDS / r.maintenance.seconds),
+    });
   }
-  rows.push([
-    'in-place (notices)',
-    String(BASELINE_MAINTENANCE_SECONDS),
-    '-',
-    '-',
-    'clicks, opens, sign-ups during the window',
-    '1x',
-  ]);
+  const history = historyWorstCase();
+  return {
+    runs,
+    bundles: await deployBundles(),
+    historyEventsWorstCase: history.total,
+    historyParts: history.parts,
+    latencies: DEFAULT_LATENCIES,
+    baselineSeconds: BASELINE_MAINTENANCE_SECONDS,
+  };
+}
+
+function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  '));
-  const l = DEFAULT_LATENCIES;
+  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ')).join('\n');
+}
+
+async function main(): Promise<void> {
+  const result = await bench();
+  if (process.argv.includes('--json')) {
+    console.log(JSON.stringify(result, null, 2));
+    return;
+  }
+  const s = (n: number) => n.toFixed(1);
   console.log(
-    `\nModelled in virtual time (rehearsal/world/) with the functions' real code and assumed
-latencies: ${l.apiCall} s per AWS API call, ${l.invokeOverhead} s to invoke a function, ${l.sqlQuery * 1000} ms per SQL
-statement, ${l.disableMapping} s / ${l.enableMapping} s for a mapping to disable / enable, the switchover as in the
-first column. The baseline is the first notice's own estimate ("about 10 minutes of
-downtime"), not a measurement.`,
+    table([
+      [
+        'switchover',
+        'page',
+        'overhead',
+        'rule on',
+        'noticing',
+        'writer check',
+        'rule off',
+        'cold starts in window',
+        'consumers paused',
+        'drain',
+        'lost',
+        'vs in-place',
+      ],
+      ...result.runs.map((r) => [
+        `${s(r.switchoverSeconds)} s`,
+        `${s(r.pageSeconds)} s`,
+        `${s(r.overheadSeconds)} s`,
+        `${r.steps.ruleOn.toFixed(2)} s`,
+        `${r.steps.noticing.toFixed(2)} s`,
+        `${r.steps.writerCheck.toFixed(2)} s`,
+        `${r.steps.ruleOff.toFixed(2)} s`,
+        String(r.coldStartsInWindow),
+        `${s(r.consumersPausedSeconds)} s`,
+        `${s(r.drainSeconds)} s`,
+        String(r.lost),
+        `${r.timesShorterThanBaseline}x shorter`,
+      ]),
+      [
+        'in-place (notices)',
+        `${result.baselineSeconds} s`,
+        '-',
+        '-',
+        '-',
+        '-',
+        '-',
+        '-',
+        '-',
+        '-',
+        'clicks, opens, sign-ups in the window',
+        '1x',
+      ],
+    ]),
+  );
+  console.log(
+    `\n${table([
+      ['bundle', 'minified', 'modelled init'],
+      ...result.bundles.map((b) => [b.name, `${(b.bytes / 1024).toFixed(1)} KB`, `${b.initMs} ms`]),
+    ])}`,
+  );
+  const h = result.historyParts;
+  console.log(
+    `\nWorst-case execution history: ${result.historyEventsWorstCase} events, ` +
+      `${Math.round((result.historyEventsWorstCase / 25_000) * 100)}% of the 25,000 quota ` +
+      `(${Object.entries(h)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}).`,
+  );
+  const l = result.latencies;
+  console.log(
+    `
+Modelled in virtual time (rehearsal/world/) with the functions' real code, default traffic,
+and assumed latencies: ${l.apiCall} s per AWS API call (a function pays one for each call it makes; an
+SDK integration pays one), ${l.invokeOverhead} s to invoke a function, ${l.sqlQuery * 1000} ms per SQL statement, a cold
+start of ${l.coldStartBase * 1000} ms + ${l.coldStartPerMb * 1000} ms per MB of bundle (a published measurement, not AWS's:
+rehearsal/world/core.ts), ${l.disableMapping} s / ${l.enableMapping} s for a mapping to disable / enable; the switchover as in the
+first column. The bundles are built as the deploy builds them (esbuild, minified, the AWS SDK
+external). The baseline is the first notice's own estimate ("about 10 minutes of downtime"),
+not a measurement.`,
   );
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

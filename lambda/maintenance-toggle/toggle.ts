@@ -30,6 +30,11 @@ export interface ToggleResult {
   maintenance: MaintenanceState;
   /** Our rules on the listener after the call, in priority order. */
   rules: { name: string; priority: number; ruleArn: string }[];
+  /**
+   * The maintenance page rule's ARN while it is on the listener, else null: the runbook
+   * deletes it by this ARN to end the page with one call.
+   */
+  pageRuleArn: string | null;
   created: string[];
   deleted: string[];
 }
@@ -43,6 +48,9 @@ export class MaintenanceToggleError extends Error {
  * Turns the maintenance rules on: creates whichever of them are missing. Calling it again
  * changes nothing. Before creating anything it checks that the priorities are free and the
  * load balancer stays within its rule quota, so a failed call leaves the listener as it was.
+ * The other rules (the operators' bypass, the capture paths) are created together, and the
+ * page last, once they are all in place; the page's rule is the last call, so the page is on
+ * for no longer than it must be (the result is built from the answers, not read again).
  */
 export async function maintenanceOn(ctx: ToggleContext): Promise<ToggleResult> {
   const { all, ours } = await listRules(ctx);
@@ -66,11 +74,10 @@ export async function maintenanceOn(ctx: ToggleContext): Promise<ToggleResult> {
       );
     }
   }
-  const created: string[] = [];
   const needsBypass = missing.some((s) => JSON.stringify(s.conditions).includes(BYPASS_VALUE));
   const bypass = needsBypass ? await ctx.bypassValue() : '';
-  for (const spec of missing) {
-    await ctx.elb.send(
+  const create = async (spec: RuleSpec): Promise<Rule> => {
+    const out = await ctx.elb.send(
       new CreateRuleCommand({
         ListenerArn: ctx.listenerArn,
         Priority: spec.priority,
@@ -86,9 +93,23 @@ export async function maintenanceOn(ctx: ToggleContext): Promise<ToggleResult> {
         Tags: [{ Key: MAINTENANCE_TAG, Value: spec.name }],
       }),
     );
-    created.push(spec.name);
-  }
-  return { ...(await status(ctx)), created, deleted: [] };
+    const rule = out.Rules?.[0];
+    if (rule?.RuleArn === undefined) {
+      throw new MaintenanceToggleError(`CreateRule for ${spec.name} returned no rule`);
+    }
+    return rule;
+  };
+  const after = new Map(ours);
+  const others = missing.filter((spec) => !isPage(spec));
+  const rules = await Promise.all(others.map(create));
+  others.forEach((spec, i) => after.set(spec.name, rules[i] as Rule));
+  for (const spec of missing.filter(isPage)) after.set(spec.name, await create(spec));
+  return { ...summarize(ctx, after), created: missing.map((s) => s.name), deleted: [] };
+}
+
+/** The catch-all rule that answers with the page; the others keep paths working. */
+function isPage(spec: RuleSpec): boolean {
+  return spec.actions.some((a) => a.FixedResponseConfig?.MessageBody === PAGE_BODY);
 }
 
 /**
@@ -121,12 +142,21 @@ export async function status(
   ctx: ToggleContext,
 ): Promise<Omit<ToggleResult, 'created' | 'deleted'>> {
   const { ours } = await listRules(ctx);
+  return summarize(ctx, ours);
+}
+
+function summarize(
+  ctx: ToggleContext,
+  ours: Map<string, Rule>,
+): Omit<ToggleResult, 'created' | 'deleted'> {
   const rules = [...ours.entries()]
     .map(([name, r]) => ({ name, priority: Number(r.Priority), ruleArn: r.RuleArn ?? '' }))
     .sort((a, b) => a.priority - b.priority);
   const maintenance: MaintenanceState =
     rules.length === 0 ? 'off' : ctx.specs.every((s) => ours.has(s.name)) ? 'on' : 'partial';
-  return { maintenance, rules };
+  const page = ctx.specs.find(isPage);
+  const pageRuleArn = (page && ours.get(page.name)?.RuleArn) ?? null;
+  return { maintenance, rules, pageRuleArn };
 }
 
 function rank(order: string[], name: string): number {

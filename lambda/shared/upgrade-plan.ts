@@ -16,11 +16,6 @@ export interface UpgradePlan {
   targetParameterGroupName: string;
   /** SwitchoverTimeout, 30-3600 s. */
   switchoverTimeoutSeconds: number;
-  /**
-   * How many 5 s switchover checks before giving up on a switchover that neither completed
-   * nor failed: the timeout plus a margin. Computed from switchoverTimeoutSeconds.
-   */
-  switchoverMaxChecks: number;
   /** ISO time: never switch over after it. */
   deadline: string;
   /** Preflight and plan only. */
@@ -91,14 +86,11 @@ export interface CheckResult {
   failures: string[];
 }
 
-/** The switchover is polled this often: users see the maintenance page meanwhile. */
-export const SWITCHOVER_POLL_SECONDS = 5;
-/** Past its timeout RDS rolls a switchover back; allow this long for that to show. */
+/**
+ * Past its timeout RDS rolls a switchover back; the runbook allows this long more for that
+ * to show before it calls the switchover stuck.
+ */
 export const SWITCHOVER_MARGIN_SECONDS = 120;
-
-export function switchoverMaxChecks(timeoutSeconds: number): number {
-  return Math.ceil((timeoutSeconds + SWITCHOVER_MARGIN_SECONDS) / SWITCHOVER_POLL_SECONDS);
-}
 
 /** How RDS replicates blue to green. */
 export type Replication = 'physical' | 'logical';

@@ -1,36 +1,37 @@
-import { z } from 'zod';
-import { switchoverMaxChecks, type UpgradePlan } from '../shared/upgrade-plan';
+import * as v from 'valibot';
+import { ISO_DATETIME } from '../shared/formats';
+import type { UpgradePlan } from '../shared/upgrade-plan';
 
 /** The longest a run may last: the state machine's own timeout leaves room for the drain. */
 export const MAX_DEADLINE_HOURS = 24;
 
-const Input = z.strictObject({
-  targetEngineVersion: z
-    .string({ error: 'must be a string' })
-    .regex(/^\d{1,3}\.\d{1,3}$/, { error: 'must be a major.minor version such as "17.2"' })
-    .optional(),
-  dryRun: z.boolean({ error: 'must be true or false' }).optional(),
+const ISO_TIME = 'must be an ISO 8601 time such as "2026-11-22T06:00:00Z"';
+const Input = v.strictObject({
+  targetEngineVersion: v.optional(
+    v.pipe(
+      v.string('must be a string'),
+      v.regex(/^\d{1,3}\.\d{1,3}$/, 'must be a major.minor version such as "17.2"'),
+    ),
+  ),
+  dryRun: v.optional(v.boolean('must be true or false')),
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-timeout
-  switchoverTimeoutSeconds: z
-    .number({ error: 'must be a number' })
-    .int({ error: 'must be a whole number' })
-    .min(30, { error: 'must be 30-3600' })
-    .max(3600, { error: 'must be 30-3600' })
-    .optional(),
-  deadline: z.iso
-    .datetime({ offset: true, error: 'must be an ISO 8601 time such as "2026-11-22T06:00:00Z"' })
-    .optional(),
-  requireApproval: z.boolean({ error: 'must be true or false' }).optional(),
+  switchoverTimeoutSeconds: v.optional(
+    v.pipe(
+      v.number('must be a number'),
+      v.integer('must be a whole number'),
+      v.minValue(30, 'must be 30-3600'),
+      v.maxValue(3600, 'must be 30-3600'),
+    ),
+  ),
+  deadline: v.optional(v.pipe(v.string(ISO_TIME), v.regex(ISO_DATETIME, ISO_TIME))),
+  requireApproval: v.optional(v.boolean('must be true or false')),
 });
 
 export type Validation =
   { valid: true; plan: UpgradePlan } | { valid: false; error: string; cause: string };
 
 /** Deploy-time defaults plus the run's own settings. `deadlineMinutes` sets the default deadline. */
-export type PlanDefaults = Omit<
-  UpgradePlan,
-  'deadline' | 'dryRun' | 'requireApproval' | 'switchoverMaxChecks'
-> & {
+export type PlanDefaults = Omit<UpgradePlan, 'deadline' | 'dryRun' | 'requireApproval'> & {
   deadlineMinutes: number;
   requireApproval: boolean;
 };
@@ -46,25 +47,28 @@ export function validateInput(
   options: { recovery?: boolean } = {},
 ): Validation {
   // The watchdog rebuilds the plan of a stopped run; its deadline no longer matters.
-  const { deadline: _ignored, ...withoutDeadline } = (input ?? {}) as Record<string, unknown>;
-  const parsed = Input.safeParse(options.recovery ? withoutDeadline : (input ?? {}));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    if (issue?.code === 'unrecognized_keys') {
-      return reject(issue.keys[0] ?? 'input', `unknown field(s): ${issue.keys.join(', ')}`);
-    }
-    const field = String(issue?.path[0] ?? 'input');
-    const isObject = typeof input === 'object' && input !== null && !Array.isArray(input);
-    if (!isObject) {
-      return reject(
-        'input',
-        `the input must be a JSON object such as {}, got: ${JSON.stringify(input)}`,
-      );
-    }
-    const got = (input as Record<string, unknown>)[field];
-    return reject(field, `${field} ${issue?.message ?? 'is invalid'}, got: ${JSON.stringify(got)}`);
+  const raw = input ?? {};
+  // valibot takes an array for an object; the input must not be one.
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    return reject(
+      'input',
+      `the input must be a JSON object such as {}, got: ${JSON.stringify(input)}`,
+    );
   }
-  const run = parsed.data;
+  const { deadline: _ignored, ...withoutDeadline } = raw as Record<string, unknown>;
+  const parsed = v.safeParse(Input, options.recovery ? withoutDeadline : raw);
+  if (!parsed.success) {
+    const [issue] = parsed.issues;
+    const field = String(issue.path?.[0]?.key ?? 'input');
+    // An unknown key is reported by its name (valibot names only the first; list them all).
+    if (issue.expected === 'never') {
+      const unknown = Object.keys(raw).filter((key) => !Object.hasOwn(Input.entries, key));
+      return reject(field, `unknown field(s): ${unknown.join(', ')}`);
+    }
+    const got = (raw as Record<string, unknown>)[field];
+    return reject(field, `${field} ${issue.message}, got: ${JSON.stringify(got)}`);
+  }
+  const run = parsed.output;
   const start = Date.parse(startTime);
   const deadline =
     run.deadline ?? new Date(start + defaults.deadlineMinutes * 60_000).toISOString();
@@ -106,7 +110,6 @@ export function validateInput(
       ...base,
       targetEngineVersion: target,
       switchoverTimeoutSeconds: timeout,
-      switchoverMaxChecks: switchoverMaxChecks(timeout),
       deadline: new Date(deadlineAt).toISOString(),
       dryRun: run.dryRun ?? false,
       requireApproval: run.requireApproval ?? defaults.requireApproval,

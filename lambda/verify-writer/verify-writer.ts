@@ -89,7 +89,9 @@ export async function verifyWriter(
     event.expect !== 'current' ? 'new' : event.restored === true ? 'restored' : 'blue';
   // A switchover renames green to blue's identifier, so the name now means the new writer.
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html
-  const instance = await describeInstance(deps.rds, id);
+  // RDS and the database are asked at once: with the maintenance page on, every round trip
+  // the check saves is a moment less of it.
+  const [instance, db] = await Promise.all([describeInstance(deps.rds, id), database(deps, id)]);
   if (instance === undefined) {
     failures.push(
       {
@@ -107,7 +109,6 @@ export async function verifyWriter(
     failures.push(...instanceProblems(instance, id, target, context));
   }
 
-  const db = await database(deps, id);
   if ('problem' in db) {
     unchecked.push(db.problem);
   } else {

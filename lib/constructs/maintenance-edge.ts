@@ -8,7 +8,7 @@ import { Construct } from 'constructs';
 import type { BufferName } from '../../lambda/shared/contracts';
 import { maintenanceRuleSpecs, type RuleSpec } from '../../lambda/maintenance-toggle/rule-specs';
 import type { CapturePaths } from '../config';
-import { nagResource } from '../nag';
+import { acknowledgeWildcards, WILDCARD_REASONS } from '../nag';
 import { NodeFunction } from './node-function';
 
 export interface MaintenanceEdgeProps {
@@ -142,12 +142,7 @@ export class MaintenanceEdge extends Construct {
     });
     this.toggleFunction.readSecret(this.bypassSecret);
 
-    // listener ARN: arn:...:listener/app/<lb>/<lb-id>/<listener-id>
-    // its rules:    arn:...:listener-rule/app/<lb>/<lb-id>/<listener-id>/<rule-id>
-    const [arnHead, arnTail] = [0, 1].map((i) =>
-      Fn.select(i, Fn.split(':listener/', props.listenerArn)),
-    );
-    const listenerRules = Fn.join('', [arnHead ?? '', ':listener-rule/', arnTail ?? '', '/*']);
+    const listenerRules = listenerRulesOf(props.listenerArn);
     // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html
     const rulesPolicy = new iam.Policy(this, 'ToggleRulesPolicy', {
       statements: [
@@ -186,11 +181,17 @@ export class MaintenanceEdge extends Construct {
         'ELBv2 Describe* actions support no resource-level permissions. ' +
         'https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html',
     });
-    Validations.of(rulesPolicy).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${nagResource(Stack.of(this).resolve(listenerRules))}]`,
-      reason:
-        "Rule ids are assigned when a rule is created, so only this listener's rules " +
-        '(listener-rule/<listener>/*) can be named; the toggle deletes only rules it tagged.',
-    });
+    acknowledgeWildcards(rulesPolicy, [listenerRules], WILDCARD_REASONS.listenerRules);
   }
+}
+
+/**
+ * The ARN pattern of a listener's rules, whose ids are assigned when they are created.
+ * listener ARN: arn:...:listener/app/<lb>/<lb-id>/<listener-id>
+ * its rules:    arn:...:listener-rule/app/<lb>/<lb-id>/<listener-id>/<rule-id>
+ * https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html#awselasticloadbalancingv2-resources-for-iam-policies
+ */
+export function listenerRulesOf(listenerArn: string): string {
+  const [arnHead, arnTail] = [0, 1].map((i) => Fn.select(i, Fn.split(':listener/', listenerArn)));
+  return Fn.join('', [arnHead ?? '', ':listener-rule/', arnTail ?? '', '/*']);
 }

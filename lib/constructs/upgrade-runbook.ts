@@ -6,7 +6,9 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { switchoverMaxChecks } from '../../lambda/shared/upgrade-plan';
+import { BUFFER_NAMES } from '../../lambda/shared/contracts';
+import { SWITCHOVER_MARGIN_SECONDS } from '../../lambda/shared/upgrade-plan';
+import { POLL_MS, RETURN_MARGIN_MS } from '../../lambda/watch-switchover/watch';
 import type { PlanDefaults } from '../../lambda/validate-input/validate';
 import {
   awsCall,
@@ -24,8 +26,10 @@ import {
   endSessions,
   untilDeploymentGone,
   unprotectGreen,
+  MAX_DELETE_POLLS,
+  MAX_PAUSE_CHECKS,
 } from './upgrade-steps';
-import { restorePath } from './runbook-restore';
+import { MAX_RESTORE_POLLS, MAX_RESTORED_CHECKS, restorePath } from './runbook-restore';
 
 /** The functions with real logic that the runbook calls. */
 export interface UpgradeFunctions {
@@ -36,6 +40,8 @@ export interface UpgradeFunctions {
   readonly restoreOldBlue: lambda.IFunction;
   /** Deletion protection off on green before it is deleted, on for the new writer. */
   readonly deletionProtection: lambda.IFunction;
+  /** Describes the deployment every second while the switchover runs. */
+  readonly watchSwitchover: lambda.IFunction;
 }
 
 export interface UpgradeRunbookProps {
@@ -46,6 +52,11 @@ export interface UpgradeRunbookProps {
   readonly functions: UpgradeFunctions;
   /** The maintenance toggle function. */
   readonly toggle: lambda.IFunction;
+  /**
+   * The listener's rules (listener-rule/<listener>/*): the runbook deletes the maintenance
+   * page rule itself, by the ARN the toggle returned, to end the page one call sooner.
+   */
+  readonly listenerRules: string;
   /** Where people are told. */
   readonly topic: sns.ITopic;
   /** ARNs of the consumers' event source mappings. */
@@ -61,24 +72,62 @@ export interface UpgradeRunbookProps {
  * A Standard execution holds at most 25,000 history events.
  * https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html#service-limits-state-machine-executions
  * One polling round is Wait (2 events) + Task (5: entered, scheduled, started, succeeded,
- * exited) + count Pass (2) + Choice (2) = 11 events.
- * - Green build: every 5 minutes, at most 288 rounds (24 h) = 3,168 events. Nobody waits on
+ * exited) + count Pass (2) + Choice (2) = 11 events. HISTORY_WORST_CASE adds them up.
+ * - Green build: every 10 minutes, at most 144 rounds (24 h) = 1,584 events. Nobody waits on
  *   green (maintenance is not on yet), so a coarse interval costs nothing. A round in which
  *   the deployment is AVAILABLE but green is only busy or catching up also runs Verify green
- *   and its choices: 28 events, so up to 8,064 if green is not ready for a whole 24 h.
- * - Switchover: every 5 s, because users are waiting; at most 744 rounds (3,600 s timeout +
- *   120 s margin) = 8,184 events, ~700 with the default 300 s timeout.
+ *   and its choices: 28 events, so up to 4,032 if green is not ready for a whole 24 h.
+ * - Switchover: described every second while it runs, from the watch function
+ *   (lambda/watch-switchover), which returns before its 5-minute timeout and is called
+ *   again: at most 13 calls (3,600 s timeout + 120 s margin) of Task (5) + Choice (2) = 91
+ *   events. (Every 5 s from a Wait state, as before, cost up to 8,184.)
  * - Consumers stopping: 36 rounds x 5 mappings = 1,980; draining: 40 x 5 = 2,200;
  *   restoring old blue (runbook-restore.ts): 210 rounds = 2,310, in place of the rollback's
- *   deletion (60 rounds = 660); the rest of the run is under 400.
- * Worst case, every loop at its bound: about 23,100 events, 92% of the quota (about 18,200
- * when green is never AVAILABLE-but-busy). A 24 h green build on the happy path: about 3,900.
+ *   deletion (60 rounds = 660); the rest of the run is under 750 (REST_OF_RUN_EVENTS).
+ * Worst case, every loop at its bound: 4,032 + 91 + 1,980 + 2,200 + 2,310 + 750 = 11,363
+ * events, 45% of the quota (before this count: about 23,100, 92%). A 24 h green build on the
+ * happy path: about 2,300.
  */
-export const GREEN_POLL = Duration.minutes(5);
-export const MAX_GREEN_POLLS = 288;
-export const SWITCHOVER_POLL = Duration.seconds(5);
-/** The bound for the largest timeout (3,600 s); each run uses plan.switchoverMaxChecks. */
-export const MAX_SWITCHOVER_POLLS = switchoverMaxChecks(3600);
+export const GREEN_POLL = Duration.minutes(10);
+export const MAX_GREEN_POLLS = 144;
+/** Events of one green round in which Verify green runs too (see above). */
+const GREEN_BUSY_ROUND_EVENTS = 28;
+/** The watch function's own timeout; it returns RETURN_MARGIN_MS before it. */
+export const WATCH_FUNCTION_TIMEOUT = Duration.minutes(5);
+const WATCH_TASK_TIMEOUT = sfn.Timeout.duration(WATCH_FUNCTION_TIMEOUT.plus(Duration.minutes(1)));
+/** Watch calls for the longest switchover: its 3,600 s timeout plus the margin. */
+export const MAX_WATCH_CALLS = Math.ceil(
+  (3600 + SWITCHOVER_MARGIN_SECONDS) /
+    ((WATCH_FUNCTION_TIMEOUT.toMilliseconds() - RETURN_MARGIN_MS - POLL_MS) / 1000),
+);
+/**
+ * Everything else in a run: at most every state of the definition once (2 events, a Task 5,
+ * a Map or Parallel 4; a Map's states once per mapping), 726 today, which no run reaches
+ * (its outcomes exclude each other). The stack test recounts it from the definition.
+ */
+export const REST_OF_RUN_EVENTS = 750;
+
+/**
+ * The execution history of the longest run the bounds above allow, in events, by part, as
+ * the comment above counts it: each loop at its bound, and the restore of old blue in place
+ * of the rollback's deletion.
+ */
+export function historyWorstCase(mappings = BUFFER_NAMES.length): {
+  parts: Record<string, number>;
+  total: number;
+} {
+  const round = 11;
+  const parts = {
+    greenBuild: MAX_GREEN_POLLS * GREEN_BUSY_ROUND_EVENTS,
+    switchover: MAX_WATCH_CALLS * 7,
+    consumersStopping: MAX_PAUSE_CHECKS * mappings * round,
+    draining: MAX_DRAIN_POLLS * mappings * round,
+    restore: (MAX_DELETE_POLLS + MAX_RESTORE_POLLS + MAX_RESTORED_CHECKS) * round,
+    rest: REST_OF_RUN_EVENTS,
+  };
+  return { parts, total: Object.values(parts).reduce((a, b) => a + b, 0) };
+}
+
 export const DRAIN_POLL = Duration.seconds(15);
 /** A queue with at most this many messages waiting is drained: a few seconds of traffic. */
 export const DRAINED_AT_MOST = 100;
@@ -176,7 +225,7 @@ export class UpgradeRunbook extends Construct {
         }),
       )
       .next(sfn.Succeed.jsonPath(s, 'Stopped: needs an operator'));
-    type Catchable = sfn.TaskStateBase | sfn.Map;
+    type Catchable = sfn.TaskStateBase | sfn.Map | sfn.Parallel;
     const toOperator = <T extends Catchable>(task: T): T => {
       task.addCatch(pageOperator, { errors: ['States.ALL'], resultPath: '$.failure' });
       return task;
@@ -559,9 +608,52 @@ export class UpgradeRunbook extends Construct {
     const inFlight = sfn.Wait.jsonPath(s, 'Let in-flight batches finish', {
       time: sfn.WaitTime.duration(props.consumerTimeout),
     });
-    const maintenanceOn = toRollback(maintenance(s, 'Turn maintenance on', toggle, 'on'));
+    // Beside that wait, everything that need not happen with the page on. The functions the
+    // window calls start an execution environment now, so none starts cold while users wait:
+    // Lambda keeps an environment for later invocations after one ends. A warm-up that fails
+    // costs the window one cold start at most, so the run goes on without it.
+    // https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-shutdown
+    const warmUp = (id: string, f: lambda.IFunction, payload: Record<string, unknown>) => {
+      const task = invoke(s, id, f, payload, sfn.JsonPath.DISCARD);
+      task.addCatch(sfn.Pass.jsonPath(s, `${id}: skipped`), {
+        errors: ['States.ALL'],
+        resultPath: sfn.JsonPath.DISCARD,
+      });
+      return task;
+    };
+    const getReady = toRollback(
+      sfn.Parallel.jsonPath(s, 'Get ready to switch over', { resultPath: sfn.JsonPath.DISCARD })
+        .branch(inFlight)
+        .branch(warmUp('Warm up the maintenance toggle', toggle, { action: 'status' }))
+        .branch(warmUp('Warm up the writer check', fn.verifyWriter, { warm: true }))
+        .branch(warmUp('Warm up the switchover watch', fn.watchSwitchover, { warm: true }))
+        .branch(
+          report(
+            s,
+            'Report: switching over',
+            'IN_PROGRESS',
+            'Consumers are paused. The maintenance page goes on for the switchover, seconds from now.',
+          ).next(
+            notify(s, 'switching over', {
+              topic,
+              phase: 'switching over',
+              subject: 'switching over now',
+            }),
+          ),
+        ),
+    );
+    // The page goes on with the last call the toggle makes; the result names the page rule.
+    const maintenanceOn = toRollback(
+      invoke(s, 'Turn maintenance on', toggle, { action: 'on' }, '$.maintenance', {
+        'state.$': '$.Payload.maintenance',
+        'pageRuleArn.$': '$.Payload.pageRuleArn',
+      }),
+    );
 
     // ------------------------------------------------------------ 6. switch over
+    // From here until the page is off, the runbook does only what must happen with it on:
+    // the switchover, noticing its end, the writer check, and taking the page rule away.
+    // Reports and notifications for these phases come after the page is off.
     // Not toRollback: an error does not say that the switchover did not start (see below).
     const switchover = awsCall(s, 'Switch over to green', {
       service: 'rds',
@@ -582,36 +674,46 @@ export class UpgradeRunbook extends Construct {
       ],
       resultPath: sfn.JsonPath.DISCARD,
     });
-    const switchWait = sfn.Wait.jsonPath(s, 'Wait for the switchover', {
-      time: sfn.WaitTime.duration(SWITCHOVER_POLL),
-    });
-    const switchCheck = toOperator(describeDeployment('Check switchover status', '$.green'));
-    // The switchover's checks, and whether one of them saw it running: only then does a
-    // return to AVAILABLE mean that RDS rolled it back.
-    const COUNT = {
-      zero: { count: 0 },
-      add: { 'count.$': 'States.MathAdd($.switchPoll.count, 1)' },
-      keep: { 'count.$': '$.switchPoll.count' },
-    };
-    const switchCount = (id: string, count: keyof typeof COUNT, running: boolean | 'keep') =>
+    // The watch function describes the deployment every second and returns when the
+    // switchover has ended, at its deadline, or before its own timeout (then it is called
+    // again). `running` carries over: only a return to AVAILABLE after the switchover was
+    // seen running means RDS rolled it back.
+    const startWatching = (id: string) =>
       sfn.Pass.jsonPath(s, id, {
         parameters: {
-          ...COUNT[count],
-          'now.$': '$$.State.EnteredTime',
-          ...(running === 'keep' ? { 'running.$': '$.switchPoll.running' } : { running }),
+          running: false,
+          'startedAt.$': '$$.State.EnteredTime',
+          'maxSeconds.$': `States.MathAdd($.plan.switchoverTimeoutSeconds, ${SWITCHOVER_MARGIN_SECONDS})`,
         },
         resultPath: '$.switchPoll',
       });
+    const switchCheck = toOperator(
+      invoke(
+        s,
+        'Check switchover status',
+        fn.watchSwitchover,
+        {
+          'deploymentId.$': '$.blueGreen.id',
+          'startedAt.$': '$.switchPoll.startedAt',
+          'maxSeconds.$': '$.switchPoll.maxSeconds',
+          'running.$': '$.switchPoll.running',
+        },
+        '$.switchPoll',
+        undefined,
+        WATCH_TASK_TIMEOUT,
+      ),
+    );
     // An error from the switchover call does not mean RDS did not take it: a 5xx or a
     // timeout can come after RDS accepted it, and a retry of an accepted call is refused
     // because the switchover is running. So on any error the runbook asks RDS, with the page
     // still on and consumers paused, and follows what the deployment's status says.
     // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_SwitchoverBlueGreenDeployment.html#API_SwitchoverBlueGreenDeployment_Errors
     switchover.addCatch(
-      switchCount('Start counting switchover checks after an error', 'zero', false).next(
-        switchCheck,
-      ),
-      { errors: ['States.ALL'], resultPath: '$.switchoverError' },
+      startWatching('Start watching the switchover after an error').next(switchCheck),
+      {
+        errors: ['States.ALL'],
+        resultPath: '$.switchoverError',
+      },
     );
     // After the switchover the deployment can only be deleted without its target.
     const switched = sfn.Pass.jsonPath(s, 'Note: switched over', {
@@ -620,11 +722,14 @@ export class UpgradeRunbook extends Construct {
     });
 
     // ------------------------------------------------------------ 7. verify new writer
+    // The same call ends the client sessions left on old blue, beside the check: a pool that
+    // reconnected to its cached address, or a session that overrides
+    // default_transaction_read_only, would take users' writes there and fail them.
     const verifyWriter = invoke(
       s,
       'Verify new writer',
       fn.verifyWriter,
-      { 'plan.$': '$.plan' },
+      { 'plan.$': '$.plan', endSessionsOn: 'old-blue' },
       '$.writerCheck',
     );
     // Checked up to three times, 10 s apart, before old blue is restored: a stale DNS answer
@@ -647,10 +752,21 @@ export class UpgradeRunbook extends Construct {
       { errors: ['States.ALL'], resultPath: '$.failure' },
     );
     // ------------------------------------------------------------ 8. exit maintenance
+    // The page rule goes first, in one call from here (an SDK integration is one API round
+    // trip; invoking the toggle would add another). The toggle then takes away the rest of
+    // its rules; it also takes the page away if this call failed.
     const maintenanceOff = toOperator(maintenance(s, 'Turn maintenance off', toggle, 'off'));
-    // Sessions left on old blue (a pool that reconnected to its cached address, a session
-    // that overrides default_transaction_read_only) would take users' writes and fail them:
-    // end them while the page is still on.
+    const pageOff = awsCall(s, 'Turn the maintenance page off', {
+      service: 'elasticloadbalancingv2',
+      action: 'deleteRule',
+      parameters: { 'RuleArn.$': '$.maintenance.pageRuleArn' },
+      iamResources: [props.listenerRules],
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    pageOff.addCatch(maintenanceOff, { errors: ['States.ALL'], resultPath: '$.pageOffError' });
+    pageOff.next(maintenanceOff);
+    // When the writer check could not end old blue's sessions, they are ended (or old blue
+    // rebooted) on their own before the page goes off.
     const endOldSessions = endSessions(
       s,
       'End client sessions on old blue',
@@ -658,10 +774,10 @@ export class UpgradeRunbook extends Construct {
         fn: fn.verifyWriter,
         on: 'old-blue',
         rebootFn: fn.restoreOldBlue,
-        resultPath: '$.oldSessions',
+        resultPath: '$.writerCheck.oldSessions',
         onFailure: pageOperator,
       },
-      maintenanceOff,
+      pageOff,
     );
     const resume = toOperator(
       setConsumers(s, 'Resume consumers', 'Resume', true, props.mappingArns),
@@ -789,29 +905,10 @@ export class UpgradeRunbook extends Construct {
         )
         .otherwise(pause),
     );
-    pause
-      .next(inFlight)
-      .next(maintenanceOn)
-      .next(
-        report(
-          s,
-          'Report: maintenance on',
-          'IN_PROGRESS',
-          'Consumers are paused and the maintenance page is on. Switching over now.',
-        ),
-      )
-      .next(
-        notify(s, 'maintenance on', {
-          topic,
-          phase: 'maintenance on',
-          subject: 'maintenance page on',
-        }),
-      )
-      .next(switchover)
-      .next(switchCount('Start counting switchover checks', 'zero', false))
-      .next(switchWait)
+    pause.next(getReady).next(maintenanceOn).next(switchover);
+    switchover
+      .next(startWatching('Start watching the switchover'))
       .next(switchCheck)
-      .next(switchCount('Count switchover checks', 'add', 'keep'))
       .next(
         // RDS documents that a switchover past its timeout is rolled back and changes
         // nothing, not which status the deployment shows then: SWITCHOVER_FAILED, or
@@ -820,11 +917,11 @@ export class UpgradeRunbook extends Construct {
         // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-timeout
         // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_BlueGreenDeployment.html (Status)
         sfn.Choice.jsonPath(s, 'Has the switchover finished?')
-          .when(sfn.Condition.stringEquals('$.green.status', 'SWITCHOVER_COMPLETED'), switched)
+          .when(sfn.Condition.stringEquals('$.switchPoll.status', 'SWITCHOVER_COMPLETED'), switched)
           .when(
             sfn.Condition.or(
-              sfn.Condition.stringEquals('$.green.status', 'SWITCHOVER_FAILED'),
-              sfn.Condition.stringEquals('$.green.status', 'INVALID_CONFIGURATION'),
+              sfn.Condition.stringEquals('$.switchPoll.status', 'SWITCHOVER_FAILED'),
+              sfn.Condition.stringEquals('$.switchPoll.status', 'INVALID_CONFIGURATION'),
             ),
             reason(
               s,
@@ -835,7 +932,7 @@ export class UpgradeRunbook extends Construct {
           )
           .when(
             sfn.Condition.and(
-              sfn.Condition.stringEquals('$.green.status', 'AVAILABLE'),
+              sfn.Condition.stringEquals('$.switchPoll.status', 'AVAILABLE'),
               sfn.Condition.booleanEquals('$.switchPoll.running', true),
             ),
             reason(
@@ -846,15 +943,12 @@ export class UpgradeRunbook extends Construct {
             ).next(rollback),
           )
           .when(
-            sfn.Condition.numberGreaterThanEqualsJsonPath(
-              '$.switchPoll.count',
-              '$.plan.switchoverMaxChecks',
-            ),
+            sfn.Condition.booleanEquals('$.switchPoll.pastDeadline', true),
             sfn.Choice.jsonPath(s, 'Did the switchover ever start?')
               // AVAILABLE all along, past the timeout: a switchover RDS took would have
               // finished or been rolled back by now, so blue is the writer.
               .when(
-                sfn.Condition.stringEquals('$.green.status', 'AVAILABLE'),
+                sfn.Condition.stringEquals('$.switchPoll.status', 'AVAILABLE'),
                 reason(
                   s,
                   'Note: the switchover never started',
@@ -871,31 +965,37 @@ export class UpgradeRunbook extends Construct {
                 ).next(pageOperator),
               ),
           )
+          // Still running, or not started yet: the watch returned before its own timeout.
           .when(
-            sfn.Condition.and(
-              sfn.Condition.stringEquals('$.green.status', 'SWITCHOVER_IN_PROGRESS'),
-              sfn.Condition.booleanEquals('$.switchPoll.running', false),
+            sfn.Condition.or(
+              sfn.Condition.stringEquals('$.switchPoll.status', 'SWITCHOVER_IN_PROGRESS'),
+              sfn.Condition.stringEquals('$.switchPoll.status', 'AVAILABLE'),
             ),
-            switchCount('Note: the switchover is running', 'keep', true).next(switchWait),
+            switchCheck,
           )
-          .otherwise(switchWait),
+          .otherwise(
+            sfn.Pass.jsonPath(s, 'Note: the switchover status is unexpected', {
+              parameters: {
+                Error: 'SwitchoverStatusUnexpected',
+                'Cause.$':
+                  "States.Format('During the switchover RDS reported the blue/green deployment as {}, which the runbook does not expect. The page stays on and consumers stay paused: check the deployment in the RDS console.', $.switchPoll.status)",
+              },
+              resultPath: '$.failure',
+            }).next(pageOperator),
+          ),
       );
     switched
-      .next(
-        report(
-          s,
-          'Report: switched over',
-          'IN_PROGRESS',
-          'Switched over. Verifying the new writer.',
-        ),
-      )
-      .next(notify(s, 'switched over', { topic, phase: 'switched over', subject: 'switched over' }))
       .next(writerCount)
       .next(verifyWriter)
       .next(countWriter)
       .next(
         sfn.Choice.jsonPath(s, 'Is the new writer healthy?')
-          .when(sfn.Condition.booleanEquals('$.writerCheck.passed', true), endOldSessions)
+          .when(
+            sfn.Condition.booleanEquals('$.writerCheck.passed', true),
+            sfn.Choice.jsonPath(s, 'Were the sessions on old blue ended?')
+              .when(sfn.Condition.isPresent('$.writerCheck.oldSessions.error'), endOldSessions)
+              .otherwise(pageOff),
+          )
           .when(sfn.Condition.numberLessThan('$.writerVerify.count', VERIFY_ATTEMPTS), writerWait)
           // A check that could not run (the function failed or timed out, the database
           // could not be reached) says nothing against the new writer, and restoring old
@@ -933,22 +1033,22 @@ export class UpgradeRunbook extends Construct {
       );
     writerWait.next(verifyWriter);
     maintenanceOff
+      .next(resume)
       .next(
         report(
           s,
-          'Report: maintenance off',
+          'Report: switched over',
           'IN_PROGRESS',
-          'The new writer is verified and the maintenance page is off. Resuming consumers.',
+          'Switched over: the new writer is verified, the maintenance page is off and the consumers are draining the buffers.',
         ),
       )
       .next(
-        notify(s, 'maintenance off', {
+        notify(s, 'switched over', {
           topic,
-          phase: 'maintenance off',
-          subject: 'maintenance page off',
+          phase: 'switched over',
+          subject: 'switched over, maintenance page off',
         }),
       )
-      .next(resume)
       .next(
         protectWriter(
           s,
@@ -988,7 +1088,7 @@ export class UpgradeRunbook extends Construct {
           parameters: {
             outcome: 'UPGRADED',
             'writer.$': '$.writerCheck.writer',
-            'oldSessions.$': '$.oldSessions',
+            'oldSessions.$': '$.writerCheck.oldSessions',
             'backlog.$': '$.drain',
             'plan.$': '$.plan',
           },

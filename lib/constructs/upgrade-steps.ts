@@ -63,7 +63,14 @@ export function retryTransient<T extends sfn.TaskStateBase>(task: T, ...services
 /** Every Task has a timeout; locally, a Task without one times out after 60 s. */
 export const TASK_TIMEOUT = sfn.Timeout.duration(Duration.minutes(2));
 
-const IAM_PREFIX: Record<string, string> = { sfn: 'states' };
+// The SDK integration's service name, where IAM's differs.
+const IAM_PREFIX: Record<string, string> = {
+  sfn: 'states',
+  elasticloadbalancingv2: 'elasticloadbalancing',
+};
+
+/** Checks of each consumer's state while it stops (5 s apart). */
+export const MAX_PAUSE_CHECKS = 36;
 
 /** A plain AWS API call (SDK integration) with retries on transient errors. */
 export function awsCall(
@@ -100,6 +107,7 @@ export function invoke(
   payload: Record<string, unknown>,
   resultPath: string | undefined,
   resultSelector?: Record<string, unknown>,
+  taskTimeout: sfn.Timeout = TASK_TIMEOUT,
 ): tasks.LambdaInvoke {
   const task = tasks.LambdaInvoke.jsonPath(scope, id, {
     lambdaFunction: fn,
@@ -108,7 +116,7 @@ export function invoke(
     resultSelector,
     resultPath,
     retryOnServiceExceptions: false,
-    taskTimeout: TASK_TIMEOUT,
+    taskTimeout,
   });
   return retryTransient(task);
 }
@@ -249,8 +257,8 @@ export function setConsumers(
     map.itemProcessor(update);
     return map;
   }
-  // Disabling is asynchronous: the mapping goes Disabling, then Disabled. 36 checks 5 s apart
-  // bound the wait at 3 minutes.
+  // Disabling is asynchronous: the mapping goes Disabling, then Disabled. MAX_PAUSE_CHECKS
+  // checks 5 s apart bound the wait at 3 minutes.
   const counter = `${prefix}: start counting consumer checks`;
   const wait = sfn.Wait.jsonPath(scope, `${prefix}: wait for consumer to stop`, {
     time: sfn.WaitTime.duration(Duration.seconds(5)),
@@ -270,7 +278,7 @@ export function setConsumers(
       sfn.Succeed.jsonPath(scope, `${prefix}: consumer stopped`),
     )
     .when(
-      sfn.Condition.numberGreaterThanEquals('$.checks.count', 36),
+      sfn.Condition.numberGreaterThanEquals('$.checks.count', MAX_PAUSE_CHECKS),
       sfn.Fail.jsonPath(scope, `${prefix}: consumer did not stop`, {
         error: 'ConsumerDidNotStop',
         cause: 'An event source mapping did not reach Disabled within 3 minutes.',

@@ -5,6 +5,9 @@ import { DemoLoadBalancer } from '../constructs/demo-load-balancer';
 import { MaintenanceEdge } from '../constructs/maintenance-edge';
 import { type PlatformSource, queuesOf } from '../platform';
 
+/** The export that carries the listener's ARN to the upgrade stack. */
+export const LISTENER_EXPORT = 'QuietUpgrade-ListenerArn';
+
 /** The maintenance toggle's fixed name: the upgrade stack calls it by name. */
 export const TOGGLE_FUNCTION_NAME = 'QuietUpgrade-MaintenanceToggle';
 
@@ -56,7 +59,8 @@ export class EdgeStack extends Stack {
       toggleFunctionName: TOGGLE_FUNCTION_NAME,
     });
 
-    new CfnOutput(this, 'ListenerArn', { value: listenerArn });
+    // Exported by name: the upgrade stack's policy names the listener's rules from it.
+    new CfnOutput(this, 'ListenerArn', { value: listenerArn, exportName: LISTENER_EXPORT });
     new CfnOutput(this, 'MaintenanceToggleFunction', {
       value: this.maintenance.toggleFunction.functionName,
       description: 'aws lambda invoke --payload \'{"action":"status"}\' (or on / off)',

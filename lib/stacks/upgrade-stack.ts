@@ -1,4 +1,4 @@
-import { Arn, ArnFormat, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -12,9 +12,10 @@ import { acknowledgeWildcards, WILDCARD_REASONS } from '../nag';
 import { NotificationTopic } from '../constructs/notification-topic';
 import { UpgradeMonitoring } from '../constructs/upgrade-monitoring';
 import type { PlatformSource } from '../platform';
-import { UpgradeRunbook } from '../constructs/upgrade-runbook';
+import { listenerRulesOf } from '../constructs/maintenance-edge';
+import { UpgradeRunbook, WATCH_FUNCTION_TIMEOUT } from '../constructs/upgrade-runbook';
 import { UpgradeWatchdog } from '../constructs/upgrade-watchdog';
-import { type EdgeStack, TOGGLE_FUNCTION_NAME } from './edge-stack';
+import { type EdgeStack, LISTENER_EXPORT, TOGGLE_FUNCTION_NAME } from './edge-stack';
 
 export interface UpgradeStackProps extends StackProps {
   readonly config: AppConfig;
@@ -215,6 +216,15 @@ export class UpgradeStack extends Stack {
         allow(['rds:DescribeDBInstances', 'rds:ModifyDBInstance'], [arn('rds', 'db', '*')]),
       ],
     );
+    // By its export's name, so the policy that names the listener's rules reads the same in
+    // this stack as when it is deployed.
+    const listenerRules = listenerRulesOf(Fn.importValue(LISTENER_EXPORT));
+    const watchSwitchover = new NodeFunction(this, 'WatchSwitchover', {
+      functionDir: 'watch-switchover',
+      description: 'Describes the blue/green deployment every second while it switches over',
+      timeout: WATCH_FUNCTION_TIMEOUT,
+    });
+    watchSwitchover.addToRolePolicy(allow(['rds:DescribeBlueGreenDeployments'], [deployments]));
     const inspect = fn(
       'WatchdogInspect',
       'watchdog-inspect',
@@ -238,12 +248,14 @@ export class UpgradeStack extends Stack {
       verifyWriter,
       restoreOldBlue,
       deletionProtection,
+      watchSwitchover,
     };
     this.runbook = new UpgradeRunbook(this, 'Runbook', {
       stateMachineName: UPGRADE_MACHINE_NAME,
       planDefaults: this.planDefaults,
       functions: runbookFunctions,
       toggle,
+      listenerRules: listenerRules,
       topic,
       mappingArns,
       queueArns: queues.map((q) => q.arn),
@@ -298,6 +310,16 @@ export class UpgradeStack extends Stack {
     });
 
     // Wildcards AWS forces, each acknowledged where it is granted.
+    acknowledgeWildcards(
+      watchSwitchover.role ?? watchSwitchover,
+      [deployments],
+      WILDCARD_REASONS.deployments,
+    );
+    acknowledgeWildcards(
+      this.runbook.stateMachine.role,
+      [listenerRules],
+      WILDCARD_REASONS.listenerRules,
+    );
     for (const f of [verifyGreen, deletionProtection]) {
       acknowledgeWildcards(f.role ?? f, [deployments], WILDCARD_REASONS.deployments);
       acknowledgeWildcards(f.role ?? f, [arn('rds', 'db', '*')], WILDCARD_REASONS.greenInstances);

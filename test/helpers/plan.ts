@@ -10,7 +10,6 @@ export function testPlan(overrides: Partial<UpgradePlan> = {}): UpgradePlan {
     targetEngineVersion: '17.2',
     targetParameterGroupName: 'parameters-postgres17',
     switchoverTimeoutSeconds: 300,
-    switchoverMaxChecks: 84,
     deadline: '2026-11-22T06:00:00.000Z',
     dryRun: false,
     requireApproval: false,

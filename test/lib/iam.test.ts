@@ -148,7 +148,12 @@ function integrationCalls(
     const params = (state.Parameters ?? {}) as Record<string, unknown>;
     const sdk = /^arn:aws:states:::aws-sdk:([a-z0-9]+):([A-Za-z0-9]+)$/.exec(resource);
     if (sdk !== null) {
-      const service = sdk[1] === 'sfn' ? 'states' : (sdk[1] ?? '');
+      // The SDK integration's service name, where IAM's prefix differs.
+      const iamPrefix: Record<string, string> = {
+        sfn: 'states',
+        elasticloadbalancingv2: 'elasticloadbalancing',
+      };
+      const service = iamPrefix[sdk[1] ?? ''] ?? sdk[1] ?? '';
       const action = `${service}:${(sdk[2] ?? '').charAt(0).toUpperCase()}${(sdk[2] ?? '').slice(1)}`;
       calls.push({ action });
     } else if (resource === 'arn:aws:states:::lambda:invoke') {

@@ -66,6 +66,17 @@ function state(states: Record<string, State>, name: string): State {
   return s;
 }
 
+/** Takes the branch that starts at `start` out of a Parallel state; returns its first state. */
+function takeBranch(states: Record<string, State>, parallel: string, start: string): State {
+  const p = state(states, parallel) as State & {
+    Branches: { StartAt: string; States: Record<string, State> }[];
+  };
+  const branch = p.Branches.find((b) => b.StartAt === start);
+  if (branch === undefined) throw new Error(`${parallel} has no branch starting at "${start}"`);
+  p.Branches = p.Branches.filter((b) => b !== branch);
+  return state(branch.States, start);
+}
+
 /** The state replaced by a Pass that goes on to the same next state and changes nothing. */
 function doesNothing(states: Record<string, State>, name: string): void {
   states[name] = { Type: 'Pass', ResultPath: null, Next: state(states, name).Next };
@@ -79,8 +90,10 @@ export const MUTANTS: Mutant[] = [
     name: '"Turn maintenance off" turns it on',
     caughtBy: 'page-off-after-verified-writer',
     scenario: 'happy',
+    // The page rule's own delete skipped, and the toggle asked to turn the page on.
     definition: (d) =>
       edit(d, (s) => {
+        doesNothing(s, 'Turn the maintenance page off');
         state(s, 'Turn maintenance off').Parameters = {
           ...state(s, 'Turn maintenance off').Parameters,
           Payload: { action: 'on' },
@@ -99,7 +112,7 @@ export const MUTANTS: Mutant[] = [
     scenario: 'happy',
     definition: (d) =>
       edit(d, (s) => {
-        state(s, 'Notified: maintenance off').Next = state(s, 'Resume consumers').Next;
+        state(s, 'Turn maintenance off').Next = state(s, 'Resume consumers').Next;
         state(s, 'Resume consumers').Next = state(s, 'Note: switched over').Next;
         state(s, 'Note: switched over').Next = 'Resume consumers';
       }),
@@ -116,7 +129,7 @@ export const MUTANTS: Mutant[] = [
     scenario: 'happy',
     definition: (d) =>
       edit(d, (s) => {
-        state(s, 'Let in-flight batches finish').Next = state(s, 'Turn maintenance on').Next;
+        state(s, 'Get ready to switch over').Next = state(s, 'Turn maintenance on').Next;
         state(s, 'Turn maintenance on').Next = state(s, 'Notified: upgrade started').Next;
         state(s, 'Notified: upgrade started').Next = 'Turn maintenance on';
       }),
@@ -150,8 +163,7 @@ export const MUTANTS: Mutant[] = [
     },
     definition: (d) =>
       edit(d, (s) => {
-        state(s, 'Pause consumers').Next = state(s, 'Let in-flight batches finish').Next;
-        delete s['Let in-flight batches finish'];
+        takeBranch(s, 'Get ready to switch over', 'Let in-flight batches finish');
       }),
   },
   {
@@ -160,10 +172,10 @@ export const MUTANTS: Mutant[] = [
     scenario: 'slow-consumers',
     definition: (d) =>
       edit(d, (s) => {
-        const after = state(s, 'Let in-flight batches finish').Next;
+        const wait = takeBranch(s, 'Get ready to switch over', 'Let in-flight batches finish');
+        s['Let in-flight batches finish'] = { ...wait, Next: 'Pause consumers' };
+        delete s['Let in-flight batches finish'].End;
         state(s, 'Is there time to switch over?').Default = 'Let in-flight batches finish';
-        state(s, 'Let in-flight batches finish').Next = 'Pause consumers';
-        state(s, 'Pause consumers').Next = after;
       }),
   },
   {
@@ -182,12 +194,14 @@ export const MORE_MUTANTS: Mutant[] = [
     scenario: 'happy',
     definition: (d) =>
       edit(d, (s) => {
-        // After the writer check and the old sessions: straight on to what follows the page.
+        // The page comes off as the switchover ends; after the writer check and the old
+        // sessions, straight on to what follows the page.
         const after = state(s, 'Turn maintenance off').Next ?? '';
+        state(s, 'Turn maintenance off').Next = state(s, 'Note: switched over').Next;
+        state(s, 'Note: switched over').Next = 'Turn the maintenance page off';
+        state(s, 'Were the sessions on old blue ended?').Default = after;
         state(s, 'End client sessions on old blue').Next = after;
         state(s, 'Note: end client sessions on old blue rebooted').Next = after;
-        state(s, 'Turn maintenance off').Next = state(s, 'Note: switched over').Next;
-        state(s, 'Note: switched over').Next = 'Turn maintenance off';
       }),
   },
   {
@@ -196,7 +210,7 @@ export const MORE_MUTANTS: Mutant[] = [
     scenario: 'happy',
     definition: (d) =>
       edit(d, (s) => {
-        state(s, 'Notified: maintenance off').Next = state(s, 'Resume consumers').Next;
+        state(s, 'Turn maintenance off').Next = state(s, 'Resume consumers').Next;
         state(s, 'Resume consumers').Next = state(s, 'Switch over to green').Next;
         state(s, 'Switch over to green').Next = 'Resume consumers';
       }),
@@ -288,7 +302,7 @@ export const MORE_MUTANTS: Mutant[] = [
             ResultPath: '$.failure',
           },
         ];
-        delete s['Start counting switchover checks after an error'];
+        delete s['Start watching the switchover after an error'];
       }),
   },
   {
@@ -298,7 +312,7 @@ export const MORE_MUTANTS: Mutant[] = [
     assumptions: { 'green-deletion-protection': 'off' },
     definition: (d) =>
       edit(d, (s) => {
-        state(s, 'Resume consumers').Next = 'Drain buffers';
+        state(s, 'Notified: switched over').Next = 'Drain buffers';
         delete s['Protect the new writer from deletion'];
       }),
   },
@@ -374,7 +388,17 @@ export const MORE_MUTANTS: Mutant[] = [
     name: 'the page goes off with client sessions left on old blue',
     caughtBy: 'user write(s) failed after the page went off',
     scenario: 'stale-sessions',
-    definition: (d) => edit(d, (s) => skip(s, 'End client sessions on old blue')),
+    // The writer check no longer ends them beside it, and no step does instead.
+    definition: (d) =>
+      edit(d, (s) => {
+        // The function is the Resource and Parameters is its event (payloadResponseOnly).
+        const check = state(s, 'Verify new writer') as State & { Parameters: object };
+        const { endSessionsOn: _dropped, ...event } = check.Parameters as {
+          endSessionsOn?: string;
+        };
+        check.Parameters = event;
+        skip(s, 'End client sessions on old blue');
+      }),
   },
   {
     name: 'the page goes off with client sessions left on the failed writer',

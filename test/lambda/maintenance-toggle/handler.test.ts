@@ -40,7 +40,9 @@ beforeEach(() => {
   elb.on(DescribeListenersCommand).resolves({
     Listeners: [{ ListenerArn: LISTENER, LoadBalancerArn: 'arn:lb' }],
   });
-  elb.on(CreateRuleCommand).resolves({});
+  elb.on(CreateRuleCommand).callsFake((input) => ({
+    Rules: [{ RuleArn: `rule-${String(input.Priority)}`, Priority: String(input.Priority) }],
+  }));
   secrets.on(GetSecretValueCommand).resolves({ SecretString: 'bypass-value' });
 });
 

@@ -167,6 +167,35 @@ describe('maintenance on', () => {
     expect(order).toEqual([1, 2, 3, 4]);
   });
 
+  it('creates the page last and makes no call after it, and names the page rule', async () => {
+    const calls: string[] = [];
+    const send = ctx.elb.send.bind(ctx.elb);
+    let othersInFlight = 0;
+    ctx.elb.send = (async (command: {
+      constructor: { name: string };
+      input: { Priority?: number };
+    }) => {
+      const page = command.input.Priority === 4;
+      calls.push(`${command.constructor.name}${command.input.Priority ?? ''}`);
+      if (command.constructor.name === 'CreateRuleCommand' && !page) {
+        othersInFlight += 1;
+        // The bypass and capture rules answer late; the page must still wait for them.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        othersInFlight -= 1;
+      }
+      if (page) expect(othersInFlight).toBe(0);
+      return send(command as never);
+    }) as typeof ctx.elb.send;
+    const result = await maintenanceOn(ctx);
+    expect(calls.at(-1)).toBe('CreateRuleCommand4');
+    const page = elb.ours().find((r) => r.Priority === '4');
+    expect(result.pageRuleArn).toBe(page?.RuleArn);
+    expect(result.rules.find((r) => r.name === 'maintenance-page')?.ruleArn).toBe(page?.RuleArn);
+    expect((await status(ctx)).pageRuleArn).toBe(page?.RuleArn);
+    await maintenanceOff(ctx);
+    expect((await status(ctx)).pageRuleArn).toBeNull();
+  });
+
   it('is idempotent: on twice is on, with no second rule', async () => {
     await maintenanceOn(ctx);
     const again = await maintenanceOn(ctx);

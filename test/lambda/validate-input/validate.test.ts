@@ -117,9 +117,4 @@ describe('validateInput', () => {
       });
     },
   );
-
-  it('gives up on a stuck switchover after its timeout plus two minutes of 5 s checks', () => {
-    const result = validateInput({ switchoverTimeoutSeconds: 60 }, defaults, start);
-    expect(result).toMatchObject({ valid: true, plan: { switchoverMaxChecks: 36 } });
-  });
 });

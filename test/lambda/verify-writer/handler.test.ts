@@ -120,6 +120,51 @@ describe('verify-writer handler: end-old-sessions', () => {
   });
 });
 
+describe('verify-writer handler: the window', () => {
+  /** The check with the sessions on old blue, which RDS describes as `old1`. */
+  async function checkEndingSessions(old1: Record<string, unknown>) {
+    rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'platform-db-old1' }).resolves({
+      DBInstances: [{ DBInstanceIdentifier: 'platform-db-old1', ...old1 }],
+    });
+    return (await handler({
+      plan: { sourceIdentifier: 'platform-db', targetEngineVersion: version },
+      endSessionsOn: 'old-blue',
+    })) as VerifyWriterResult & { oldSessions: unknown };
+  }
+
+  it('ends the sessions on old blue in the same call as the check', async () => {
+    const result = await checkEndingSessions({ Endpoint: { Address: '127.0.0.1' } });
+    expect(result.passed).toBe(true);
+    expect(result.oldSessions).toEqual({
+      instance: 'platform-db-old1',
+      ended: 0,
+      detail: 'ended 0 client session(s) on platform-db-old1 (old blue, read-only)',
+    });
+  });
+
+  it('reports sessions it could not end beside a passed check, without failing the call', async () => {
+    const result = await checkEndingSessions({});
+    expect(result.passed).toBe(true);
+    expect(result.oldSessions).toEqual({
+      error: 'platform-db-old1 has no endpoint address yet, so its sessions could not be ended',
+    });
+  });
+
+  it('answers a warm-up by reading the credentials, and calls RDS for nothing', async () => {
+    secrets.resetHistory();
+    await resetDatabase();
+    await expect(handler({ warm: true })).resolves.toEqual({ warm: true });
+    expect(secrets).toHaveReceivedCommand(GetSecretValueCommand);
+    expect(rds).not.toHaveReceivedAnyCommand();
+  });
+
+  it('refuses a warm-up with anything else in it, naming what is missing', async () => {
+    await expect(handler({ warm: true, plan: {} })).rejects.toThrow(
+      /invalid verify-writer event[\s\S]*sourceIdentifier/,
+    );
+  });
+});
+
 describe('verify-writer handler: blue limitations', () => {
   it('fails blue on a table without a primary key when the upgrade is major, names it', async () => {
     await pg.db.exec('CREATE TABLE audit_trail (at timestamptz, note text)');
