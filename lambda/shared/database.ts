@@ -32,7 +32,12 @@ async function readSecret(forceFetch = false): Promise<DatabaseSecret> {
   if (out.SecretString === undefined || out.SecretString === '') {
     throw new Error(`database secret ${secretArn} has no value`);
   }
-  const secret = JSON.parse(out.SecretString) as DatabaseSecret;
+  let secret: DatabaseSecret;
+  try {
+    secret = JSON.parse(out.SecretString) as DatabaseSecret;
+  } catch {
+    throw new Error(`database secret ${secretArn} is not JSON (host, port, username, password)`);
+  }
   cached = { secret, until: Date.now() + SECRET_MAX_AGE_MS };
   return secret;
 }

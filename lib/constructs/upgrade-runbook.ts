@@ -992,9 +992,11 @@ export class UpgradeRunbook extends Construct {
         sfn.Choice.jsonPath(s, 'Is the new writer healthy?')
           .when(
             sfn.Condition.booleanEquals('$.writerCheck.passed', true),
+            // Only a count of ended sessions lets the page go off; anything else (an error,
+            // no answer at all) ends them in a step of their own first.
             sfn.Choice.jsonPath(s, 'Were the sessions on old blue ended?')
-              .when(sfn.Condition.isPresent('$.writerCheck.oldSessions.error'), endOldSessions)
-              .otherwise(pageOff),
+              .when(sfn.Condition.isPresent('$.writerCheck.oldSessions.ended'), pageOff)
+              .otherwise(endOldSessions),
           )
           .when(sfn.Condition.numberLessThan('$.writerVerify.count', VERIFY_ATTEMPTS), writerWait)
           // A check that could not run (the function failed or timed out, the database

@@ -199,7 +199,10 @@ export const MORE_MUTANTS: Mutant[] = [
         const after = state(s, 'Turn maintenance off').Next ?? '';
         state(s, 'Turn maintenance off').Next = state(s, 'Note: switched over').Next;
         state(s, 'Note: switched over').Next = 'Turn the maintenance page off';
-        state(s, 'Were the sessions on old blue ended?').Default = after;
+        const ended = state(s, 'Were the sessions on old blue ended?') as unknown as {
+          Choices: { Next: string }[];
+        };
+        for (const c of ended.Choices) c.Next = after;
         state(s, 'End client sessions on old blue').Next = after;
         state(s, 'Note: end client sessions on old blue rebooted').Next = after;
       }),

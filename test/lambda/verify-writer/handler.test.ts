@@ -158,6 +158,19 @@ describe('verify-writer handler: the window', () => {
     expect(rds).not.toHaveReceivedAnyCommand();
   });
 
+  it('names the database secret when its value is not JSON', async () => {
+    await resetDatabase();
+    secrets.reset();
+    secrets
+      .on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: 'hunter2' })
+      .resolves({ SecretString: connectFunctionsTo(pg) });
+    await expect(handler({ warm: true })).rejects.toThrow(
+      'database secret arn:aws:secretsmanager:eu-west-1:123456789012:secret:db is not JSON',
+    );
+    await resetDatabase();
+  });
+
   it('refuses a warm-up with anything else in it, naming what is missing', async () => {
     await expect(handler({ warm: true, plan: {} })).rejects.toThrow(
       /invalid verify-writer event[\s\S]*sourceIdentifier/,
