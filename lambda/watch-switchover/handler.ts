@@ -2,6 +2,7 @@
 import { RDSClient } from '@aws-sdk/client-rds';
 import type { Context } from 'aws-lambda';
 import * as v from 'valibot';
+import { ISO_DATETIME } from '../shared/formats';
 import { logger } from '../shared/logger';
 import { type WatchResult, watchSwitchover } from './watch';
 
@@ -12,7 +13,7 @@ const Event = v.union([
   v.strictObject({ warm: v.literal(true) }),
   v.strictObject({
     deploymentId: v.pipe(v.string(), v.minLength(1)),
-    startedAt: v.pipe(v.string(), v.isoTimestamp()),
+    startedAt: v.pipe(v.string(), v.regex(ISO_DATETIME, 'must be an ISO 8601 time')),
     maxSeconds: v.pipe(v.number(), v.integer(), v.minValue(1)),
     running: v.boolean(),
   }),

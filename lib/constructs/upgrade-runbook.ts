@@ -72,7 +72,7 @@ export interface UpgradeRunbookProps {
  * A Standard execution holds at most 25,000 history events.
  * https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html#service-limits-state-machine-executions
  * One polling round is Wait (2 events) + Task (5: entered, scheduled, started, succeeded,
- * exited) + count Pass (2) + Choice (2) = 11 events. HISTORY_WORST_CASE adds them up.
+ * exited) + count Pass (2) + Choice (2) = 11 events. historyWorstCase() adds them up.
  * - Green build: every 10 minutes, at most 144 rounds (24 h) = 1,584 events. Nobody waits on
  *   green (maintenance is not on yet), so a coarse interval costs nothing. A round in which
  *   the deployment is AVAILABLE but green is only busy or catching up also runs Verify green
@@ -755,6 +755,8 @@ export class UpgradeRunbook extends Construct {
     // The page rule goes first, in one call from here (an SDK integration is one API round
     // trip; invoking the toggle would add another). The toggle then takes away the rest of
     // its rules; it also takes the page away if this call failed.
+    // https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+    // https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DeleteRule.html
     const maintenanceOff = toOperator(maintenance(s, 'Turn maintenance off', toggle, 'off'));
     const pageOff = awsCall(s, 'Turn the maintenance page off', {
       service: 'elasticloadbalancingv2',

@@ -34,6 +34,8 @@ export class AppPool {
     size = 4,
   ) {
     this.sessions = Array.from({ length: size }, () => ({}));
+    // The moment the switchover lets go of its instances, as a pool that reconnects "at once".
+    rds.onSwitchoverEnd(() => this.reconnect());
   }
 
   /**
@@ -41,7 +43,7 @@ export class AppPool {
    * Called every second, and at once when a switchover ends and its instances take
    * connections again, as a pool that reconnects "at once" does.
    */
-  reconnect(): void {
+  private reconnect(): void {
     if (this.ctx.assumption('stale-sessions') !== 'pools') return;
     for (const s of this.sessions) {
       if (this.alive(s)) continue;

@@ -90,11 +90,7 @@ export class World {
         if (value === undefined) throw new Error(`unknown assumption ${name}`);
         return value;
       },
-      emit: (event) => {
-        this.events.push({ t: sim.now(), ...event } as WorldEvent);
-        // The app's pool reconnects the moment the switchover lets go of its instances.
-        if (event.kind === 'switchover-end') this.appPool.reconnect();
-      },
+      emit: (event) => this.events.push({ t: sim.now(), ...event } as WorldEvent),
     };
     const defaults = options.app.defaults;
     this.rds = new RdsModel(

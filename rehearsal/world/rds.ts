@@ -102,6 +102,8 @@ export class RdsModel {
   private readonly aliases: { host: string; resourceId: string; until: number }[] = [];
   private nextId = 1;
   private createCalls = 0;
+  /** Told when a switchover ends and its instances take connections again. */
+  private readonly switchoverEndListeners: (() => void)[] = [];
   private switchoverAnswerLost = false;
   private blueWasProtected = false;
   private lastWriter: string | null | undefined;
@@ -786,6 +788,7 @@ export class RdsModel {
           took > timeout ? this.ctx.assumption('switchover-timeout-status') : 'SWITCHOVER_FAILED';
         release();
         this.ctx.emit({ kind: 'switchover-end', deployment: d.id, completed: false });
+        for (const listener of this.switchoverEndListeners) listener();
       });
     } else {
       this.ctx.after(took, () => {
@@ -825,6 +828,7 @@ export class RdsModel {
             left: stale,
           };
         this.ctx.emit({ kind: 'switchover-end', deployment: d.id, completed: true });
+        for (const listener of this.switchoverEndListeners) listener();
         this.writerChanged();
       });
     }
@@ -988,6 +992,11 @@ export class RdsModel {
   }
 
   /** Runs one statement on a connection, at the moment it commits. */
+  /** Calls `listener` each time a switchover ends, once its instances take connections. */
+  onSwitchoverEnd(listener: () => void): void {
+    this.switchoverEndListeners.push(listener);
+  }
+
   execute(connection: { instance: Instance; epoch: number }, text: string, values: unknown[]) {
     const i = connection.instance;
     if (connection.epoch !== i.epoch || i.blocked || !this.instances.has(i.resourceId)) {
