@@ -250,8 +250,14 @@ export class FunctionRuntime {
   /**
    * One synchronous invocation, as Lambda runs it, including its timeout. `overhead` is the
    * caller's: an API round trip for Invoke, none for an event source mapping's own poller.
+   * `own`: the event was built for this call alone, of JSON values only, and its maker never
+   * reads it again (the poller's batches), so it is the handler's own copy already.
    */
-  async invoke(event: unknown, overhead = this.ctx.invokeOverhead): Promise<InvokeResult> {
+  async invoke(
+    event: unknown,
+    overhead = this.ctx.invokeOverhead,
+    own = false,
+  ): Promise<InvokeResult> {
     await this.ctx.sleep(overhead);
     this.invocations += 1;
     const reclaim = this.ctx.reclaimIdleAfterSeconds;
@@ -282,7 +288,7 @@ export class FunctionRuntime {
       timer = setTimeout(() => resolve('timeout'), this.spec.timeoutSeconds * 1000);
     });
     // The event arrives serialized, as Lambda delivers it: the handler gets its own copy.
-    const copy = JSON.parse(JSON.stringify(event ?? null)) as unknown;
+    const copy = own ? event : (JSON.parse(JSON.stringify(event ?? null)) as unknown);
     const run = Promise.resolve()
       .then(() => container.handler(copy, context))
       .then(

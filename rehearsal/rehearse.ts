@@ -353,7 +353,9 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     );
   }
   const app = options.app ?? defaultApp();
-  if (options.definition !== undefined) validDefinition(options.definition);
+  // The app's own definition is validated by the interpreter on its first run (run.ts).
+  if (options.definition !== undefined && options.definition !== app.machines.upgrade.definition)
+    validDefinition(options.definition);
   const upgrade: MachineSpec = {
     ...app.machines.upgrade,
     definition: options.definition ?? app.machines.upgrade.definition,

@@ -122,7 +122,7 @@ export async function runExecution(request: RunRequest): Promise<RunResult> {
     };
   }
 
-  const validation = validationFor(machine.definition);
+  const validation = validationFor(machine);
   const sm = new StateMachine(definition, { validationOptions: validation.options });
   validation.passed();
   const startDate = Date.now();
@@ -181,21 +181,24 @@ export async function runExecution(request: RunRequest): Promise<RunResult> {
  * The interpreter validates a definition against the ASL schema when it is built, which
  * takes most of a second (the schema is compiled first). Each definition is validated on its
  * first run in a process, unless this interpreter has passed that same definition before: a
- * cache entry (cache.ts) keyed on the definition and the dependencies records it.
+ * cache entry (cache.ts) keyed on the definition and the dependencies records it, one entry
+ * per machine (an entry replaces the others of its kind).
  */
 const validated = new WeakSet<StateMachineDefinition>();
-function validationFor(definition: StateMachineDefinition): {
+export function validationFor(machine: MachineSpec): {
   options: { noValidate: true } | { checkArn: false };
   passed: () => void;
 } {
+  const { definition } = machine;
   if (validated.has(definition)) return { options: { noValidate: true }, passed: () => undefined };
+  const kind = `asl-valid-${machine.name}`;
   const key = hashInputs(['package-lock.json'], JSON.stringify(definition));
-  const known = readEntry('asl-valid', key) !== undefined;
+  const known = readEntry(kind, key) !== undefined;
   return {
     options: known ? { noValidate: true } : { checkArn: false },
     passed: () => {
       validated.add(definition);
-      if (!known) writeEntry('asl-valid', key, 'valid');
+      if (!known) writeEntry(kind, key, 'valid');
     },
   };
 }

@@ -138,8 +138,9 @@ export class World {
       (name) => {
         const runtime = this.runtime(name);
         return {
-          // The mapping's pollers run inside Lambda: no API round trip before the code runs.
-          invoke: (event) => runtime.invoke(event, 0),
+          // The mapping's pollers run inside Lambda: no API round trip before the code runs,
+          // and each batch's event is built for its invocation alone (lambda.ts).
+          invoke: (event) => runtime.invoke(event, 0, true),
           statements: this.principal(runtime.spec.name, runtime.spec.roleArn).statements,
         };
       },

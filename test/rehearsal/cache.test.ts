@@ -5,6 +5,7 @@ import { LAMBDA_ROOT as LIB_LAMBDA_ROOT } from '../../lib/constructs/node-functi
 import { hashInputs } from '../../rehearsal/cache';
 import { LAMBDA_ROOT } from '../../rehearsal/functions';
 import { synthesizeApp } from '../../rehearsal/synthesized';
+import { app } from '../helpers/upgrade';
 
 /*
  * The rehearsal keeps the synthesized app and the function bundles on disk (rehearsal/
@@ -86,6 +87,50 @@ describe('a function bundle from the cache', () => {
     expect(entries).toHaveLength(1);
     expect(readFileSync(join(cache, entries[0] ?? ''), 'utf8')).toContain('second');
     expect(await bundle()).toBe(rebuilt);
+  });
+});
+
+describe('a definition the interpreter validated before', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'asl-cache-'));
+  const previous = process.env.QUIET_UPGRADE_CACHE_DIR;
+  beforeAll(() => {
+    process.env.QUIET_UPGRADE_CACHE_DIR = dir;
+  });
+  afterAll(() => {
+    if (previous === undefined) delete process.env.QUIET_UPGRADE_CACHE_DIR;
+    else process.env.QUIET_UPGRADE_CACHE_DIR = previous;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const machine = (name: string, comment: string) => ({
+    ...app.machines.upgrade,
+    name,
+    definition: { ...app.machines.upgrade.definition, Comment: comment },
+  });
+
+  /** The validation each machine's next run gets, in a module instance of its own. */
+  async function validations(machines: ReturnType<typeof machine>[]) {
+    let options: unknown[] = [];
+    await jest.isolateModulesAsync(async () => {
+      const { validationFor } = await import('../../rehearsal/run');
+      options = machines.map((m) => {
+        const v = validationFor(m);
+        v.passed();
+        return v.options;
+      });
+    });
+    return options;
+  }
+
+  it('is not validated again in the next process, for each machine, until it changes', async () => {
+    const upgrade = machine('upgrade', 'a');
+    const watchdog = machine('watchdog', 'b');
+    const validate = { checkArn: false };
+    expect(await validations([upgrade, watchdog])).toEqual([validate, validate]);
+    expect(await validations([upgrade, watchdog])).toEqual([
+      { noValidate: true },
+      { noValidate: true },
+    ]);
+    expect(await validations([machine('upgrade', 'changed')])).toEqual([validate]);
   });
 });
 
