@@ -205,7 +205,7 @@ function sweepTable(rows: SweepRow[]): string[] {
   ];
 }
 
-async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   let args: Args;
   try {
     args = parseArgs(argv);

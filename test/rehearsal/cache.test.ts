@@ -137,3 +137,37 @@ describe('a definition the interpreter validated before', () => {
 it('finds the function code where the CDK app does', () => {
   expect(LAMBDA_ROOT).toBe(LIB_LAMBDA_ROOT);
 });
+
+describe('the bundle npm run rehearse runs (rehearsal/launch.cjs)', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const launch = require('../../rehearsal/launch.cjs') as {
+    current(manifest: string): boolean;
+    versions(): string;
+    hashOf(path: string): string;
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'launch-'));
+  const input = join(dir, 'cli.ts');
+  const manifest = join(dir, 'manifest.json');
+  const write = (versions: string) =>
+    writeFileSync(
+      manifest,
+      JSON.stringify({ versions, inputs: { [input]: launch.hashOf(input) } }),
+    );
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is used only while every file it was built from, Node.js and esbuild are unchanged', () => {
+    writeFileSync(input, 'export const a = 1;');
+    write(launch.versions());
+    expect(launch.current(manifest)).toBe(true);
+    writeFileSync(input, 'export const a = 2;');
+    expect(launch.current(manifest)).toBe(false);
+    write(launch.versions());
+    expect(launch.current(manifest)).toBe(true);
+    rmSync(input);
+    expect(launch.current(manifest)).toBe(false);
+    writeFileSync(input, 'export const a = 2;');
+    write('node v0.0.0, esbuild 0.0.0');
+    expect(launch.current(manifest)).toBe(false);
+    expect(launch.current(join(dir, 'no-manifest.json'))).toBe(false);
+  });
+});

@@ -10,10 +10,11 @@ import { LIGHT_RATES } from '../../rehearsal/sweep';
 import { app } from '../helpers/upgrade';
 import { MUTANTS } from './mutants';
 
-const CLI = join(__dirname, '..', '..', 'rehearsal', 'cli.ts');
+// As `npm run rehearse` runs it: the CLI bundled by the launcher.
+const CLI = join(__dirname, '..', '..', 'rehearsal', 'launch.cjs');
 
 function cli(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {
+  return spawnSync(process.execPath, [CLI, ...args], {
     encoding: 'utf8',
     env: { ...process.env, NODE_OPTIONS: '' },
   });
