@@ -57,7 +57,7 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
   'green-stuck': {
     summary: 'green never becomes AVAILABLE before the deadline',
     scenario: { greenStuck: true },
-    input: { deadline: '2026-11-22T06:00:00Z' },
+    input: { deadline: '2026-11-22T05:00:00Z' },
     expect: 'ROLLED_BACK',
   },
   'green-initializing': {

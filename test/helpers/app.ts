@@ -17,12 +17,12 @@ export function defaultRawConfig(): Json {
 
 /**
  * Builds the app exactly as `cdk synth` does (same feature flags from cdk.json), with the
- * config changed by `edit`. Function code is not bundled unless `bundle` is set: template
- * tests don't read it, and bundling is a slow part of a synth.
+ * config changed by `edit`. Function code is not bundled unless `bundle` names the stacks
+ * to bundle: template tests don't read it, and bundling is a slow part of a synth.
  */
 export function synthApp(
   edit: (config: Json) => void = () => undefined,
-  { bundle = false }: { bundle?: boolean } = {},
+  { bundle = [] }: { bundle?: string[] } = {},
 ): QuietUpgradeApp {
   const raw = defaultRawConfig();
   edit(raw);
@@ -30,7 +30,7 @@ export function synthApp(
     context: {
       ...cdkJson.context,
       [CONFIG_CONTEXT_KEY]: raw,
-      ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }),
+      'aws:cdk:bundling-stacks': bundle,
     },
     // CDK's own lint of the templates against CloudFormation's rules takes seconds per synth;
     // `npm run synth` (the README's main job) runs it, and these tests read the templates.

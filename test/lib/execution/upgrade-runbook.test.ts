@@ -1,3 +1,4 @@
+import { SCENARIOS } from '../../../rehearsal/rehearse';
 import type { World } from '../../../rehearsal/world';
 import {
   ORIGINAL,
@@ -144,7 +145,12 @@ describe('upgrade runbook, executed locally', () => {
     expect(report.run.output).toMatchObject({ failure: { Error: 'GreenNotReadyInTime' } });
     expect(report.maintenance.seconds).toBe(0);
     expect(instances(world)).toEqual({ [SOURCE]: ORIGINAL });
-    expect(times(world, 'task').at(-1)).toBeGreaterThanOrEqual(Date.parse('2026-11-22T06:00:00Z'));
+    const deadline = String(SCENARIOS['green-stuck']?.input?.deadline);
+    expect(times(world, 'task').at(-1)).toBeGreaterThanOrEqual(Date.parse(deadline));
+    // It waited for green until the deadline, not past it.
+    const rollback = world.events.find((e) => e.kind === 'task' && e.state.startsWith('Roll back'));
+    expect(rollback?.t).toBeGreaterThanOrEqual(Date.parse(deadline));
+    expect(rollback?.t).toBeLessThan(Date.parse(deadline) + 60_000);
   });
 
   it('never starts the switchover after the deadline', async () => {

@@ -165,7 +165,7 @@ describe('BuffersStack security checks', () => {
 
 describe('consumer bundle', () => {
   it('bundles minified code with a source map and leaves the AWS SDK to the runtime', () => {
-    const { buffers } = demoStacks(synthApp(undefined, { bundle: true }));
+    const { buffers } = demoStacks(synthApp(undefined, { bundle: [stack.stackName] }));
     const assembly = (buffers.node.root as App).synth();
     const fn = templateOf(buffers).findResources('AWS::Lambda::Function');
     const assetHash = Object.values(fn)
