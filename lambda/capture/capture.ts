@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { type AnyBufferMessage, BUFFER_CONTRACTS, type BufferName } from '../shared/contracts';
-import { type LinkParams, type SignedKind, verify } from '../shared/link-signing';
-import { type DoneKind, donePage, errorPage } from './pages';
+import { type LinkParams, SIGNED_FIELDS, type SignedKind, verify } from '../shared/link-signing';
+import {
+  type AskKind,
+  askPage,
+  CONTENT_SECURITY_POLICY,
+  type DoneKind,
+  donePage,
+  errorPage,
+} from './pages';
 
 /** The paths the capture function answers, exact matches. Configured in cdk.json. */
 export interface CaptureRoutes {
@@ -47,7 +54,12 @@ function html(statusCode: number, body: string, headers: Record<string, string> 
   return {
     statusCode,
     statusDescription: `${statusCode} ${REASONS[statusCode] ?? ''}`.trim(),
-    headers: { 'content-type': 'text/html; charset=utf-8', ...NO_STORE, ...headers },
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': CONTENT_SECURITY_POLICY,
+      ...NO_STORE,
+      ...headers,
+    },
     body,
     isBase64Encoded: false,
   };
@@ -109,8 +121,10 @@ async function route(
         occurredAt: at,
         data: { campaignId: q.c, subscriberId: q.s, url: q.u },
       });
-      // Only ever to the signed destination, which the contract has checked is http(s).
-      return { ...html(302, ''), headers: { ...NO_STORE, location: q.u } };
+      // Only ever to the signed destination, which the contract has checked is http(s), as
+      // the URL parser writes it: it drops tabs and line breaks, so none reaches the header.
+      // https://url.spec.whatwg.org/#concept-basic-url-parser
+      return { ...html(302, ''), headers: { ...NO_STORE, location: new URL(q.u).href } };
     }
     case routes.open: {
       allow(method, ['GET']);
@@ -132,8 +146,9 @@ async function route(
       };
     }
     case routes.confirm: {
-      allow(method, ['GET']);
+      allow(method, ['GET', 'POST']);
       const q = await signedParams(event, 'confirm', ['l', 'e'], deps);
+      if (method === 'GET') return ask('confirm', routes.confirm, q);
       await buffer(deps, 'opt-ins', {
         v: 1,
         type: 'opt-in-confirmation',
@@ -144,9 +159,11 @@ async function route(
       return done('confirm');
     }
     case routes.unsubscribe: {
-      // POST is RFC 8058 one-click unsubscribe from the List-Unsubscribe header.
+      // POST is RFC 8058 one-click unsubscribe from the List-Unsubscribe header, or the
+      // button on the page a GET shows.
       allow(method, ['GET', 'POST']);
       const q = await signedParams(event, 'unsubscribe', ['e'], deps);
+      if (method === 'GET') return ask('unsubscribe', routes.unsubscribe, q);
       await buffer(deps, 'unsubscribes', {
         v: 1,
         type: 'unsubscribe',
@@ -188,6 +205,24 @@ async function route(
 
 function done(kind: DoneKind): ALBResult {
   return html(200, donePage(kind));
+}
+
+/**
+ * A GET of a confirm or unsubscribe link only asks: mail security scanners fetch every link
+ * in a message, so a GET that acted would confirm and unsubscribe people who never clicked.
+ * The page's button POSTs the same signed link, which acts. RFC 8058 exists for this: "mail
+ * software sometimes fetches URLs in mail header fields, and thereby accidentally triggers
+ * unsubscriptions"; its one-click unsubscribe is a POST.
+ * https://www.rfc-editor.org/rfc/rfc8058
+ */
+function ask(kind: AskKind & SignedKind, path: string, params: LinkParams): ALBResult {
+  const query = new URLSearchParams();
+  for (const field of SIGNED_FIELDS[kind]) {
+    const value = params[field];
+    if (value) query.set(field, value);
+  }
+  query.set('sig', params.sig ?? '');
+  return html(200, askPage(kind, `${path}?${query.toString()}`));
 }
 
 function allow(method: string, allowed: string[]): void {
@@ -251,9 +286,10 @@ function formFields(event: ALBEvent): Record<string, string> {
   if (body.length > MAX_FORM_BYTES) {
     throw new Refusal(413, `form is ${body.length} bytes, more than ${MAX_FORM_BYTES}`);
   }
-  const fields: Record<string, string> = {};
+  // Without a prototype: a field named __proto__, constructor or toString is a field.
+  const fields = Object.create(null) as Record<string, string>;
   for (const [key, value] of new URLSearchParams(body.toString('utf8'))) {
-    if (key in fields) throw new Refusal(400, `field ${key} is sent twice`);
+    if (Object.hasOwn(fields, key)) throw new Refusal(400, `field ${key} is sent twice`);
     fields[key] = value;
   }
   return fields;

@@ -1,6 +1,21 @@
+import { createHash } from 'node:crypto';
 import { PAGE_STYLE } from '../shared/maintenance-page';
 
 /** Small self-contained pages the capture function answers people with. */
+
+/**
+ * What the pages may load and do: nothing but their own inline style (by its hash) and a
+ * form posted back here; no scripts, frames or base URL. A script injected into a page
+ * would not run.
+ * https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Content-Security-Policy
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  `style-src 'sha256-${createHash('sha256').update(PAGE_STYLE).digest('base64')}'`,
+  "form-action 'self'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
 
 function page(title: string, ...paragraphs: string[]): string {
   return (
@@ -35,6 +50,26 @@ export function donePage(kind: DoneKind): string {
         'Please check your inbox: we have sent you an email to confirm your address.',
       );
   }
+}
+
+export type AskKind = 'confirm' | 'unsubscribe';
+
+/**
+ * What a GET of a confirm or unsubscribe link shows: a button that POSTs the signed link
+ * (`action`, a path and query the caller built from the signed fields; escaped here).
+ */
+export function askPage(kind: AskKind, action: string): string {
+  const [title, text, button] =
+    kind === 'confirm'
+      ? ['Confirm your subscription', 'Press the button to confirm it.', 'Confirm']
+      : ['Unsubscribe', 'Press the button to stop receiving these emails.', 'Unsubscribe'];
+  // An unsubscribe posts the same body as RFC 8058's one-click POST: one request, two ways.
+  const oneClick =
+    kind === 'unsubscribe' ? '<input type="hidden" name="List-Unsubscribe" value="One-Click">' : '';
+  const form =
+    `<form method="post" action="${escapeHtml(action)}">${oneClick}` +
+    `<button type="submit">${button}</button></form>`;
+  return page(title, text, form);
 }
 
 const ERRORS: Record<number, [string, string]> = {

@@ -55,6 +55,20 @@ export const OptInConfirmationMessage = envelope(
   }),
 );
 
+/** What is wrong with the first bad form field, or undefined when every one is good. */
+function badField(fields: Record<string, unknown>): string | undefined {
+  for (const [name, value] of Object.entries(fields)) {
+    if (name.length < 1 || name.length > 64) {
+      return `field name must be 1-64 characters, got ${name.length}: ${JSON.stringify(name.slice(0, 64))}`;
+    }
+    if (typeof value !== 'string') return `field ${name} must be a string, got ${typeof value}`;
+    if (value.length > 500) {
+      return `field ${name} must be at most 500 characters, got ${value.length}`;
+    }
+  }
+  return undefined;
+}
+
 /** A sign-up form post. Field values are size-limited here and at the capture endpoint. */
 export const SignUpMessage = envelope(
   'sign-up',
@@ -65,14 +79,16 @@ export const SignUpMessage = envelope(
     /** Extra form fields, at most 20, each value at most 500 characters. */
     fields: v.optional(
       v.pipe(
-        // valibot's record() would take an array (as {"0": ...}); the form's fields are not one.
-        v.custom<object>(
+        // Checked entry by entry rather than with valibot's record(), which drops the keys
+        // __proto__, prototype and constructor without a word: a form field of that name is
+        // a field like any other, and is kept. (record() would also take an array.)
+        v.custom<Record<string, string>>(
           (f) => typeof f === 'object' && f !== null && !Array.isArray(f),
           'must be an object of field names to values',
         ),
-        v.record(
-          v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
-          v.pipe(v.string(), v.maxLength(500)),
+        v.check(
+          (f) => badField(f) === undefined,
+          (issue) => `${String(badField(issue.input as Record<string, unknown>))}`,
         ),
         v.check((f) => Object.keys(f).length <= 20, 'at most 20 fields'),
       ),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
@@ -96,6 +97,16 @@ describe('click', () => {
     expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
   });
 
+  it('redirects to the destination as the URL parser writes it: no line break in Location', async () => {
+    const u = 'https://shop.example.com/sale\r\nSet-Cookie: session=stolen';
+    const result = await call({ path: '/t/click', query: signed('click', { ...click, u }) });
+    expect(result.statusCode).toBe(302);
+    expect(result.headers?.location).toBe(
+      'https://shop.example.com/saleSet-Cookie:%20session=stolen',
+    );
+    expect(result.headers?.location).not.toMatch(/[\r\n]/);
+  });
+
   it('refuses a query parameter with broken URL encoding', async () => {
     const event = albEvent({ path: '/t/click', query: signed('click', click) });
     event.queryStringParameters = { ...event.queryStringParameters, u: '%E0%A4%A' };
@@ -135,10 +146,56 @@ describe('open pixel', () => {
   });
 });
 
+/** A POST of a signed link, as the page's button or RFC 8058's one-click sends it. */
+function post(path: string, query: Record<string, string>): AlbRequest {
+  return {
+    method: 'POST',
+    path,
+    query,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'List-Unsubscribe=One-Click',
+  };
+}
+
+/** The form's action on a page, unescaped, as a browser would post it. */
+function formAction(body: string | undefined): URL {
+  const action = /<form method="post" action="([^"]*)">/.exec(body ?? '')?.[1];
+  if (action === undefined) throw new Error(`no form on the page: ${body}`);
+  return new URL(action.replace(/&#38;/g, '&'), 'https://mail.example.com');
+}
+
 describe('confirmation and unsubscribe', () => {
-  it('confirms a double opt-in and says so', async () => {
-    const query = signed('confirm', { l: 'l-1', e: 'ana@example.com' });
+  it.each([
+    ['confirm', '/confirm', { l: 'l-1', e: 'ana@example.com' }, 'Confirm your subscription'],
+    ['unsubscribe', '/unsubscribe', { e: 'ana@example.com', l: 'l-1', c: 'c-42' }, 'Unsubscribe'],
+  ] as const)(
+    'a GET of a %s link (a mail scanner) only shows a button that posts the same link',
+    async (kind, path, params, title) => {
+      const query = signed(kind, params);
+      const result = await call({ path, query });
+      expect(result.statusCode).toBe(200);
+      expect(result.body).toContain(title);
+      expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
+      const action = formAction(result.body);
+      expect(action.pathname).toBe(path);
+      expect(Object.fromEntries(action.searchParams)).toEqual(query);
+      // The button's POST acts.
+      const posted = Object.fromEntries(action.searchParams);
+      expect((await call(post(path, posted))).statusCode).toBe(200);
+      expect(sqs).toHaveReceivedCommandTimes(SendMessageCommand, 1);
+    },
+  );
+
+  it('refuses a forged link on a GET too, without showing a button', async () => {
+    const query = { ...signed('confirm', { l: 'l-1', e: 'ana@example.com' }), e: 'bob@x.io' };
     const result = await call({ path: '/confirm', query });
+    expect(result.statusCode).toBe(400);
+    expect(result.body).not.toContain('<form');
+  });
+
+  it('confirms a double opt-in on POST and says so', async () => {
+    const query = signed('confirm', { l: 'l-1', e: 'ana@example.com' });
+    const result = await call(post('/confirm', query));
     expect(result.statusCode).toBe(200);
     expect(result.body).toContain('Subscription confirmed');
     expect(result.body).not.toMatch(/maintenance/i);
@@ -149,19 +206,9 @@ describe('confirmation and unsubscribe', () => {
     });
   });
 
-  it.each(['GET', 'POST'])('unsubscribes on %s (POST is RFC 8058 one-click)', async (method) => {
+  it('unsubscribes on an RFC 8058 one-click POST', async () => {
     const query = signed('unsubscribe', { e: 'ana@example.com', l: 'l-1', c: 'c-42' });
-    const result = await call({
-      method,
-      path: '/unsubscribe',
-      query,
-      ...(method === 'POST'
-        ? {
-            headers: { 'content-type': 'application/x-www-form-urlencoded' },
-            body: 'List-Unsubscribe=One-Click',
-          }
-        : {}),
-    });
+    const result = await call(post('/unsubscribe', query));
     expect(result.statusCode).toBe(200);
     expect(result.body).toContain('You are unsubscribed');
     expect(sentMessage('unsubscribes')).toMatchObject({
@@ -171,10 +218,9 @@ describe('confirmation and unsubscribe', () => {
   });
 
   it('unsubscribes from every list when the link names none', async () => {
-    const result = await call({
-      path: '/unsubscribe',
-      query: signed('unsubscribe', { e: 'ana@example.com' }),
-    });
+    const result = await call(
+      post('/unsubscribe', signed('unsubscribe', { e: 'ana@example.com' })),
+    );
     expect(result.statusCode).toBe(200);
     const message = sentMessage('unsubscribes');
     expect(message.data).toEqual({ email: 'ana@example.com' });
@@ -183,7 +229,7 @@ describe('confirmation and unsubscribe', () => {
 
   it('refuses an unsubscribe for another address than the signed one', async () => {
     const query = { ...signed('unsubscribe', { e: 'ana@example.com' }), e: 'bob@example.com' };
-    expect((await call({ path: '/unsubscribe', query })).statusCode).toBe(400);
+    expect((await call(post('/unsubscribe', query))).statusCode).toBe(400);
     expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
   });
 });
@@ -255,6 +301,18 @@ describe('sign-up form', () => {
     expect(result.body).toContain('application/x-www-form-urlencoded');
   });
 
+  it('takes fields named __proto__, constructor and toString as fields', async () => {
+    const b = 'email=ana%40example.com&list=l-1&__proto__=x&constructor=y&toString=z';
+    const result = await call({ method: 'POST', path: '/signup', headers: form, body: b });
+    expect(result.statusCode).toBe(200);
+    const fields = (sentMessage('sign-ups').data as { fields: Record<string, string> }).fields;
+    expect(Object.entries(fields)).toEqual([
+      ['__proto__', 'x'],
+      ['constructor', 'y'],
+      ['toString', 'z'],
+    ]);
+  });
+
   it('never echoes what the request sent into the page', async () => {
     const result = await call({
       method: 'POST',
@@ -272,7 +330,7 @@ describe('routing and failures', () => {
     ['POST', '/t/click', 'GET'],
     ['GET', '/signup', 'POST'],
     ['DELETE', '/unsubscribe', 'GET, POST'],
-    ['PUT', '/confirm', 'GET'],
+    ['PUT', '/confirm', 'GET, POST'],
   ])('answers %s %s with 405 and Allow: %s', async (method, path, allow) => {
     const result = await call({ method, path });
     expect(result.statusCode).toBe(405);
@@ -287,10 +345,9 @@ describe('routing and failures', () => {
 
   it('shows a 503 page, never "done", when SQS refuses the message', async () => {
     sqs.on(SendMessageCommand).rejects(new Error('ServiceUnavailable'));
-    const result = await call({
-      path: '/unsubscribe',
-      query: signed('unsubscribe', { e: 'ana@example.com' }),
-    });
+    const result = await call(
+      post('/unsubscribe', signed('unsubscribe', { e: 'ana@example.com' })),
+    );
     expect(result.statusCode).toBe(503);
     expect(result.headers?.['retry-after']).toBe('60');
     expect(result.body).toContain('Please try again in a minute');
@@ -308,5 +365,26 @@ describe('routing and failures', () => {
     await call({ path: '/t/open', query: signed('open', { c: 'c', s: 's' }) });
     // The mock's history is never reset: every signed request above checked the key.
     expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+  });
+});
+
+describe('pages', () => {
+  it('forbid scripts, frames and foreign forms, allowing only their own inline style', async () => {
+    const pages = [
+      await call(post('/confirm', signed('confirm', { l: 'l-1', e: 'ana@example.com' }))),
+      await call({ path: '/confirm', query: signed('confirm', { l: 'l-1', e: 'a@b.io' }) }),
+      await call({ path: '/nowhere' }),
+    ];
+    for (const page of pages) {
+      const csp = String(page.headers?.['content-security-policy']);
+      expect(csp).toContain("default-src 'none'");
+      expect(csp).toContain("form-action 'self'");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).not.toContain('unsafe-inline');
+      // The hash names the style the page really has, so the browser applies it.
+      const style = /<style>(.*?)<\/style>/.exec(page.body ?? '')?.[1] ?? '';
+      const hash = createHash('sha256').update(style).digest('base64');
+      expect(csp).toContain(`style-src 'sha256-${hash}'`);
+    }
   });
 });

@@ -37,6 +37,25 @@ describe('buffer contracts', () => {
     }
   });
 
+  it('keeps form fields named __proto__ and constructor, and names a bad field', () => {
+    const signUp = messageFor('sign-ups', 'k');
+    const fields = JSON.parse('{"__proto__":"x","constructor":"y","city":"Porto"}') as object;
+    const ok = parseBufferMessage(
+      'sign-ups',
+      JSON.stringify({ ...signUp, data: { ...signUp.data, fields } }),
+    );
+    expect(ok.ok && Object.keys((ok.message.data as { fields: object }).fields)).toEqual([
+      '__proto__',
+      'constructor',
+      'city',
+    ]);
+    const long = { ...signUp, data: { ...signUp.data, fields: { city: 'x'.repeat(501) } } };
+    expect(parseBufferMessage('sign-ups', JSON.stringify(long))).toEqual({
+      ok: false,
+      reason: expect.stringContaining('field city must be at most 500 characters, got 501'),
+    });
+  });
+
   it('refuses a body that is not JSON, quoting the start of it', () => {
     expect(parseBufferMessage('sends', 'hello')).toEqual({
       ok: false,
