@@ -208,6 +208,12 @@ const schema = v.strictObject({
         ReturnType<typeof matching>
       >,
     ),
+    /**
+     * Serve the demo's listener over plain HTTP when there is no certificate. Off unless set:
+     * links in email travel over it, and RFC 8058 one-click unsubscribe requires HTTPS.
+     * https://www.rfc-editor.org/rfc/rfc8058
+     */
+    allowPlainHttp: v.optional(v.boolean('must be true or false'), false),
     /** The maintenance rules take this priority and the next few; lower wins. */
     maintenanceRulePriority: wholeNumber(1, 49990, 'must be 1-49990'),
     /** What the maintenance page promises: "try again after now + this". */
@@ -338,6 +344,17 @@ function checkEdge(config: AppConfig): string[] {
     problems.push(
       `${CONFIG_CONTEXT_KEY}.edge.capturePaths must be five different paths, got: ` +
         `${show(config.edge.capturePaths)}`,
+    );
+  }
+  if (
+    config.platform === 'demo' &&
+    config.edge.certificateArn === '' &&
+    !config.edge.allowPlainHttp
+  ) {
+    problems.push(
+      `${CONFIG_CONTEXT_KEY}.edge.certificateArn must be an ACM certificate ARN, so that the ` +
+        'links in email use HTTPS (RFC 8058 one-click unsubscribe requires it), or set ' +
+        `edge.allowPlainHttp to true to serve plain HTTP on purpose, got: ${show(config.edge.certificateArn)}`,
     );
   }
   const { headerName, sourceCidrs } = config.operatorBypass;

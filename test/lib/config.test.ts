@@ -144,6 +144,26 @@ describe('config', () => {
     ).toContain('quietUpgrade.edge.capturePaths must be five different paths');
   });
 
+  it('refuses a demo listener over plain HTTP unless the config asks for it', () => {
+    const plain = (c: Json) => {
+      c.edge.certificateArn = '';
+      delete c.edge.allowPlainHttp;
+    };
+    expect(errorFor(plain)).toContain(
+      'quietUpgrade.edge.certificateArn must be an ACM certificate ARN, so that the links in ' +
+        'email use HTTPS (RFC 8058 one-click unsubscribe requires it), or set ' +
+        'edge.allowPlainHttp to true to serve plain HTTP on purpose, got: ""',
+    );
+    expect(errorFor((c) => (plain(c), (c.edge.allowPlainHttp = 'yes')))).toContain(
+      'quietUpgrade.edge.allowPlainHttp must be true or false',
+    );
+    const raw = defaultRawConfig();
+    plain(raw as Json);
+    (raw as Json).edge.certificateArn =
+      'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9';
+    expect(parseConfig(raw).edge.allowPlainHttp).toBe(false);
+  });
+
   it('fails when operators would have no way past the maintenance page', () => {
     expect(
       errorFor((c) => {
