@@ -18,6 +18,17 @@ const FILES = {
   deploy: '.github/workflows/deploy.yml',
   upgrade: '.github/workflows/upgrade.yml',
 } as const;
+/** Where the two roles' trust and permission policies are written down for whoever makes them. */
+const ROLES_DOC = 'docs/ci-roles.md';
+
+/**
+ * Per workflow: the one job that may hold AWS credentials, the repository variable naming its
+ * role, and the heading of its role's section in ROLES_DOC.
+ */
+const ROLES = {
+  deploy: { job: 'deploy', variable: 'AWS_DEPLOY_ROLE_ARN', heading: /^\d+\. Deploy role\b/ },
+  upgrade: { job: 'upgrade', variable: 'AWS_UPGRADE_ROLE_ARN', heading: /^\d+\. Upgrade role\b/ },
+} as const;
 
 const EnvBlock = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
 /** A string (`write-all`, `read-all`) or a map of scope to level. */
@@ -34,7 +45,15 @@ const Concurrency = z.union([
   z.string(),
   z.object({ group: z.string(), 'cancel-in-progress': z.boolean().optional() }),
 ]);
+/** `environment: NAME` or `environment: { name: NAME, url: URL }`. */
+const Environment = z.union([
+  z.string(),
+  z.object({ name: z.string(), url: z.string().optional() }),
+]);
 const Job = z.object({
+  name: z.string().optional(),
+  needs: z.union([z.string(), z.array(z.string())]).optional(),
+  environment: Environment.optional(),
   permissions: Permissions.optional(),
   concurrency: Concurrency.optional(),
   'timeout-minutes': z.number().optional(),
@@ -57,13 +76,40 @@ const raw = (file: string): string => readFileSync(join(ROOT, file), 'utf8');
 // YAML 1.2 (the yaml package's default) reads `on` as a string key, as GitHub does.
 const load = (file: string): Workflow => Workflow.parse(parse(raw(file)));
 
-function onlyJob(workflow: Workflow): Job {
-  const jobs = Object.values(workflow.jobs);
-  expect(jobs).toHaveLength(1);
-  const [job] = jobs;
-  if (job === undefined) throw new Error('no job');
-  return job;
+function jobOf(workflow: Workflow, id: string): Job {
+  const found = workflow.jobs[id];
+  if (found === undefined) throw new Error(`no job ${id}`);
+  return found;
 }
+
+const allSteps = (workflow: Workflow): Step[] =>
+  Object.values(workflow.jobs).flatMap((j) => j.steps);
+
+const environmentOf = (job: Job): string | undefined =>
+  typeof job.environment === 'string' ? job.environment : job.environment?.name;
+
+const needsOf = (job: Job): string[] => (job.needs === undefined ? [] : [job.needs].flat());
+
+/** What a job's token really gets: a job's own `permissions` replace the workflow's. */
+const effectivePermissions = (workflow: Workflow, job: Job) =>
+  job.permissions ?? workflow.permissions;
+
+/**
+ * Whether a job can ask GitHub for an OIDC token, the one thing that turns into AWS
+ * credentials. `write-all` includes `id-token: write`.
+ * https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-syntax#permissions
+ */
+function mayRequestIdToken(workflow: Workflow, job: Job): boolean {
+  const p = effectivePermissions(workflow, job);
+  return p === 'write-all' || (typeof p === 'object' && p['id-token'] === 'write');
+}
+
+/** The ids of the jobs matching `match`, sorted. */
+const jobIds = (workflow: Workflow, match: (job: Job) => boolean): string[] =>
+  Object.entries(workflow.jobs)
+    .filter(([, j]) => match(j))
+    .map(([id]) => id)
+    .sort();
 
 function stepIndex(steps: Step[], label: string, match: (s: Step) => boolean): number {
   const i = steps.findIndex(match);
@@ -79,42 +125,99 @@ function step(steps: Step[], label: string, match: (s: Step) => boolean): Step {
 
 const runs = (pattern: RegExp) => (s: Step) => s.run !== undefined && pattern.test(s.run);
 const uses = (action: string) => (s: Step) => s.uses?.startsWith(`${action}@`) ?? false;
+const takesCredentials = (j: Job) => j.steps.some(uses('aws-actions/configure-aws-credentials'));
+const runsNpm = (j: Job) => j.steps.some(runs(/^npm (ci|test)\b/m));
+
+/**
+ * A `uses:` line: the action, the ref after `@`, and the trailing `# version` comment.
+ * GitHub: "Pinning an action to a full length commit SHA is currently the only way to use an
+ * action as an immutable release."
+ * https://docs.github.com/en/actions/security-for-github-actions/security-guides/security-hardening-for-github-actions#using-third-party-actions
+ */
+const USES_LINE = /^\s*(?:-\s+)?uses:\s*(\S+?)@(\S+)(?:\s+#\s*(.*?))?\s*$/;
+const FULL_SHA = /^[0-9a-f]{40}$/;
+const RELEASE = /^v\d+\.\d+\.\d+$/;
+
+interface Pin {
+  line: string;
+  action: string;
+  ref: string;
+  comment: string | undefined;
+}
+
+/** Every `uses:` line of a workflow's text, comments included (the parsed YAML drops them). */
+function pinsOf(text: string): Pin[] {
+  return text
+    .split('\n')
+    .filter((line) => /^\s*(?:-\s+)?uses:/.test(line))
+    .map((line) => {
+      const m = USES_LINE.exec(line);
+      return { line, action: m?.[1] ?? '', ref: m?.[2] ?? '', comment: m?.[3] };
+    });
+}
 
 /** The expression contexts GitHub expands inside a run script, where a value becomes code. */
 const INJECTABLE = /\$\{\{\s*(inputs|github\.event|github\.head_ref)\b/;
 
-describe.each(Object.entries(FILES))('%s workflow', (_name, file) => {
+describe.each(Object.entries(FILES))('%s workflow', (name, file) => {
   const workflow = load(file);
-  const job = onlyJob(workflow);
+  const role = ROLES[name as keyof typeof ROLES];
   const text = raw(file);
+  const jobs = Object.values(workflow.jobs);
 
-  it('grants the token only id-token: write and contents: read', () => {
+  it('grants every job only contents: read unless the job asks for more', () => {
+    // No id-token here: a job added later gets no way to AWS by default.
+    expect(workflow.permissions).toEqual({ contents: 'read' });
+  });
+
+  it('lets a job ask for an OIDC token only if it names an environment', () => {
     const allowed: Record<string, readonly string[]> = {
-      'id-token': ['write'],
+      'id-token': ['write', 'none'],
       contents: ['read', 'none'],
     };
-    const blocks = [workflow.permissions, job.permissions].filter((p) => p !== undefined);
-    expect(blocks.length).toBeGreaterThan(0);
-    for (const block of blocks) {
+    for (const [id, job] of Object.entries(workflow.jobs)) {
+      const block = effectivePermissions(workflow, job);
       // `write-all`/`read-all` are broader than any listed scope.
-      if (typeof block === 'string') throw new Error(`permissions: ${block} is too broad`);
+      if (typeof block === 'string') throw new Error(`${id}: permissions: ${block} is too broad`);
+      if (block === undefined) throw new Error(`${id}: no permissions: the repository default`);
       const broader = Object.entries(block).filter(
         ([scope, level]) => !(allowed[scope] ?? ['none']).includes(level),
       );
-      expect(broader).toEqual([]);
+      expect({ id, broader }).toEqual({ id, broader: [] });
+      // The environment's required reviewers approve the job before it starts, and the role
+      // trusts only that environment's `sub` claim.
+      if (mayRequestIdToken(workflow, job)) {
+        expect({ id, environment: environmentOf(job) }).toEqual({
+          id,
+          environment: expect.stringMatching(/\S/),
+        });
+      }
     }
-    // Job-level permissions replace the workflow's, so check what the job really gets.
-    const effective = job.permissions ?? workflow.permissions;
-    expect(effective).toMatchObject({ 'id-token': 'write' });
   });
 
-  it('assumes a role from a repository variable through OIDC, never with stored keys', () => {
-    const credentials = job.steps.filter(uses('aws-actions/configure-aws-credentials'));
+  it(`gives an OIDC token to the ${role.job} job only, the one that takes AWS credentials`, () => {
+    expect(jobIds(workflow, (j) => mayRequestIdToken(workflow, j))).toEqual([role.job]);
+    expect(jobIds(workflow, takesCredentials)).toEqual([role.job]);
+    // Job-level, so it is not inherited by a job added later.
+    expect(jobOf(workflow, role.job).permissions).toEqual({
+      'id-token': 'write',
+      contents: 'read',
+    });
+  });
+
+  it(`assumes the role in vars.${role.variable} through OIDC, and no other role`, () => {
+    const credentials = allSteps(workflow).filter(uses('aws-actions/configure-aws-credentials'));
     expect(credentials).toHaveLength(1);
     const inputs = credentials[0]?.with ?? {};
-    expect(inputs['role-to-assume']).toMatch(/^\$\{\{\s*vars\.[A-Z_]+\s*\}\}$/);
+    expect(inputs['role-to-assume']).toMatch(
+      new RegExp(`^\\$\\{\\{\\s*vars\\.${role.variable}\\s*\\}\\}$`),
+    );
     expect(inputs['aws-region']).toMatch(/^\$\{\{\s*vars\.[A-Z_]+\s*\}\}$/);
     expect(Object.keys(inputs).sort()).toEqual(['aws-region', 'role-to-assume']);
+    // Not even in a comment or an env: each workflow has its own role.
+    for (const other of Object.values(ROLES)) {
+      if (other.variable !== role.variable) expect(text).not.toContain(other.variable);
+    }
   });
 
   it('holds no secrets reference, access key input or access key id anywhere', () => {
@@ -124,24 +227,31 @@ describe.each(Object.entries(FILES))('%s workflow', (_name, file) => {
   });
 
   it('never expands inputs or event data inside a run script', () => {
-    const scripts = job.steps.flatMap((s) => (s.run === undefined ? [] : [s.run]));
+    const scripts = allSteps(workflow).flatMap((s) => (s.run === undefined ? [] : [s.run]));
     expect(scripts.length).toBeGreaterThan(0);
     for (const script of scripts) expect(script).not.toMatch(INJECTABLE);
   });
 
-  it('pins each action to a major version', () => {
-    const actions = job.steps.flatMap((s) => (s.uses === undefined ? [] : [s.uses]));
-    expect(actions).toEqual([
-      'actions/checkout@v4',
-      'actions/setup-node@v4',
-      'aws-actions/configure-aws-credentials@v4',
-    ]);
+  it('pins every action to a full commit SHA, with its release in a comment', () => {
+    const pins = pinsOf(text);
+    // Every parsed `uses` has its line, so none escapes the comment check below.
+    const parsed = allSteps(workflow).flatMap((s) => (s.uses === undefined ? [] : [s.uses]));
+    expect(pins.map((p) => `${p.action}@${p.ref}`)).toEqual(parsed);
+    expect(pins.length).toBeGreaterThan(0);
+    const loose = pins.filter(
+      (p) => !FULL_SHA.test(p.ref) || p.comment === undefined || !RELEASE.test(p.comment),
+    );
+    expect(loose.map((p) => p.line.trim())).toEqual([]);
   });
 
-  it('installs with npm ci on Node 20 before anything runs', () => {
-    const node = step(job.steps, 'sets up node', uses('actions/setup-node'));
-    expect(node.with).toMatchObject({ 'node-version': 20, cache: 'npm' });
-    expect(stepIndex(job.steps, 'runs npm ci', runs(/^npm ci\b/))).toBe(2);
+  it('installs with npm ci on Node 20 before anything runs, in each job that installs', () => {
+    const installing = jobs.filter((j) => j.steps.some(runs(/^npm ci\b/)));
+    expect(installing.length).toBeGreaterThan(0);
+    for (const job of installing) {
+      const node = step(job.steps, 'sets up node', uses('actions/setup-node'));
+      expect(node.with).toMatchObject({ 'node-version': 20, cache: 'npm' });
+      expect(stepIndex(job.steps, 'runs npm ci', runs(/^npm ci\b/))).toBe(2);
+    }
   });
 
   it('runs its scripts under bash, so pipefail is on', () => {
@@ -156,10 +266,258 @@ describe.each(Object.entries(FILES))('%s workflow', (_name, file) => {
   });
 });
 
+it('pins each action to the same commit and release in every workflow', () => {
+  const seen = new Map<string, Set<string>>();
+  for (const file of Object.values(FILES)) {
+    for (const p of pinsOf(raw(file))) {
+      seen.set(p.action, (seen.get(p.action) ?? new Set()).add(`${p.ref} # ${p.comment}`));
+    }
+  }
+  const differing = [...seen].filter(([, pins]) => pins.size !== 1);
+  expect(differing).toEqual([]);
+});
+
+it('recognises a loose pin', () => {
+  const [tag, short, bare, pinned] = pinsOf(
+    [
+      '      - uses: actions/checkout@v4',
+      '      - uses: actions/checkout@11d5960 # v4.4.0',
+      '      - uses: actions/checkout@11d5960a326750d5838078e36cf38b85af677262',
+      '      - uses: actions/checkout@11d5960a326750d5838078e36cf38b85af677262 # v4.4.0',
+    ].join('\n'),
+  );
+  expect(tag?.ref).not.toMatch(FULL_SHA);
+  expect(short?.ref).not.toMatch(FULL_SHA);
+  expect(bare?.comment).toBeUndefined();
+  expect(pinned).toMatchObject({ action: 'actions/checkout', comment: 'v4.4.0' });
+  expect(pinned?.ref).toMatch(FULL_SHA);
+});
+
 it('recognises the expression forms a script injection uses', () => {
   expect('echo "${{ inputs.target-engine-version }}"').toMatch(INJECTABLE);
   expect('echo ${{github.event.issue.title}}').toMatch(INJECTABLE);
   expect('echo "$TARGET_ENGINE_VERSION"').not.toMatch(INJECTABLE);
+});
+
+// ------------------------------------------------------------------ the documented roles
+
+/** An IAM policy as written in ROLES_DOC: Allow statements only, nothing this file ignores. */
+const Policy = z.object({
+  Version: z.literal('2012-10-17'),
+  Statement: z.array(
+    z
+      .object({
+        Sid: z.string().optional(),
+        Effect: z.literal('Allow'),
+        Principal: z.object({ Federated: z.string() }).strict().optional(),
+        Action: z.union([z.string(), z.array(z.string())]),
+        Resource: z.union([z.string(), z.array(z.string())]).optional(),
+        Condition: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+      })
+      .strict(),
+  ),
+});
+type Policy = z.infer<typeof Policy>;
+
+const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : [v].flat());
+
+/** The text under the one `## ` heading of `doc` matching `heading`. */
+function section(doc: string, heading: RegExp): string {
+  const found = doc.split(/^## /m).filter((part) => heading.test(part));
+  if (found.length !== 1) throw new Error(`${found.length} sections match ${heading}`);
+  return found[0] ?? '';
+}
+
+/** A role's section holds two policies: the trust policy and the permission policy. */
+function policiesOf(text: string): { trust: Policy; permissions: Policy } {
+  const policies = [...text.matchAll(/^```json\n([\s\S]*?)^```/gm)].map((m) =>
+    Policy.parse(JSON.parse(m[1] ?? '')),
+  );
+  const isTrust = (p: Policy) =>
+    p.Statement.some((s) => list(s.Action).includes('sts:AssumeRoleWithWebIdentity'));
+  const trust = policies.filter(isTrust);
+  const permissions = policies.filter((p) => !isTrust(p));
+  expect([trust.length, permissions.length]).toEqual([1, 1]);
+  if (trust[0] === undefined || permissions[0] === undefined) throw new Error('no policies');
+  return { trust: trust[0], permissions: permissions[0] };
+}
+
+/** Action to its resources, sorted, over every statement. */
+function grants(policy: Policy): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const s of policy.Statement) {
+    for (const action of list(s.Action)) {
+      out[action] = [...(out[action] ?? []), ...list(s.Resource)].sort();
+    }
+  }
+  return out;
+}
+
+/** The AWS CLI service names the workflows use, as IAM action prefixes. */
+const CLI_SERVICES: Record<string, string> = {
+  cloudformation: 'cloudformation',
+  stepfunctions: 'states',
+};
+/** The AWS SDK v3 clients the scripts use, as IAM action prefixes. */
+const SDK_CLIENTS: Record<string, string> = { '@aws-sdk/client-sfn': 'states' };
+
+const pascal = (kebab: string): string =>
+  kebab.replace(/(^|-)([a-z])/g, (_m, _dash: string, c: string) => c.toUpperCase());
+
+/** `aws SERVICE OPERATION` in a run script, as the IAM action it needs. */
+function cliCalls(script: string): string[] {
+  return [...script.matchAll(/\baws\s+([a-z0-9-]+)\s+([a-z0-9-]+)/g)].map(([, service, op]) => {
+    const prefix = CLI_SERVICES[service ?? ''];
+    if (prefix === undefined) throw new Error(`map the AWS CLI service ${service} to IAM`);
+    return `${prefix}:${pascal(op ?? '')}`;
+  });
+}
+
+/** `new XCommand(` in a script and the local files it imports, as the IAM actions they need. */
+function sdkCalls(file: string, seen = new Set<string>()): string[] {
+  if (seen.has(file)) return [];
+  seen.add(file);
+  const source = raw(file);
+  const clients = [...source.matchAll(/from '(@aws-sdk\/client-[a-z0-9-]+)'/g)].map((m) => m[1]);
+  const prefixes = [...new Set(clients)].map((c) => {
+    const prefix = SDK_CLIENTS[c ?? ''];
+    if (prefix === undefined) throw new Error(`map the SDK client ${c} to IAM`);
+    return prefix;
+  });
+  const commands = [...source.matchAll(/\bnew (\w+)Command\(/g)].map((m) => m[1] ?? '');
+  if (commands.length > 0 && prefixes.length !== 1) {
+    throw new Error(`${file}: cannot tell which client each command belongs to`);
+  }
+  const local = [...source.matchAll(/from '\.\/([\w-]+)'/g)].map((m) => `scripts/${m[1]}.ts`);
+  return [
+    ...commands.map((c) => `${prefixes[0]}:${c}`),
+    ...local.flatMap((f) => sdkCalls(f, seen)),
+  ];
+}
+
+/** Every AWS call a job makes with its role: its `aws` commands, npm scripts and cdk. */
+function awsCallsOf(job: Job): string[] {
+  const packageScripts = z
+    .object({ scripts: z.record(z.string(), z.string()) })
+    .parse(JSON.parse(raw('package.json'))).scripts;
+  const calls = job.steps.flatMap((s) => {
+    if (s.run === undefined) return [];
+    const npmScripts = [...s.run.matchAll(/\bnpm run ([\w-]+)/g)].flatMap(([, script]) => {
+      const command = packageScripts[script ?? ''] ?? '';
+      const m = /^tsx (scripts\/[\w-]+\.ts)$/.exec(command);
+      if (m?.[1] === undefined) throw new Error(`cannot follow npm run ${script}: ${command}`);
+      return sdkCalls(m[1]);
+    });
+    // cdk diff and cdk deploy work through the CDK bootstrap roles, which they assume.
+    const cdk = /\bnpx cdk\b/.test(s.run) ? ['sts:AssumeRole'] : [];
+    return [...cliCalls(s.run), ...npmScripts, ...cdk];
+  });
+  return [...new Set(calls)].sort();
+}
+
+describe(`the roles documented in ${ROLES_DOC}`, () => {
+  const doc = raw(ROLES_DOC);
+  const readme = raw('README.md');
+  const fromCi = /^### From CI\n([\s\S]*?)^#{1,3} /m.exec(readme)?.[1] ?? '';
+  // The names the stacks give the orchestration stack and the state machines.
+  const stack = /new UpgradeStack\(app, '([\w-]+)'/.exec(raw('lib/app.ts'))?.[1];
+  const machineName = (constant: string) =>
+    new RegExp(`export const ${constant} = '([\\w-]+)'`).exec(
+      raw('lib/stacks/upgrade-stack.ts'),
+    )?.[1];
+  const upgrade = machineName('UPGRADE_MACHINE_NAME');
+  const watchdog = machineName('WATCHDOG_MACHINE_NAME');
+  const arn = {
+    stack: `arn:aws:cloudformation:REGION:ACCOUNT_ID:stack/${stack}/*`,
+    machine: (name?: string) => `arn:aws:states:REGION:ACCOUNT_ID:stateMachine:${name}`,
+    executions: (name?: string) => `arn:aws:states:REGION:ACCOUNT_ID:execution:${name}:*`,
+  };
+
+  it('finds the stack and machine names in lib/', () => {
+    expect([stack, upgrade, watchdog]).toEqual([
+      expect.stringMatching(/\w/),
+      expect.stringMatching(/\w/),
+      expect.stringMatching(/\w/),
+    ]);
+  });
+
+  it('gives each role its own environment, so one job cannot assume the other role', () => {
+    // Both trust policies match the `sub` claim, which is the same for one environment.
+    const names = Object.entries(ROLES).map(([name, role]) =>
+      environmentOf(jobOf(load(FILES[name as keyof typeof FILES]), role.job)),
+    );
+    expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('is linked from the README', () => {
+    expect(fromCi).toContain(`](${ROLES_DOC})`);
+  });
+
+  describe.each(Object.entries(ROLES))('the %s role', (name, role) => {
+    const workflow = load(FILES[name as keyof typeof FILES]);
+    const job = jobOf(workflow, role.job);
+    const environment = environmentOf(job);
+    const { trust, permissions } = policiesOf(section(doc, role.heading));
+
+    it("trusts only GitHub's OIDC token for its job's environment in this repository", () => {
+      expect(environment).toMatch(/^[\w-]+$/);
+      // StringEquals, not StringLike: no wildcard can widen the subject.
+      // https://docs.github.com/en/actions/security-for-github-actions/security-hardening-your-deployments/about-security-hardening-with-openid-connect#example-subject-claims
+      expect(trust.Statement).toEqual([
+        {
+          Effect: 'Allow',
+          Principal: {
+            Federated: 'arn:aws:iam::ACCOUNT_ID:oidc-provider/token.actions.githubusercontent.com',
+          },
+          Action: 'sts:AssumeRoleWithWebIdentity',
+          Condition: {
+            StringEquals: {
+              'token.actions.githubusercontent.com:aud': 'sts.amazonaws.com',
+              'token.actions.githubusercontent.com:sub': `repo:OWNER/REPO:environment:${environment}`,
+            },
+          },
+        },
+      ]);
+    });
+
+    it('is named, with its environment, in the README', () => {
+      expect(fromCi).toContain(`\`${role.variable}\``);
+      expect(fromCi).toContain(`\`${environment}\``);
+    });
+
+    it('may make exactly the AWS calls its job makes', () => {
+      expect(Object.keys(grants(permissions)).sort()).toEqual(awsCallsOf(job));
+    });
+  });
+
+  it('lets the deploy role use the CDK bootstrap roles and run the freeze check, no more', () => {
+    const { permissions } = policiesOf(section(doc, ROLES.deploy.heading));
+    expect(grants(permissions)).toEqual({
+      'sts:AssumeRole': ['arn:aws:iam::ACCOUNT_ID:role/cdk-hnb659fds-*-ACCOUNT_ID-REGION'],
+      'cloudformation:DescribeStacks': [arn.stack],
+      'states:ListExecutions': [arn.machine(upgrade), arn.machine(watchdog)].sort(),
+    });
+  });
+
+  it('lets the upgrade role start and watch the upgrade machine only', () => {
+    const { permissions } = policiesOf(section(doc, ROLES.upgrade.heading));
+    expect(grants(permissions)).toEqual({
+      'cloudformation:DescribeStacks': [arn.stack],
+      'states:StartExecution': [arn.machine(upgrade)],
+      'states:DescribeExecution': [arn.executions(upgrade)],
+    });
+  });
+
+  it('reads AWS calls from scripts and the npm scripts they run', () => {
+    expect(cliCalls('aws stepfunctions list-executions --state-machine-arn "$m"')).toEqual([
+      'states:ListExecutions',
+    ]);
+    expect(() => cliCalls('aws rds describe-db-instances')).toThrow(/map the AWS CLI service/);
+    expect(sdkCalls('scripts/start-upgrade.ts').sort()).toEqual([
+      'states:DescribeExecution',
+      'states:StartExecution',
+    ]);
+  });
 });
 
 // ------------------------------------------------------------------ running step scripts
@@ -275,22 +633,44 @@ const WATCHDOG_ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:QuietUp
 
 describe('deploy workflow', () => {
   const workflow = load(FILES.deploy);
-  const { steps } = onlyJob(workflow);
+  const test = jobOf(workflow, 'test');
+  const deployJob = jobOf(workflow, 'deploy');
+  const { steps } = deployJob;
   const isFreeze = runs(/list-executions[\s\S]*--status-filter/);
   const freeze = step(steps, 'checks for open upgrade runs', isFreeze);
+  const isNpmTest = (s: Step) => s.run?.trim() === 'npm test';
 
   it('deploys only on a push to main', () => {
     expect(workflow.on).toEqual({ push: { branches: ['main'] } });
   });
 
-  it('tests, takes credentials, diffs, checks the freeze, then deploys, in that order', () => {
+  it('installs and runs the tests in a job that cannot ask for an OIDC token', () => {
+    expect(stepIndex(test.steps, 'runs npm ci', runs(/^npm ci\b/))).toBeLessThan(
+      stepIndex(test.steps, 'runs npm test', isNpmTest),
+    );
+    expect(mayRequestIdToken(workflow, test)).toBe(false);
+    expect(takesCredentials(test)).toBe(false);
+    // Every job that installs or tests, other than deploy (which needs the packages for cdk).
+    expect(jobIds(workflow, (j) => runsNpm(j) && mayRequestIdToken(workflow, j))).toEqual([
+      'deploy',
+    ]);
+    expect(steps.filter(isNpmTest)).toEqual([]);
+  });
+
+  it('deploys only after the tests pass and a reviewer of its environment approves', () => {
+    expect(needsOf(deployJob)).toEqual(['test']);
+    // Its name is checked against the trust policy in the roles doc, below.
+    expect(environmentOf(deployJob)).toMatch(/^[\w-]+$/);
+  });
+
+  it('takes credentials, diffs, checks the freeze, then deploys, in that order', () => {
     const deploy = stepIndex(
       steps,
       'deploys',
       runs(/^npx cdk deploy --all --require-approval never$/m),
     );
     const order = [
-      stepIndex(steps, 'runs npm test', (s) => s.run?.trim() === 'npm test'),
+      stepIndex(steps, 'runs npm ci', runs(/^npm ci\b/)),
       stepIndex(steps, 'takes AWS credentials', uses('aws-actions/configure-aws-credentials')),
       stepIndex(steps, 'runs cdk diff', runs(/^npx cdk diff$/m)),
       stepIndex(steps, 'checks the deploy freeze', isFreeze),
@@ -385,7 +765,7 @@ describe('deploy workflow', () => {
 
 describe('upgrade workflow', () => {
   const workflow = load(FILES.upgrade);
-  const job = onlyJob(workflow);
+  const job = jobOf(workflow, 'upgrade');
   const find = step(job.steps, 'finds the state machine', (s) => s.id === 'machine');
   const start = step(job.steps, 'starts the upgrade', runs(/npm run start-upgrade --/));
 
@@ -398,6 +778,11 @@ describe('upgrade workflow', () => {
         'require-approval': { type: 'boolean', default: false },
       },
     });
+  });
+
+  it('is its only job, and waits for a reviewer of its environment', () => {
+    expect(Object.keys(workflow.jobs)).toEqual(['upgrade']);
+    expect(environmentOf(job)).toMatch(/^[\w-]+$/);
   });
 
   it("stops watching within GitHub's 6 h limit for a hosted job", () => {
