@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { type AnyBufferMessage, BUFFER_CONTRACTS, type BufferName } from '../shared/contracts';
 import { type LinkParams, SIGNED_FIELDS, type SignedKind, verify } from '../shared/link-signing';
@@ -26,14 +26,21 @@ export interface CaptureDeps {
   /** Puts a message on a buffer's queue; rejects if SQS did not take it. */
   enqueue(buffer: BufferName, message: AnyBufferMessage): Promise<void>;
   now(): Date;
-  /** Something unique per request (the ALB trace id), for one-off events like clicks. */
-  requestId(event: ALBEvent): string;
   /** Reports why a request was refused or failed; never shown to the person. */
   log(message: string, details: Record<string, unknown>): void;
 }
 
 /** Sign-up form bodies above this are refused (413) before parsing. */
 export const MAX_FORM_BYTES = 8 * 1024;
+
+/**
+ * The sign-up form's honeypot: a field the form hides from people (CSS), which bots that fill
+ * in every field fill in. A post with it filled is thanked and dropped.
+ */
+export const HONEYPOT_FIELD = 'website';
+
+/** Clicks and opens of one link within this many minutes count once (replays included). */
+export const TRACKING_BUCKET_MINUTES = 60;
 
 /** A 1×1 transparent GIF. */
 const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
@@ -117,7 +124,7 @@ async function route(
       await buffer(deps, 'tracking', {
         v: 1,
         type: 'click',
-        idempotencyKey: `click:${deps.requestId(event)}`,
+        idempotencyKey: trackingKey('click', [q.c, q.s, q.u], deps.now()),
         occurredAt: at,
         data: { campaignId: q.c, subscriberId: q.s, url: q.u },
       });
@@ -133,7 +140,7 @@ async function route(
       await buffer(deps, 'tracking', {
         v: 1,
         type: 'open',
-        idempotencyKey: `open:${deps.requestId(event)}`,
+        idempotencyKey: trackingKey('open', [q.c, q.s], deps.now()),
         occurredAt: at,
         data: { campaignId: q.c, subscriberId: q.s, ...(userAgent ? { userAgent } : {}) },
       });
@@ -180,19 +187,43 @@ async function route(
     case routes.signUp: {
       allow(method, ['POST']);
       const form = formFields(event);
-      const { email = '', list = '', name, ...fields } = form;
+      const {
+        email = '',
+        list = '',
+        name,
+        token = '',
+        [HONEYPOT_FIELD]: honeypot,
+        ...fields
+      } = form;
+      // A token signed for this list, which the platform puts in the list's form: nobody can
+      // sign people up to a list whose form they were not given.
+      const key = await deps.linkKey();
+      if (!token || !verify(key, 'sign-up', { l: list }, token)) {
+        throw new Refusal(400, 'token: missing, or not the form token of this list');
+      }
+      if (honeypot) {
+        // Thanked like a person, so the bot learns nothing; nothing is recorded.
+        deps.log('sign-up dropped: honeypot field filled', { path: event.path });
+        return done('sign-up');
+      }
+      const address = email.trim().toLowerCase();
       const data = {
         listId: list,
-        email: email.trim().toLowerCase(),
+        email: address,
         ...(name ? { name: name.trim() } : {}),
         ...(Object.keys(fields).length > 0 ? { fields } : {}),
       };
-      const digest = createHash('sha256').update(JSON.stringify(data)).digest('base64url');
+      // One sign-up per list and address a day, whatever else the form carries: posting the
+      // form again (or a bot posting it a thousand times) sends one confirmation email. The
+      // address enters the key only through a keyed hash.
+      const person = createHmac('sha256', key)
+        .update(`sign-up\n${list}\n${address}`)
+        .digest('base64url')
+        .slice(0, 32);
       await buffer(deps, 'sign-ups', {
         v: 1,
         type: 'sign-up',
-        // The same form sent twice is one sign-up.
-        idempotencyKey: `sign-up:${digest}`,
+        idempotencyKey: `sign-up:${person}:${at.slice(0, 10)}`,
         occurredAt: at,
         data,
       });
@@ -201,6 +232,16 @@ async function route(
     default:
       throw new Refusal(404, `no capture route for ${event.path}`);
   }
+}
+
+/**
+ * One key per link and hour: the same signed link clicked or fetched again within the hour
+ * (a double click, a replay, a scanner) is one event. The link's fields enter only hashed.
+ */
+function trackingKey(kind: 'click' | 'open', fields: string[], now: Date): string {
+  const link = createHash('sha256').update(fields.join('\n')).digest('base64url').slice(0, 32);
+  const bucket = Math.floor(now.getTime() / (TRACKING_BUCKET_MINUTES * 60_000));
+  return `${kind}:${link}:${bucket}`;
 }
 
 function done(kind: DoneKind): ALBResult {

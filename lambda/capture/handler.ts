@@ -1,7 +1,6 @@
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
-import { randomUUID } from 'node:crypto';
 import { type BufferName, isBufferName } from '../shared/contracts';
 import { requiredEnv } from '../shared/env';
 import { logger } from '../shared/logger';
@@ -34,7 +33,6 @@ export const handler = async (event: ALBEvent): Promise<ALBResult> =>
       );
     },
     now: () => new Date(),
-    requestId: (e) => e.headers?.['x-amzn-trace-id'] ?? randomUUID(),
     log: (message, details) => logger.warn(message, details),
   });
 

@@ -16,6 +16,11 @@ export const SIGNED_FIELDS = {
   confirm: ['l', 'e'],
   /** e: email address, l: list id (empty: every list), c: campaign id (may be empty) */
   unsubscribe: ['e', 'l', 'c'],
+  /**
+   * l: list id. Not a link: the token a sign-up form for that list carries (its `token`
+   * field), so a form can only sign people up to the list it was made for.
+   */
+  'sign-up': ['l'],
 } as const;
 
 export type SignedKind = keyof typeof SIGNED_FIELDS;

@@ -5,6 +5,7 @@ import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { BUFFER_CONTRACTS, type BufferName } from '../../../lambda/shared/contracts';
+import { capture } from '../../../lambda/capture/capture';
 import { signature, type SignedKind } from '../../../lambda/shared/link-signing';
 import { albEvent, type AlbRequest } from '../../helpers/alb';
 
@@ -70,7 +71,6 @@ describe('click', () => {
     expect(result.headers?.['cache-control']).toContain('no-store');
     expect(sentMessage('tracking')).toMatchObject({
       type: 'click',
-      idempotencyKey: 'click:Root=1-6740a1b2-0123456789abcdef01234567',
       data: { campaignId: 'c-42', subscriberId: 's-9001', url: click.u },
     });
   });
@@ -234,9 +234,13 @@ describe('confirmation and unsubscribe', () => {
   });
 });
 
+/** The form token the platform puts in a list's sign-up form. */
+const token = (list: string) => signature(KEY, 'sign-up', { l: list });
+
 describe('sign-up form', () => {
   const form = { 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8' };
-  const body = 'email=Ana%40Example.com&list=l-1&name=Ana+Silva&city=Porto';
+  const t1 = `token=${token('l-1')}`;
+  const body = `email=Ana%40Example.com&list=l-1&name=Ana+Silva&city=Porto&${t1}`;
 
   it('buffers a valid sign-up and thanks the person', async () => {
     const result = await call({ method: 'POST', path: '/signup', headers: form, body });
@@ -253,29 +257,64 @@ describe('sign-up form', () => {
     });
   });
 
-  it('gives the same form sent twice the same idempotency key', async () => {
-    await call({ method: 'POST', path: '/signup', headers: form, body });
-    await call({ method: 'POST', path: '/signup', headers: form, body, base64: true });
-    const keys = sqs
+  const keys = () =>
+    sqs
       .commandCalls(SendMessageCommand)
       .map(
         (c) =>
           (JSON.parse(c.args[0].input.MessageBody ?? '') as { idempotencyKey: string })
             .idempotencyKey,
       );
-    expect(keys).toHaveLength(2);
-    expect(keys[0]).toBe(keys[1]);
+
+  it('gives one key to a list and address a day, whatever else the form carries', async () => {
+    await call({ method: 'POST', path: '/signup', headers: form, body });
+    await call({ method: 'POST', path: '/signup', headers: form, body, base64: true });
+    const other = `email=+ANA%40example.COM&list=l-1&city=Lisboa&extra=1&${t1}`;
+    await call({ method: 'POST', path: '/signup', headers: form, body: other });
+    const elsewhere = `email=ana%40example.com&list=l-2&token=${token('l-2')}`;
+    await call({ method: 'POST', path: '/signup', headers: form, body: elsewhere });
+    const [first, again, changed, otherList] = keys();
+    expect(keys()).toHaveLength(4);
+    expect(again).toBe(first);
+    expect(changed).toBe(first);
+    expect(otherList).not.toBe(first);
+    expect(first).toMatch(
+      new RegExp(`^sign-up:[\\w-]{32}:${new Date().toISOString().slice(0, 10)}$`),
+    );
+    expect(keys().join(' ')).not.toMatch(/ana|example/i);
   });
 
   it.each([
-    ['an invalid email', 'email=not-an-email&list=l-1', 'email'],
-    ['no list', 'email=ana%40example.com', 'listId'],
+    ['no token', 'email=ana%40example.com&list=l-1'],
+    ['the token of another list', `email=ana%40example.com&list=l-1&token=${token('l-2')}`],
+    [
+      'a token from another key',
+      `email=ana%40example.com&list=l-1&token=${signature('k', 'sign-up', { l: 'l-1' })}`,
+    ],
+  ])('refuses a form with %s, naming the token', async (_case, b) => {
+    const result = await call({ method: 'POST', path: '/signup', headers: form, body: b });
+    expect(result.statusCode).toBe(400);
+    expect(result.body).toContain('token: missing, or not the form token of this list');
+    expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it('thanks a bot that filled the honeypot field, and records nothing', async () => {
+    const b = `${body}&website=http%3A%2F%2Fspam.example`;
+    const result = await call({ method: 'POST', path: '/signup', headers: form, body: b });
+    expect(result.statusCode).toBe(200);
+    expect(result.body).toContain('Thanks for signing up');
+    expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it.each([
+    ['an invalid email', `email=not-an-email&list=l-1&${t1}`, 'email'],
+    ['no list', `email=ana%40example.com&token=${token('')}`, 'listId'],
     [
       'a name over 200 characters',
-      `email=ana%40example.com&list=l-1&name=${'x'.repeat(201)}`,
+      `email=ana%40example.com&list=l-1&${t1}&name=${'x'.repeat(201)}`,
       'name',
     ],
-    ['a repeated field', 'email=ana%40example.com&list=l-1&list=l-2', 'list is sent twice'],
+    ['a repeated field', `email=ana%40example.com&list=l-1&list=l-2&${t1}`, 'list is sent twice'],
   ])('refuses %s with a 400 that says what is wrong, enqueuing nothing', async (_c, b, field) => {
     const result = await call({ method: 'POST', path: '/signup', headers: form, body: b });
     expect(result.statusCode).toBe(400);
@@ -302,7 +341,7 @@ describe('sign-up form', () => {
   });
 
   it('takes fields named __proto__, constructor and toString as fields', async () => {
-    const b = 'email=ana%40example.com&list=l-1&__proto__=x&constructor=y&toString=z';
+    const b = `email=ana%40example.com&list=l-1&${t1}&__proto__=x&constructor=y&toString=z`;
     const result = await call({ method: 'POST', path: '/signup', headers: form, body: b });
     expect(result.statusCode).toBe(200);
     const fields = (sentMessage('sign-ups').data as { fields: Record<string, string> }).fields;
@@ -386,5 +425,46 @@ describe('pages', () => {
       const hash = createHash('sha256').update(style).digest('base64');
       expect(csp).toContain(`style-src 'sha256-${hash}'`);
     }
+  });
+});
+
+describe('clicks and opens of one link', () => {
+  /** The keys `capture` gives these requests at these times (minutes after 04:00). */
+  async function keysAt(requests: [AlbRequest, number][]): Promise<string[]> {
+    const keys: string[] = [];
+    for (const [request, minutes] of requests) {
+      await capture(albEvent(request), ROUTES, {
+        linkKey: async () => KEY,
+        enqueue: async (_buffer, message) => void keys.push(message.idempotencyKey),
+        now: () => new Date(Date.parse('2026-11-22T04:00:00Z') + minutes * 60_000),
+        log: () => undefined,
+      });
+    }
+    return keys;
+  }
+  const clickOf = (u: string): AlbRequest => ({
+    path: '/t/click',
+    query: signed('click', { ...click, u }),
+  });
+  const open: AlbRequest = { path: '/t/open', query: signed('open', { c: 'c-42', s: 's-9001' }) };
+
+  it('count once within the hour, replays included, and again in the next hour', async () => {
+    const [first, replay, otherLink, nextHour] = await keysAt([
+      [clickOf(click.u), 1],
+      [clickOf(click.u), 59],
+      [clickOf('https://shop.example.com/other'), 2],
+      [clickOf(click.u), 61],
+    ]);
+    expect(replay).toBe(first);
+    expect(otherLink).not.toBe(first);
+    expect(nextHour).not.toBe(first);
+    const [o1, o2, o3] = await keysAt([
+      [open, 0],
+      [open, 30],
+      [open, 60],
+    ]);
+    expect(o2).toBe(o1);
+    expect(o3).not.toBe(o1);
+    expect(o1).not.toBe(first);
   });
 });
