@@ -9,6 +9,7 @@ module.exports = {
   },
   // Synthesizing stacks is CPU-bound; 2 workers match the 2-core machines.
   setupFiles: ['<rootDir>/test/setup-env.ts', '<rootDir>/test/setup-polyfills.ts'],
+  setupFilesAfterEnv: ['<rootDir>/test/setup-log-scan.ts'],
   testSequencer: '<rootDir>/test/sequencer.js',
   maxWorkers: 2,
   testTimeout: 60000,

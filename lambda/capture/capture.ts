@@ -159,7 +159,7 @@ async function route(
       await buffer(deps, 'opt-ins', {
         v: 1,
         type: 'opt-in-confirmation',
-        idempotencyKey: `opt-in:${q.l}:${q.e}`,
+        idempotencyKey: `opt-in:${await personKey(deps, q.l, q.e)}:${at.slice(0, 10)}`,
         occurredAt: at,
         data: { listId: q.l, email: q.e },
       });
@@ -174,7 +174,8 @@ async function route(
       await buffer(deps, 'unsubscribes', {
         v: 1,
         type: 'unsubscribe',
-        idempotencyKey: `unsubscribe:${q.l ?? '*'}:${q.e}`,
+        // Per day: an unsubscribe after a later re-subscription is a new one, not a duplicate.
+        idempotencyKey: `unsubscribe:${await personKey(deps, q.l ?? '*', q.e)}:${at.slice(0, 10)}`,
         occurredAt: at,
         data: {
           email: q.e,
@@ -216,14 +217,10 @@ async function route(
       // One sign-up per list and address a day, whatever else the form carries: posting the
       // form again (or a bot posting it a thousand times) sends one confirmation email. The
       // address enters the key only through a keyed hash.
-      const person = createHmac('sha256', key)
-        .update(`sign-up\n${list}\n${address}`)
-        .digest('base64url')
-        .slice(0, 32);
       await buffer(deps, 'sign-ups', {
         v: 1,
         type: 'sign-up',
-        idempotencyKey: `sign-up:${person}:${at.slice(0, 10)}`,
+        idempotencyKey: `sign-up:${await personKey(deps, list, address)}:${at.slice(0, 10)}`,
         occurredAt: at,
         data,
       });
@@ -232,6 +229,19 @@ async function route(
     default:
       throw new Refusal(404, `no capture route for ${event.path}`);
   }
+}
+
+/**
+ * A list (or "*") and an address as they may appear in an idempotency key, which the
+ * consumers log: a keyed hash (HMAC with the link key), never the address itself, and short
+ * whatever the list id. The same list and address always give the same value, so keys still
+ * deduplicate.
+ */
+async function personKey(deps: CaptureDeps, list: string, address: string): Promise<string> {
+  return createHmac('sha256', await deps.linkKey())
+    .update(`${list}\n${address.trim().toLowerCase()}`)
+    .digest('base64url')
+    .slice(0, 32);
 }
 
 /**

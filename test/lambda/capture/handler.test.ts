@@ -201,7 +201,7 @@ describe('confirmation and unsubscribe', () => {
     expect(result.body).not.toMatch(/maintenance/i);
     expect(sentMessage('opt-ins')).toMatchObject({
       type: 'opt-in-confirmation',
-      idempotencyKey: 'opt-in:l-1:ana@example.com',
+      idempotencyKey: expect.stringMatching(/^opt-in:[\w-]{32}:\d{4}-\d\d-\d\d$/),
       data: { listId: 'l-1', email: 'ana@example.com' },
     });
   });
@@ -212,7 +212,7 @@ describe('confirmation and unsubscribe', () => {
     expect(result.statusCode).toBe(200);
     expect(result.body).toContain('You are unsubscribed');
     expect(sentMessage('unsubscribes')).toMatchObject({
-      idempotencyKey: 'unsubscribe:l-1:ana@example.com',
+      idempotencyKey: expect.stringMatching(/^unsubscribe:[\w-]{32}:\d{4}-\d\d-\d\d$/),
       data: { email: 'ana@example.com', listId: 'l-1', campaignId: 'c-42' },
     });
   });
@@ -224,7 +224,7 @@ describe('confirmation and unsubscribe', () => {
     expect(result.statusCode).toBe(200);
     const message = sentMessage('unsubscribes');
     expect(message.data).toEqual({ email: 'ana@example.com' });
-    expect(message.idempotencyKey).toBe('unsubscribe:*:ana@example.com');
+    expect(message.idempotencyKey).toMatch(/^unsubscribe:[\w-]{32}:\d{4}-\d\d-\d\d$/);
   });
 
   it('refuses an unsubscribe for another address than the signed one', async () => {
@@ -466,5 +466,35 @@ describe('clicks and opens of one link', () => {
     expect(o2).toBe(o1);
     expect(o3).not.toBe(o1);
     expect(o1).not.toBe(first);
+  });
+});
+
+describe('the keys of confirmations and unsubscribes', () => {
+  /** The key `capture` gives this request on this day. */
+  async function keyOn(request: AlbRequest, day: string): Promise<string> {
+    let key = '';
+    await capture(albEvent(request), ROUTES, {
+      linkKey: async () => KEY,
+      enqueue: async (_buffer, message) => void (key = message.idempotencyKey),
+      now: () => new Date(`${day}T04:00:00Z`),
+      log: () => undefined,
+    });
+    return key;
+  }
+  const unsubscribe = (e: string, l?: string) =>
+    post('/unsubscribe', signed('unsubscribe', { e, ...(l ? { l } : {}) }));
+
+  it('never hold the address, and a later unsubscribe is not a duplicate of an earlier one', async () => {
+    const first = await keyOn(unsubscribe('ana@example.com', 'l-1'), '2026-11-22');
+    expect(first).not.toMatch(/ana|example|@/);
+    expect(await keyOn(unsubscribe('ana@example.com', 'l-1'), '2026-11-22')).toBe(first);
+    // Re-subscribed, then unsubscribed again weeks later: a new unsubscribe.
+    expect(await keyOn(unsubscribe('ana@example.com', 'l-1'), '2026-12-20')).not.toBe(first);
+    expect(await keyOn(unsubscribe('bob@example.com', 'l-1'), '2026-11-22')).not.toBe(first);
+    expect(await keyOn(unsubscribe('ana@example.com'), '2026-11-22')).not.toBe(first);
+    const confirm = post('/confirm', signed('confirm', { l: 'l-1', e: 'ana@example.com' }));
+    const confirmed = await keyOn(confirm, '2026-11-22');
+    expect(confirmed).not.toMatch(/ana|example|@/);
+    expect(await keyOn(confirm, '2026-11-23')).not.toBe(confirmed);
   });
 });
