@@ -126,6 +126,44 @@ export const PLATFORMS = ['demo', 'existing'] as const;
 
 const CAPTURE_PATH =
   'must be a path such as "/t/click": "/" then up to 127 of A-Z a-z 0-9 _ . ~ / -';
+
+/** The capture endpoints, by their config key under `edge.capturePaths`. */
+export const CAPTURE_ENDPOINTS = ['click', 'open', 'confirm', 'unsubscribe', 'signUp'] as const;
+export type CaptureEndpoint = (typeof CAPTURE_ENDPOINTS)[number];
+
+/**
+ * The capture paths in groups, each with its own rate limit: tracking pixels and clicks come
+ * in bursts from mail clients and their image proxies, while a person confirms, unsubscribes
+ * or signs up a few times at most, so a flood there is abuse.
+ */
+export const CAPTURE_PATH_GROUPS = {
+  tracking: ['click', 'open'],
+  subscriptions: ['confirm', 'unsubscribe', 'signUp'],
+} as const satisfies Record<string, readonly CaptureEndpoint[]>;
+export type CapturePathGroup = keyof typeof CAPTURE_PATH_GROUPS;
+
+// The windows AWS WAF counts a rate-based rule's requests over, and its lowest limit, 10.
+// https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-type-rate-based-high-level-settings.html
+export const WAF_EVALUATION_WINDOWS = [60, 120, 300, 600] as const;
+export const WAF_MIN_RATE_LIMIT = 10;
+// Ours, not AWS WAF's: one address sending more than this in a window is no person.
+export const WAF_MAX_RATE_LIMIT = 100_000;
+const RATE_LIMIT =
+  `must be ${WAF_MIN_RATE_LIMIT}-${WAF_MAX_RATE_LIMIT} requests per window per address ` +
+  `(AWS WAF's lowest limit is ${WAF_MIN_RATE_LIMIT})`;
+const rateLimit = (fallback: number) =>
+  v.optional(wholeNumber(WAF_MIN_RATE_LIMIT, WAF_MAX_RATE_LIMIT, RATE_LIMIT), fallback);
+
+/**
+ * Reserved concurrency, where 0 means "no reservation": never Lambda's own 0, which would
+ * stop the function. Lambda keeps at least 100 of the account's concurrency unreserved, so in
+ * an account with a low quota every reservation fails to deploy; 0 is for such accounts.
+ * https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+ * https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html
+ */
+const reservedConcurrency = (max: number, fallback: number) =>
+  v.optional(wholeNumber(0, max, `must be 0-${max} (0: no reservation)`), fallback);
+
 const NOTIFICATION_EMAIL = 'must be an email address or ""';
 const CERTIFICATE_ARN = 'must be an ACM certificate ARN or ""';
 const SCHEDULE =
@@ -199,14 +237,49 @@ const schema = v.strictObject({
     // https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html#path-conditions
     capturePaths: v.strictObject(
       Object.fromEntries(
-        (['click', 'open', 'confirm', 'unsubscribe', 'signUp'] as const).map((k) => [
-          k,
-          matching(/^\/[A-Za-z0-9_.~/-]{0,127}$/, CAPTURE_PATH),
-        ]),
-      ) as Record<
-        'click' | 'open' | 'confirm' | 'unsubscribe' | 'signUp',
-        ReturnType<typeof matching>
-      >,
+        CAPTURE_ENDPOINTS.map((k) => [k, matching(/^\/[A-Za-z0-9_.~/-]{0,127}$/, CAPTURE_PATH)]),
+      ) as Record<CaptureEndpoint, ReturnType<typeof matching>>,
+    ),
+    /** Per-address rate limits on the capture paths, in an AWS WAF rule group. */
+    waf: v.optional(
+      v.strictObject({
+        /** How far back AWS WAF counts each address's requests. */
+        evaluationWindowSeconds: v.optional(
+          v.picklist(
+            WAF_EVALUATION_WINDOWS,
+            `must be one of: ${WAF_EVALUATION_WINDOWS.join(', ')} (seconds)`,
+          ),
+          300,
+        ),
+        /** Requests one address may send to each group of paths within the window. */
+        requestsPerWindow: v.optional(
+          v.strictObject({ tracking: rateLimit(1000), subscriptions: rateLimit(100) }),
+          {},
+        ),
+        /**
+         * Adopted platforms only: give the adopted load balancer this app's web ACL. Off unless
+         * set, because a load balancer takes one web ACL and associating another replaces the
+         * one it has; leave it off and add the rule group to that web ACL instead. The demo
+         * load balancer always gets the web ACL.
+         * https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-associating-aws-resource.html
+         * https://github.com/pulumi/pulumi-aws/issues/4782 (a second association replaces the first)
+         */
+        associateAdoptedLoadBalancer: v.optional(v.boolean('must be true or false'), false),
+      }),
+      {},
+    ),
+    /**
+     * Reserved concurrency: a cap on the capture function, so a flood cannot take the
+     * account's concurrency, and a floor under the toggle and the writer check, which must
+     * run during the switchover whatever else runs.
+     */
+    reservedConcurrency: v.optional(
+      v.strictObject({
+        capture: reservedConcurrency(1000, 50),
+        maintenanceToggle: reservedConcurrency(20, 5),
+        verifyWriter: reservedConcurrency(20, 5),
+      }),
+      {},
     ),
     /**
      * Serve the demo's listener over plain HTTP when there is no certificate. Off unless set:
@@ -270,6 +343,12 @@ const schema = v.strictObject({
 
 export type AppConfig = v.InferOutput<typeof schema>;
 export type CapturePaths = AppConfig['edge']['capturePaths'];
+export type WafConfig = AppConfig['edge']['waf'];
+
+/** A reservation as Lambda takes it: undefined for none (config 0), never Lambda's 0. */
+export function reservation(concurrency: number): number | undefined {
+  return concurrency > 0 ? concurrency : undefined;
+}
 
 /** Thrown when the configuration is invalid; the message lists every problem found. */
 export class ConfigError extends Error {

@@ -43,6 +43,19 @@ export interface MaintenanceEdgeProps {
    * @default Duration.minutes(5)
    */
   readonly expectedDuration?: Duration;
+  /**
+   * The capture function's reserved concurrency: the most it runs at once, so a flood on
+   * the capture paths cannot take the account's concurrency from everything else.
+   * https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+   * @default - no reservation
+   */
+  readonly captureReservedConcurrency?: number;
+  /**
+   * The toggle's reserved concurrency: capacity kept for it alone, so it runs during the
+   * switchover however busy the account is.
+   * @default - no reservation
+   */
+  readonly toggleReservedConcurrency?: number;
 }
 
 /**
@@ -97,6 +110,7 @@ export class MaintenanceEdge extends Construct {
       description:
         'Buffers clicks, opens, confirmations, unsubscribes and sign-ups during maintenance',
       timeout: Duration.seconds(10),
+      reservedConcurrentExecutions: props.captureReservedConcurrency,
       environment: {
         CAPTURE_ROUTES: Stack.of(this).toJsonString(props.capturePaths),
         QUEUE_URLS: Stack.of(this).toJsonString(
@@ -131,6 +145,7 @@ export class MaintenanceEdge extends Construct {
       functionDir: 'maintenance-toggle',
       description: 'Turns the maintenance rules on the listener on or off (idempotent)',
       timeout: Duration.seconds(30),
+      reservedConcurrentExecutions: props.toggleReservedConcurrency,
       environment: {
         LISTENER_ARN: props.listenerArn,
         MAINTENANCE_RULES: Stack.of(this).toJsonString(this.ruleSpecs),

@@ -6,7 +6,7 @@ import type { Construct } from 'constructs';
 import { BUFFER_NAMES } from '../../lambda/shared/contracts';
 import { FENCE_GROUP_SUFFIX, RESTORE_GROUP_SUFFIX } from '../../lambda/shared/upgrade-plan';
 import type { PlanDefaults } from '../../lambda/validate-input/validate';
-import type { AppConfig } from '../config';
+import { type AppConfig, reservation } from '../config';
 import { NodeFunction } from '../constructs/node-function';
 import { acknowledgeWildcards, WILDCARD_REASONS } from '../nag';
 import { NotificationTopic } from '../constructs/notification-topic';
@@ -162,6 +162,9 @@ export class UpgradeStack extends Stack {
       functionDir: 'verify-writer',
       description: 'Verifies the new writer after switchover: version, status, writable',
       timeout: Duration.seconds(60),
+      // Capacity kept for the writer check alone: it runs with the maintenance page on.
+      // https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+      reservedConcurrentExecutions: reservation(config.edge.reservedConcurrency.verifyWriter),
       vpc: platform.network.vpc,
       vpcSubnets: platform.network.subnets,
       securityGroups: [platform.network.databaseClients],

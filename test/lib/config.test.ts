@@ -264,3 +264,65 @@ describe('config: the platform switch', () => {
     expect(message).toContain('quietUpgrade.existing.listener.listenerArn must be an ARN');
   });
 });
+
+describe('config: abuse controls', () => {
+  type Edge = { waf: Record<string, unknown>; reservedConcurrency: Record<string, unknown> };
+  const edgeOf = (c: Json) => c.edge as unknown as Edge;
+
+  const LIMIT = "must be 10-100000 requests per window per address (AWS WAF's lowest limit is 10)";
+  it.each([
+    ['requestsPerWindow.subscriptions', 5, LIMIT],
+    ['requestsPerWindow.tracking', 9, LIMIT],
+    ['requestsPerWindow.tracking', 100001, LIMIT],
+    ['requestsPerWindow.subscriptions', 12.5, 'must be a whole number'],
+    ['evaluationWindowSeconds', 90, 'must be one of: 60, 120, 300, 600 (seconds)'],
+    ['associateAdoptedLoadBalancer', 'yes', 'must be true or false'],
+  ])('refuses edge.waf.%s = %p, naming the key and the value', (key, value, problem) => {
+    const message = errorFor((c) => {
+      const waf = edgeOf(c).waf;
+      const [first = '', second] = key.split('.');
+      if (second === undefined) waf[first] = value;
+      else (waf[first] as Record<string, unknown>)[second] = value;
+    });
+    expect(message).toContain(
+      `quietUpgrade.edge.waf.${key} ${problem}, got: ${JSON.stringify(value)}`,
+    );
+  });
+
+  it.each([
+    ['capture', -1, 'must be 0-1000 (0: no reservation)'],
+    ['capture', 1001, 'must be 0-1000 (0: no reservation)'],
+    ['maintenanceToggle', 21, 'must be 0-20 (0: no reservation)'],
+    ['verifyWriter', 1.5, 'must be a whole number'],
+  ])('refuses edge.reservedConcurrency.%s = %p', (key, value, problem) => {
+    expect(errorFor((c) => (edgeOf(c).reservedConcurrency[key] = value))).toContain(
+      `quietUpgrade.edge.reservedConcurrency.${key} ${problem}, got: ${value}`,
+    );
+  });
+
+  it('accepts the lowest limit AWS WAF allows, and 0 for no reservation', () => {
+    expect(
+      errorFor((c) => {
+        (edgeOf(c).waf.requestsPerWindow as Record<string, unknown>).subscriptions = 10;
+        edgeOf(c).reservedConcurrency.capture = 0;
+      }),
+    ).toBe('');
+  });
+
+  it('defaults to the shipped limits and reservations when the keys are left out', () => {
+    const shipped = parseConfig(defaultRawConfig()).edge;
+    const raw = defaultRawConfig() as Json;
+    delete raw.edge.waf;
+    delete raw.edge.reservedConcurrency;
+    const defaults = parseConfig(raw).edge;
+    expect(defaults.waf).toEqual(shipped.waf);
+    expect(defaults.reservedConcurrency).toEqual(shipped.reservedConcurrency);
+    expect(defaults.waf.associateAdoptedLoadBalancer).toBe(false);
+  });
+
+  it('names an unknown key under edge.waf', () => {
+    expect(errorFor((c) => (edgeOf(c).waf.limit = 100))).toContain(
+      'quietUpgrade.edge.waf has unknown key(s): limit',
+    );
+  });
+});
