@@ -116,15 +116,17 @@ async function route(
   deps: CaptureDeps,
 ): Promise<ALBResult> {
   const method = event.httpMethod.toUpperCase();
-  const at = deps.now().toISOString();
+  const now = deps.now();
+  const at = now.toISOString();
+  const day = at.slice(0, 10);
   switch (event.path) {
     case routes.click: {
       allow(method, ['GET']);
-      const q = await signedParams(event, 'click', ['c', 's', 'u'], deps);
+      const [q] = await signedParams(event, 'click', ['c', 's', 'u'], deps);
       await buffer(deps, 'tracking', {
         v: 1,
         type: 'click',
-        idempotencyKey: trackingKey('click', [q.c, q.s, q.u], deps.now()),
+        idempotencyKey: trackingKey('click', [q.c, q.s, q.u], now),
         occurredAt: at,
         data: { campaignId: q.c, subscriberId: q.s, url: q.u },
       });
@@ -135,12 +137,12 @@ async function route(
     }
     case routes.open: {
       allow(method, ['GET']);
-      const q = await signedParams(event, 'open', ['c', 's'], deps);
+      const [q] = await signedParams(event, 'open', ['c', 's'], deps);
       const userAgent = event.headers?.['user-agent']?.slice(0, 512);
       await buffer(deps, 'tracking', {
         v: 1,
         type: 'open',
-        idempotencyKey: trackingKey('open', [q.c, q.s], deps.now()),
+        idempotencyKey: trackingKey('open', [q.c, q.s], now),
         occurredAt: at,
         data: { campaignId: q.c, subscriberId: q.s, ...(userAgent ? { userAgent } : {}) },
       });
@@ -154,12 +156,12 @@ async function route(
     }
     case routes.confirm: {
       allow(method, ['GET', 'POST']);
-      const q = await signedParams(event, 'confirm', ['l', 'e'], deps);
+      const [q, key] = await signedParams(event, 'confirm', ['l', 'e'], deps);
       if (method === 'GET') return ask('confirm', routes.confirm, q);
       await buffer(deps, 'opt-ins', {
         v: 1,
         type: 'opt-in-confirmation',
-        idempotencyKey: `opt-in:${await personKey(deps, q.l, q.e)}:${at.slice(0, 10)}`,
+        idempotencyKey: `opt-in:${personKey(key, q.l, q.e)}:${day}`,
         occurredAt: at,
         data: { listId: q.l, email: q.e },
       });
@@ -169,13 +171,13 @@ async function route(
       // POST is RFC 8058 one-click unsubscribe from the List-Unsubscribe header, or the
       // button on the page a GET shows.
       allow(method, ['GET', 'POST']);
-      const q = await signedParams(event, 'unsubscribe', ['e'], deps);
+      const [q, key] = await signedParams(event, 'unsubscribe', ['e'], deps);
       if (method === 'GET') return ask('unsubscribe', routes.unsubscribe, q);
       await buffer(deps, 'unsubscribes', {
         v: 1,
         type: 'unsubscribe',
         // Per day: an unsubscribe after a later re-subscription is a new one, not a duplicate.
-        idempotencyKey: `unsubscribe:${await personKey(deps, q.l ?? '*', q.e)}:${at.slice(0, 10)}`,
+        idempotencyKey: `unsubscribe:${personKey(key, q.l ?? '*', q.e)}:${day}`,
         occurredAt: at,
         data: {
           email: q.e,
@@ -220,7 +222,7 @@ async function route(
       await buffer(deps, 'sign-ups', {
         v: 1,
         type: 'sign-up',
-        idempotencyKey: `sign-up:${await personKey(deps, list, address)}:${at.slice(0, 10)}`,
+        idempotencyKey: `sign-up:${personKey(key, list, address)}:${day}`,
         occurredAt: at,
         data,
       });
@@ -237,8 +239,8 @@ async function route(
  * whatever the list id. The same list and address always give the same value, so keys still
  * deduplicate.
  */
-async function personKey(deps: CaptureDeps, list: string, address: string): Promise<string> {
-  return createHmac('sha256', await deps.linkKey())
+function personKey(key: string, list: string, address: string): string {
+  return createHmac('sha256', key)
     .update(`${list}\n${address.trim().toLowerCase()}`)
     .digest('base64url')
     .slice(0, 32);
@@ -296,8 +298,9 @@ async function buffer(deps: CaptureDeps, name: BufferName, message: AnyBufferMes
 type Params = Record<string, string | undefined> & Record<'c' | 's' | 'u' | 'l' | 'e', string>;
 
 /**
- * The query parameters of a signed link, after checking the signature. The ALB passes query
- * parameters to Lambda still URL-encoded.
+ * The query parameters of a signed link, after checking the signature, and the link key
+ * (the keys of confirmations and unsubscribes hash with it). The ALB passes query parameters
+ * to Lambda still URL-encoded.
  * https://docs.aws.amazon.com/elasticloadbalancing/latest/application/lambda-functions.html#receive-event-from-load-balancer
  */
 async function signedParams(
@@ -305,7 +308,7 @@ async function signedParams(
   kind: SignedKind,
   required: string[],
   deps: CaptureDeps,
-): Promise<Params> {
+): Promise<[Params, string]> {
   const params: LinkParams = {};
   for (const [key, raw] of Object.entries(event.queryStringParameters ?? {})) {
     if (raw === undefined) continue;
@@ -318,10 +321,11 @@ async function signedParams(
   const missing = required.filter((k) => !params[k]);
   if (missing.length > 0) throw new Refusal(400, `missing ${missing.join(', ')}`);
   const sig = params.sig;
-  if (!sig || !verify(await deps.linkKey(), kind, params, sig)) {
+  const key = await deps.linkKey();
+  if (!sig || !verify(key, kind, params, sig)) {
     throw new Refusal(400, 'missing or wrong signature');
   }
-  return params as Params;
+  return [params as Params, key];
 }
 
 function formFields(event: ALBEvent): Record<string, string> {
