@@ -83,9 +83,14 @@ export class Traffic {
     private readonly world: World,
     private readonly rates: Record<TrafficKind, number>,
   ) {
-    this.queueUrls = JSON.parse(
-      world.functionByDir('capture').environment.QUEUE_URLS ?? '{}',
-    ) as Record<string, string>;
+    // Each buffer's queue is the one its consumer's mapping reads (sends included, which the
+    // platform fills, not the capture function).
+    this.queueUrls = Object.fromEntries(
+      world.app.mappings.map((m) => [
+        world.runtime(m.functionName).spec.environment.BUFFER_NAME,
+        world.sqs.queue(m.queueArn).spec.url,
+      ]),
+    );
   }
 
   /** Starts producing, a second at a time, until `stopProducing`. */
@@ -93,18 +98,28 @@ export class Traffic {
     for (let i = 0; i < poison; i++) this.poison();
     void (async () => {
       let tick = 0;
-      while (this.producing) {
-        this.second();
-        if (tick++ % 10 === 0)
-          this.depth.push({ at: Date.now(), waiting: this.world.sqs.waiting() });
-        await this.world.sim.sleep(1);
+      try {
+        while (this.producing) {
+          this.second();
+          if (tick++ % 10 === 0)
+            this.depth.push({ at: Date.now(), waiting: this.world.sqs.waiting() });
+          await this.world.sim.sleep(1);
+        }
+      } catch (err) {
+        // Kept for stopProducing: traffic that stopped by itself would leave a run that looks
+        // quiet and passes.
+        this.failure = err;
       }
     })();
   }
 
+  /** Stops producing; throws what stopped production early, if anything did. */
   stopProducing(): void {
     this.producing = false;
+    if (this.failure !== undefined) throw this.failure;
   }
+
+  private failure: unknown;
 
   private second(): void {
     const { page, captureDown } = this.world.routing;
@@ -160,7 +175,7 @@ export class Traffic {
 
   private url(buffer: BufferName): string {
     const url = this.queueUrls[buffer];
-    if (url === undefined) throw new Error(`the capture function has no queue URL for ${buffer}`);
+    if (url === undefined) throw new Error(`no consumer's mapping reads the ${buffer} buffer`);
     return url;
   }
 }

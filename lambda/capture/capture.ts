@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
-import { type AnyBufferMessage, BUFFER_CONTRACTS, type BufferName } from '../shared/contracts';
+import { type AnyBufferMessage, BUFFER_CONTRACTS } from '../shared/contracts';
+import type { CaptureBuffer } from './buffers';
 import { type LinkParams, SIGNED_FIELDS, type SignedKind, verify } from '../shared/link-signing';
 import {
   type AskKind,
@@ -24,7 +25,7 @@ export interface CaptureDeps {
   /** The HMAC key that signs links. */
   linkKey(): Promise<string>;
   /** Puts a message on a buffer's queue; rejects if SQS did not take it. */
-  enqueue(buffer: BufferName, message: AnyBufferMessage): Promise<void>;
+  enqueue(buffer: CaptureBuffer, message: AnyBufferMessage): Promise<void>;
   now(): Date;
   /** Reports why a request was refused or failed; never shown to the person. */
   log(message: string, details: Record<string, unknown>): void;
@@ -285,7 +286,7 @@ function allow(method: string, allowed: string[]): void {
 }
 
 /** Validates against the buffer's contract (a 400 naming the field), then enqueues. */
-async function buffer(deps: CaptureDeps, name: BufferName, message: AnyBufferMessage) {
+async function buffer(deps: CaptureDeps, name: CaptureBuffer, message: AnyBufferMessage) {
   const parsed = BUFFER_CONTRACTS[name].safeParse(message);
   if (!parsed.success) {
     const first = parsed.error.issues[0];

@@ -1,9 +1,9 @@
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
-import { type BufferName, isBufferName } from '../shared/contracts';
 import { requiredEnv } from '../shared/env';
 import { logger } from '../shared/logger';
+import { CAPTURE_BUFFERS, type CaptureBuffer } from './buffers';
 import { capture, type CaptureRoutes } from './capture';
 
 const sqs = new SQSClient({});
@@ -36,10 +36,12 @@ export const handler = async (event: ALBEvent): Promise<ALBResult> =>
     log: (message, details) => logger.warn(message, details),
   });
 
-function parseQueueUrls(json: string): Record<BufferName, string> {
+/** The URL of each buffer the endpoints write to, and of no other. */
+function parseQueueUrls(json: string): Record<CaptureBuffer, string> {
   const urls = JSON.parse(json) as Record<string, string>;
-  for (const name of Object.keys(urls)) {
-    if (!isBufferName(name)) throw new Error(`QUEUE_URLS names an unknown buffer: ${name}`);
+  const names = Object.keys(urls).sort().join(', ');
+  if (names !== [...CAPTURE_BUFFERS].sort().join(', ')) {
+    throw new Error(`QUEUE_URLS must name ${CAPTURE_BUFFERS.join(', ')}, got: ${names}`);
   }
-  return urls as Record<BufferName, string>;
+  return urls as Record<CaptureBuffer, string>;
 }

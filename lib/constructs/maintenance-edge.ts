@@ -5,6 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { CAPTURE_BUFFERS } from '../../lambda/capture/buffers';
 import type { BufferName } from '../../lambda/shared/contracts';
 import { maintenanceRuleSpecs, type RuleSpec } from '../../lambda/maintenance-toggle/rule-specs';
 import type { CapturePaths } from '../config';
@@ -16,7 +17,7 @@ export interface MaintenanceEdgeProps {
   readonly listenerArn: string;
   /** The app's target group: where bypassing operators go. */
   readonly appTargetGroupArn: string;
-  /** The buffers' queues, by name; the capture function may only send to them. */
+  /** The buffers' queues, by name; the capture function may send to those it writes. */
   readonly queues: Record<BufferName, sqs.IQueue>;
   /** Exact paths the capture function answers. */
   readonly capturePaths: CapturePaths;
@@ -114,16 +115,17 @@ export class MaintenanceEdge extends Construct {
       environment: {
         CAPTURE_ROUTES: Stack.of(this).toJsonString(props.capturePaths),
         QUEUE_URLS: Stack.of(this).toJsonString(
-          Object.fromEntries(Object.entries(props.queues).map(([n, q]) => [n, q.queueUrl])),
+          Object.fromEntries(CAPTURE_BUFFERS.map((n) => [n, props.queues[n].queueUrl])),
         ),
         LINK_KEY_SECRET_ARN: this.linkSigningKey.secretArn,
       },
     });
-    // Only SendMessage: SSE-SQS queues need no KMS grant, and the function reads nothing.
+    // Only SendMessage, and only to the buffers it writes (not `sends`): SSE-SQS queues need
+    // no KMS grant, and the function reads nothing.
     this.captureFunction.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['sqs:SendMessage'],
-        resources: Object.values(props.queues).map((q) => q.queueArn),
+        resources: CAPTURE_BUFFERS.map((n) => props.queues[n].queueArn),
       }),
     );
     this.captureFunction.readSecret(this.linkSigningKey);

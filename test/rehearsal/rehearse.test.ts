@@ -234,3 +234,23 @@ describe('CLI contract', () => {
     expect(bad.stderr).toContain('unknown scenario "sunny"; known: happy, dry-run');
   });
 });
+
+describe('traffic that cannot be produced', () => {
+  it('fails the rehearsal instead of leaving a quiet run that passes', async () => {
+    // No consumer reads the sends buffer: its writes have no queue to go to.
+    const noSends = {
+      ...app,
+      mappings: app.mappings.filter(
+        (m) =>
+          app.functions.find((f) => f.name === m.functionName || f.arn === m.functionName)
+            ?.environment.BUFFER_NAME !== 'sends',
+      ),
+    };
+    expect(noSends.mappings).toHaveLength(app.mappings.length - 1);
+    // A send in the first second, before anything else can end the run.
+    const rates = { ...LIGHT_RATES, sends: 1 };
+    await expect(rehearse({ app: noSends, rates })).rejects.toThrow(
+      "no consumer's mapping reads the sends buffer",
+    );
+  });
+});

@@ -31,7 +31,8 @@ let handler: (event: ALBEvent) => Promise<ALBResult>;
 
 beforeAll(async () => {
   process.env.CAPTURE_ROUTES = JSON.stringify(ROUTES);
-  process.env.QUEUE_URLS = JSON.stringify(QUEUES);
+  const { sends: _sends, ...written } = QUEUES;
+  process.env.QUEUE_URLS = JSON.stringify(written);
   process.env.LINK_KEY_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:links';
   ({ handler } = await import('../../../lambda/capture/handler'));
 });

@@ -152,7 +152,7 @@ describe('EdgeStack maintenance rules', () => {
 });
 
 describe('EdgeStack permissions', () => {
-  it('lets the capture function only send messages to the buffer queues', () => {
+  it('lets the capture function only send messages to the buffers it writes, not sends', () => {
     const policy = Object.entries(resources).find(
       ([id, r]) => r.Type === 'AWS::IAM::Policy' && id.startsWith('MaintenanceCaptureRole'),
     )?.[1];
@@ -163,10 +163,11 @@ describe('EdgeStack permissions', () => {
     expect(sqsStatements).toHaveLength(1);
     expect(sqsStatements[0]?.Action).toBe('sqs:SendMessage');
     const queues = sqsStatements[0]?.Resource as unknown[];
-    expect(queues).toHaveLength(5);
-    for (const name of ['Sends', 'OptIns', 'SignUps', 'Unsubscribes', 'Tracking']) {
+    expect(queues).toHaveLength(4);
+    for (const name of ['OptIns', 'SignUps', 'Unsubscribes', 'Tracking']) {
       expect(JSON.stringify(queues)).toContain(`${name}Queue`);
     }
+    expect(JSON.stringify(queues)).not.toContain('SendsQueue');
   });
 
   it("lets the toggle create rules on the listener and delete only that listener's rules", () => {
