@@ -77,7 +77,7 @@ export class Traffic {
   readonly depth: { at: number; waiting: number }[] = [];
   private producing = true;
   private readonly credit = new Map<TrafficKind, number>();
-  private readonly queueUrls: Record<string, string>;
+  private readonly queueUrls: Record<string, string | undefined>;
 
   constructor(
     private readonly world: World,
@@ -88,7 +88,7 @@ export class Traffic {
     this.queueUrls = Object.fromEntries(
       world.app.mappings.map((m) => [
         world.runtime(m.functionName).spec.environment.BUFFER_NAME,
-        world.sqs.queue(m.queueArn).spec.url,
+        world.app.queues.find((q) => q.arn === m.queueArn)?.url,
       ]),
     );
   }

@@ -163,14 +163,23 @@ export class LambdaModel {
   /** Starts every mapping's pollers; they run until `stop`. */
   start(): void {
     for (const m of this.mappings.values()) {
-      for (let slot = 0; slot < m.spec.maxConcurrency; slot++) void this.poll(m);
+      for (let slot = 0; slot < m.spec.maxConcurrency; slot++) {
+        // Kept for stop: a poller that died would leave messages waiting and a quiet run.
+        void this.poll(m).catch((err: unknown) => {
+          this.failure ??= err;
+        });
+      }
     }
   }
 
+  /** Stops the pollers; throws what stopped one early, if anything did. */
   stop(): void {
     this.stopped = true;
     for (const m of this.mappings.values()) m.changed.notify();
+    if (this.failure !== undefined) throw this.failure;
   }
+
+  private failure: unknown;
 
   private async poll(m: Mapping): Promise<void> {
     const q = this.sqs.queue(m.spec.queueArn);

@@ -253,4 +253,15 @@ describe('traffic that cannot be produced', () => {
       "no consumer's mapping reads the sends buffer",
     );
   });
+
+  it('fails the rehearsal when a consumer mapping cannot poll', async () => {
+    // The sends mapping reads a queue that does not exist, and no send is produced.
+    const [sends, ...rest] = app.mappings;
+    const gone = 'arn:aws:sqs:eu-west-1:123456789012:gone';
+    const broken = { ...app, mappings: [{ ...sends, queueArn: gone }, ...rest] } as typeof app;
+    expect(sends?.functionName).toMatch(/Sends/);
+    await expect(rehearse({ app: broken, rates: { ...LIGHT_RATES, sends: 0 } })).rejects.toThrow(
+      `The specified queue does not exist: ${gone}`,
+    );
+  });
 });
