@@ -102,6 +102,15 @@ export function validateInput(
         `is deployed (change the target in cdk.json and deploy for another), got: "${target}"`,
     );
   }
+  // The deployed setting is a floor: whoever may start a run may ask for an approval the
+  // deploy did not require, but not skip one it did.
+  if (defaults.requireApproval && run.requireApproval === false) {
+    return reject(
+      'requireApproval',
+      'requireApproval cannot be false when the deployed quietUpgrade.upgrade.requireApproval ' +
+        'is true (change it in cdk.json and deploy to run without approval), got: false',
+    );
+  }
   const { deadlineMinutes: _unused, ...base } = defaults;
   const timeout = run.switchoverTimeoutSeconds ?? defaults.switchoverTimeoutSeconds;
   return {

@@ -34,6 +34,25 @@ describe('validateInput', () => {
     expect(result.valid && 'deadlineMinutes' in result.plan).toBe(false);
   });
 
+  it('never lets the input skip an approval the deploy requires, but lets it ask for one', () => {
+    const approving = { ...defaults, requireApproval: true };
+    expect(validateInput({ requireApproval: false }, approving, start)).toEqual({
+      valid: false,
+      error: 'InvalidInput.requireApproval',
+      cause: expect.stringContaining(
+        'requireApproval cannot be false when the deployed quietUpgrade.upgrade.requireApproval is true',
+      ),
+    });
+    expect(validateInput({}, approving, start)).toMatchObject({
+      valid: true,
+      plan: { requireApproval: true },
+    });
+    expect(validateInput({ requireApproval: true }, defaults, start)).toMatchObject({
+      valid: true,
+      plan: { requireApproval: true },
+    });
+  });
+
   it('applies every override', () => {
     const result = validateInput(
       {
