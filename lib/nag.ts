@@ -57,6 +57,6 @@ export const WILDCARD_REASONS = {
     'https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html',
   executions:
     'Execution ARNs carry the execution name, known only at run time; this names only the ' +
-    "upgrade machine's executions. " +
+    "executions of this app's upgrade (and, for the functions they call, watchdog) machine. " +
     'https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html',
 } as const;

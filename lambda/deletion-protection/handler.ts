@@ -1,10 +1,17 @@
-// AWS API actions this function calls: see ./protection.ts.
+// AWS API actions this function calls: see ./protection.ts; and states:DescribeExecution
+// (../shared/caller).
 import { RDSClient } from '@aws-sdk/client-rds';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import * as v from 'valibot';
+import { requireRunningExecution } from '../shared/caller';
+import { requiredEnv } from '../shared/env';
 import { logger } from '../shared/logger';
 import { protectWriter, unprotectGreen, type UnprotectGreenResult } from './protection';
 
 const rds = new RDSClient({});
+const sfn = new SFNClient({});
+/** The state machines whose RUNNING executions may call this function. */
+const callers = JSON.parse(requiredEnv('CALLER_STATE_MACHINES')) as string[];
 
 const text = v.pipe(v.string(), v.minLength(1));
 const Plan = v.looseObject({ sourceIdentifier: text, sourceArn: text });
@@ -28,6 +35,7 @@ export const handler = async (
   if (!parsed.success) {
     throw new Error(`invalid deletion-protection event: ${v.summarize(parsed.issues)}`);
   }
+  await requireRunningExecution(sfn, (event as { execution?: unknown }).execution, callers);
   const e = parsed.output;
   if (e.action === 'unprotect-green') {
     const result = await unprotectGreen(rds, e.plan, e.blueGreenDeploymentIdentifier);

@@ -1,11 +1,18 @@
 // AWS API actions called (in ./restore): rds:DescribeDBInstances, rds:CopyDBParameterGroup,
-// rds:ModifyDBParameterGroup, rds:ModifyDBInstance, rds:RebootDBInstance.
+// rds:ModifyDBParameterGroup, rds:ModifyDBInstance, rds:RebootDBInstance; and
+// states:DescribeExecution (../shared/caller).
 import { RDSClient, RebootDBInstanceCommand } from '@aws-sdk/client-rds';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { requireRunningExecution } from '../shared/caller';
+import { requiredEnv } from '../shared/env';
 import { logger } from '../shared/logger';
 import { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX } from '../shared/upgrade-plan';
 import { type RestoreOldBlueEvent, type RestoreOldBlueResult, restoreOldBlue } from './restore';
 
 const rds = new RDSClient({});
+const sfn = new SFNClient({});
+/** The state machines whose RUNNING executions may call this function. */
+const callers = JSON.parse(requiredEnv('CALLER_STATE_MACHINES')) as string[];
 
 /**
  * Ends every session on a former writer the hard way, when they could not be ended one by
@@ -15,6 +22,8 @@ const rds = new RDSClient({});
  */
 export interface RebootFormerWriterEvent {
   action: 'reboot-former-writer';
+  /** The calling execution's ARN ($$.Execution.Id). */
+  execution: string;
   plan: { sourceIdentifier: string };
   on: 'old-blue' | 'failed-writer';
 }
@@ -35,6 +44,7 @@ export interface RebootFormerWriterResult {
 export const handler = async (
   event: RestoreOldBlueEvent | RebootFormerWriterEvent,
 ): Promise<RestoreOldBlueResult | RebootFormerWriterResult> => {
+  await requireRunningExecution(sfn, (event as { execution?: unknown }).execution, callers);
   if ('action' in event && event.action === 'reboot-former-writer') {
     const suffix = event.on === 'failed-writer' ? FAILED_WRITER_SUFFIX : OLD_BLUE_SUFFIX;
     const instance = `${event.plan.sourceIdentifier}${suffix}`;

@@ -33,6 +33,8 @@ export interface RestoreProgress {
 }
 
 export interface RestoreOldBlueEvent {
+  /** The calling execution's ARN ($$.Execution.Id); checked by the handler. */
+  execution: string;
   plan: UpgradePlan;
   /** The previous call's result; absent on the first call. */
   progress?: Partial<RestoreProgress>;

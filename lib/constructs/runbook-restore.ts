@@ -3,6 +3,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import {
+  CALLER,
   awsCall,
   endSessions,
   incrementCount,
@@ -111,7 +112,7 @@ export function restorePath(s: Construct, props: RestorePathProps): sfn.IChainab
       s,
       'Restore old blue as the writer',
       props.restoreOldBlue,
-      { 'plan.$': '$.plan', 'progress.$': '$.restore' },
+      { ...CALLER, 'plan.$': '$.plan', 'progress.$': '$.restore' },
       '$.restore',
     ),
   );

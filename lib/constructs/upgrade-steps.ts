@@ -100,6 +100,12 @@ export function awsCall(
 }
 
 /** A Lambda call whose result (the function's return value) lands at `resultPath`. */
+/**
+ * The calling execution, for the functions that change the database: they act only for a
+ * RUNNING execution of the upgrade or the watchdog (lambda/shared/caller.ts).
+ */
+export const CALLER = { 'execution.$': '$$.Execution.Id' } as const;
+
 export function invoke(
   scope: Construct,
   id: string,
@@ -334,6 +340,7 @@ export function unprotectGreen(
       props.fn,
       {
         action: 'unprotect-green',
+        ...CALLER,
         'plan.$': '$.plan',
         'blueGreenDeploymentIdentifier.$': props.deploymentId,
       },
@@ -388,7 +395,13 @@ export function protectWriter(
   wrap: <T extends sfn.TaskStateBase>(task: T) => T,
 ): sfn.IChainable {
   return wrap(
-    invoke(scope, id, fn, { action: 'protect-writer', 'plan.$': '$.plan' }, sfn.JsonPath.DISCARD),
+    invoke(
+      scope,
+      id,
+      fn,
+      { action: 'protect-writer', ...CALLER, 'plan.$': '$.plan' },
+      sfn.JsonPath.DISCARD,
+    ),
   ).next(next);
 }
 
@@ -438,7 +451,7 @@ export function endSessions(
     scope,
     `${id}: reboot instead`,
     props.rebootFn,
-    { action: 'reboot-former-writer', 'plan.$': '$.plan', on: props.on },
+    { action: 'reboot-former-writer', ...CALLER, 'plan.$': '$.plan', on: props.on },
     sfn.JsonPath.DISCARD,
   );
   reboot.next(

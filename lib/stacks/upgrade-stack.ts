@@ -101,11 +101,13 @@ export class UpgradeStack extends Stack {
       dir: string,
       description: string,
       statements: iam.PolicyStatement[],
+      environment?: Record<string, string>,
     ) => {
       const f = new NodeFunction(this, id, {
         functionDir: dir,
         description,
         timeout: Duration.seconds(60),
+        environment,
       });
       for (const statement of statements) f.addToRolePolicy(statement);
       return f;
@@ -190,6 +192,23 @@ export class UpgradeStack extends Stack {
       [RESTORE_GROUP_SUFFIX, FENCE_GROUP_SUFFIX].map((suffix) => arn('rds', 'pg', `${g}${suffix}`)),
     );
     const restoreInstances = [sourceArn, `${sourceArn}-old1`, `${sourceArn}-failed1`];
+    // The functions that change the database act only for a RUNNING execution of these two
+    // machines (lambda/shared/caller.ts). By name, not by the machines' ARN attributes: the
+    // machines invoke the functions, so a reference back would be a dependency cycle.
+    const callerMachines = [UPGRADE_MACHINE_NAME, WATCHDOG_MACHINE_NAME];
+    const callers = {
+      environment: {
+        CALLER_STATE_MACHINES: Stack.of(this).toJsonString(
+          callerMachines.map((m) => arn('states', 'stateMachine', m)),
+        ),
+      },
+      // DescribeExecution's resource is the execution.
+      // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html#awsstepfunctions-actions-as-permissions
+      statement: allow(
+        ['states:DescribeExecution'],
+        callerMachines.map((m) => arn('states', 'execution', `${m}:*`)),
+      ),
+    };
     const restoreOldBlue = fn(
       'RestoreOldBlue',
       'restore-old-blue',
@@ -207,7 +226,9 @@ export class UpgradeStack extends Stack {
           [...groups.map((g) => arn('rds', 'pg', g)), ...groupCopies],
         ),
         allow(['rds:ModifyDBParameterGroup'], groupCopies),
+        callers.statement,
       ],
+      callers.environment,
     );
     const deletionProtection = fn(
       'DeletionProtection',
@@ -217,7 +238,9 @@ export class UpgradeStack extends Stack {
         allow(['rds:DescribeBlueGreenDeployments'], [deployments]),
         // Green's identifiers are chosen by RDS; the code refuses to unprotect blue.
         allow(['rds:DescribeDBInstances', 'rds:ModifyDBInstance'], [arn('rds', 'db', '*')]),
+        callers.statement,
       ],
+      callers.environment,
     );
     // By its export's name, so the policy that names the listener's rules reads the same in
     // this stack as when it is deployed.
@@ -357,6 +380,9 @@ export class UpgradeStack extends Stack {
       [arn('states', 'execution', `${UPGRADE_MACHINE_NAME}:*`)],
       WILDCARD_REASONS.executions,
     );
+    for (const f of [restoreOldBlue, deletionProtection]) {
+      acknowledgeWildcards(f.role ?? f, callers.statement.resources, WILDCARD_REASONS.executions);
+    }
 
     // The topic is encrypted with its own key: publishing needs the key too.
     // https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#sns-what-permissions-for-sse

@@ -5,8 +5,10 @@ import {
 } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
+import { EXECUTION, mockCallers } from '../../helpers/caller';
 
 const rds = mockClient(RDSClient);
+mockCallers();
 let handler: (event: unknown) => Promise<unknown>;
 const plan = {
   sourceIdentifier: 'platform-db',
@@ -22,7 +24,7 @@ it('protects the writer when asked', async () => {
   rds.on(DescribeDBInstancesCommand).resolves({
     DBInstances: [{ DBInstanceIdentifier: 'platform-db', DeletionProtection: false }],
   });
-  await expect(handler({ action: 'protect-writer', plan })).resolves.toEqual({
+  await expect(handler({ action: 'protect-writer', execution: EXECUTION, plan })).resolves.toEqual({
     protected: true,
     changed: true,
   });
@@ -37,5 +39,15 @@ it.each([
 ])('refuses %j with the field named, calling nothing', async (event, field) => {
   await expect(handler(event)).rejects.toThrow(field);
   await expect(handler(event)).rejects.toThrow(/invalid deletion-protection event/);
+  expect(rds.calls()).toHaveLength(0);
+});
+
+it('changes nothing for a caller that is not a running upgrade or watchdog execution', async () => {
+  const stopped = 'arn:aws:states:eu-west-1:123456789012:execution:QuietUpgrade-Upgrade:old-run';
+  for (const execution of [undefined, stopped]) {
+    await expect(handler({ action: 'protect-writer', execution, plan })).rejects.toThrow(
+      /^execution must be/,
+    );
+  }
   expect(rds.calls()).toHaveLength(0);
 });

@@ -12,9 +12,11 @@ import type {
   RestoreOldBlueResult,
 } from '../../../lambda/restore-old-blue/restore';
 import type { UpgradePlan } from '../../../lambda/shared/upgrade-plan';
+import { EXECUTION, mockCallers } from '../../helpers/caller';
 import { testPlan } from '../../helpers/plan';
 
 const rds = mockClient(RDSClient);
+const sfn = mockCallers();
 let handler: (event: RestoreOldBlueEvent) => Promise<RestoreOldBlueResult>;
 let reboot: (event: unknown) => Promise<unknown>;
 
@@ -54,7 +56,7 @@ it('does the next step for the plan and the progress it is given', async () => {
   });
   rds.on(ModifyDBInstanceCommand).resolves({});
   // Fenced and rebooted by an earlier call: the progress it passed on says so.
-  const result = await handler({ plan, progress: { fenced: true } });
+  const result = await handler({ execution: EXECUTION, plan, progress: { fenced: true } });
   expect(result).toMatchObject({ done: false, step: 'rename-failed-writer', fenced: true });
   expect(rds).toHaveReceivedCommandWith(ModifyDBInstanceCommand, {
     DBInstanceIdentifier: 'platform-db',
@@ -68,7 +70,10 @@ it('reports done once the old blue is the writer again', async () => {
       { DBInstanceIdentifier: 'platform-db', EngineVersion: '16.6', DBInstanceStatus: 'available' },
     ],
   });
-  expect(await handler({ plan })).toMatchObject({ done: true, step: 'restored' });
+  expect(await handler({ execution: EXECUTION, plan })).toMatchObject({
+    done: true,
+    step: 'restored',
+  });
   expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
 });
 
@@ -77,7 +82,7 @@ it.each([
   ['failed-writer', 'platform-db-failed1'],
 ])('reboots the former writer (%s) when asked, and nothing else', async (on, instance) => {
   rds.on(RebootDBInstanceCommand).resolves({});
-  expect(await reboot({ action: 'reboot-former-writer', plan, on })).toEqual({
+  expect(await reboot({ action: 'reboot-former-writer', execution: EXECUTION, plan, on })).toEqual({
     instance,
     ended: null,
     detail: `rebooted ${instance}, which ends every session on it`,
@@ -87,4 +92,28 @@ it.each([
     DBInstanceIdentifier: instance,
   });
   expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
+});
+
+describe('a caller that is not a running execution of the upgrade or the watchdog', () => {
+  const stopped = 'arn:aws:states:eu-west-1:123456789012:execution:QuietUpgrade-Upgrade:old-run';
+  const elsewhere = 'arn:aws:states:eu-west-1:123456789012:execution:SomeoneElse:run-1';
+  afterAll(() => sfn.reset());
+
+  it.each([
+    [
+      'no execution',
+      undefined,
+      'execution must be the ARN of the calling state machine execution, got: undefined',
+    ],
+    ['a finished execution', stopped, `execution must be RUNNING, got: "${stopped}" is SUCCEEDED`],
+    ['another state machine', elsewhere, 'execution must belong to'],
+  ])('is refused (%s), and nothing is changed', async (_case, execution, message) => {
+    for (const event of [
+      { execution, plan, progress: { fenced: true } },
+      { action: 'reboot-former-writer', execution, plan, on: 'old-blue' },
+    ]) {
+      await expect(reboot(event)).rejects.toThrow(message);
+    }
+    expect(rds.calls()).toHaveLength(0);
+  });
 });

@@ -1,0 +1,24 @@
+import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+
+/** The state machines that may call the functions that change the database, as deployed. */
+export const UPGRADE_MACHINE =
+  'arn:aws:states:eu-west-1:123456789012:stateMachine:QuietUpgrade-Upgrade';
+export const WATCHDOG_MACHINE =
+  'arn:aws:states:eu-west-1:123456789012:stateMachine:QuietUpgrade-Watchdog';
+/** A running upgrade execution: the caller those functions expect. */
+export const EXECUTION =
+  'arn:aws:states:eu-west-1:123456789012:execution:QuietUpgrade-Upgrade:run-1';
+
+process.env.CALLER_STATE_MACHINES = JSON.stringify([UPGRADE_MACHINE, WATCHDOG_MACHINE]);
+
+/** Step Functions, answering DescribeExecution: `EXECUTION` is RUNNING unless told otherwise. */
+export function mockCallers(statuses: Record<string, string> = {}) {
+  const sfn = mockClient(SFNClient);
+  sfn.on(DescribeExecutionCommand).callsFake(({ executionArn }: { executionArn: string }) => ({
+    executionArn,
+    stateMachineArn: executionArn.replace(/:execution:([^:]+):[^:]+$/, ':stateMachine:$1'),
+    status: statuses[executionArn] ?? (executionArn === EXECUTION ? 'RUNNING' : 'SUCCEEDED'),
+  }));
+  return sfn;
+}
