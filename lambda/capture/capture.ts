@@ -2,7 +2,13 @@ import { createHash, createHmac } from 'node:crypto';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { type AnyBufferMessage, BUFFER_CONTRACTS } from '../shared/contracts';
 import type { CaptureBuffer } from './buffers';
-import { type LinkParams, SIGNED_FIELDS, type SignedKind, verify } from '../shared/link-signing';
+import {
+  type LinkKeys,
+  type LinkParams,
+  SIGNED_FIELDS,
+  type SignedKind,
+  verifyWithKeys,
+} from '../shared/link-signing';
 import {
   type AskKind,
   askPage,
@@ -22,8 +28,8 @@ export interface CaptureRoutes {
 }
 
 export interface CaptureDeps {
-  /** The HMAC key that signs links. */
-  linkKey(): Promise<string>;
+  /** The HMAC keys that sign links: the current one, and the previous one in a rotation. */
+  linkKeys(): Promise<LinkKeys>;
   /** Puts a message on a buffer's queue; rejects if SQS did not take it. */
   enqueue(buffer: CaptureBuffer, message: AnyBufferMessage): Promise<void>;
   now(): Date;
@@ -54,6 +60,7 @@ const REASONS: Record<number, string> = {
   400: 'Bad Request',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  410: 'Gone',
   413: 'Payload Too Large',
   503: 'Service Unavailable',
 };
@@ -75,7 +82,7 @@ function html(statusCode: number, body: string, headers: Record<string, string> 
 
 class Refusal extends Error {
   constructor(
-    readonly status: 400 | 404 | 405 | 413,
+    readonly status: 400 | 404 | 405 | 410 | 413,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
@@ -157,12 +164,19 @@ async function route(
     }
     case routes.confirm: {
       allow(method, ['GET', 'POST']);
-      const [q, key] = await signedParams(event, 'confirm', ['l', 'e'], deps);
+      const [q, keys] = await signedParams(event, 'confirm', ['l', 'e', 'x'], deps);
+      // A confirmation link expires: a stale one (a forwarded mail, an old inbox) confirms
+      // nobody. On GET too, so the page does not offer a button that cannot work.
+      const expires = Number(q.x);
+      if (!/^\d{1,12}$/.test(q.x)) throw new Refusal(400, `x must be Unix seconds, got: "${q.x}"`);
+      if (now.getTime() > expires * 1000) {
+        throw new Refusal(410, `the link expired at ${new Date(expires * 1000).toISOString()}`);
+      }
       if (method === 'GET') return ask('confirm', routes.confirm, q);
       await buffer(deps, 'opt-ins', {
         v: 1,
         type: 'opt-in-confirmation',
-        idempotencyKey: `opt-in:${personKey(key, q.l, q.e)}:${day}`,
+        idempotencyKey: `opt-in:${personKey(keys, q.l, q.e)}:${day}`,
         occurredAt: at,
         data: { listId: q.l, email: q.e },
       });
@@ -172,13 +186,13 @@ async function route(
       // POST is RFC 8058 one-click unsubscribe from the List-Unsubscribe header, or the
       // button on the page a GET shows.
       allow(method, ['GET', 'POST']);
-      const [q, key] = await signedParams(event, 'unsubscribe', ['e'], deps);
+      const [q, keys] = await signedParams(event, 'unsubscribe', ['e'], deps);
       if (method === 'GET') return ask('unsubscribe', routes.unsubscribe, q);
       await buffer(deps, 'unsubscribes', {
         v: 1,
         type: 'unsubscribe',
         // Per day: an unsubscribe after a later re-subscription is a new one, not a duplicate.
-        idempotencyKey: `unsubscribe:${personKey(key, q.l ?? '*', q.e)}:${day}`,
+        idempotencyKey: `unsubscribe:${personKey(keys, q.l ?? '*', q.e)}:${day}`,
         occurredAt: at,
         data: {
           email: q.e,
@@ -201,8 +215,8 @@ async function route(
       } = form;
       // A token signed for this list, which the platform puts in the list's form: nobody can
       // sign people up to a list whose form they were not given.
-      const key = await deps.linkKey();
-      if (!token || !verify(key, 'sign-up', { l: list }, token)) {
+      const keys = await deps.linkKeys();
+      if (!token || !verifyWithKeys(keys, 'sign-up', { l: list }, token)) {
         throw new Refusal(400, 'token: missing, or not the form token of this list');
       }
       if (honeypot) {
@@ -223,7 +237,7 @@ async function route(
       await buffer(deps, 'sign-ups', {
         v: 1,
         type: 'sign-up',
-        idempotencyKey: `sign-up:${personKey(key, list, address)}:${day}`,
+        idempotencyKey: `sign-up:${personKey(keys, list, address)}:${day}`,
         occurredAt: at,
         data,
       });
@@ -240,8 +254,8 @@ async function route(
  * whatever the list id. The same list and address always give the same value, so keys still
  * deduplicate.
  */
-function personKey(key: string, list: string, address: string): string {
-  return createHmac('sha256', key)
+function personKey(keys: LinkKeys, list: string, address: string): string {
+  return createHmac('sha256', keys.current.key)
     .update(`${list}\n${address.trim().toLowerCase()}`)
     .digest('base64url')
     .slice(0, 32);
@@ -296,7 +310,8 @@ async function buffer(deps: CaptureDeps, name: CaptureBuffer, message: AnyBuffer
   await deps.enqueue(name, parsed.data);
 }
 
-type Params = Record<string, string | undefined> & Record<'c' | 's' | 'u' | 'l' | 'e', string>;
+type Params = Record<string, string | undefined> &
+  Record<'c' | 's' | 'u' | 'l' | 'e' | 'x', string>;
 
 /**
  * The query parameters of a signed link, after checking the signature, and the link key
@@ -309,7 +324,7 @@ async function signedParams(
   kind: SignedKind,
   required: string[],
   deps: CaptureDeps,
-): Promise<[Params, string]> {
+): Promise<[Params, LinkKeys]> {
   const params: LinkParams = {};
   for (const [key, raw] of Object.entries(event.queryStringParameters ?? {})) {
     if (raw === undefined) continue;
@@ -322,11 +337,11 @@ async function signedParams(
   const missing = required.filter((k) => !params[k]);
   if (missing.length > 0) throw new Refusal(400, `missing ${missing.join(', ')}`);
   const sig = params.sig;
-  const key = await deps.linkKey();
-  if (!sig || !verify(key, kind, params, sig)) {
+  const keys = await deps.linkKeys();
+  if (!sig || !verifyWithKeys(keys, kind, params, sig)) {
     throw new Refusal(400, 'missing or wrong signature');
   }
-  return [params as Params, key];
+  return [params as Params, keys];
 }
 
 function formFields(event: ALBEvent): Record<string, string> {

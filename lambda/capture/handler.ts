@@ -2,6 +2,7 @@ import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { requiredEnv } from '../shared/env';
+import { parseLinkKeys } from '../shared/link-signing';
 import { logger } from '../shared/logger';
 import { CAPTURE_BUFFERS, type CaptureBuffer } from './buffers';
 import { capture, type CaptureRoutes } from './capture';
@@ -19,10 +20,10 @@ const linkKeySecret = requiredEnv('LINK_KEY_SECRET_ARN');
 export const handler = async (event: ALBEvent): Promise<ALBResult> =>
   capture(event, routes, {
     // Cached at module scope by Powertools for 5 minutes.
-    linkKey: async () => {
-      const key = await getSecret(linkKeySecret, { maxAge: 300 });
-      if (typeof key !== 'string' || key === '') throw new Error('link signing key is empty');
-      return key;
+    linkKeys: async () => {
+      const secret = await getSecret(linkKeySecret, { maxAge: 300 });
+      if (typeof secret !== 'string' || secret === '') throw new Error('link signing key is empty');
+      return parseLinkKeys(secret);
     },
     enqueue: async (buffer, message) => {
       await sqs.send(

@@ -79,6 +79,10 @@ const ERRORS: Record<number, [string, string]> = {
   ],
   404: ['Page not found', 'There is nothing at this address.'],
   405: ['Not allowed', 'This address does not accept that kind of request.'],
+  410: [
+    'This link has expired',
+    'Confirmation links work for a limited time. Please sign up again to get a new one.',
+  ],
   413: ['Too much data', 'The form sent more than we accept. Please shorten it and try again.'],
   503: [
     'Please try again in a minute',

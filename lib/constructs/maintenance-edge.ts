@@ -90,8 +90,9 @@ export class MaintenanceEdge extends Construct {
     Validations.of(this.linkSigningKey).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'Rotating the link signing key would break every tracked link in every email already ' +
-        'sent. Rotation is a planned change: sign with the new key, accept both, retire the old.',
+        'Automatic rotation would break every tracked link in every email already sent. ' +
+        'Rotation is a planned change the capture function supports: the secret holds the new ' +
+        'key and the previous one, links name their key, both are accepted (README, Link lifecycle).',
     });
     this.bypassSecret = new secretsmanager.Secret(this, 'BypassHeaderValue', {
       description: 'Value of the operator bypass header during maintenance',

@@ -6,10 +6,17 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { BUFFER_CONTRACTS, type BufferName } from '../../../lambda/shared/contracts';
 import { capture } from '../../../lambda/capture/capture';
-import { signature, type SignedKind } from '../../../lambda/shared/link-signing';
+import {
+  parseLinkKeys,
+  signature,
+  signedQuery,
+  type SignedKind,
+} from '../../../lambda/shared/link-signing';
 import { albEvent, type AlbRequest } from '../../helpers/alb';
 
 const KEY = 'test-link-signing-key-0123456789';
+/** When confirmation links expire: after every test has run (Unix seconds). */
+const LATER = String(Math.floor(Date.parse('2099-01-01T00:00:00Z') / 1000));
 const QUEUES: Record<BufferName, string> = {
   sends: 'https://sqs.eu-west-1.amazonaws.com/123456789012/sends',
   'opt-ins': 'https://sqs.eu-west-1.amazonaws.com/123456789012/opt-ins',
@@ -167,7 +174,12 @@ function formAction(body: string | undefined): URL {
 
 describe('confirmation and unsubscribe', () => {
   it.each([
-    ['confirm', '/confirm', { l: 'l-1', e: 'ana@example.com' }, 'Confirm your subscription'],
+    [
+      'confirm',
+      '/confirm',
+      { l: 'l-1', e: 'ana@example.com', x: LATER },
+      'Confirm your subscription',
+    ],
     ['unsubscribe', '/unsubscribe', { e: 'ana@example.com', l: 'l-1', c: 'c-42' }, 'Unsubscribe'],
   ] as const)(
     'a GET of a %s link (a mail scanner) only shows a button that posts the same link',
@@ -188,14 +200,17 @@ describe('confirmation and unsubscribe', () => {
   );
 
   it('refuses a forged link on a GET too, without showing a button', async () => {
-    const query = { ...signed('confirm', { l: 'l-1', e: 'ana@example.com' }), e: 'bob@x.io' };
+    const query = {
+      ...signed('confirm', { l: 'l-1', e: 'ana@example.com', x: LATER }),
+      e: 'bob@x.io',
+    };
     const result = await call({ path: '/confirm', query });
     expect(result.statusCode).toBe(400);
     expect(result.body).not.toContain('<form');
   });
 
   it('confirms a double opt-in on POST and says so', async () => {
-    const query = signed('confirm', { l: 'l-1', e: 'ana@example.com' });
+    const query = signed('confirm', { l: 'l-1', e: 'ana@example.com', x: LATER });
     const result = await call(post('/confirm', query));
     expect(result.statusCode).toBe(200);
     expect(result.body).toContain('Subscription confirmed');
@@ -411,8 +426,11 @@ describe('routing and failures', () => {
 describe('pages', () => {
   it('forbid scripts, frames and foreign forms, allowing only their own inline style', async () => {
     const pages = [
-      await call(post('/confirm', signed('confirm', { l: 'l-1', e: 'ana@example.com' }))),
-      await call({ path: '/confirm', query: signed('confirm', { l: 'l-1', e: 'a@b.io' }) }),
+      await call(post('/confirm', signed('confirm', { l: 'l-1', e: 'ana@example.com', x: LATER }))),
+      await call({
+        path: '/confirm',
+        query: signed('confirm', { l: 'l-1', e: 'a@b.io', x: LATER }),
+      }),
       await call({ path: '/nowhere' }),
     ];
     for (const page of pages) {
@@ -435,7 +453,7 @@ describe('clicks and opens of one link', () => {
     const keys: string[] = [];
     for (const [request, minutes] of requests) {
       await capture(albEvent(request), ROUTES, {
-        linkKey: async () => KEY,
+        linkKeys: async () => parseLinkKeys(KEY),
         enqueue: async (_buffer, message) => void keys.push(message.idempotencyKey),
         now: () => new Date(Date.parse('2026-11-22T04:00:00Z') + minutes * 60_000),
         log: () => undefined,
@@ -475,7 +493,7 @@ describe('the keys of confirmations and unsubscribes', () => {
   async function keyOn(request: AlbRequest, day: string): Promise<string> {
     let key = '';
     await capture(albEvent(request), ROUTES, {
-      linkKey: async () => KEY,
+      linkKeys: async () => parseLinkKeys(KEY),
       enqueue: async (_buffer, message) => void (key = message.idempotencyKey),
       now: () => new Date(`${day}T04:00:00Z`),
       log: () => undefined,
@@ -493,9 +511,75 @@ describe('the keys of confirmations and unsubscribes', () => {
     expect(await keyOn(unsubscribe('ana@example.com', 'l-1'), '2026-12-20')).not.toBe(first);
     expect(await keyOn(unsubscribe('bob@example.com', 'l-1'), '2026-11-22')).not.toBe(first);
     expect(await keyOn(unsubscribe('ana@example.com'), '2026-11-22')).not.toBe(first);
-    const confirm = post('/confirm', signed('confirm', { l: 'l-1', e: 'ana@example.com' }));
+    const confirm = post(
+      '/confirm',
+      signed('confirm', { l: 'l-1', e: 'ana@example.com', x: LATER }),
+    );
     const confirmed = await keyOn(confirm, '2026-11-22');
     expect(confirmed).not.toMatch(/ana|example|@/);
     expect(await keyOn(confirm, '2026-11-23')).not.toBe(confirmed);
+  });
+});
+
+describe('link lifecycle', () => {
+  /** What `capture` answers, with this link key secret, at this time. */
+  async function answer(request: AlbRequest, secret: string, at = '2026-11-22T04:00:00Z') {
+    const sent: string[] = [];
+    const result = await capture(albEvent(request), ROUTES, {
+      linkKeys: async () => parseLinkKeys(secret),
+      enqueue: async (_buffer, message) => void sent.push(message.idempotencyKey),
+      now: () => new Date(at),
+      log: () => undefined,
+    });
+    return { status: result.statusCode, sent: sent.length };
+  }
+  const query = (link: string) => Object.fromEntries(new URLSearchParams(link));
+  const expires = String(Date.parse('2026-11-29T04:00:00Z') / 1000);
+  const confirmParams = { l: 'l-1', e: 'ana@example.com', x: expires };
+
+  it('expires a confirmation link, on GET and POST, and names no link without an expiry', async () => {
+    const link = query(signedQuery(parseLinkKeys(KEY), 'confirm', confirmParams));
+    expect(await answer(post('/confirm', link), KEY, '2026-11-29T03:59:59Z')).toEqual({
+      status: 200,
+      sent: 1,
+    });
+    for (const request of [post('/confirm', link), { path: '/confirm', query: link }]) {
+      expect(await answer(request, KEY, '2026-11-29T04:00:01Z')).toEqual({ status: 410, sent: 0 });
+    }
+    const { x: _x, ...noExpiry } = confirmParams;
+    const unexpiring = query(signedQuery(parseLinkKeys(KEY), 'confirm', noExpiry));
+    expect(await answer(post('/confirm', unexpiring), KEY)).toEqual({ status: 400, sent: 0 });
+  });
+
+  it('accepts links signed with the current and the previous key, so the key can rotate', async () => {
+    const old = query(signedQuery(parseLinkKeys(KEY), 'unsubscribe', { e: 'ana@example.com' }));
+    expect(old.k).toBe('1');
+    const rotated = JSON.stringify({
+      id: '2',
+      key: 'new-key-0123',
+      previous: { id: '1', key: KEY },
+    });
+    const fresh = query(
+      signedQuery(parseLinkKeys(rotated), 'unsubscribe', { e: 'bob@example.com' }),
+    );
+    expect(fresh.k).toBe('2');
+    expect(await answer(post('/unsubscribe', old), rotated)).toEqual({ status: 200, sent: 1 });
+    expect(await answer(post('/unsubscribe', fresh), rotated)).toEqual({ status: 200, sent: 1 });
+    // A link names its key: the same signature under another key id is refused.
+    expect(await answer(post('/unsubscribe', { ...old, k: '2' }), rotated)).toEqual({
+      status: 400,
+      sent: 0,
+    });
+    // Once the previous key is retired, its links stop working.
+    const retired = JSON.stringify({ id: '2', key: 'new-key-0123' });
+    expect(await answer(post('/unsubscribe', old), retired)).toEqual({ status: 400, sent: 0 });
+    expect(await answer(post('/unsubscribe', fresh), retired)).toEqual({ status: 200, sent: 1 });
+  });
+
+  it('refuses a link key secret it cannot read, naming what is missing', () => {
+    expect(() => parseLinkKeys('{"id":"2"}')).toThrow('the link key secret needs "id" and "key"');
+    expect(() => parseLinkKeys('{"id":"2","key":"k","previous":{"id":"2","key":"j"}}')).toThrow(
+      "previous key has the current key's id 2",
+    );
   });
 });
