@@ -1,5 +1,6 @@
-import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { randomBytes } from 'node:crypto';
 import * as v from 'valibot';
 import { requiredEnv } from '../shared/env';
 import { ISO_DATETIME } from '../shared/formats';
@@ -9,6 +10,7 @@ import type { RuleSpec } from './rule-specs';
 import { maintenanceOff, maintenanceOn, status, type ToggleResult } from './toggle';
 
 const elb = new ElasticLoadBalancingV2Client({});
+const secrets = new SecretsManagerClient({});
 const listenerArn = requiredEnv('LISTENER_ARN');
 const specs = JSON.parse(requiredEnv('MAINTENANCE_RULES')) as RuleSpec[];
 const bypassSecretArn = process.env.BYPASS_SECRET_ARN;
@@ -36,10 +38,14 @@ export const handler = async (
     elb,
     listenerArn,
     specs,
-    bypassValue: async () => {
+    // 24 random bytes as 48 hex digits: lower case, so ALB's case-insensitive match keeps
+    // all 192 bits. Stored first: a rule whose value no operator can read is no bypass.
+    newBypassValue: async () => {
       if (bypassSecretArn === undefined) throw new Error('BYPASS_SECRET_ARN is not set');
-      const value = await getSecret(bypassSecretArn, { maxAge: 60 });
-      if (typeof value !== 'string' || value === '') throw new Error('bypass secret is empty');
+      const value = randomBytes(24).toString('hex');
+      await secrets.send(
+        new PutSecretValueCommand({ SecretId: bypassSecretArn, SecretString: value }),
+      );
       return value;
     },
     page: () =>

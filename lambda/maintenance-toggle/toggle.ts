@@ -17,8 +17,11 @@ export interface ToggleContext {
   elb: ElasticLoadBalancingV2Client;
   listenerArn: string;
   specs: RuleSpec[];
-  /** Reads the operator bypass header value (only needed to turn maintenance on). */
-  bypassValue(): Promise<string>;
+  /**
+   * Makes a fresh operator bypass header value, stores it where operators read it (the
+   * bypass secret), and returns it; called only when the bypass rule is created.
+   */
+  newBypassValue(): Promise<string>;
   /** Renders the fixed-response page. */
   page(): string;
   maxRules?: number;
@@ -37,6 +40,25 @@ export interface ToggleResult {
   pageRuleArn: string | null;
   created: string[];
   deleted: string[];
+}
+
+/**
+ * The bypass value is in plain text in the rule's condition, which anyone allowed
+ * elasticloadbalancing:DescribeRules can read, and ALB compares header values "case
+ * insensitive" with "*" and "?" as wildcards. So it is fresh for every window, long, and
+ * of letters and digits only: a "*" in it would let any value through.
+ * https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_HttpHeaderConditionConfig.html
+ */
+export const BYPASS_VALUE_PATTERN = /^[a-z0-9]{32,128}$/;
+
+function checkBypassValue(value: string): string {
+  if (!BYPASS_VALUE_PATTERN.test(value)) {
+    throw new MaintenanceToggleError(
+      'cannot turn maintenance on: the bypass value must be 32-128 lower-case letters and ' +
+        `digits, got ${value.length} characters`,
+    );
+  }
+  return value;
 }
 
 /** A precondition failed; nothing was changed. */
@@ -75,7 +97,7 @@ export async function maintenanceOn(ctx: ToggleContext): Promise<ToggleResult> {
     }
   }
   const needsBypass = missing.some((s) => JSON.stringify(s.conditions).includes(BYPASS_VALUE));
-  const bypass = needsBypass ? await ctx.bypassValue() : '';
+  const bypass = needsBypass ? checkBypassValue(await ctx.newBypassValue()) : '';
   const create = async (spec: RuleSpec): Promise<Rule> => {
     const out = await ctx.elb.send(
       new CreateRuleCommand({

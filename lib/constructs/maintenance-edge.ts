@@ -103,8 +103,8 @@ export class MaintenanceEdge extends Construct {
     Validations.of(this.bypassSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'Operators copy this value into their browser before a window; it is read when ' +
-        'maintenance turns on. Change it between windows (put-secret-value), not on a schedule.',
+        'The maintenance toggle puts a fresh random value in this secret each time it turns ' +
+        'the bypass rule on, so every window has its own; a rotation schedule adds nothing.',
     });
 
     this.captureFunction = new NodeFunction(this, 'Capture', {
@@ -158,7 +158,16 @@ export class MaintenanceEdge extends Construct {
         ),
       },
     });
-    this.toggleFunction.readSecret(this.bypassSecret);
+    // It writes the bypass value (a fresh one each time maintenance turns on), never reads it.
+    // https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
+    // (Not grantWrite, which adds UpdateSecret.) The secret uses the AWS managed key, which
+    // Secrets Manager uses on the caller's behalf: no KMS grant.
+    this.toggleFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:PutSecretValue'],
+        resources: [this.bypassSecret.secretArn],
+      }),
+    );
 
     const listenerRules = listenerRulesOf(props.listenerArn);
     // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html

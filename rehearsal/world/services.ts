@@ -227,10 +227,25 @@ export class SecretsModel {
         return {
           ARN: s.arn,
           Name: s.arn.split(':').at(-1),
-          SecretString: s.value,
+          SecretString: this.values.get(s.arn) ?? s.value,
           VersionId: 'v1',
         };
       },
     },
+    // A new version with this value; later reads get it.
+    // https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
+    PutSecretValue: {
+      iam: (i) => [
+        { action: 'secretsmanager:PutSecretValue', resource: this.secret(i.SecretId).arn },
+      ],
+      run: (i) => {
+        const s = this.secret(i.SecretId);
+        this.values.set(s.arn, String(i.SecretString));
+        return { ARN: s.arn, Name: s.arn.split(':').at(-1), VersionId: `v${this.values.size + 1}` };
+      },
+    },
   };
+
+  /** Values put since the deploy, by secret ARN. */
+  private readonly values = new Map<string, string>();
 }

@@ -5,7 +5,7 @@ import {
   DescribeTagsCommand,
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { maintenanceRuleSpecs } from '../../../lambda/maintenance-toggle/rule-specs';
@@ -43,7 +43,8 @@ beforeEach(() => {
   elb.on(CreateRuleCommand).callsFake((input) => ({
     Rules: [{ RuleArn: `rule-${String(input.Priority)}`, Priority: String(input.Priority) }],
   }));
-  secrets.on(GetSecretValueCommand).resolves({ SecretString: 'bypass-value' });
+  secrets.reset();
+  secrets.on(PutSecretValueCommand).resolves({});
 });
 
 describe('maintenance toggle handler', () => {
@@ -64,13 +65,28 @@ describe('maintenance toggle handler', () => {
       .map((c) => c.args[0].input.Actions?.[0]?.FixedResponseConfig?.MessageBody)
       .find((body) => body !== undefined);
     expect(page).toContain('Please try again after 04:12 UTC');
-    expect(elb).toHaveReceivedCommandWith(CreateRuleCommand, {
-      Conditions: [
-        {
-          Field: 'http-header',
-          HttpHeaderConfig: { HttpHeaderName: 'x-maintenance-bypass', Values: ['bypass-value'] },
-        },
-      ],
-    });
+  });
+
+  it('puts a fresh random bypass value in the secret each time it creates the bypass rule', async () => {
+    const values: string[] = [];
+    for (let window = 0; window < 2; window++) {
+      elb.on(DescribeRulesCommand).resolves({ Rules: [] });
+      await handler({ action: 'on' });
+      const stored = secrets.commandCalls(PutSecretValueCommand).at(-1)?.args[0].input;
+      expect(stored?.SecretId).toBe(process.env.BYPASS_SECRET_ARN);
+      const value = String(stored?.SecretString);
+      expect(value).toMatch(/^[0-9a-f]{48}$/);
+      // The rule matches the value the secret holds.
+      expect(elb).toHaveReceivedCommandWith(CreateRuleCommand, {
+        Conditions: [
+          {
+            Field: 'http-header',
+            HttpHeaderConfig: { HttpHeaderName: 'x-maintenance-bypass', Values: [value] },
+          },
+        ],
+      });
+      values.push(value);
+    }
+    expect(values[1]).not.toBe(values[0]);
   });
 });

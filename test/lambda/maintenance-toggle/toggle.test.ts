@@ -107,6 +107,9 @@ class FakeElb {
   }
 }
 
+/** A value as the handler makes them: 48 hex digits. */
+const BYPASS = '0123456789abcdef0123456789abcdef0123456789abcdef';
+
 let elb: FakeElb;
 let ctx: ToggleContext;
 
@@ -117,7 +120,7 @@ beforeEach(() => {
     elb: new ElasticLoadBalancingV2Client({}),
     listenerArn: LISTENER,
     specs,
-    bypassValue: async () => 'operator-secret-value',
+    newBypassValue: async () => BYPASS,
     page: () => '<!doctype html><title>page</title>',
   };
 });
@@ -142,7 +145,7 @@ describe('maintenance on', () => {
           Field: 'http-header',
           HttpHeaderConfig: {
             HttpHeaderName: 'x-maintenance-bypass',
-            Values: ['operator-secret-value'],
+            Values: [BYPASS],
           },
         },
       ],
@@ -293,5 +296,26 @@ describe('maintenanceRuleSpecs', () => {
       ['maintenance-page', 102],
     ]);
     expect(many[1]?.conditions[0]?.PathPatternConfig?.Values).toEqual(['/f', '/g']);
+  });
+});
+
+describe('the bypass value', () => {
+  it.each([
+    ['a wildcard, which would let any value through', `${'a'.repeat(40)}*`],
+    ['too short', 'abc123'],
+    ['upper case, which ALB would match case-insensitively', 'A'.repeat(40)],
+  ])('is refused when %s, and nothing is created', async (_case, value) => {
+    await expect(maintenanceOn({ ...ctx, newBypassValue: async () => value })).rejects.toThrow(
+      'the bypass value must be 32-128 lower-case letters and digits',
+    );
+    expect(elb.mock).not.toHaveReceivedCommand(CreateRuleCommand);
+  });
+
+  it('is asked for only when the bypass rule is created, not when it is already on', async () => {
+    let made = 0;
+    const counting = { ...ctx, newBypassValue: async () => (made++, BYPASS) };
+    await maintenanceOn(counting);
+    await maintenanceOn(counting);
+    expect(made).toBe(1);
   });
 });
