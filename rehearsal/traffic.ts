@@ -198,11 +198,15 @@ function body(kind: WriteKind, e: LedgerEntry, at: string) {
     case 'opens':
       return { ...base, type: 'open', data: { campaignId: 'c1', subscriberId: `s${e.id}` } };
     case 'confirmations':
-      return { ...base, type: 'opt-in-confirmation', data: { listId: 'l1', email: person } };
+      return {
+        ...base,
+        type: 'opt-in-confirmation',
+        data: { listId: 'l1', subscriberId: `s${e.id}` },
+      };
     case 'signUps':
       return { ...base, type: 'sign-up', data: { listId: 'l1', email: person } };
     case 'unsubscribes':
-      return { ...base, type: 'unsubscribe', data: { email: person, listId: 'l1' } };
+      return { ...base, type: 'unsubscribe', data: { subscriberId: `s${e.id}`, listId: 'l1' } };
     case 'sends':
       return {
         ...base,

@@ -39,10 +39,10 @@ function statementFor(message: AnyBufferMessage): { text: string; values: unknow
       };
     case 'opt-in-confirmation':
       return {
-        text: `INSERT INTO opt_in_confirmations (idempotency_key, list_id, email, occurred_at)
+        text: `INSERT INTO opt_in_confirmations (idempotency_key, list_id, subscriber_id, occurred_at)
                VALUES ($1, $2, $3, $4)
                ON CONFLICT (idempotency_key) DO NOTHING`,
-        values: [key, message.data.listId, message.data.email, at],
+        values: [key, message.data.listId, message.data.subscriberId, at],
       };
     case 'sign-up':
       return {
@@ -60,12 +60,12 @@ function statementFor(message: AnyBufferMessage): { text: string; values: unknow
       };
     case 'unsubscribe':
       return {
-        text: `INSERT INTO unsubscribes (idempotency_key, email, list_id, campaign_id, occurred_at)
+        text: `INSERT INTO unsubscribes (idempotency_key, subscriber_id, list_id, campaign_id, occurred_at)
                VALUES ($1, $2, $3, $4, $5)
                ON CONFLICT (idempotency_key) DO NOTHING`,
         values: [
           key,
-          message.data.email,
+          message.data.subscriberId,
           message.data.listId ?? null,
           message.data.campaignId ?? null,
           at,

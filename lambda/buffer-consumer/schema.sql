@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS email_sends (
 CREATE TABLE IF NOT EXISTS opt_in_confirmations (
   idempotency_key text PRIMARY KEY,
   list_id text NOT NULL,
-  email text NOT NULL,
+  subscriber_id text NOT NULL, -- the platform's opaque id: links carry no address
   occurred_at timestamptz NOT NULL,
   recorded_at timestamptz NOT NULL DEFAULT now()
 );
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS sign_ups (
 
 CREATE TABLE IF NOT EXISTS unsubscribes (
   idempotency_key text PRIMARY KEY,
-  email text NOT NULL,
+  subscriber_id text NOT NULL,
   list_id text, -- NULL: every list
   campaign_id text,
   occurred_at timestamptz NOT NULL,

@@ -164,7 +164,7 @@ async function route(
     }
     case routes.confirm: {
       allow(method, ['GET', 'POST']);
-      const [q, keys] = await signedParams(event, 'confirm', ['l', 'e', 'x'], deps);
+      const [q, keys] = await signedParams(event, 'confirm', ['l', 's', 'x'], deps);
       // A confirmation link expires: a stale one (a forwarded mail, an old inbox) confirms
       // nobody. On GET too, so the page does not offer a button that cannot work.
       const expires = Number(q.x);
@@ -176,9 +176,9 @@ async function route(
       await buffer(deps, 'opt-ins', {
         v: 1,
         type: 'opt-in-confirmation',
-        idempotencyKey: `opt-in:${personKey(keys, q.l, q.e)}:${day}`,
+        idempotencyKey: `opt-in:${personKey(keys, q.l, q.s)}:${day}`,
         occurredAt: at,
-        data: { listId: q.l, email: q.e },
+        data: { listId: q.l, subscriberId: q.s },
       });
       return done('confirm');
     }
@@ -186,16 +186,16 @@ async function route(
       // POST is RFC 8058 one-click unsubscribe from the List-Unsubscribe header, or the
       // button on the page a GET shows.
       allow(method, ['GET', 'POST']);
-      const [q, keys] = await signedParams(event, 'unsubscribe', ['e'], deps);
+      const [q, keys] = await signedParams(event, 'unsubscribe', ['s'], deps);
       if (method === 'GET') return ask('unsubscribe', routes.unsubscribe, q);
       await buffer(deps, 'unsubscribes', {
         v: 1,
         type: 'unsubscribe',
         // Per day: an unsubscribe after a later re-subscription is a new one, not a duplicate.
-        idempotencyKey: `unsubscribe:${personKey(keys, q.l ?? '*', q.e)}:${day}`,
+        idempotencyKey: `unsubscribe:${personKey(keys, q.l ?? '*', q.s)}:${day}`,
         occurredAt: at,
         data: {
-          email: q.e,
+          subscriberId: q.s,
           ...(q.l ? { listId: q.l } : {}),
           ...(q.c ? { campaignId: q.c } : {}),
         },
@@ -249,14 +249,14 @@ async function route(
 }
 
 /**
- * A list (or "*") and an address as they may appear in an idempotency key, which the
- * consumers log: a keyed hash (HMAC with the link key), never the address itself, and short
- * whatever the list id. The same list and address always give the same value, so keys still
- * deduplicate.
+ * A list (or "*") and a person (a sign-up's address, or a subscriber id) as they may appear
+ * in an idempotency key, which the consumers log: a keyed hash (HMAC with the link key),
+ * never the address itself, and short whatever the ids. The same list and person always give
+ * the same value, so keys still deduplicate.
  */
-function personKey(keys: LinkKeys, list: string, address: string): string {
+function personKey(keys: LinkKeys, list: string, person: string): string {
   return createHmac('sha256', keys.current.key)
-    .update(`${list}\n${address.trim().toLowerCase()}`)
+    .update(`${list}\n${person.trim().toLowerCase()}`)
     .digest('base64url')
     .slice(0, 32);
 }
@@ -289,6 +289,7 @@ function ask(kind: AskKind & SignedKind, path: string, params: LinkParams): ALBR
     const value = params[field];
     if (value) query.set(field, value);
   }
+  if (params.k) query.set('k', params.k);
   query.set('sig', params.sig ?? '');
   return html(200, askPage(kind, `${path}?${query.toString()}`));
 }
@@ -310,8 +311,7 @@ async function buffer(deps: CaptureDeps, name: CaptureBuffer, message: AnyBuffer
   await deps.enqueue(name, parsed.data);
 }
 
-type Params = Record<string, string | undefined> &
-  Record<'c' | 's' | 'u' | 'l' | 'e' | 'x', string>;
+type Params = Record<string, string | undefined> & Record<'c' | 's' | 'u' | 'l' | 'x', string>;
 
 /**
  * The query parameters of a signed link, after checking the signature, and the link key

@@ -47,11 +47,15 @@ export const SendMessage = envelope(
 );
 
 /** A double-opt-in confirmation: the person clicked the link in the confirmation email. */
+/**
+ * A double opt-in confirmed. The person is named by the platform's opaque subscriber id, as
+ * in the link they clicked: links carry no email address (it would sit in access logs).
+ */
 export const OptInConfirmationMessage = envelope(
   'opt-in-confirmation',
   v.strictObject({
     listId: id,
-    email,
+    subscriberId: id,
   }),
 );
 
@@ -100,7 +104,8 @@ export const SignUpMessage = envelope(
 export const UnsubscribeMessage = envelope(
   'unsubscribe',
   v.strictObject({
-    email,
+    /** The platform's opaque subscriber id, as in the link. */
+    subscriberId: id,
     listId: v.optional(id),
     campaignId: v.optional(id),
   }),

@@ -1,7 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
- * Signed links. The platform signs the query parameters of every tracked link it puts in an
+ * Signed links. No link carries an email address, only the platform's opaque ids: a URL is
+ * kept in access logs, browser histories and mail scanners' records.
+ *
+ * The platform signs the query parameters of every tracked link it puts in an
  * email; the capture function accepts only links whose signature matches, so nobody can make
  * our domain redirect to a site of their choosing (no open redirect) or forge an action.
  *
@@ -15,10 +18,10 @@ export const SIGNED_FIELDS = {
   click: ['c', 's', 'u'],
   /** c: campaign id, s: subscriber id */
   open: ['c', 's'],
-  /** l: list id, e: email address, x: when the link expires (Unix seconds) */
-  confirm: ['l', 'e', 'x'],
-  /** e: email address, l: list id (empty: every list), c: campaign id (may be empty) */
-  unsubscribe: ['e', 'l', 'c'],
+  /** l: list id, s: subscriber id, x: when the link expires (Unix seconds) */
+  confirm: ['l', 's', 'x'],
+  /** s: subscriber id, l: list id (empty: every list), c: campaign id (may be empty) */
+  unsubscribe: ['s', 'l', 'c'],
   /**
    * l: list id. Not a link: the token a sign-up form for that list carries (its `token`
    * field), so a form can only sign people up to the list it was made for.

@@ -24,7 +24,7 @@ export function messageFor(buffer: BufferName, key: string): AnyBufferMessage {
         type: 'opt-in-confirmation',
         idempotencyKey: key,
         occurredAt: at,
-        data: { listId: 'l-1', email: 'ana@example.com' },
+        data: { listId: 'l-1', subscriberId: 's-9001' },
       };
     case 'sign-ups':
       return {
@@ -40,7 +40,7 @@ export function messageFor(buffer: BufferName, key: string): AnyBufferMessage {
         type: 'unsubscribe',
         idempotencyKey: key,
         occurredAt: at,
-        data: { email: 'ana@example.com', listId: 'l-1' },
+        data: { subscriberId: 's-9001', listId: 'l-1' },
       };
     case 'tracking':
       return {

@@ -56,6 +56,18 @@ describe('buffer contracts', () => {
     });
   });
 
+  it('names a subscriber in confirmations and unsubscribes, never an address', () => {
+    for (const buffer of ['opt-ins', 'unsubscribes'] as const) {
+      const message = messageFor(buffer, 'k');
+      const { subscriberId: _id, ...rest } = message.data as { subscriberId: string };
+      const withAddress = { ...message, data: { ...rest, email: 'ana@example.com' } };
+      expect(parseBufferMessage(buffer, JSON.stringify(withAddress))).toEqual({
+        ok: false,
+        reason: expect.stringMatching(/subscriberId|email/),
+      });
+    }
+  });
+
   it('refuses a body that is not JSON, quoting the start of it', () => {
     expect(parseBufferMessage('sends', 'hello')).toEqual({
       ok: false,
