@@ -50,8 +50,10 @@ const LIMITS: CaptureFirewallProps['limits'] = {
   requestsPerWindow: { tracking: 700, subscriptions: 30 },
 };
 
+// Without CDK's template lint, which costs seconds per stack and only warns; npm run synth
+// runs it. What it caught here (descriptions) is checked below.
 function build(props: Partial<CaptureFirewallProps> = {}): Template {
-  const stack = new Stack(new App(), 'Test');
+  const stack = new Stack(new App({ builtinCloudFormationValidation: false }), 'Test');
   new CaptureFirewall(stack, 'Firewall', { capturePaths: PATHS, limits: LIMITS, ...props });
   return Template.fromStack(stack);
 }
@@ -178,11 +180,15 @@ describe('loadBalancerArnOf', () => {
     'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/platform/50dc6c495c0c9188';
 
   it('gives a literal load balancer ARN for a literal listener ARN', () => {
-    expect(new Stack(new App(), 'Test').resolve(loadBalancerArnOf(listener))).toBe(loadBalancer);
+    expect(
+      new Stack(new App({ builtinCloudFormationValidation: false }), 'Test').resolve(
+        loadBalancerArnOf(listener),
+      ),
+    ).toBe(loadBalancer);
   });
 
   it('gives the same load balancer when the listener ARN is known only at deploy time', () => {
-    const stack = new Stack(new App(), 'Test');
+    const stack = new Stack(new App({ builtinCloudFormationValidation: false }), 'Test');
     const deployed = stack.resolve(loadBalancerArnOf(Token.asString({ Ref: 'Listener' })));
     expect(typeof deployed).not.toBe('string');
     expect(evaluate(deployed, { Listener: listener })).toBe(loadBalancer);
@@ -203,3 +209,15 @@ function evaluate(node: unknown, refs: Record<string, string>): unknown {
   if (split !== undefined) return (evaluate(split[1], refs) as string).split(split[0]);
   return node;
 }
+
+it('describes its rule group and web ACL in the characters AWS WAF accepts', () => {
+  // CloudFormation's schema for both (as CDK's template lint reported it): no parentheses.
+  // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-wafv2-rulegroup.html#cfn-wafv2-rulegroup-description
+  // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-wafv2-webacl.html#cfn-wafv2-webacl-description
+  const pattern = /^[a-zA-Z0-9=:#@/\-,.][a-zA-Z0-9+=:#@/\-,.\s]+[a-zA-Z0-9+=:#@/\-,.]{1,256}$/;
+  const lb = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/demo/1';
+  const template = build({ loadBalancerArn: lb });
+  for (const type of ['AWS::WAFv2::RuleGroup', 'AWS::WAFv2::WebACL']) {
+    expect(String(only(template, type).Description)).toMatch(pattern);
+  }
+});
