@@ -19,7 +19,7 @@ import {
   rehearse,
   taskStates,
 } from './rehearse';
-import { type SweepRow, sweep } from './sweep';
+import { type SweepRow, everyScenario, sweep } from './sweep';
 import { TRAFFIC_KINDS, type TrafficKind } from './traffic';
 
 const USAGE = `usage: npm run rehearse -- [options]
@@ -33,12 +33,14 @@ const USAGE = `usage: npm run rehearse -- [options]
   --definition FILE          rehearse this upgrade definition (ASL, or describe-state-machine output)
   --print-definition         print the upgrade definition as rehearsed (ASL JSON) and exit
   --sweep                    fail every Task state of both machines, each in a run that reaches it
+  --every-scenario           run every scenario without faults (light traffic, as --sweep does);
+                             with --assume, shows every path stays safe if AWS behaves that way
   --list-states              print both machines' Task states and exit
   --json                     print one JSON object and nothing else on stdout
   --html FILE                write a self-contained timeline page
 exit status: 0 when the invariants hold and the outcome is the scenario's (any outcome with
 --fail-at/--fail-once); 1 when an invariant is broken, the outcome is wrong, or (--sweep) a
-state is never reached or a scenario goes wrong without faults; 2 for bad usage or a
+state is never reached, or (--sweep, --every-scenario) a scenario goes wrong without faults; 2 for bad usage or a
 definition that is not valid ASL
 scenarios:
 ${Object.entries(SCENARIOS)
@@ -51,7 +53,13 @@ interface Args {
   definitionFile?: string;
   json: boolean;
   html?: string;
-  action: 'rehearse' | 'sweep' | 'list-states' | 'list-assumptions' | 'print-definition';
+  action:
+    | 'rehearse'
+    | 'sweep'
+    | 'every-scenario'
+    | 'list-states'
+    | 'list-assumptions'
+    | 'print-definition';
 }
 
 export function parseArgs(argv: string[]): Args {
@@ -124,6 +132,9 @@ export function parseArgs(argv: string[]): Args {
       case '--sweep':
         args.action = 'sweep';
         break;
+      case '--every-scenario':
+        args.action = 'every-scenario';
+        break;
       case '--list-states':
         args.action = 'list-states';
         break;
@@ -138,6 +149,21 @@ export function parseArgs(argv: string[]): Args {
         throw new UsageError('');
       default:
         throw new UsageError(`unknown option ${JSON.stringify(flag)}`);
+    }
+  }
+  // A sweep and --every-scenario choose their own scenarios, faults and traffic.
+  if (args.action === 'sweep' || args.action === 'every-scenario') {
+    const o = args.options;
+    const ignored = [
+      ...(o.scenario !== undefined ? ['--scenario'] : []),
+      ...(o.switchoverSeconds !== undefined ? ['--switchover-seconds'] : []),
+      ...(Object.keys(o.rates ?? {}).length > 0 ? ['--rate'] : []),
+      ...(o.failAt.length > 0 ? ['--fail-at'] : []),
+      ...(o.failOnce.length > 0 ? ['--fail-once'] : []),
+      ...(args.html !== undefined ? ['--html'] : []),
+    ];
+    if (ignored.length > 0) {
+      throw new UsageError(`--${args.action} chooses its own runs; remove ${ignored.join(', ')}`);
     }
   }
   return args;
@@ -282,6 +308,34 @@ export async function main(argv: string[]): Promise<number> {
     }
     return result.ok ? 0 : 1;
   }
+  if (args.action === 'every-scenario') {
+    const result = await everyScenario({ app, definition, assumptions: args.assumptions }, (r) => {
+      if (tty) process.stderr.write(`\r\x1b[K  ${r.scenario}`);
+    });
+    if (tty) process.stderr.write('\r\x1b[K');
+    if (args.json) {
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+    } else {
+      const rows = result.runs.map(
+        (r) =>
+          `${r.scenario.padEnd(25)} ${r.outcome.padEnd(15)} ${r.expected.padEnd(15)} ${r.invariants.ok ? 'hold' : 'BROKEN'}` +
+          (r.invariants.ok ? '' : `\n    ${r.invariants.violations.join('\n    ')}`),
+      );
+      const assumed = Object.entries(result.runs[0]?.assumptions ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ');
+      process.stdout.write(
+        [
+          `${'scenario'.padEnd(25)} ${'outcome'.padEnd(15)} ${'expected'.padEnd(15)} invariants`,
+          ...rows,
+          '',
+          `assumptions: ${assumed}`,
+          `${result.runs.length - result.failedScenarios.length} of ${result.runs.length} scenarios end as expected with every invariant holding`,
+        ].join('\n') + '\n',
+      );
+    }
+    return result.ok ? 0 : 1;
+  }
   let lastDraw = 0;
   let report: RehearsalReport;
   try {
@@ -323,7 +377,8 @@ export async function main(argv: string[]): Promise<number> {
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    // Exit only once stdout is out: a pipe is written asynchronously (launch.cjs).
+    (code) => process.stdout.write('', () => process.exit(code)),
     (err: unknown) => {
       console.error(err);
       process.exit(1);

@@ -102,7 +102,9 @@ if (require.main === module) {
     if (!current()) await build();
     return require(BUNDLE).main(process.argv.slice(2));
   })().then(
-    (code) => process.exit(code),
+    // stdout into a pipe is written asynchronously: exiting at once cut `--sweep --json | jq`
+    // at 64 KiB. The empty write's callback runs once everything before it is out.
+    (code) => process.stdout.write('', () => process.exit(code)),
     (err) => {
       console.error(err);
       process.exit(1);

@@ -56,7 +56,7 @@ export interface SweepPlan {
   failedScenarios: ScenarioFailure[];
 }
 
-type Base = Pick<SweepOptions, 'definition' | 'assumptions'> & { app: SynthesizedApp };
+export type Base = Pick<SweepOptions, 'definition' | 'assumptions'> & { app: SynthesizedApp };
 
 /**
  * The sweep is about the runbook's paths, not the volume or the wait: light traffic (unless
@@ -70,6 +70,36 @@ export function lightRun(scenario: string) {
   };
 }
 
+/** Every scenario without faults, as the sweep runs them (lightRun), in SCENARIOS order. */
+export interface EveryScenarioReport {
+  runs: RehearsalReport[];
+  /** The runs that broke an invariant or ended other than their scenario expects. */
+  failedScenarios: ScenarioFailure[];
+  ok: boolean;
+}
+
+export async function everyScenario(
+  base: Base,
+  onRun?: (report: RehearsalReport) => void,
+): Promise<EveryScenarioReport> {
+  const runs: RehearsalReport[] = [];
+  const failedScenarios: ScenarioFailure[] = [];
+  for (const scenario of Object.keys(SCENARIOS)) {
+    const r = await rehearse({ ...base, ...lightRun(scenario), scenario });
+    runs.push(r);
+    onRun?.(r);
+    if (!r.invariants.ok || r.outcome !== r.expected) {
+      failedScenarios.push({
+        scenario,
+        outcome: r.outcome,
+        expected: r.expected,
+        violations: r.invariants.violations,
+      });
+    }
+  }
+  return { runs, failedScenarios, ok: failedScenarios.length === 0 };
+}
+
 /**
  * Runs every scenario without faults to learn which Task states it reaches, and plans each
  * state's faults in the shortest scenario (in virtual time) that reaches it.
@@ -80,17 +110,9 @@ export async function planSweep(base: Base): Promise<SweepPlan> {
     watchdog: new Map(),
   };
   const cost = new Map<string, number>();
-  const failedScenarios: ScenarioFailure[] = [];
-  for (const scenario of Object.keys(SCENARIOS)) {
-    const r = await rehearse({ ...base, ...lightRun(scenario), scenario });
-    if (!r.invariants.ok || r.outcome !== r.expected) {
-      failedScenarios.push({
-        scenario,
-        outcome: r.outcome,
-        expected: r.expected,
-        violations: r.invariants.violations,
-      });
-    }
+  const { runs, failedScenarios } = await everyScenario(base);
+  for (const r of runs) {
+    const scenario = r.scenario;
     cost.set(scenario, r.timeline.at(-1)?.t ?? 0);
     for (const machine of ['upgrade', 'watchdog'] as const) {
       for (const state of r.tasks[machine]) {

@@ -16,7 +16,8 @@ main(process.argv.slice(2), {
   err: (line) => console.error(line),
   env: process.env,
 }).then(
-  (code) => process.exit(code),
+  // Exit only once stdout is out: a pipe is written asynchronously.
+  (code) => process.stdout.write('', () => process.exit(code)),
   (err: unknown) => {
     console.error(err);
     process.exit(1);

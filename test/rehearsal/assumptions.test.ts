@@ -1,7 +1,7 @@
 import { ASSUMPTIONS, type Assumptions, defaultAssumptions } from '../../rehearsal/assumptions';
-import { SCENARIOS, rehearse } from '../../rehearsal/rehearse';
-import { lightRun } from '../../rehearsal/sweep';
-import { app } from '../helpers/upgrade';
+import { SCENARIOS } from '../../rehearsal/rehearse';
+import type { EveryScenarioReport } from '../../rehearsal/sweep';
+import { rehearseJson } from '../helpers/cli';
 
 /*
  * Where AWS is silent the runbook must end safe under every plausible behaviour. Every
@@ -46,14 +46,30 @@ it('covers every pair of values of every two assumptions, with the defaults', ()
 });
 
 describe.each(combinations)('with %s', (_name, assumptions) => {
+  // As users would check it: npm run rehearse -- --every-scenario --assume NAME=VALUE ...
+  let result: { status: number; json: EveryScenarioReport };
+  beforeAll(async () => {
+    result = await rehearseJson([
+      '--every-scenario',
+      ...Object.entries(assumptions).flatMap(([name, value]) => ['--assume', `${name}=${value}`]),
+    ]);
+  }, 120_000);
+
   it.each(Object.entries(SCENARIOS))(
     '%s ends as expected, every invariant holding',
-    async (scenario, spec) => {
-      const r = await rehearse({ app, scenario, assumptions, ...lightRun(scenario) });
+    (scenario, spec) => {
+      const r = result.json.runs.find((run) => run.scenario === scenario);
+      if (r === undefined) throw new Error(`--every-scenario did not run ${scenario}`);
+      expect(r.assumptions).toEqual(assumptions);
       expect({ outcome: r.outcome, violations: r.invariants.violations }).toEqual({
         outcome: spec.expect,
         violations: [],
       });
     },
   );
+
+  it('exits 0, every scenario run once', () => {
+    expect(result.json.runs.map((r) => r.scenario)).toEqual(Object.keys(SCENARIOS));
+    expect(result.status).toBe(0);
+  });
 });

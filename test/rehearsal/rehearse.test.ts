@@ -175,13 +175,23 @@ describe('CLI contract', () => {
       'Verify green',
       '--assume',
       'running-batches-on-disable=abandon',
-      '--sweep',
     ]);
     expect(args).toMatchObject({
       options: { rates: { clicks: 30 }, failAt: ['Verify green'] },
       assumptions: { 'running-batches-on-disable': 'abandon' },
-      action: 'sweep',
+      action: 'rehearse',
     });
+    expect(parseArgs(['--assume', 'stale-sessions=none', '--every-scenario'])).toMatchObject({
+      assumptions: { 'stale-sessions': 'none' },
+      action: 'every-scenario',
+    });
+    // The sweep picks its own scenarios, faults and traffic: a flag it would ignore is refused.
+    expect(() =>
+      parseArgs(['--sweep', '--scenario', 'happy', '--fail-at', 'Verify green']),
+    ).toThrow('--sweep chooses its own runs; remove --scenario, --fail-at');
+    expect(() => parseArgs(['--rate', 'clicks=3/s', '--every-scenario'])).toThrow(
+      '--every-scenario chooses its own runs; remove --rate',
+    );
     expect(() => parseArgs(['--rate', 'clicks=fast'])).toThrow('--rate must be NAME=N/s');
     expect(() => parseArgs(['--switchover-seconds', '-5'])).toThrow('got: "-5"');
     expect(() => parseArgs(['--switchover-seconds', '0.5'])).toThrow('from 1 to 3600');
