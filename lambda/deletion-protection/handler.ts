@@ -4,6 +4,7 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import * as v from 'valibot';
 import { requireRunningExecution } from '../shared/caller';
+import { deployedPlan } from '../shared/deployed';
 import { requiredEnv } from '../shared/env';
 import { logger } from '../shared/logger';
 import { protectWriter, unprotectGreen, type UnprotectGreenResult } from './protection';
@@ -35,14 +36,16 @@ export const handler = async (
   if (!parsed.success) {
     throw new Error(`invalid deletion-protection event: ${v.summarize(parsed.issues)}`);
   }
+  // The instance names come from the environment (../shared/deployed), never from the event.
+  const plan = deployedPlan(parsed.output.plan);
   await requireRunningExecution(sfn, (event as { execution?: unknown }).execution, callers);
   const e = parsed.output;
   if (e.action === 'unprotect-green') {
-    const result = await unprotectGreen(rds, e.plan, e.blueGreenDeploymentIdentifier);
+    const result = await unprotectGreen(rds, plan, e.blueGreenDeploymentIdentifier);
     logger.info('unprotect green', { result });
     return result;
   }
-  const changed = await protectWriter(rds, e.plan);
+  const changed = await protectWriter(rds, plan);
   logger.info('protect writer', { changed });
   return { protected: true, changed };
 };

@@ -9,7 +9,7 @@ import {
   ModifyDBInstanceCommand,
   type RDSClient,
 } from '@aws-sdk/client-rds';
-import type { UpgradePlan } from '../shared/upgrade-plan';
+import { OLD_BLUE_SUFFIX, type UpgradePlan } from '../shared/upgrade-plan';
 
 export type ProtectionPlan = Pick<UpgradePlan, 'sourceIdentifier' | 'sourceArn'>;
 
@@ -42,6 +42,18 @@ export async function unprotectGreen(
     const out = await rds.send(
       new DescribeBlueGreenDeploymentsCommand({ BlueGreenDeploymentIdentifier: deploymentId }),
     );
+    // Only a deployment of the deployed database: the identifier comes from the event, so
+    // without this check anyone allowed to invoke the function could unprotect another
+    // database's green. `Source` is blue "before switchover"; whether it follows blue's
+    // rename to -old1 afterwards AWS does not say, so either is taken as ours.
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_BlueGreenDeployment.html
+    const source = out.BlueGreenDeployments?.[0]?.Source;
+    if (source !== plan.sourceArn && source !== `${plan.sourceArn}${OLD_BLUE_SUFFIX}`) {
+      throw new Error(
+        `refusing to turn deletion protection off in blue/green deployment ${deploymentId}: ` +
+          `its source is ${JSON.stringify(source)}, not the deployed database ${plan.sourceArn}.`,
+      );
+    }
     // Green's members: https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_SwitchoverDetail.html
     targets = (out.BlueGreenDeployments?.[0]?.SwitchoverDetails ?? [])
       .map((m) => m.TargetMember)

@@ -5,6 +5,7 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import * as v from 'valibot';
+import { deployedPlan } from '../shared/deployed';
 import { logger } from '../shared/logger';
 import { preflight, type PreflightEvent, type PreflightResult } from './preflight';
 
@@ -37,7 +38,9 @@ const Event = v.object({
 export const handler = async (event: unknown): Promise<PreflightResult> => {
   const parsed = v.safeParse(Event, event);
   if (!parsed.success) throw new Error(`invalid preflight event: ${v.summarize(parsed.issues)}`);
-  const result = await preflight(clients, event as PreflightEvent);
+  // The identifiers come from the environment (../shared/deployed), never from the event.
+  const plan = deployedPlan((event as PreflightEvent).plan);
+  const result = await preflight(clients, { ...(event as PreflightEvent), plan });
   logger.info('preflight', { passed: result.passed, failures: result.failures });
   return result;
 };

@@ -4,6 +4,7 @@
 import { RDSClient, RebootDBInstanceCommand } from '@aws-sdk/client-rds';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { requireRunningExecution } from '../shared/caller';
+import { deployedPlan } from '../shared/deployed';
 import { requiredEnv } from '../shared/env';
 import { logger } from '../shared/logger';
 import { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX } from '../shared/upgrade-plan';
@@ -44,10 +45,12 @@ export interface RebootFormerWriterResult {
 export const handler = async (
   event: RestoreOldBlueEvent | RebootFormerWriterEvent,
 ): Promise<RestoreOldBlueResult | RebootFormerWriterResult> => {
+  // The instance names and the version blue runs come from the environment (../shared/deployed).
+  const plan = deployedPlan(event.plan);
   await requireRunningExecution(sfn, (event as { execution?: unknown }).execution, callers);
   if ('action' in event && event.action === 'reboot-former-writer') {
     const suffix = event.on === 'failed-writer' ? FAILED_WRITER_SUFFIX : OLD_BLUE_SUFFIX;
-    const instance = `${event.plan.sourceIdentifier}${suffix}`;
+    const instance = `${plan.sourceIdentifier}${suffix}`;
     await rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: instance }));
     logger.info('reboot former writer', { instance });
     return {
@@ -56,8 +59,8 @@ export const handler = async (
       detail: `rebooted ${instance}, which ends every session on it`,
     };
   }
-  const { plan, progress } = event as RestoreOldBlueEvent;
-  const result = await restoreOldBlue(rds, plan, progress);
+  const { progress } = event as RestoreOldBlueEvent;
+  const result = await restoreOldBlue(rds, plan as RestoreOldBlueEvent['plan'], progress);
   logger.info('restore old blue', { result });
   return result;
 };

@@ -2,6 +2,7 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { RDSClient } from '@aws-sdk/client-rds';
 import * as v from 'valibot';
+import { deployedPlan } from '../shared/deployed';
 import { logger } from '../shared/logger';
 import { verifyGreen, type VerifyGreenEvent, type VerifyGreenResult } from './verify-green';
 
@@ -26,7 +27,9 @@ export const handler = async (event: unknown): Promise<VerifyGreenResult> => {
   if (!parsed.success) {
     throw new Error(`invalid verify-green event: ${v.summarize(parsed.issues)}`);
   }
-  const result = await verifyGreen(clients, event as VerifyGreenEvent);
+  // The identifiers come from the environment (../shared/deployed), never from the event.
+  const plan = deployedPlan((event as VerifyGreenEvent).plan);
+  const result = await verifyGreen(clients, { ...(event as VerifyGreenEvent), plan });
   logger.info('verify green', {
     passed: result.passed,
     transient: result.transient,

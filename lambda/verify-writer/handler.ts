@@ -3,6 +3,7 @@
 import { RDSClient } from '@aws-sdk/client-rds';
 import * as v from 'valibot';
 import { database, databaseAt, resetDatabase, warmDatabase } from '../shared/database';
+import { deployedPlan } from '../shared/deployed';
 import { logger } from '../shared/logger';
 import { type EndOldSessionsResult, endOldSessions } from './old-sessions';
 import { verifyWriter, type VerifyWriterEvent, type VerifyWriterResult } from './verify-writer';
@@ -67,8 +68,11 @@ export const handler = async (
   if (!parsed.success) {
     throw new Error(`invalid verify-writer event: ${v.summarize(parsed.issues)}`);
   }
+  // The instance names and versions come from the environment (../shared/deployed).
+  const plan = deployedPlan((event as VerifyWriterEvent).plan);
+  const checked: VerifyWriterEvent = { ...(event as VerifyWriterEvent), plan };
   if (parsed.output.action === 'end-old-sessions') {
-    const ended = await endOldSessions(deps, parsed.output.plan, parsed.output.on);
+    const ended = await endOldSessions(deps, plan, parsed.output.on);
     logger.info('end old sessions', { ...ended });
     return ended;
   }
@@ -77,8 +81,8 @@ export const handler = async (
     // Beside the check, not after it: with the page on, the two cost one round of calls. A
     // failure to end them is reported, not thrown: the state machine ends them on their own.
     const [result, oldSessions] = await Promise.all([
-      verifyWriter(deps, event as VerifyWriterEvent),
-      endOldSessions(deps, parsed.output.plan, on).catch((err: unknown) => ({
+      verifyWriter(deps, checked),
+      endOldSessions(deps, plan, on).catch((err: unknown) => ({
         error: err instanceof Error ? err.message : String(err),
       })),
     ]);
@@ -90,7 +94,7 @@ export const handler = async (
     });
     return { ...result, oldSessions };
   }
-  const result = await verifyWriter(deps, event as VerifyWriterEvent);
+  const result = await verifyWriter(deps, checked);
   logger.info('verify writer', {
     passed: result.passed,
     failures: result.failures,

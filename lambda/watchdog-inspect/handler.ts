@@ -4,6 +4,7 @@
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { deployedPlan } from '../shared/deployed';
 import { logger } from '../shared/logger';
 import { inspect, type WatchdogInspectEvent, type WatchdogInspectResult } from './inspect';
 
@@ -17,7 +18,9 @@ const sfn = new SFNClient({});
  * It changes nothing.
  */
 export const handler = async (event: WatchdogInspectEvent): Promise<WatchdogInspectResult> => {
-  const result = await inspect({ lambda, rds, sfn }, event.plan, event.stoppedExecutionArn);
+  // The identifiers come from the environment (../shared/deployed), never from the event.
+  const plan = deployedPlan(event.plan);
+  const result = await inspect({ lambda, rds, sfn }, plan, event.stoppedExecutionArn);
   logger.info('watchdog inspection', { result });
   return result;
 };

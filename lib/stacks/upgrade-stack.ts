@@ -91,6 +91,22 @@ export class UpgradeStack extends Stack {
       maintenanceToggleFunction: TOGGLE_FUNCTION_NAME,
       maxReplicationLagMb: config.upgrade.maxReplicationLagMb,
     };
+    // The functions that take a plan read every identifier in it from here, not from their
+    // event (lambda/shared/deployed.ts): the same values as the defaults above.
+    const d = this.planDefaults;
+    const deployed = {
+      DEPLOYED_RESOURCES: Stack.of(this).toJsonString({
+        sourceIdentifier: d.sourceIdentifier,
+        sourceArn: d.sourceArn,
+        currentEngineVersion: d.currentEngineVersion,
+        targetEngineVersion: d.targetEngineVersion,
+        targetParameterGroupName: d.targetParameterGroupName,
+        listenerArn: d.listenerArn,
+        maintenanceToggleFunction: d.maintenanceToggleFunction,
+        mappings: d.mappings,
+        queues: d.queues,
+      }),
+    };
 
     // ------------------------------------------------------------ functions with real logic
     // Each role allows exactly the calls its function makes. Describe* calls that support no
@@ -148,6 +164,7 @@ export class UpgradeStack extends Stack {
         // Is blue behind an RDS Proxy? Every proxy is listed: see WILDCARD_REASONS.listCalls.
         allow(['rds:DescribeDBProxies', 'rds:DescribeDBProxyTargets'], ['*']),
       ],
+      deployed,
     );
     const verifyGreen = fn(
       'VerifyGreen',
@@ -159,6 +176,7 @@ export class UpgradeStack extends Stack {
         allow(['rds:DescribeDBInstances'], [arn('rds', 'db', '*')]),
         allow(['cloudwatch:GetMetricData'], ['*']),
       ],
+      deployed,
     );
     const verifyWriter = new NodeFunction(this, 'VerifyWriter', {
       functionDir: 'verify-writer',
@@ -170,7 +188,7 @@ export class UpgradeStack extends Stack {
       vpc: platform.network.vpc,
       vpcSubnets: platform.network.subnets,
       securityGroups: [platform.network.databaseClients],
-      environment: { DB_SECRET_ARN: platform.database.secret.secretArn },
+      environment: { DB_SECRET_ARN: platform.database.secret.secretArn, ...deployed },
     });
     // The writer, and the former writers whose client sessions it ends: old blue after a
     // switchover, the failed writer after a restore.
@@ -228,7 +246,7 @@ export class UpgradeStack extends Stack {
         allow(['rds:ModifyDBParameterGroup'], groupCopies),
         callers.statement,
       ],
-      callers.environment,
+      { ...callers.environment, ...deployed },
     );
     const deletionProtection = fn(
       'DeletionProtection',
@@ -240,7 +258,7 @@ export class UpgradeStack extends Stack {
         allow(['rds:DescribeDBInstances', 'rds:ModifyDBInstance'], [arn('rds', 'db', '*')]),
         callers.statement,
       ],
-      callers.environment,
+      { ...callers.environment, ...deployed },
     );
     // By its export's name, so the policy that names the listener's rules reads the same in
     // this stack as when it is deployed.
@@ -265,6 +283,7 @@ export class UpgradeStack extends Stack {
         // Is another run of the upgrade still live? Only its own machine's executions.
         allow(['states:ListExecutions'], [arn('states', 'stateMachine', UPGRADE_MACHINE_NAME)]),
       ],
+      deployed,
     );
 
     const runbookFunctions = {

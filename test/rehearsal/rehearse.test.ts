@@ -51,6 +51,36 @@ describe('the default rehearsal', () => {
 // sweep.test.ts, whose plan is made of exactly those runs and fails on any that goes wrong.
 
 describe('the app as synthesized is what is rehearsed', () => {
+  it('deploys every function that takes a plan with the identifiers of the plan defaults', () => {
+    const d = app.defaults;
+    const expected = {
+      sourceIdentifier: d.sourceIdentifier,
+      sourceArn: d.sourceArn,
+      currentEngineVersion: d.currentEngineVersion,
+      targetEngineVersion: d.targetEngineVersion,
+      targetParameterGroupName: d.targetParameterGroupName,
+      listenerArn: d.listenerArn,
+      maintenanceToggleFunction: d.maintenanceToggleFunction,
+      mappings: d.mappings,
+      queues: d.queues,
+    };
+    const takingPlans = [
+      'preflight',
+      'verify-green',
+      'verify-writer',
+      'restore-old-blue',
+      'deletion-protection',
+      'watchdog-inspect',
+    ];
+    for (const dir of takingPlans) {
+      const f = app.functions.find((fn) => fn.dir === dir);
+      expect({ dir, resources: JSON.parse(f?.environment.DEPLOYED_RESOURCES ?? 'null') }).toEqual({
+        dir,
+        resources: expected,
+      });
+    }
+  });
+
   it('loses the poison if a mapping ignores the batch item failures its function reports', async () => {
     const ignoring = {
       ...app,

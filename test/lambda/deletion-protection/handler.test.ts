@@ -6,9 +6,11 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { EXECUTION, mockCallers } from '../../helpers/caller';
+import { deployFor } from '../../helpers/deployed';
 
 const rds = mockClient(RDSClient);
-mockCallers();
+const sfn = mockCallers();
+deployFor();
 let handler: (event: unknown) => Promise<unknown>;
 const plan = {
   sourceIdentifier: 'platform-db',
@@ -50,4 +52,14 @@ it('changes nothing for a caller that is not a running upgrade or watchdog execu
     );
   }
   expect(rds.calls()).toHaveLength(0);
+});
+
+it('takes the instance from its environment: a plan naming another is refused before any call', async () => {
+  sfn.resetHistory();
+  const other = { sourceIdentifier: 'billing-db', sourceArn: plan.sourceArn };
+  await expect(
+    handler({ action: 'protect-writer', execution: EXECUTION, plan: other }),
+  ).rejects.toThrow('plan.sourceIdentifier must be the deployed "platform-db", got: "billing-db"');
+  expect(rds.calls()).toHaveLength(0);
+  expect(sfn.calls()).toHaveLength(0);
 });

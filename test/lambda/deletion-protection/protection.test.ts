@@ -16,12 +16,13 @@ const client = new RDSClient({});
 const PREFIX = 'arn:aws:rds:eu-west-1:123456789012:db:';
 const plan = { sourceIdentifier: 'platform-db', sourceArn: `${PREFIX}platform-db` };
 
-/** A deployment whose members are these (source, target) instances. */
-function deployment(members: [string, string | undefined][]): void {
+/** A deployment whose members are these (source, target) instances; its source is the first's. */
+function deployment(members: [string, string | undefined][], source = members[0]?.[0]): void {
   rds.on(DescribeBlueGreenDeploymentsCommand).resolves({
     BlueGreenDeployments: [
       {
         BlueGreenDeploymentIdentifier: 'bgd-1',
+        Source: `${PREFIX}${source}`,
         SwitchoverDetails: members.map(([source, target]) => ({
           SourceMember: `${PREFIX}${source}`,
           TargetMember: target === undefined ? undefined : `${PREFIX}${target}`,
@@ -131,6 +132,39 @@ describe('unprotect green', () => {
       /refusing to turn deletion protection off on platform-db: it is the source \(blue\)/,
     );
     expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
+  });
+
+  it('refuses a deployment of another database, changing nothing', async () => {
+    deployment([['billing-db', 'billing-db-green-xyz']]);
+    instances([
+      {
+        DBInstanceIdentifier: 'billing-db-green-xyz',
+        DBInstanceStatus: 'available',
+        DeletionProtection: true,
+      },
+    ]);
+    await expect(unprotectGreen(client, plan, 'bgd-1')).rejects.toThrow(
+      `refusing to turn deletion protection off in blue/green deployment bgd-1: its source is "${PREFIX}billing-db", not the deployed database ${PREFIX}platform-db.`,
+    );
+    expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
+  });
+
+  it('takes a switched-over deployment of the database as its own, whichever name its source shows', async () => {
+    // Whether Source follows blue's rename to -old1 AWS does not say: both are accepted.
+    for (const source of ['platform-db', 'platform-db-old1']) {
+      rds.reset();
+      deployment([['platform-db-old1', 'platform-db-green-abc']], source);
+      instances([
+        {
+          DBInstanceIdentifier: 'platform-db-green-abc',
+          DBInstanceStatus: 'available',
+          DeletionProtection: true,
+        },
+      ]);
+      await expect(unprotectGreen(client, plan, 'bgd-1')).resolves.toMatchObject({
+        unprotected: ['platform-db-green-abc'],
+      });
+    }
   });
 
   it('throws other errors for Step Functions to retry', async () => {

@@ -17,6 +17,8 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import type { PreflightResult } from '../../../lambda/preflight/preflight';
+import type { UpgradePlan } from '../../../lambda/shared/upgrade-plan';
+import { deployFor } from '../../helpers/deployed';
 
 const SOURCE_ARN = 'arn:aws:rds:eu-west-1:123456789012:db:platform-db';
 const QUEUE_ARN = 'arn:aws:sqs:eu-west-1:123456789012:sends';
@@ -47,6 +49,8 @@ const EVENT = {
   stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:quiet-upgrade',
   executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:quiet-upgrade:run-1',
 };
+
+deployFor(EVENT.plan as Partial<UpgradePlan>);
 
 const rds = mockClient(RDSClient);
 const sfn = mockClient(SFNClient);

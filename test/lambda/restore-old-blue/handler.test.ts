@@ -13,6 +13,7 @@ import type {
 } from '../../../lambda/restore-old-blue/restore';
 import type { UpgradePlan } from '../../../lambda/shared/upgrade-plan';
 import { EXECUTION, mockCallers } from '../../helpers/caller';
+import { deployFor } from '../../helpers/deployed';
 import { testPlan } from '../../helpers/plan';
 
 const rds = mockClient(RDSClient);
@@ -26,6 +27,7 @@ const plan: UpgradePlan = testPlan({
   listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/demo/1/2',
   maintenanceToggleFunction: 'quiet-upgrade-maintenance-toggle',
 });
+deployFor(plan);
 
 beforeAll(async () => {
   const module = await import('../../../lambda/restore-old-blue/handler');
@@ -93,6 +95,41 @@ it.each([
   });
   expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
 });
+
+// The confused deputy: a caller with a running execution's ARN but a plan of its own, which
+// would have production (17.2) taken for a failed writer and a stale -old1 (16.x) promoted.
+it.each([
+  [
+    { sourceIdentifier: 'billing-db' },
+    'plan.sourceIdentifier must be the deployed "platform-db", got: "billing-db"',
+  ],
+  [
+    { currentEngineVersion: '16.1' },
+    'plan.currentEngineVersion must be the deployed "16.6", got: "16.1"',
+  ],
+  [
+    { targetEngineVersion: '16.6' },
+    'plan.targetEngineVersion must be 17.x, the deployed target\'s major version, got: "16.6"',
+  ],
+])(
+  'takes the names and versions from its environment: %j is refused before any call',
+  async (change, message) => {
+    sfn.resetHistory();
+    for (const event of [
+      { execution: EXECUTION, plan: { ...plan, ...change } },
+      {
+        action: 'reboot-former-writer',
+        execution: EXECUTION,
+        plan: { ...plan, ...change },
+        on: 'old-blue',
+      },
+    ]) {
+      await expect(reboot(event)).rejects.toThrow(message);
+    }
+    expect(rds.calls()).toHaveLength(0);
+    expect(sfn.calls()).toHaveLength(0);
+  },
+);
 
 describe('a caller that is not a running execution of the upgrade or the watchdog', () => {
   const stopped = 'arn:aws:states:eu-west-1:123456789012:execution:QuietUpgrade-Upgrade:old-run';

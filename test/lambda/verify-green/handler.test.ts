@@ -6,7 +6,9 @@ import {
 } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
+import type { UpgradePlan } from '../../../lambda/shared/upgrade-plan';
 import type { VerifyGreenResult } from '../../../lambda/verify-green/verify-green';
+import { deployFor } from '../../helpers/deployed';
 
 const BLUE_ARN = 'arn:aws:rds:eu-west-1:123456789012:db:platform-db';
 const GREEN_ARN = 'arn:aws:rds:eu-west-1:123456789012:db:platform-db-green-abc123';
@@ -21,6 +23,8 @@ const EVENT = {
   },
   blueGreenDeploymentIdentifier: 'bgd-0123456789abcdef',
 };
+
+deployFor(EVENT.plan as Partial<UpgradePlan>);
 
 const rds = mockClient(RDSClient);
 const cloudwatch = mockClient(CloudWatchClient);

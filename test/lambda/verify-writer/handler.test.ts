@@ -8,6 +8,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import type { EndOldSessionsResult } from '../../../lambda/verify-writer/old-sessions';
 import type { VerifyWriterResult } from '../../../lambda/verify-writer/verify-writer';
+import { deployFor } from '../../helpers/deployed';
 import { connectFunctionsTo, startPostgres, type TestPostgres } from '../../helpers/postgres';
 
 const rds = mockClient(RDSClient);
@@ -35,6 +36,8 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
+  // Deployed to upgrade to the version the test server runs.
+  deployFor({ targetEngineVersion: version });
   rds.reset();
   rds.on(DescribeDBInstancesCommand).resolves({
     DBInstances: [
@@ -84,6 +87,7 @@ describe('verify-writer handler', () => {
 
 describe('verify-writer handler: end-old-sessions', () => {
   const plan = { sourceIdentifier: 'platform-db', targetEngineVersion: '17.2' };
+  beforeEach(() => deployFor(plan));
 
   it("runs the real statement on -old1's own endpoint and reports what it ended", async () => {
     rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'platform-db-old1' }).resolves({
@@ -183,6 +187,7 @@ describe('verify-writer handler: blue limitations', () => {
     await pg.db.exec('CREATE TABLE audit_trail (at timestamptz, note text)');
     try {
       const major = { sourceIdentifier: 'platform-db', currentEngineVersion: version };
+      deployFor({ currentEngineVersion: version, targetEngineVersion: '99.1' });
       const logical = await handler({
         plan: { ...major, targetEngineVersion: '99.1' },
         expect: 'current',
@@ -191,6 +196,7 @@ describe('verify-writer handler: blue limitations', () => {
       expect(logical.passed).toBe(false);
       expect(logical.failures.join(' ')).toContain('public.audit_trail');
       // A minor upgrade replicates physically: no such limitation.
+      deployFor({ currentEngineVersion: version, targetEngineVersion: version });
       const physical = await handler({
         plan: { ...major, targetEngineVersion: `${version.split('.')[0] ?? ''}.99` },
         expect: 'current',
@@ -198,6 +204,7 @@ describe('verify-writer handler: blue limitations', () => {
       });
       expect(physical).toMatchObject({ passed: true, failures: [] });
       // Without the flag (the checks after a switchover or a restore) it is not looked for.
+      deployFor({ currentEngineVersion: version, targetEngineVersion: '99.1' });
       const plain = await handler({
         plan: { ...major, targetEngineVersion: '99.1' },
         expect: 'current',
@@ -206,5 +213,21 @@ describe('verify-writer handler: blue limitations', () => {
     } finally {
       await pg.db.exec('DROP TABLE audit_trail');
     }
+  });
+});
+
+describe('verify-writer handler: what it acts on', () => {
+  it('takes the instance from its environment: ending sessions on another database is refused before any call', async () => {
+    secrets.resetHistory();
+    await expect(
+      endSessions({
+        plan: { sourceIdentifier: 'billing-db', targetEngineVersion: version },
+        action: 'end-old-sessions',
+      }),
+    ).rejects.toThrow(
+      'plan.sourceIdentifier must be the deployed "platform-db", got: "billing-db"',
+    );
+    expect(rds).not.toHaveReceivedAnyCommand();
+    expect(secrets).not.toHaveReceivedAnyCommand();
   });
 });

@@ -13,6 +13,7 @@ import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import type { UpgradePlan } from '../../../lambda/shared/upgrade-plan';
+import { deployFor } from '../../helpers/deployed';
 import { testPlan } from '../../helpers/plan';
 import type {
   WatchdogInspectEvent,
@@ -31,6 +32,7 @@ const plan: UpgradePlan = testPlan({
   listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/demo/1/2',
   maintenanceToggleFunction: 'quiet-upgrade-maintenance-toggle',
 });
+deployFor(plan);
 
 beforeAll(async () => {
   ({ handler } = await import('../../../lambda/watchdog-inspect/handler'));
@@ -88,4 +90,18 @@ it('says to delete green when the upgrade stopped before switching over', async 
     action: 'resume-and-delete-green',
     blueGreenDeploymentIdentifier: 'bgd-1',
   });
+});
+
+it('takes what it inspects from its environment: a plan naming another toggle is refused before any call', async () => {
+  await expect(
+    handler({
+      plan: { ...plan, maintenanceToggleFunction: 'someone-elses-function' },
+      stoppedExecutionArn:
+        'arn:aws:states:eu-west-1:123456789012:execution:QuietUpgrade-Upgrade:run-1',
+    }),
+  ).rejects.toThrow(
+    'plan.maintenanceToggleFunction must be the deployed "quiet-upgrade-maintenance-toggle", got: "someone-elses-function"',
+  );
+  expect(lambda).not.toHaveReceivedAnyCommand();
+  expect(rds).not.toHaveReceivedAnyCommand();
 });

@@ -1,0 +1,25 @@
+import type { DeployedResources } from '../../lambda/shared/deployed';
+import type { UpgradePlan } from '../../lambda/shared/upgrade-plan';
+import { testPlan } from './plan';
+
+/**
+ * Deploys the functions, as far as their environment goes, for the resources of this plan
+ * (testPlan()'s where it says nothing): lambda/shared/deployed.ts reads DEPLOYED_RESOURCES at
+ * each call.
+ */
+export function deployFor(plan: Partial<UpgradePlan> = {}): DeployedResources {
+  const p = testPlan(plan);
+  const resources: DeployedResources = {
+    sourceIdentifier: p.sourceIdentifier,
+    sourceArn: p.sourceArn,
+    currentEngineVersion: p.currentEngineVersion,
+    targetEngineVersion: p.targetEngineVersion,
+    targetParameterGroupName: p.targetParameterGroupName,
+    listenerArn: p.listenerArn,
+    maintenanceToggleFunction: p.maintenanceToggleFunction,
+    mappings: p.mappings,
+    queues: p.queues,
+  };
+  process.env.DEPLOYED_RESOURCES = JSON.stringify(resources);
+  return resources;
+}

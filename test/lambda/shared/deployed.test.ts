@@ -1,0 +1,48 @@
+import { PlanRefused, deployedPlan } from '../../../lambda/shared/deployed';
+import { deployFor } from '../../helpers/deployed';
+import { testPlan } from '../../helpers/plan';
+
+describe('deployedPlan', () => {
+  beforeEach(() => deployFor());
+
+  it('takes every identifier from the environment, keeping the rest of the plan', () => {
+    const resources = deployFor({ mappings: [{ name: 'sends', uuid: 'uuid-1' }] });
+    // A plan with only some of the fields (a function reads only what it needs).
+    const plan = deployedPlan({ sourceIdentifier: 'platform-db', dryRun: true });
+    expect(plan).toEqual({ ...resources, dryRun: true, targetEngineVersion: undefined });
+    expect(plan.mappings).toEqual([{ name: 'sends', uuid: 'uuid-1' }]);
+  });
+
+  it('keeps the run’s own target version within the deployed major version', () => {
+    expect(deployedPlan(testPlan({ targetEngineVersion: '17.4' })).targetEngineVersion).toBe(
+      '17.4',
+    );
+    expect(() => deployedPlan(testPlan({ targetEngineVersion: '18.1' }))).toThrow(
+      new PlanRefused(
+        'plan.targetEngineVersion must be 17.x, the deployed target\'s major version, got: "18.1"',
+      ),
+    );
+  });
+
+  it.each([
+    ['sourceArn', 'arn:aws:rds:eu-west-1:123456789012:db:billing-db'],
+    ['currentEngineVersion', '17.2'],
+    ['targetParameterGroupName', 'someone-elses-group'],
+    ['listenerArn', 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/other/1/2'],
+    ['maintenanceToggleFunction', 'other-toggle'],
+    ['mappings', [{ name: 'sends', uuid: 'someone-elses-mapping' }]],
+    ['queues', [{ name: 'sends', url: 'https://sqs/other', arn: 'arn:aws:sqs:::other' }]],
+  ])('refuses a plan whose %s is not the deployed one, showing both', (field, value) => {
+    const deployed = testPlan() as unknown as Record<string, unknown>;
+    expect(() => deployedPlan({ ...testPlan(), [field]: value })).toThrow(
+      `plan.${field} must be the deployed ${JSON.stringify(deployed[field])}, got: ${JSON.stringify(value)}`,
+    );
+  });
+
+  it('says which variable is missing when the function was deployed without it', () => {
+    delete process.env.DEPLOYED_RESOURCES;
+    expect(() => deployedPlan(testPlan())).toThrow(
+      'environment variable DEPLOYED_RESOURCES is not set',
+    );
+  });
+});
