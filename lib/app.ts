@@ -53,6 +53,7 @@ export function buildApp(app: App): QuietUpgradeApp {
       vpc: database.vpc,
       databaseClients: database.databaseClients,
       databaseSecret: database.database.secret,
+      databaseInstance: database.database.instance,
     });
     platform = demoPlatform(config, database, buffers);
   }

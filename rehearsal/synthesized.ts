@@ -357,7 +357,7 @@ export function readApp(
 
   const secrets = each('AWS::SecretsManager::Secret').map(({ stack, id, p }) => ({
     arn: str(stack, { Ref: id }),
-    value: secretValue(id, p),
+    value: secretValue(id, p, (v) => str(stack, v)),
   }));
   for (const { stack, p } of each('AWS::SecretsManager::SecretTargetAttachment')) {
     const secret = secrets.find((s) => s.arn === str(stack, p.SecretId));
@@ -402,14 +402,19 @@ function statementsOf(doc: unknown): Statement[] {
 }
 
 /** A generated secret's value, deterministic so a rehearsal is repeatable. */
-function secretValue(id: string, p: Record<string, unknown>): string {
+/** A generated secret's value; its template may hold references (resolved by `resolve`). */
+function secretValue(
+  id: string,
+  p: Record<string, unknown>,
+  resolve: (value: unknown) => string,
+): string {
   const generate = p.GenerateSecretString as
-    { SecretStringTemplate?: string; GenerateStringKey?: string } | undefined;
+    { SecretStringTemplate?: unknown; GenerateStringKey?: string } | undefined;
   if (typeof p.SecretString === 'string') return p.SecretString;
   const generated = `rehearsal${hash(id).slice(0, 24)}`;
   if (generate?.SecretStringTemplate !== undefined && generate.GenerateStringKey !== undefined) {
     return JSON.stringify({
-      ...(JSON.parse(generate.SecretStringTemplate) as object),
+      ...(JSON.parse(resolve(generate.SecretStringTemplate)) as object),
       [generate.GenerateStringKey]: generated,
     });
   }

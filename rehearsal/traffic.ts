@@ -233,7 +233,7 @@ export interface Accounting {
   /**
    * Rows in the final writer that no write's key names: a write applied again under a key
    * of the consumer's making. (A second row under the same key cannot exist: every table's
-   * key is its primary key, lambda/buffer-consumer/schema.sql, and the database refuses it.)
+   * key is its primary key, lambda/database-roles/schema.sql, and the database refuses it.)
    */
   appliedTwice: number;
   /** Poison messages that did not end in a DLQ. */

@@ -3,6 +3,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { BUFFER_NAMES, type BufferName } from '../../lambda/shared/contracts';
+import { ConsumerRoles } from '../constructs/consumer-roles';
 import { SUBNETS } from '../constructs/platform-network';
 import { WriteBuffer } from '../constructs/write-buffer';
 
@@ -11,8 +12,10 @@ export interface BuffersStackProps extends StackProps {
   readonly vpc: ec2.IVpc;
   /** Lets the consumers reach the database. */
   readonly databaseClients: ec2.ISecurityGroup;
-  /** The database credentials. */
+  /** The master credentials: only the function that creates the consumers' roles reads them. */
   readonly databaseSecret: secretsmanager.ISecret;
+  /** The database, whose connection fields each consumer's own secret gets. */
+  readonly databaseInstance: secretsmanager.ISecretAttachmentTarget;
 }
 
 /**
@@ -24,6 +27,15 @@ export class BuffersStack extends Stack {
 
   constructor(scope: Construct, id: string, props: BuffersStackProps) {
     super(scope, id, props);
+    // Each consumer logs in as its own role, allowed to insert into its own table only.
+    const roles = new ConsumerRoles(this, 'ConsumerRoles', {
+      buffers: BUFFER_NAMES,
+      vpc: props.vpc,
+      vpcSubnets: { subnetGroupName: SUBNETS.app },
+      securityGroups: [props.databaseClients],
+      masterSecret: props.databaseSecret,
+      instance: props.databaseInstance,
+    });
     const buffers: Partial<Record<BufferName, WriteBuffer>> = {};
     for (const name of BUFFER_NAMES) {
       const buffer = new WriteBuffer(this, pascal(name), {
@@ -31,8 +43,10 @@ export class BuffersStack extends Stack {
         vpc: props.vpc,
         vpcSubnets: { subnetGroupName: SUBNETS.app },
         securityGroups: [props.databaseClients],
-        databaseSecret: props.databaseSecret,
+        databaseSecret: roles.secrets[name],
       });
+      // No message is consumed before the role exists (the mapping is the function's child).
+      buffer.consumer.node.addDependency(roles.resource);
       buffers[name] = buffer;
       // What the upgrade state machine pauses, resumes and measures.
       new CfnOutput(this, `${pascal(name)}QueueUrl`, { value: buffer.queue.queueUrl });

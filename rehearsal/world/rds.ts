@@ -75,7 +75,7 @@ interface Deployment {
 
 /** The tables the consumers write, and each table's primary key, from the schema they document. */
 export const SCHEMA = primaryKeys(
-  readFileSync(join(__dirname, '..', '..', 'lambda', 'buffer-consumer', 'schema.sql'), 'utf8'),
+  readFileSync(join(__dirname, '..', '..', 'lambda', 'database-roles', 'schema.sql'), 'utf8'),
 );
 
 function primaryKeys(sql: string): Map<string, string> {

@@ -12,7 +12,7 @@ export interface TestPostgres {
 }
 
 const SCHEMA = readFileSync(
-  join(__dirname, '..', '..', 'lambda', 'buffer-consumer', 'schema.sql'),
+  join(__dirname, '..', '..', 'lambda', 'database-roles', 'schema.sql'),
   'utf8',
 );
 

@@ -24,6 +24,29 @@ function ref(value: unknown): string {
   return v.Ref ?? v['Fn::GetAtt']?.[0] ?? '';
 }
 
+type Statement = Record<string, unknown>;
+const statementsOf = (policy: Resource) =>
+  (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
+const pascal = (name: string) =>
+  name.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase());
+/** The logical id of the secret attachment the buffer's consumer logs in with. */
+const attachmentOf = (name: string) => {
+  const id = Object.keys(resources).find(
+    (k) =>
+      resources[k]?.Type === 'AWS::SecretsManager::SecretTargetAttachment' &&
+      k.startsWith(`ConsumerRoles${name.replace(/-/g, '')}Secret`),
+  );
+  if (id === undefined) throw new Error(`no secret for ${name}`);
+  return id;
+};
+function consumerPolicy(name: string): [string, Resource] {
+  const found = Object.entries(resources).find(
+    ([id, r]) => r.Type === 'AWS::IAM::Policy' && id.startsWith(`${pascal(name)}ConsumerRole`),
+  );
+  if (found === undefined) throw new Error(`no policy for the ${name} consumer`);
+  return found;
+}
+
 function mappingFor(queueId: string): Resource {
   const found = Object.values(resources).find(
     (r) =>
@@ -121,38 +144,86 @@ describe('BuffersStack consumers', () => {
     }
   });
 
-  it('gives each consumer its own log group with a retention', () => {
+  it('gives each function its own log group with a retention', () => {
     const groups = Object.values(resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
-    expect(groups).toHaveLength(BUFFER_NAMES.length);
+    // The consumers, the roles function and the Provider framework's.
+    expect(groups).toHaveLength(BUFFER_NAMES.length + 2);
     for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
   });
 
-  it('uses roles without AWS managed policies, reading only the database secret', () => {
+  it('uses roles without AWS managed policies, each consumer reading only its own secret', () => {
     for (const role of Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Role')) {
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
     }
-    const policies = Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy');
-    for (const policy of policies) {
-      const statements = (
-        policy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }
-      ).Statement;
-      const secretRead = statements.find((s) =>
+    for (const name of BUFFER_NAMES) {
+      const [, policy] = consumerPolicy(name);
+      const reads = statementsOf(policy).filter((s) =>
         ([] as unknown[]).concat(s.Action).includes('secretsmanager:GetSecretValue'),
       );
-      // Exactly one resource: the database stack's secret (a cross-stack reference).
-      expect(typeof secretRead?.Resource).toBe('object');
-      expect(JSON.stringify(secretRead?.Resource)).toContain('DatabaseInstanceSecretAttachment');
-      const logs = statements.find((s) =>
+      // One secret: the consumer's own, never the master (the database stack's).
+      expect(reads.map((s) => s.Resource)).toEqual([{ Ref: attachmentOf(name) }]);
+      const logs = statementsOf(policy).find((s) =>
         ([] as unknown[]).concat(s.Action).includes('logs:PutLogEvents'),
       );
       expect(JSON.stringify(logs?.Resource)).toContain('Logs');
     }
+    // Only the function that creates the roles reads the master credentials.
+    const readers = Object.entries(resources).filter(
+      ([, r]) =>
+        r.Type === 'AWS::IAM::Policy' &&
+        JSON.stringify(r.Properties).includes('DatabaseInstanceSecretAttachment'),
+    );
+    expect(readers.map(([id]) => id)).toEqual([
+      expect.stringMatching(/^ConsumerRolesFunctionRole/),
+    ]);
   });
 
   it('exports each queue URL and mapping id for the upgrade', () => {
     for (const name of ['Sends', 'OptIns', 'SignUps', 'Unsubscribes', 'Tracking']) {
       template.hasOutput(`${name}QueueUrl`, { Value: Match.anyValue() });
       template.hasOutput(`${name}MappingId`, { Value: { Ref: Match.stringLikeRegexp(name) } });
+    }
+  });
+});
+
+describe('BuffersStack consumer roles', () => {
+  const [, roles] =
+    Object.entries(resources).find(([, r]) => r.Type === 'Custom::ConsumerRoles') ?? [];
+
+  it('gives each consumer its own database role on its own table, with its own secret', () => {
+    expect(roles?.Properties.Schema).toBe('demo');
+    expect(roles?.Properties.Roles).toEqual(
+      BUFFER_NAMES.map((name) => ({
+        role: `quiet_upgrade_${name.replace(/-/g, '_')}`,
+        table: expect.stringMatching(/^[a-z_]+$/),
+        secretArn: { Ref: attachmentOf(name) },
+      })),
+    );
+    for (const name of BUFFER_NAMES) {
+      const fn = Object.entries(resources).find(
+        ([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(`${pascal(name)}Consumer`),
+      );
+      const env = (fn?.[1].Properties.Environment as { Variables: Record<string, unknown> })
+        .Variables;
+      expect(env.DB_SECRET_ARN).toEqual({ Ref: attachmentOf(name) });
+    }
+  });
+
+  it('starts no consumer, nor its mapping, before the roles exist', () => {
+    const rolesId = Object.keys(resources).find((k) => resources[k] === roles);
+    const json = template.toJSON() as { Resources: Record<string, { DependsOn?: string[] }> };
+    for (const name of BUFFER_NAMES) {
+      const [id] =
+        Object.entries(resources).find(
+          ([k, r]) => r.Type === 'AWS::Lambda::Function' && k.startsWith(`${pascal(name)}Consumer`),
+        ) ?? [];
+      expect(json.Resources[id ?? '']?.DependsOn).toContain(rolesId);
+      const [mappingId] =
+        Object.entries(resources).find(
+          ([k, r]) =>
+            r.Type === 'AWS::Lambda::EventSourceMapping' && k.startsWith(`${pascal(name)}Consumer`),
+        ) ?? [];
+      expect(json.Resources[mappingId ?? '']?.DependsOn).toContain(rolesId);
     }
   });
 });

@@ -1,5 +1,7 @@
--- The platform tables the buffer consumers write to. The platform owns and migrates its
--- schema; this file documents what the consumers expect and is what the tests run against.
+-- The platform tables the buffer consumers write to. The demo platform's stack creates them
+-- (lambda/database-roles, before the consumer roles are granted on them); a real platform
+-- owns and migrates its schema, and this file documents what the consumers expect. The tests
+-- run against it.
 -- Consumers never run DDL: DDL on blue during a blue/green deployment is not replicated and
 -- degrades replication.
 -- https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-postgres

@@ -1,0 +1,82 @@
+// AWS API actions called: secretsmanager:GetSecretValue on DB_SECRET_ARN (../shared/database)
+// and on each consumer's secret (below).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { escapeIdentifier, escapeLiteral } from 'pg';
+import * as v from 'valibot';
+import { database } from '../shared/database';
+import { logger } from '../shared/logger';
+import { dropStatements, grantStatements, run } from './roles';
+
+const secrets = new SecretsManagerClient({});
+const quoting = { escapeIdentifier, escapeLiteral };
+
+const text = v.pipe(v.string(), v.minLength(1));
+const Properties = v.object({
+  /** One per consumer: its role, its table, and the secret that holds its password. */
+  Roles: v.pipe(
+    v.array(v.object({ role: text, table: text, secretArn: text })),
+    v.minLength(1, 'must name at least one role'),
+  ),
+  /** "demo": the demo platform is ours, so its tables are created here (schema.sql). */
+  Schema: v.picklist(['demo', 'none']),
+});
+const Event = v.object({
+  RequestType: v.picklist(['Create', 'Update', 'Delete']),
+  ResourceProperties: Properties,
+});
+
+/** The physical id: one set of roles per stack; an update applies the new set in place. */
+const PHYSICAL_ID = 'quiet-upgrade-consumer-roles';
+
+/**
+ * The consumer roles, as a CloudFormation custom resource (the CDK Provider framework calls
+ * this function and answers CloudFormation; this one runs in the VPC, with no internet route).
+ * Create and Update make every role match its secret and its table; Delete drops them. Run
+ * it outside an upgrade window: role changes on blue are not replicated to green by logical
+ * replication.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-postgres
+ * https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.custom_resources-readme.html#provider-framework
+ */
+export const handler = async (event: unknown): Promise<{ PhysicalResourceId: string }> => {
+  const parsed = v.safeParse(Event, event);
+  if (!parsed.success) {
+    throw new Error(`invalid consumer roles request: ${v.summarize(parsed.issues)}`);
+  }
+  const { RequestType, ResourceProperties: props } = parsed.output;
+  const db = await database();
+  if (RequestType === 'Delete') {
+    await run(
+      db,
+      props.Roles.flatMap((r) => dropStatements(r.role, quoting)),
+    );
+    logger.info('consumer roles dropped', { roles: props.Roles.map((r) => r.role) });
+    return { PhysicalResourceId: PHYSICAL_ID };
+  }
+  if (props.Schema === 'demo') {
+    await db.query(readFileSync(join(__dirname, 'schema.sql'), 'utf8'));
+  }
+  for (const r of props.Roles) {
+    const password = await passwordOf(r.secretArn, r.role);
+    await run(db, grantStatements({ role: r.role, table: r.table, password }, quoting));
+  }
+  logger.info('consumer roles set', { roles: props.Roles.map((r) => `${r.role} → ${r.table}`) });
+  return { PhysicalResourceId: PHYSICAL_ID };
+};
+
+async function passwordOf(secretArn: string, role: string): Promise<string> {
+  const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }));
+  let value: { username?: unknown; password?: unknown };
+  try {
+    value = JSON.parse(out.SecretString ?? '') as typeof value;
+  } catch {
+    throw new Error(`secret ${secretArn} is not JSON (username, password)`);
+  }
+  if (value.username !== role || typeof value.password !== 'string') {
+    throw new Error(
+      `secret ${secretArn} must hold the username ${JSON.stringify(role)} and a password, got username: ${JSON.stringify(value.username)}`,
+    );
+  }
+  return value.password;
+}
