@@ -112,6 +112,19 @@ export const ASSUMPTIONS = [
       'whole run (kept). ' +
       'https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-shutdown',
   },
+  {
+    name: 'tag-condition-on-missing-resource',
+    values: ['access-denied', 'not-found'],
+    default: 'access-denied',
+    why:
+      'IAM documents aws:ResourceTag as "the tags attached to the resource", and the service ' +
+      'authorization reference lists it for DeleteBlueGreenDeployment, ' +
+      'SwitchoverBlueGreenDeployment and DeleteRule, but neither says what a call on a ' +
+      'resource that is already gone gets when the policy reads its tags: AccessDenied (no tag ' +
+      "to match) or the service's NotFound error. " +
+      'https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourcetag ' +
+      'https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-DeleteBlueGreenDeployment',
+  },
 ] as const satisfies readonly Assumption[];
 
 export type AssumptionName = (typeof ASSUMPTIONS)[number]['name'];

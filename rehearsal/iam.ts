@@ -25,6 +25,25 @@ export interface IamRequest {
   action: string;
   resource: string;
   context?: Record<string, string>;
+  /**
+   * The resource does not exist. What AWS answers then, when a policy reads the resource's
+   * tags, is the assumption tag-condition-on-missing-resource (world/index.ts).
+   */
+  resourceMissing?: boolean;
+}
+
+/**
+ * The request context keys for a resource's tags: aws:ResourceTag/<key> for each tag it has.
+ * A tag the resource does not have, or a resource that does not exist, gives no key at all,
+ * so a Null condition on the key sees "true". (What AWS does for a call on a resource that
+ * no longer exists, when a policy conditions it on the resource's tags, it does not say; the
+ * model refuses it, as it would a resource without the tag.)
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourcetag
+ */
+export function resourceTagContext(
+  tags: readonly { Key: string; Value: string }[] | undefined,
+): Record<string, string> {
+  return Object.fromEntries((tags ?? []).map((t) => [`aws:ResourceTag/${t.Key}`, t.Value]));
 }
 
 export interface Decision {
@@ -33,11 +52,19 @@ export interface Decision {
   reason: string;
 }
 
-export function authorize(statements: Statement[], request: IamRequest): Decision {
+/**
+ * `ignoreResourceTags`: conditions on aws:ResourceTag keys hold, as when the service answers
+ * that the resource is gone before it reads its tags (the action itself is still checked).
+ */
+export function authorize(
+  statements: Statement[],
+  request: IamRequest,
+  options: { ignoreResourceTags?: boolean } = {},
+): Decision {
   const applies = (s: Statement) =>
     matchesAction(s, request.action) &&
     matchesResource(s, request.resource) &&
-    conditionsHold(s.Condition, request.context ?? {});
+    conditionsHold(s.Condition, request.context ?? {}, options.ignoreResourceTags === true);
   if (statements.some((s) => s.Effect === 'Deny' && applies(s))) {
     return { allowed: false, reason: 'explicit deny' };
   }
@@ -92,11 +119,14 @@ export function glob(pattern: string, value: string, ignoreCase: boolean): boole
 function conditionsHold(
   condition: Statement['Condition'],
   context: Record<string, string>,
+  ignoreResourceTags: boolean,
 ): boolean {
   if (condition === undefined) return true;
   return Object.entries(condition).every(([operator, keys]) =>
-    Object.entries(keys).every(([key, expected]) =>
-      conditionHolds(operator, key, expected, context),
+    Object.entries(keys).every(
+      ([key, expected]) =>
+        (ignoreResourceTags && key.toLowerCase().startsWith('aws:resourcetag/')) ||
+        conditionHolds(operator, key, expected, context),
     ),
   );
 }

@@ -118,6 +118,13 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     scenario: { badWriter: true },
     expect: 'ROLLED_BACK',
   },
+  'bad-writer-deployment-gone': {
+    summary:
+      'the new writer refuses writes, and someone deletes the switched-over deployment before ' +
+      'the restore does',
+    scenario: { badWriter: true, deploymentDeletedAfterSeconds: 3 },
+    expect: 'ROLLED_BACK',
+  },
   'new-writer-modifying': {
     summary:
       'the new writer takes writes but stays modifying for 3 minutes, failing its checks: ' +

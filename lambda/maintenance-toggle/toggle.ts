@@ -151,8 +151,17 @@ export async function maintenanceOff(ctx: ToggleContext): Promise<ToggleResult> 
     try {
       await ctx.elb.send(new DeleteRuleCommand({ RuleArn: rule.RuleArn }));
     } catch (err) {
-      // Already gone (a concurrent off): that is the state we want.
-      if ((err as { name?: string }).name !== 'RuleNotFoundException') throw err;
+      // Already gone (a concurrent off): that is the state we want. The role may delete only
+      // rules tagged as ours; for a rule that is gone, whether ELB answers RuleNotFound or
+      // AccessDenied (no tag to match) AWS does not say, so a denial is checked against the
+      // listener's rules before it counts.
+      // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html#awselasticloadbalancingv2-DeleteRule
+      const code = (err as { name?: string }).name ?? '';
+      if (code !== 'RuleNotFoundException') {
+        if (!/^AccessDenied(Exception)?$/.test(code)) throw err;
+        const still = await describeRules(ctx.elb, ctx.listenerArn);
+        if (still.some((r) => r.RuleArn === rule.RuleArn)) throw err;
+      }
     }
     deleted.push(name);
   }

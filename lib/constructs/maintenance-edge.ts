@@ -7,7 +7,11 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CAPTURE_BUFFERS } from '../../lambda/capture/buffers';
 import type { BufferName } from '../../lambda/shared/contracts';
-import { maintenanceRuleSpecs, type RuleSpec } from '../../lambda/maintenance-toggle/rule-specs';
+import {
+  MAINTENANCE_TAG,
+  maintenanceRuleSpecs,
+  type RuleSpec,
+} from '../../lambda/maintenance-toggle/rule-specs';
 import type { CapturePaths } from '../config';
 import { acknowledgeWildcards, WILDCARD_REASONS } from '../nag';
 import { NodeFunction } from './node-function';
@@ -189,6 +193,11 @@ export class MaintenanceEdge extends Construct {
           sid: 'DeleteRulesOfThisListener',
           actions: ['elasticloadbalancing:DeleteRule'],
           resources: [listenerRules],
+          // Only rules the toggle tagged at CreateRule (it deletes nothing else), whatever
+          // the spec name: older names are deleted too. The role tags rules only within
+          // CreateRule (above), so it cannot make someone else's rule deletable.
+          // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html#awselasticloadbalancingv2-DeleteRule
+          conditions: { Null: { [`aws:ResourceTag/${MAINTENANCE_TAG}`]: 'false' } },
         }),
         new iam.PolicyStatement({
           sid: 'DescribeHasNoResourceLevelPermissions',

@@ -8,6 +8,7 @@ import {
   endSessions,
   incrementCount,
   invoke,
+  OWN_DEPLOYMENT,
   reason,
   sdkErrorNames,
   startCount,
@@ -78,9 +79,43 @@ export function restorePath(s: Construct, props: RestorePathProps): sfn.IChainab
     // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteBlueGreenDeployment.html
     parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id', DeleteTarget: false },
     iamResources: [props.deployments],
+    // Only a deployment tagged by a run of this app (OWN_DEPLOYMENT).
+    // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-DeleteBlueGreenDeployment
+    iamConditions: OWN_DEPLOYMENT,
     resultPath: sfn.JsonPath.DISCARD,
   });
   del.addCatch(gone, { errors: notFound, resultPath: sfn.JsonPath.DISCARD });
+  // The delete may read the deployment's tags (OWN_DEPLOYMENT): for one that is gone already,
+  // whether RDS answers NotFound or AccessDenied AWS does not say (rehearsal assumption
+  // tag-condition-on-missing-resource). A denial is checked with one describe: gone, the
+  // restore goes on; still there, the operator is paged at once. ("Rds.RdsException" is the
+  // name AccessDenied may take, as RDS models no such error: see sdkErrorNames.)
+  // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourcetag
+  const denied = awsCall(s, 'Restore: was the deployment gone already?', {
+    service: 'rds',
+    action: 'describeBlueGreenDeployments',
+    parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
+    iamResources: [props.deployments],
+    resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
+    resultPath: '$.deleting',
+  });
+  denied.addCatch(gone, { errors: notFound, resultPath: sfn.JsonPath.DISCARD });
+  toOperator(denied);
+  denied.next(
+    reason(
+      s,
+      'Note: the deployment could not be deleted',
+      'DeploymentNotDeleted',
+      'The new writer failed verification and deleting the blue/green deployment was ' +
+        'refused (AccessDenied) while it still exists, so old blue was not restored. ' +
+        'Maintenance is on and consumers are paused. Check the deployment carries the ' +
+        'quiet-upgrade:execution tag and the runbook role may delete it.',
+    ).next(pageOperator),
+  );
+  del.addCatch(denied, {
+    errors: [...sdkErrorNames('Rds', 'AccessDenied'), 'Rds.RdsException'],
+    resultPath: sfn.JsonPath.DISCARD,
+  });
   toOperator(del);
   del.next(
     untilDeploymentGone(

@@ -10,6 +10,7 @@ import { BUFFER_NAMES } from '../../lambda/shared/contracts';
 import { SWITCHOVER_MARGIN_SECONDS } from '../../lambda/shared/upgrade-plan';
 import { POLL_MS, RETURN_MARGIN_MS } from '../../lambda/watch-switchover/watch';
 import type { PlanDefaults } from '../../lambda/validate-input/validate';
+import { MAINTENANCE_TAG } from '../../lambda/maintenance-toggle/rule-specs';
 import {
   awsCall,
   incrementCount,
@@ -25,11 +26,19 @@ import {
   protectWriter,
   endSessions,
   untilDeploymentGone,
+  EXECUTION_TAG,
+  OWN_DEPLOYMENT,
   unprotectGreen,
   MAX_DELETE_POLLS,
   MAX_PAUSE_CHECKS,
 } from './upgrade-steps';
 import { MAX_RESTORE_POLLS, MAX_RESTORED_CHECKS, restorePath } from './runbook-restore';
+
+/**
+ * The MAINTENANCE_TAG value the toggle gives the page rule: its spec's name
+ * (lambda/maintenance-toggle/rule-specs.ts). The runbook may delete only that rule.
+ */
+export const PAGE_RULE_NAME = 'maintenance-page';
 
 /** The functions with real logic that the runbook calls. */
 export interface UpgradeFunctions {
@@ -255,8 +264,13 @@ export class UpgradeRunbook extends Construct {
           'DeleteTarget.$': '$.blueGreen.deleteTarget',
         },
         iamResources: [deployments],
+        // Only a deployment tagged by a run of this app (OWN_DEPLOYMENT).
+        // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-DeleteBlueGreenDeployment
+        iamConditions: OWN_DEPLOYMENT,
         additionalIamStatements: [
-          // DeleteTarget=true deletes the green instances; their names are chosen by RDS.
+          // DeleteTarget=true deletes the green instances; their names are chosen by RDS. No
+          // tag condition: green's tags before the switchover are not documented (see
+          // OWN_DEPLOYMENT).
           // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
           new iam.PolicyStatement({ actions: ['rds:DeleteDBInstance'], resources: [anyInstance] }),
         ],
@@ -485,7 +499,9 @@ export class UpgradeRunbook extends Construct {
         'Source.$': '$.plan.sourceArn',
         'TargetEngineVersion.$': '$.plan.targetEngineVersion',
         'TargetDBParameterGroupName.$': '$.plan.targetParameterGroupName',
-        Tags: [{ Key: 'quiet-upgrade:execution', 'Value.$': '$$.Execution.Name' }],
+        // The tag that lets this app's role switch the deployment over and delete it
+        // (OWN_DEPLOYMENT), and lets the watchdog tell this run's deployment from others.
+        Tags: [{ Key: EXECUTION_TAG, 'Value.$': '$$.Execution.Name' }],
       },
       iamResources: [deployments, props.planDefaults.sourceArn, rdsArn('pg', '*')],
       additionalIamStatements: [
@@ -665,8 +681,12 @@ export class UpgradeRunbook extends Construct {
         'SwitchoverTimeout.$': '$.plan.switchoverTimeoutSeconds',
       },
       iamResources: [deployments],
+      // Only a deployment tagged by a run of this app (OWN_DEPLOYMENT).
+      // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-SwitchoverBlueGreenDeployment
+      iamConditions: OWN_DEPLOYMENT,
       additionalIamStatements: [
-        // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
+        // No tag condition: green's tags before the switchover are not documented (see
+        // OWN_DEPLOYMENT). https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
         new iam.PolicyStatement({
           actions: ['rds:ModifyDBInstance', 'rds:PromoteReadReplica'],
           resources: [anyInstance],
@@ -763,6 +783,11 @@ export class UpgradeRunbook extends Construct {
       action: 'deleteRule',
       parameters: { 'RuleArn.$': '$.maintenance.pageRuleArn' },
       iamResources: [props.listenerRules],
+      // Only the page rule: the toggle tags each rule it creates with its spec's name.
+      // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html#awselasticloadbalancingv2-DeleteRule
+      iamConditions: {
+        StringEquals: { [`aws:ResourceTag/${MAINTENANCE_TAG}`]: PAGE_RULE_NAME },
+      },
       resultPath: sfn.JsonPath.DISCARD,
     });
     pageOff.addCatch(maintenanceOff, { errors: ['States.ALL'], resultPath: '$.pageOffError' });
@@ -797,6 +822,9 @@ export class UpgradeRunbook extends Construct {
         // for a retention period, to be deleted only after a final snapshot.
         parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id', DeleteTarget: false },
         iamResources: [deployments],
+        // Only a deployment tagged by a run of this app (OWN_DEPLOYMENT).
+        // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-DeleteBlueGreenDeployment
+        iamConditions: OWN_DEPLOYMENT,
         resultPath: sfn.JsonPath.DISCARD,
       }),
     );

@@ -4,6 +4,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
+import { EXECUTION_TAG } from '../../lambda/watchdog-inspect/inspect';
 
 /**
  * The names Step Functions may give an AWS SDK integration error with this code. AWS says
@@ -72,19 +73,82 @@ const IAM_PREFIX: Record<string, string> = {
 /** Checks of each consumer's state while it stops (5 s apart). */
 export const MAX_PAUSE_CHECKS = 36;
 
+/** IAM condition operators, each with its keys and values, as a policy statement writes them. */
+export type IamConditions = Record<string, Record<string, unknown>>;
+
+export { EXECUTION_TAG };
+
+/**
+ * Only a blue/green deployment this app created: one that carries EXECUTION_TAG, which the
+ * runbook sets at CreateBlueGreenDeployment (its value, the execution name, is not known at
+ * synth, so only its presence is required). A deployment without the tag (a person's, or
+ * another tool's) is refused by IAM. Another run's deployment carries the tag too: telling
+ * runs apart stays with the code (the runbook acts on the id it created, the watchdog only on
+ * the stopped run's tag value).
+ * The Service Authorization Reference lists aws:ResourceTag/${TagKey} for both actions this is
+ * used on, and for the `deployment` resource type:
+ * https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-DeleteBlueGreenDeployment
+ * https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-SwitchoverBlueGreenDeployment
+ * https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-resources-for-iam-policies
+ *
+ * The `db:*` grants that go with these calls (DeleteDBInstance, ModifyDBInstance,
+ * PromoteReadReplica, on green) carry no tag condition: AWS does not document that green
+ * carries any tag before the switchover ("tags from the blue environment replace all tags on
+ * resources in the green environment" only during it), and blue has no tag of this app's
+ * when the platform is adopted.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions
+ */
+export const OWN_DEPLOYMENT: IamConditions = {
+  Null: { [`aws:ResourceTag/${EXECUTION_TAG}`]: 'false' },
+};
+
+export interface AwsCallProps extends Omit<tasks.CallAwsServiceJsonPathProps, 'taskTimeout'> {
+  /**
+   * Conditions on the statement that grants the call itself (its action on `iamResources`).
+   * @default - none
+   */
+  readonly iamConditions?: IamConditions;
+}
+
+/**
+ * A CallAwsService whose own statement carries conditions. aws-cdk-lib builds that statement
+ * as `{ actions: [iamAction], resources: iamResources }` with no way to pass a condition
+ * (aws-stepfunctions-tasks/lib/aws-sdk/call-aws-service.ts); the state machine collects the
+ * task's statements only when it is built, so adding the conditions here makes the one
+ * statement that allows the call the one that limits it (no Deny beside it to read).
+ */
+class ConditionalCallAwsService extends tasks.CallAwsService {
+  constructor(
+    scope: Construct,
+    id: string,
+    props: tasks.CallAwsServiceJsonPathProps,
+    conditions: IamConditions,
+  ) {
+    super(scope, id, props);
+    const own = (this.taskPolicies ?? []).filter(
+      (s) =>
+        s.actions.length === 1 &&
+        s.actions[0] === props.iamAction &&
+        s.resources.join() === props.iamResources.join(),
+    );
+    const [statement] = own;
+    if (own.length !== 1 || statement === undefined) {
+      throw new Error(`${id}: found ${own.length} statements for ${props.iamAction}, expected 1`);
+    }
+    statement.addConditions(structuredClone(conditions));
+  }
+}
+
 /** A plain AWS API call (SDK integration) with retries on transient errors. */
-export function awsCall(
-  scope: Construct,
-  id: string,
-  props: Omit<tasks.CallAwsServiceJsonPathProps, 'taskTimeout'>,
-): tasks.CallAwsService {
+export function awsCall(scope: Construct, id: string, props: AwsCallProps): tasks.CallAwsService {
   // IAM actions are case-insensitive, but the policy reads as AWS documents them.
   const iamAction = `${IAM_PREFIX[props.service] ?? props.service}:${pascal(props.action)}`;
-  const task = tasks.CallAwsService.jsonPath(scope, id, {
-    taskTimeout: TASK_TIMEOUT,
-    iamAction,
-    ...props,
-  });
+  const { iamConditions, ...callProps } = props;
+  const taskProps = { taskTimeout: TASK_TIMEOUT, iamAction, ...callProps };
+  const task =
+    iamConditions === undefined
+      ? tasks.CallAwsService.jsonPath(scope, id, taskProps)
+      : new ConditionalCallAwsService(scope, id, taskProps, iamConditions);
   retryTransient(task, pascal(props.service));
   // A read changes nothing, so a timeout is worth another try too.
   if (/^(describe|get|list)/.test(props.action)) {

@@ -15,6 +15,7 @@ import {
   invoke,
   maintenance,
   notify,
+  OWN_DEPLOYMENT,
   report,
   setConsumers,
   startCount,
@@ -193,7 +194,13 @@ export class UpgradeWatchdog extends Construct {
             stack,
           ),
         ],
+        // Only a deployment tagged by a run of this app (OWN_DEPLOYMENT), as inspect already
+        // requires in code (the stopped run's own).
+        // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-DeleteBlueGreenDeployment
+        iamConditions: OWN_DEPLOYMENT,
         additionalIamStatements: [
+          // No tag condition: green's tags before the switchover are not documented (see
+          // OWN_DEPLOYMENT).
           // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
           new iam.PolicyStatement({
             actions: ['rds:DeleteDBInstance'],

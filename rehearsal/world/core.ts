@@ -156,6 +156,8 @@ export interface Scenario {
   switchoverAnswerLost?: string;
   /** Green's parameter group leaves it read-only: the new writer refuses writes. */
   badWriter?: boolean;
+  /** Someone deletes the blue/green deployment this long after it switched over. */
+  deploymentDeletedAfterSeconds?: number;
   /** The writer check has no network route to the database (its connections time out). */
   writerCheckUnreachable?: boolean;
   /** The new writer takes writes, but the writer check cannot query it. */
@@ -198,7 +200,14 @@ export type WorldEvent = { t: number } & (
   | { kind: 'sessions-ended'; instance: string; count: number }
   /** Green deleted with its deployment; `busy` says why it was not ready yet, if it was only busy. */
   | { kind: 'green-deleted'; busy: string | null }
-  | { kind: 'access-denied'; principal: string; action: string; resource: string }
+  | {
+      kind: 'access-denied';
+      principal: string;
+      action: string;
+      resource: string;
+      /** Denied on a resource that is gone (assumption tag-condition-on-missing-resource). */
+      resourceMissing?: boolean;
+    }
   | { kind: 'execution'; arn: string; status: string }
   | { kind: 'notification'; subject: string }
 );

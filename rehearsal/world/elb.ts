@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { glob } from '../iam';
+import { glob, resourceTagContext } from '../iam';
 import type { ListenerSpec } from '../synthesized';
 import { AwsError, type Service } from './core';
 
@@ -70,6 +70,10 @@ export class ElbModel {
     }
   }
 
+  private ruleExists(arn: string): boolean {
+    return [...this.listeners.values()].some((l) => l.rules.some((r) => r.arn === arn));
+  }
+
   private listener(arn: unknown): Listener {
     const l = this.listeners.get(String(arn));
     if (l === undefined)
@@ -125,7 +129,17 @@ export class ElbModel {
       },
     },
     DeleteRule: {
-      iam: (i) => [{ action: 'elasticloadbalancing:DeleteRule', resource: String(i.RuleArn) }],
+      // The rule's tags (from CreateRule's Tags) are in the request context: DeleteRule and
+      // the listener-rule resource type take aws:ResourceTag/${TagKey}.
+      // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html#awselasticloadbalancingv2-DeleteRule
+      iam: (i) => [
+        {
+          action: 'elasticloadbalancing:DeleteRule',
+          resource: String(i.RuleArn),
+          context: resourceTagContext(this.tags.get(String(i.RuleArn))),
+          ...(this.ruleExists(String(i.RuleArn)) ? {} : { resourceMissing: true }),
+        },
+      ],
       run: (i) => {
         for (const l of this.listeners.values()) {
           const index = l.rules.findIndex((r) => r.arn === i.RuleArn);

@@ -250,13 +250,21 @@ export class World {
       throw new Error(`the rehearsal does not model ${iamAction(service, operation)}`);
     await this.sim.sleep(this.latency.apiCall);
     for (const request of op.iam(input)) {
-      const decision = authorize(principal.statements, request);
+      // A resource that is gone: the service may answer NotFound before it reads the tags a
+      // condition names, or the condition may see no tags and deny (an assumption).
+      const notFoundFirst =
+        request.resourceMissing === true &&
+        this.ctx.assumption('tag-condition-on-missing-resource') === 'not-found';
+      const decision = authorize(principal.statements, request, {
+        ignoreResourceTags: notFoundFirst,
+      });
       if (!decision.allowed) {
         this.ctx.emit({
           kind: 'access-denied',
           principal: principal.name,
           action: request.action,
           resource: request.resource,
+          ...(request.resourceMissing === true ? { resourceMissing: true } : {}),
         });
         throw accessDenied(service, principal, request.action, request.resource);
       }

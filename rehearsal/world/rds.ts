@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LIMITATION_SQL } from '../../lambda/verify-writer/limitations';
 import { END_SESSIONS_SQL } from '../../lambda/verify-writer/old-sessions';
-import type { IamRequest } from '../iam';
+import { type IamRequest, resourceTagContext } from '../iam';
 import { ACCOUNT, REGION, type SynthesizedApp } from '../synthesized';
 import { AwsError, found, listResource, type ModelContext, type Service } from './core';
 
@@ -325,14 +325,19 @@ export class RdsModel {
       run: (i) => this.describeDeployments(i),
     },
     SwitchoverBlueGreenDeployment: {
+      // The deployment's tags are in the request context: the action and the `deployment`
+      // resource type take aws:ResourceTag/${TagKey}.
+      // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-SwitchoverBlueGreenDeployment
       iam: (i) => {
+        const d = this.deployments.get(String(i.BlueGreenDeploymentIdentifier));
         const requests: IamRequest[] = [
           {
             action: 'rds:SwitchoverBlueGreenDeployment',
             resource: this.deploymentArn(String(i.BlueGreenDeploymentIdentifier)),
+            context: resourceTagContext(d?.tags),
+            ...(d === undefined ? { resourceMissing: true } : {}),
           },
         ];
-        const d = this.deployments.get(String(i.BlueGreenDeploymentIdentifier));
         for (const member of d ? [d.blue, d.green] : []) {
           const inst = this.byResource(member);
           if (inst === undefined) continue;
@@ -345,14 +350,17 @@ export class RdsModel {
       run: (i) => this.switchover(i),
     },
     DeleteBlueGreenDeployment: {
+      // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-DeleteBlueGreenDeployment
       iam: (i) => {
+        const d = this.deployments.get(String(i.BlueGreenDeploymentIdentifier));
         const requests: IamRequest[] = [
           {
             action: 'rds:DeleteBlueGreenDeployment',
             resource: this.deploymentArn(String(i.BlueGreenDeploymentIdentifier)),
+            context: resourceTagContext(d?.tags),
+            ...(d === undefined ? { resourceMissing: true } : {}),
           },
         ];
-        const d = this.deployments.get(String(i.BlueGreenDeploymentIdentifier));
         const green = d ? this.byResource(d.green) : undefined;
         if (i.DeleteTarget === true && green !== undefined) {
           requests.push({
@@ -813,6 +821,9 @@ export class RdsModel {
         d.status = 'SWITCHOVER_COMPLETED';
         d.replicationStoppedAt = this.ctx.now();
         release();
+        const gone = this.ctx.scenario.deploymentDeletedAfterSeconds;
+        // Someone else deletes the deployment (DeleteTarget false) before the runbook does.
+        if (gone !== undefined) this.ctx.after(gone, () => this.deployments.delete(d.id));
         const busy = this.ctx.scenario.newWriterModifyingSeconds;
         if (busy !== undefined) {
           green.status = 'modifying';

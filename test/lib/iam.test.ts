@@ -9,6 +9,13 @@ import {
   glob,
   type Statement,
 } from '../../rehearsal/iam';
+import {
+  MAINTENANCE_TAG,
+  PAGE_BODY,
+  maintenanceRuleSpecs,
+} from '../../lambda/maintenance-toggle/rule-specs';
+import { EXECUTION_TAG } from '../../lambda/watchdog-inspect/inspect';
+import { PAGE_RULE_NAME } from '../../lib/constructs/upgrade-runbook';
 import { sdkOperations } from '../../rehearsal/sdk';
 import { type SynthesizedApp, synthesizeApp } from '../../rehearsal/synthesized';
 import { adoptExisting } from '../helpers/app';
@@ -103,6 +110,69 @@ describe.each(apps)('IAM of the %s', (_name, app) => {
       expect(extra).toEqual([]);
     },
   );
+
+  /*
+   * Where the Service Authorization Reference lists aws:ResourceTag/${TagKey} for a wildcard
+   * grant and the app sets the tag, every Allow of the action, in every role, is conditioned
+   * on it: IAM allows an action if any statement does, so one bare grant would undo the rest.
+   * https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-DeleteBlueGreenDeployment
+   * https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-SwitchoverBlueGreenDeployment
+   * https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html#awselasticloadbalancingv2-DeleteRule
+   */
+  describe('tag conditions', () => {
+    const toggleRole = app.functions.find((f) => f.dir === 'maintenance-toggle')?.roleArn;
+    const ownDeployment = { Null: { [`aws:ResourceTag/${EXECUTION_TAG}`]: 'false' } };
+    const taggedRule = { Null: { [`aws:ResourceTag/${MAINTENANCE_TAG}`]: 'false' } };
+    const pageRule = { StringEquals: { [`aws:ResourceTag/${MAINTENANCE_TAG}`]: PAGE_RULE_NAME } };
+    /** The conditions of every Allow, in any role, that grants the action. */
+    const grantsOf = (action: string) =>
+      [...app.roles.values()].flatMap((role) =>
+        role.statements
+          .filter((s) => s.Effect === 'Allow' && allowsActionAnywhere([s], action))
+          .map((s) => ({ role: role.arn, condition: s.Condition })),
+      );
+
+    it.each(['rds:DeleteBlueGreenDeployment', 'rds:SwitchoverBlueGreenDeployment'])(
+      'grants %s only on deployments with the execution tag',
+      (action) => {
+        const grants = grantsOf(action);
+        expect(grants.map((g) => g.role)).toContain(app.machines.upgrade.roleArn);
+        for (const g of grants) expect(g).toEqual({ role: g.role, condition: ownDeployment });
+      },
+    );
+
+    it('lets the watchdog delete only deployments with the execution tag', () => {
+      expect(grantsOf('rds:DeleteBlueGreenDeployment')).toContainEqual({
+        role: app.machines.watchdog.roleArn,
+        condition: ownDeployment,
+      });
+    });
+
+    it('grants DeleteRule to the toggle on tagged rules and to the runbook on the page rule only', () => {
+      expect(grantsOf('elasticloadbalancing:DeleteRule')).toEqual(
+        expect.arrayContaining([
+          { role: toggleRole, condition: taggedRule },
+          { role: app.machines.upgrade.roleArn, condition: pageRule },
+        ]),
+      );
+      expect(grantsOf('elasticloadbalancing:DeleteRule')).toHaveLength(2);
+    });
+
+    it("names the page rule by the toggle's own name for it", () => {
+      const specs = maintenanceRuleSpecs({
+        firstPriority: 1,
+        appTargetGroupArn: 'app',
+        captureTargetGroupArn: 'capture',
+        capturePaths: [],
+        bypassSourceCidrs: [],
+      });
+      // The toggle's own test for the page rule (toggle.ts isPage).
+      const page = specs.filter((s) =>
+        s.actions.some((a) => a.FixedResponseConfig?.MessageBody === PAGE_BODY),
+      );
+      expect(page.map((s) => s.name)).toEqual([PAGE_RULE_NAME]);
+    });
+  });
 
   const machines = Object.entries(app.machines);
   it.each(machines)(

@@ -8,21 +8,23 @@ import { rehearseJson } from '../helpers/cli';
  * scenario runs under each combination below; with the defaults (the other tests) they cover
  * every pair of values of every two assumptions (checked below), in as few runs as that takes.
  * Every assumption has two values, so a covering array does it: the defaults, plus row i
- * (1-5) giving assumption j its other value when i is in S_j, the j-th 3-element subset of
- * {1..5}. Two such subsets always share an element and each has one the other lacks, which
- * gives every pair of columns both values together and each without the other. There are 10
- * subsets, so up to 10 assumptions take 5 combinations instead of one each.
+ * (1-6) giving assumption j its other value when i is in S_j, the j-th 4-element subset of
+ * {1..6}. Two such subsets always share an element (4 + 4 > 6) and each has one the other
+ * lacks, which gives every pair of columns both values together and each without the other.
+ * There are 15 subsets, so up to 15 assumptions take 6 combinations instead of one each.
  */
 const others = (a: (typeof ASSUMPTIONS)[number]) =>
   a.values.find((v) => v !== a.default) ?? a.default;
-const triples: number[][] = [];
-for (let x = 1; x <= 5; x++)
-  for (let y = x + 1; y <= 5; y++) for (let z = y + 1; z <= 5; z++) triples.push([x, y, z]);
-if (ASSUMPTIONS.length > triples.length || ASSUMPTIONS.some((a) => a.values.length !== 2)) {
-  throw new Error('more than 10 assumptions, or one with more than two values: widen the array');
+const ROWS = [1, 2, 3, 4, 5, 6];
+const subsets: number[][] = [];
+for (const left of ROWS)
+  for (const right of ROWS.filter((r) => r > left))
+    subsets.push(ROWS.filter((r) => r !== left && r !== right));
+if (ASSUMPTIONS.length > subsets.length || ASSUMPTIONS.some((a) => a.values.length !== 2)) {
+  throw new Error('more than 15 assumptions, or one with more than two values: widen the array');
 }
-const combinations: [string, Assumptions][] = [1, 2, 3, 4, 5].map((row) => {
-  const changed = ASSUMPTIONS.filter((_, j) => triples[j]?.includes(row));
+const combinations: [string, Assumptions][] = ROWS.map((row) => {
+  const changed = ASSUMPTIONS.filter((_, j) => subsets[j]?.includes(row));
   return [
     `${changed.map((a) => a.name).join(', ')} changed`,
     Object.fromEntries(

@@ -279,6 +279,32 @@ describe('maintenance off', () => {
     const result = await maintenanceOff(ctx);
     expect(result.deleted).toHaveLength(4);
   });
+
+  // For a rule that is gone, a DeleteRule conditioned on its tags may be denied rather than
+  // answered RuleNotFound (AWS does not say which): the listener decides.
+  const denied = () => Object.assign(new Error('not authorized'), { name: 'AccessDenied' });
+
+  it('treats a denied delete of a rule that is gone as deleted', async () => {
+    await maintenanceOn(ctx);
+    let first = true;
+    elb.mock.on(DeleteRuleCommand).callsFake(({ RuleArn }: { RuleArn: string }) => {
+      elb.rules.delete(RuleArn);
+      if (first) {
+        first = false;
+        throw denied(); // a concurrent off got there first
+      }
+      return {};
+    });
+    const result = await maintenanceOff(ctx);
+    expect(result).toMatchObject({ maintenance: 'off' });
+    expect(result.deleted).toHaveLength(4);
+  });
+
+  it('fails on a denied delete of a rule that is still there', async () => {
+    await maintenanceOn(ctx);
+    elb.mock.on(DeleteRuleCommand).rejectsOnce(denied());
+    await expect(maintenanceOff(ctx)).rejects.toThrow('not authorized');
+  });
 });
 
 describe('maintenanceRuleSpecs', () => {
