@@ -3,7 +3,7 @@
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import * as v from 'valibot';
-import { requireRunningExecution } from '../shared/caller';
+import { requireRunningExecution, upgradeRunOf } from '../shared/caller';
 import { deployedPlan } from '../shared/deployed';
 import { requiredEnv } from '../shared/env';
 import { logger } from '../shared/logger';
@@ -13,6 +13,8 @@ const rds = new RDSClient({});
 const sfn = new SFNClient({});
 /** The state machines whose RUNNING executions may call this function. */
 const callers = JSON.parse(requiredEnv('CALLER_STATE_MACHINES')) as string[];
+/** The upgrade machine: the runs whose deployments this function may change. */
+const upgradeMachine = requiredEnv('UPGRADE_STATE_MACHINE');
 
 const text = v.pipe(v.string(), v.minLength(1));
 const Plan = v.looseObject({ sourceIdentifier: text, sourceArn: text });
@@ -38,10 +40,17 @@ export const handler = async (
   }
   // The instance names come from the environment (../shared/deployed), never from the event.
   const plan = deployedPlan(parsed.output.plan);
-  await requireRunningExecution(sfn, (event as { execution?: unknown }).execution, callers);
+  const caller = await requireRunningExecution(
+    sfn,
+    (event as { execution?: unknown }).execution,
+    callers,
+  );
   const e = parsed.output;
   if (e.action === 'unprotect-green') {
-    const result = await unprotectGreen(rds, plan, e.blueGreenDeploymentIdentifier);
+    // Only the deployment of the run the caller acts for (itself, or the run the watchdog
+    // recovers): the one carrying that run's name in its tag.
+    const owner = upgradeRunOf(caller, upgradeMachine);
+    const result = await unprotectGreen(rds, plan, e.blueGreenDeploymentIdentifier, owner);
     logger.info('unprotect green', { result });
     return result;
   }

@@ -9,7 +9,7 @@ import {
   ModifyDBInstanceCommand,
   type RDSClient,
 } from '@aws-sdk/client-rds';
-import { OLD_BLUE_SUFFIX, type UpgradePlan } from '../shared/upgrade-plan';
+import { EXECUTION_TAG, OLD_BLUE_SUFFIX, type UpgradePlan } from '../shared/upgrade-plan';
 
 export type ProtectionPlan = Pick<UpgradePlan, 'sourceIdentifier' | 'sourceArn'>;
 
@@ -35,6 +35,8 @@ export async function unprotectGreen(
   rds: RDSClient,
   plan: ProtectionPlan,
   deploymentId: string,
+  /** The upgrade run that must have created the deployment (its EXECUTION_TAG value). */
+  owner: string,
 ): Promise<UnprotectGreenResult> {
   const result: UnprotectGreenResult = { done: true, unprotected: [], waiting: [] };
   let targets: string[];
@@ -52,6 +54,13 @@ export async function unprotectGreen(
       throw new Error(
         `refusing to turn deletion protection off in blue/green deployment ${deploymentId}: ` +
           `its source is ${JSON.stringify(source)}, not the deployed database ${plan.sourceArn}.`,
+      );
+    }
+    const tag = out.BlueGreenDeployments?.[0]?.TagList?.find((t) => t.Key === EXECUTION_TAG);
+    if (tag?.Value !== owner) {
+      throw new Error(
+        `refusing to turn deletion protection off in blue/green deployment ${deploymentId}: ` +
+          `it was created by run ${JSON.stringify(tag?.Value ?? null)} (tag ${EXECUTION_TAG}), not by ${JSON.stringify(owner)}.`,
       );
     }
     // Green's members: https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_SwitchoverDetail.html

@@ -18,11 +18,19 @@ export class CallerRefused extends Error {
 
 const EXECUTION_ARN = /^(arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:)execution:([^:]+):[^:]+$/;
 
+/** The calling execution, as DescribeExecution described it. */
+export interface Caller {
+  executionArn: string;
+  stateMachineArn: string;
+  /** Its input: for the watchdog, the EventBridge event of the upgrade run that stopped. */
+  input: string;
+}
+
 export async function requireRunningExecution(
   sfn: SFNClient,
   execution: unknown,
   allowedMachines: string[],
-): Promise<void> {
+): Promise<Caller> {
   const match = typeof execution === 'string' ? EXECUTION_ARN.exec(execution) : null;
   if (match === null) {
     throw new CallerRefused(
@@ -43,4 +51,37 @@ export async function requireRunningExecution(
       `execution must be RUNNING, got: ${JSON.stringify(execution)} is ${described.status ?? 'unknown'}`,
     );
   }
+  return {
+    executionArn: execution as string,
+    stateMachineArn: machine,
+    input: described.input ?? '',
+  };
+}
+
+/**
+ * The upgrade run a caller acts for: itself, when it is a run of the upgrade machine; for the
+ * watchdog, the run that stopped, named by the Step Functions Execution Status Change event
+ * it was started with (`detail.executionArn`). Its name is the value of the tag the run put
+ * on the blue/green deployment it created (EXECUTION_TAG).
+ * https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html
+ */
+export function upgradeRunOf(caller: Caller, upgradeMachine: string): string {
+  const runArn =
+    caller.stateMachineArn === upgradeMachine
+      ? caller.executionArn
+      : (() => {
+          try {
+            const event = JSON.parse(caller.input) as { detail?: { executionArn?: unknown } };
+            return event.detail?.executionArn;
+          } catch {
+            return undefined;
+          }
+        })();
+  const match = typeof runArn === 'string' ? EXECUTION_ARN.exec(runArn) : null;
+  if (match === null || `${match[1]}stateMachine:${match[2]}` !== upgradeMachine) {
+    throw new CallerRefused(
+      `${caller.executionArn} does not act for a run of ${upgradeMachine}: its input names ${JSON.stringify(runArn ?? null)}`,
+    );
+  }
+  return (runArn as string).split(':').at(-1) ?? '';
 }

@@ -77,6 +77,9 @@ export const FENCE_GROUP_SUFFIX = '-fence';
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions
  */
 export const OLD_BLUE_SUFFIX = '-old1';
+/** The tag the runbook puts on the deployment it creates; its value is the execution name. */
+export const EXECUTION_TAG = 'quiet-upgrade:execution';
+
 /** The name the failed new writer is moved to, so the old blue can take the original name. */
 export const FAILED_WRITER_SUFFIX = '-failed1';
 /** The result of a check Lambda (preflight, verify green, verify writer). */

@@ -15,6 +15,7 @@ import {
 import { ListExecutionsCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import * as v from 'valibot';
 import {
+  EXECUTION_TAG,
   FAILED_WRITER_SUFFIX,
   FENCE_GROUP_SUFFIX,
   RESTORE_GROUP_SUFFIX,
@@ -27,8 +28,7 @@ export interface WatchdogInspectEvent {
   stoppedExecutionArn: string;
 }
 
-/** The tag the runbook puts on the deployment it creates; its value is the execution name. */
-export const EXECUTION_TAG = 'quiet-upgrade:execution';
+export { EXECUTION_TAG };
 
 export type WatchdogAction =
   | 'nothing'

@@ -258,7 +258,12 @@ export class UpgradeStack extends Stack {
         allow(['rds:DescribeDBInstances', 'rds:ModifyDBInstance'], [arn('rds', 'db', '*')]),
         callers.statement,
       ],
-      { ...callers.environment, ...deployed },
+      {
+        ...callers.environment,
+        ...deployed,
+        // Whose deployments it may change: a run of this machine (lambda/shared/caller.ts).
+        UPGRADE_STATE_MACHINE: arn('states', 'stateMachine', UPGRADE_MACHINE_NAME),
+      },
     );
     // By its export's name, so the policy that names the listener's rules reads the same in
     // this stack as when it is deployed.

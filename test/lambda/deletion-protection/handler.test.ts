@@ -1,11 +1,12 @@
 import {
+  DescribeBlueGreenDeploymentsCommand,
   DescribeDBInstancesCommand,
   ModifyDBInstanceCommand,
   RDSClient,
 } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { EXECUTION, mockCallers } from '../../helpers/caller';
+import { EXECUTION, WATCHDOG_EXECUTION, mockCallers, stoppedRunEvent } from '../../helpers/caller';
 import { deployFor } from '../../helpers/deployed';
 
 const rds = mockClient(RDSClient);
@@ -62,4 +63,64 @@ it('takes the instance from its environment: a plan naming another is refused be
   ).rejects.toThrow('plan.sourceIdentifier must be the deployed "platform-db", got: "billing-db"');
   expect(rds.calls()).toHaveLength(0);
   expect(sfn.calls()).toHaveLength(0);
+});
+
+describe('unprotect green: only the deployment of the run the caller acts for', () => {
+  const green = 'arn:aws:rds:eu-west-1:123456789012:db:platform-db-green-abc';
+  /** A deployment of platform-db that the upgrade run `createdBy` created. */
+  function deploymentBy(createdBy: string) {
+    rds.on(DescribeBlueGreenDeploymentsCommand).resolves({
+      BlueGreenDeployments: [
+        {
+          BlueGreenDeploymentIdentifier: 'bgd-1',
+          Source: plan.sourceArn,
+          TagList: [{ Key: 'quiet-upgrade:execution', Value: createdBy }],
+          SwitchoverDetails: [{ SourceMember: plan.sourceArn, TargetMember: green }],
+        },
+      ],
+    });
+    rds.on(DescribeDBInstancesCommand).resolves({
+      DBInstances: [
+        {
+          DBInstanceIdentifier: 'platform-db-green-abc',
+          DBInstanceStatus: 'available',
+          DeletionProtection: true,
+        },
+      ],
+    });
+  }
+  const unprotect = (execution: string) =>
+    handler({ action: 'unprotect-green', execution, plan, blueGreenDeploymentIdentifier: 'bgd-1' });
+
+  it('acts for the upgrade run that created it, and for the watchdog recovering that run', async () => {
+    deploymentBy('run-1');
+    await expect(unprotect(EXECUTION)).resolves.toMatchObject({
+      unprotected: ['platform-db-green-abc'],
+    });
+    rds.reset();
+    deploymentBy('run-1');
+    await expect(unprotect(WATCHDOG_EXECUTION)).resolves.toMatchObject({
+      unprotected: ['platform-db-green-abc'],
+    });
+  });
+
+  it('refuses a deployment another run created, whoever asks', async () => {
+    deploymentBy('run-0');
+    for (const execution of [EXECUTION, WATCHDOG_EXECUTION]) {
+      await expect(unprotect(execution)).rejects.toThrow(
+        'it was created by run "run-0" (tag quiet-upgrade:execution), not by "run-1"',
+      );
+    }
+    expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
+  });
+
+  it('refuses a watchdog whose input names no upgrade run', async () => {
+    sfn.reset();
+    mockCallers({}, { [WATCHDOG_EXECUTION]: stoppedRunEvent('not-an-execution') });
+    deploymentBy('run-1');
+    await expect(unprotect(WATCHDOG_EXECUTION)).rejects.toThrow(
+      `${WATCHDOG_EXECUTION} does not act for a run of arn:aws:states:eu-west-1:123456789012:stateMachine:QuietUpgrade-Upgrade: its input names "not-an-execution"`,
+    );
+    expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
+  });
 });

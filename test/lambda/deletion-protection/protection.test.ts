@@ -17,12 +17,17 @@ const PREFIX = 'arn:aws:rds:eu-west-1:123456789012:db:';
 const plan = { sourceIdentifier: 'platform-db', sourceArn: `${PREFIX}platform-db` };
 
 /** A deployment whose members are these (source, target) instances; its source is the first's. */
-function deployment(members: [string, string | undefined][], source = members[0]?.[0]): void {
+function deployment(
+  members: [string, string | undefined][],
+  source = members[0]?.[0],
+  createdBy = 'run-1',
+): void {
   rds.on(DescribeBlueGreenDeploymentsCommand).resolves({
     BlueGreenDeployments: [
       {
         BlueGreenDeploymentIdentifier: 'bgd-1',
         Source: `${PREFIX}${source}`,
+        TagList: [{ Key: 'quiet-upgrade:execution', Value: createdBy }],
         SwitchoverDetails: members.map(([source, target]) => ({
           SourceMember: `${PREFIX}${source}`,
           TargetMember: target === undefined ? undefined : `${PREFIX}${target}`,
@@ -69,7 +74,7 @@ describe('unprotect green', () => {
         DeletionProtection: false,
       },
     ]);
-    const result = await unprotectGreen(client, plan, 'bgd-1');
+    const result = await unprotectGreen(client, plan, 'bgd-1', 'run-1');
     expect(result).toEqual({ done: true, unprotected: ['platform-db-green-abc'], waiting: [] });
     expect(rds).toHaveReceivedCommandTimes(ModifyDBInstanceCommand, 1);
     expect(rds).toHaveReceivedCommandWith(ModifyDBInstanceCommand, {
@@ -88,7 +93,7 @@ describe('unprotect green', () => {
         DeletionProtection: true,
       },
     ]);
-    const result = await unprotectGreen(client, plan, 'bgd-1');
+    const result = await unprotectGreen(client, plan, 'bgd-1', 'run-1');
     expect(result).toEqual({
       done: false,
       unprotected: [],
@@ -103,7 +108,7 @@ describe('unprotect green', () => {
       ['platform-db-replica', 'platform-db-replica-green-def'],
     ]);
     instances([]);
-    expect(await unprotectGreen(client, plan, 'bgd-1')).toEqual({
+    expect(await unprotectGreen(client, plan, 'bgd-1', 'run-1')).toEqual({
       done: true,
       unprotected: [],
       waiting: [],
@@ -111,7 +116,7 @@ describe('unprotect green', () => {
     rds
       .on(DescribeBlueGreenDeploymentsCommand)
       .rejects(new BlueGreenDeploymentNotFoundFault({ message: 'gone', $metadata: {} }));
-    expect(await unprotectGreen(client, plan, 'bgd-1')).toEqual({
+    expect(await unprotectGreen(client, plan, 'bgd-1', 'run-1')).toEqual({
       done: true,
       unprotected: [],
       waiting: [],
@@ -128,7 +133,7 @@ describe('unprotect green', () => {
         DeletionProtection: true,
       },
     ]);
-    await expect(unprotectGreen(client, plan, 'bgd-1')).rejects.toThrow(
+    await expect(unprotectGreen(client, plan, 'bgd-1', 'run-1')).rejects.toThrow(
       /refusing to turn deletion protection off on platform-db: it is the source \(blue\)/,
     );
     expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
@@ -143,8 +148,23 @@ describe('unprotect green', () => {
         DeletionProtection: true,
       },
     ]);
-    await expect(unprotectGreen(client, plan, 'bgd-1')).rejects.toThrow(
+    await expect(unprotectGreen(client, plan, 'bgd-1', 'run-1')).rejects.toThrow(
       `refusing to turn deletion protection off in blue/green deployment bgd-1: its source is "${PREFIX}billing-db", not the deployed database ${PREFIX}platform-db.`,
+    );
+    expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
+  });
+
+  it('refuses a deployment another run created, changing nothing', async () => {
+    deployment([['platform-db', 'platform-db-green-abc']], 'platform-db', 'run-0');
+    instances([
+      {
+        DBInstanceIdentifier: 'platform-db-green-abc',
+        DBInstanceStatus: 'available',
+        DeletionProtection: true,
+      },
+    ]);
+    await expect(unprotectGreen(client, plan, 'bgd-1', 'run-1')).rejects.toThrow(
+      'refusing to turn deletion protection off in blue/green deployment bgd-1: it was created by run "run-0" (tag quiet-upgrade:execution), not by "run-1".',
     );
     expect(rds).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
   });
@@ -161,7 +181,7 @@ describe('unprotect green', () => {
           DeletionProtection: true,
         },
       ]);
-      await expect(unprotectGreen(client, plan, 'bgd-1')).resolves.toMatchObject({
+      await expect(unprotectGreen(client, plan, 'bgd-1', 'run-1')).resolves.toMatchObject({
         unprotected: ['platform-db-green-abc'],
       });
     }
@@ -171,7 +191,7 @@ describe('unprotect green', () => {
     rds
       .on(DescribeBlueGreenDeploymentsCommand)
       .rejects(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
-    await expect(unprotectGreen(client, plan, 'bgd-1')).rejects.toThrow('Rate exceeded');
+    await expect(unprotectGreen(client, plan, 'bgd-1', 'run-1')).rejects.toThrow('Rate exceeded');
   });
 });
 
