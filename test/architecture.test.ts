@@ -34,6 +34,7 @@ function subgraphs(): Map<string, string[]> {
 // Each box, by a word in its label, and the resource type that box stands for.
 const BOXES: Record<string, [string, string][]> = {
   QuietUpgradeEdge: [
+    ['WAF web ACL', 'AWS::WAFv2::WebACL'],
     ['ALB', 'AWS::ElasticLoadBalancingV2::LoadBalancer'],
     ['Capture function', 'AWS::ElasticLoadBalancingV2::TargetGroup'],
     ['Maintenance toggle', 'AWS::Lambda::Function'],
@@ -42,6 +43,7 @@ const BOXES: Record<string, [string, string][]> = {
   QuietUpgradeBuffers: [
     ['SQS queues', 'AWS::SQS::Queue'],
     ['Consumer functions', 'AWS::Lambda::EventSourceMapping'],
+    ['Consumer database roles', 'Custom::ConsumerRoles'],
   ],
   QuietUpgradeDatabase: [
     ['RDS PostgreSQL', 'AWS::RDS::DBInstance'],
