@@ -22,6 +22,21 @@ export type DeployedResources = Pick<
   | 'queues'
 >;
 
+/** What the upgrade stack puts in DEPLOYED_RESOURCES: these fields of the plan defaults. */
+export function deployedResourcesOf(plan: DeployedResources): DeployedResources {
+  return {
+    sourceIdentifier: plan.sourceIdentifier,
+    sourceArn: plan.sourceArn,
+    currentEngineVersion: plan.currentEngineVersion,
+    targetEngineVersion: plan.targetEngineVersion,
+    targetParameterGroupName: plan.targetParameterGroupName,
+    listenerArn: plan.listenerArn,
+    maintenanceToggleFunction: plan.maintenanceToggleFunction,
+    mappings: plan.mappings,
+    queues: plan.queues,
+  };
+}
+
 /** The fields of a plan that name a resource (or the version blue runs): never from the event. */
 const PINNED = [
   'sourceIdentifier',

@@ -3,6 +3,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import {
+  describeRunDeployment,
   CALLER,
   awsCall,
   endSessions,
@@ -91,15 +92,12 @@ export function restorePath(s: Construct, props: RestorePathProps): sfn.IChainab
   // restore goes on; still there, the operator is paged at once. ("Rds.RdsException" is the
   // name AccessDenied may take, as RDS models no such error: see sdkErrorNames.)
   // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourcetag
-  const denied = awsCall(s, 'Restore: was the deployment gone already?', {
-    service: 'rds',
-    action: 'describeBlueGreenDeployments',
-    parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
-    iamResources: [props.deployments],
-    resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
-    resultPath: '$.deleting',
-  });
-  denied.addCatch(gone, { errors: notFound, resultPath: sfn.JsonPath.DISCARD });
+  const denied = describeRunDeployment(
+    s,
+    'Restore: was the deployment gone already?',
+    props.deployments,
+    gone,
+  );
   toOperator(denied);
   denied.next(
     reason(

@@ -555,6 +555,32 @@ export interface GoneLoopNames {
 }
 
 /**
+ * Describes this run's deployment ($.blueGreen.id) into $.deleting; when RDS answers
+ * BlueGreenDeploymentNotFound, goes to `gone` instead.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeBlueGreenDeployments.html#API_DescribeBlueGreenDeployments_Errors
+ */
+export function describeRunDeployment(
+  scope: Construct,
+  id: string,
+  deployments: string,
+  gone: sfn.IChainable,
+): tasks.CallAwsService {
+  const check = awsCall(scope, id, {
+    service: 'rds',
+    action: 'describeBlueGreenDeployments',
+    parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
+    iamResources: [deployments],
+    resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
+    resultPath: '$.deleting',
+  });
+  check.addCatch(gone, {
+    errors: sdkErrorNames('Rds', 'BlueGreenDeploymentNotFoundFault'),
+    resultPath: sfn.JsonPath.DISCARD,
+  });
+  return check;
+}
+
+/**
  * After DeleteBlueGreenDeployment: describes this run's deployment every DELETE_POLL until
  * RDS answers BlueGreenDeploymentNotFound, then goes to `gone`. Past MAX_DELETE_POLLS it
  * records DeploymentNotDeleted with `cause` and goes to `stuck`; any other error goes where
@@ -576,18 +602,7 @@ export function untilDeploymentGone(
   const wait = sfn.Wait.jsonPath(scope, names.wait, {
     time: sfn.WaitTime.duration(DELETE_POLL),
   });
-  const check = awsCall(scope, names.check, {
-    service: 'rds',
-    action: 'describeBlueGreenDeployments',
-    parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id' },
-    iamResources: [props.deployments],
-    resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
-    resultPath: '$.deleting',
-  });
-  check.addCatch(props.gone, {
-    errors: sdkErrorNames('Rds', 'BlueGreenDeploymentNotFoundFault'),
-    resultPath: sfn.JsonPath.DISCARD,
-  });
+  const check = describeRunDeployment(scope, names.check, props.deployments, props.gone);
   props.toOperator(check);
   const start = startCount(scope, names.start, '$.deletePoll');
   start

@@ -5,6 +5,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type { Construct } from 'constructs';
 import { BUFFER_NAMES } from '../../lambda/shared/contracts';
 import { FENCE_GROUP_SUFFIX, RESTORE_GROUP_SUFFIX } from '../../lambda/shared/upgrade-plan';
+import { deployedResourcesOf } from '../../lambda/shared/deployed';
 import type { PlanDefaults } from '../../lambda/validate-input/validate';
 import { type AppConfig, reservation } from '../config';
 import { NodeFunction } from '../constructs/node-function';
@@ -93,19 +94,8 @@ export class UpgradeStack extends Stack {
     };
     // The functions that take a plan read every identifier in it from here, not from their
     // event (lambda/shared/deployed.ts): the same values as the defaults above.
-    const d = this.planDefaults;
     const deployed = {
-      DEPLOYED_RESOURCES: Stack.of(this).toJsonString({
-        sourceIdentifier: d.sourceIdentifier,
-        sourceArn: d.sourceArn,
-        currentEngineVersion: d.currentEngineVersion,
-        targetEngineVersion: d.targetEngineVersion,
-        targetParameterGroupName: d.targetParameterGroupName,
-        listenerArn: d.listenerArn,
-        maintenanceToggleFunction: d.maintenanceToggleFunction,
-        mappings: d.mappings,
-        queues: d.queues,
-      }),
+      DEPLOYED_RESOURCES: Stack.of(this).toJsonString(deployedResourcesOf(this.planDefaults)),
     };
 
     // ------------------------------------------------------------ functions with real logic

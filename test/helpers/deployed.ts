@@ -1,4 +1,4 @@
-import type { DeployedResources } from '../../lambda/shared/deployed';
+import { type DeployedResources, deployedResourcesOf } from '../../lambda/shared/deployed';
 import type { UpgradePlan } from '../../lambda/shared/upgrade-plan';
 import { testPlan } from './plan';
 
@@ -8,18 +8,7 @@ import { testPlan } from './plan';
  * each call.
  */
 export function deployFor(plan: Partial<UpgradePlan> = {}): DeployedResources {
-  const p = testPlan(plan);
-  const resources: DeployedResources = {
-    sourceIdentifier: p.sourceIdentifier,
-    sourceArn: p.sourceArn,
-    currentEngineVersion: p.currentEngineVersion,
-    targetEngineVersion: p.targetEngineVersion,
-    targetParameterGroupName: p.targetParameterGroupName,
-    listenerArn: p.listenerArn,
-    maintenanceToggleFunction: p.maintenanceToggleFunction,
-    mappings: p.mappings,
-    queues: p.queues,
-  };
+  const resources = deployedResourcesOf(testPlan(plan));
   process.env.DEPLOYED_RESOURCES = JSON.stringify(resources);
   return resources;
 }
