@@ -22,10 +22,15 @@ const Properties = v.object({
   /** "demo": the demo platform is ours, so its tables are created here (schema.sql). */
   Schema: v.picklist(['demo', 'none']),
 });
-const Event = v.object({
-  RequestType: v.picklist(['Create', 'Update', 'Delete']),
-  ResourceProperties: Properties,
-});
+const Event = v.variant('RequestType', [
+  v.object({ RequestType: v.picklist(['Create', 'Delete']), ResourceProperties: Properties }),
+  v.object({
+    RequestType: v.literal('Update'),
+    ResourceProperties: Properties,
+    /** What the last Create or Update set: roles named there and no longer are dropped. */
+    OldResourceProperties: Properties,
+  }),
+]);
 
 /** The physical id: one set of roles per stack; an update applies the new set in place. */
 const PHYSICAL_ID = 'quiet-upgrade-consumer-roles';
@@ -33,20 +38,24 @@ const PHYSICAL_ID = 'quiet-upgrade-consumer-roles';
 /**
  * The consumer roles, as a CloudFormation custom resource (the CDK Provider framework calls
  * this function and answers CloudFormation; this one runs in the VPC, with no internet route).
- * Create and Update make every role match its secret and its table; Delete drops them. Run
+ * Create and Update make every role match its secret and its table, and an Update drops the
+ * roles the old properties named and the new ones do not (CloudFormation sends the previous
+ * properties as OldResourceProperties); Delete drops them all. Run
  * it outside an upgrade window: role changes on blue are not replicated to green by logical
  * replication.
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-postgres
  * https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.custom_resources-readme.html#provider-framework
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requesttypes-update.html
  */
 export const handler = async (event: unknown): Promise<{ PhysicalResourceId: string }> => {
   const parsed = v.safeParse(Event, event);
   if (!parsed.success) {
     throw new Error(`invalid consumer roles request: ${v.summarize(parsed.issues)}`);
   }
-  const { RequestType, ResourceProperties: props } = parsed.output;
+  const request = parsed.output;
+  const props = request.ResourceProperties;
   const db = await database();
-  if (RequestType === 'Delete') {
+  if (request.RequestType === 'Delete') {
     await run(
       db,
       props.Roles.flatMap((r) => dropStatements(r.role, quoting)),
@@ -60,6 +69,15 @@ export const handler = async (event: unknown): Promise<{ PhysicalResourceId: str
   for (const r of props.Roles) {
     const password = await passwordOf(r.secretArn, r.role);
     await run(db, grantStatements({ role: r.role, table: r.table, password }, quoting));
+  }
+  if (request.RequestType === 'Update') {
+    const kept = new Set(props.Roles.map((r) => r.role));
+    const gone = request.OldResourceProperties.Roles.filter((r) => !kept.has(r.role));
+    await run(
+      db,
+      gone.flatMap((r) => dropStatements(r.role, quoting)),
+    );
+    if (gone.length > 0) logger.info('consumer roles dropped', { roles: gone.map((r) => r.role) });
   }
   logger.info('consumer roles set', { roles: props.Roles.map((r) => `${r.role} → ${r.table}`) });
   return { PhysicalResourceId: PHYSICAL_ID };

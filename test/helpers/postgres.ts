@@ -80,3 +80,30 @@ export function connectFunctionsTo(pg: TestPostgres): string {
     dbname: 'postgres',
   });
 }
+
+/** The master user's name in the tests, as the database secret above names it. */
+export const RDS_MASTER = 'platform_admin';
+
+/**
+ * Makes RDS_MASTER what the RDS for PostgreSQL master user is: not a superuser, but a role with
+ * CREATEROLE and CREATEDB that owns the platform's tables. PGlite's own user is a superuser,
+ * which can do what the master cannot (change SUPERUSER, for one), so statements that run as
+ * the master in production run as this role in the tests (SET ROLE makes PostgreSQL check this
+ * role's privileges and attributes).
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Appendix.PostgreSQL.CommonDBATasks.Roles.rds_superuser.html
+ */
+export async function makeRdsLikeMaster(pg: TestPostgres): Promise<void> {
+  await pg.db.exec(`
+    DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${RDS_MASTER}') THEN
+        CREATE ROLE ${RDS_MASTER} LOGIN CREATEROLE CREATEDB NOSUPERUSER;
+      END IF;
+    END $$;
+    GRANT USAGE, CREATE ON SCHEMA public TO ${RDS_MASTER};
+    DO $$ DECLARE t record; BEGIN
+      FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
+        EXECUTE format('ALTER TABLE %I OWNER TO ${RDS_MASTER}', t.tablename);
+      END LOOP;
+    END $$;
+  `);
+}

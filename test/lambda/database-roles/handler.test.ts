@@ -2,8 +2,10 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import {
+  RDS_MASTER,
   TEST_DB_SECRET_ARN,
   connectFunctionsTo,
+  makeRdsLikeMaster,
   startPostgres,
   type TestPostgres,
 } from '../../helpers/postgres';
@@ -16,15 +18,18 @@ let resetDatabase: () => Promise<void>;
 let sendsUser = 'quiet_upgrade_sends';
 
 const SENDS_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:sends-user';
+const OPENS_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:opens-user';
 const roles = [{ role: 'quiet_upgrade_sends', table: 'email_sends', secretArn: SENDS_SECRET }];
+const properties = (props: Record<string, unknown> = {}) => ({
+  ServiceToken: 'arn:aws:lambda:::function:x',
+  Roles: roles,
+  Schema: 'demo',
+  ...props,
+});
 const request = (RequestType: string, props: Record<string, unknown> = {}) => ({
   RequestType,
-  ResourceProperties: {
-    ServiceToken: 'arn:aws:lambda:::function:x',
-    Roles: roles,
-    Schema: 'demo',
-    ...props,
-  },
+  ResourceProperties: properties(props),
+  ...(RequestType === 'Update' ? { OldResourceProperties: properties() } : {}),
 });
 
 async function roleCount(role: string): Promise<number> {
@@ -37,6 +42,9 @@ async function roleCount(role: string): Promise<number> {
 
 beforeAll(async () => {
   pg = await startPostgres();
+  // The handler's connection shares PGlite's one session: it runs as the RDS-like master.
+  await makeRdsLikeMaster(pg);
+  await pg.db.exec(`SET ROLE ${RDS_MASTER}`);
   const master = connectFunctionsTo(pg);
   secrets
     .on(GetSecretValueCommand, { SecretId: TEST_DB_SECRET_ARN })
@@ -44,6 +52,12 @@ beforeAll(async () => {
   secrets.on(GetSecretValueCommand, { SecretId: SENDS_SECRET }).callsFake(() => ({
     SecretString: JSON.stringify({ username: sendsUser, password: 'a-generated-password-123' }),
   }));
+  secrets.on(GetSecretValueCommand, { SecretId: OPENS_SECRET }).resolves({
+    SecretString: JSON.stringify({
+      username: 'quiet_upgrade_opens',
+      password: 'another-password-4567',
+    }),
+  });
   ({ handler } = await import('../../../lambda/database-roles/handler'));
   ({ resetDatabase } = await import('../../../lambda/shared/database'));
 });
@@ -64,6 +78,25 @@ it('creates the tables and the roles on Create and Update, and drops the roles o
   });
   await handler(request('Delete'));
   expect(await roleCount('quiet_upgrade_sends')).toBe(0);
+});
+
+it('runs as a master that is no superuser, as on RDS', async () => {
+  const r = await pg.db.query<{ user: string; super: boolean }>(
+    'SELECT current_user AS user, rolsuper AS super FROM pg_roles WHERE rolname = current_user',
+  );
+  expect(r.rows).toEqual([{ user: RDS_MASTER, super: false }]);
+});
+
+it('drops, on Update, a role the old properties named and the new ones do not', async () => {
+  const both = [
+    ...roles,
+    { role: 'quiet_upgrade_opens', table: 'tracking_events', secretArn: OPENS_SECRET },
+  ];
+  await handler(request('Create', { Roles: both }));
+  expect(await roleCount('quiet_upgrade_opens')).toBe(1);
+  await handler({ ...request('Update'), OldResourceProperties: properties({ Roles: both }) });
+  expect(await roleCount('quiet_upgrade_opens')).toBe(0);
+  expect(await roleCount('quiet_upgrade_sends')).toBe(1);
 });
 
 it('leaves the schema alone unless it is the demo’s', async () => {
@@ -89,7 +122,12 @@ it.each([
   [request('Replace'), /RequestType/],
   [request('Create', { Roles: [] }), /must name at least one role/],
   [request('Create', { Schema: 'everything' }), /Schema/],
+  [{ ...request('Update'), OldResourceProperties: undefined }, /OldResourceProperties/],
 ])('refuses %j before touching the database', async (event, message) => {
+  // A new connection reads the master secret first: no read, no connection, no statement.
+  await resetDatabase();
+  secrets.resetHistory();
   await expect(handler(event)).rejects.toThrow(message);
   await expect(handler(event)).rejects.toThrow(/^invalid consumer roles request/);
+  expect(secrets).not.toHaveReceivedCommand(GetSecretValueCommand);
 });

@@ -6,17 +6,23 @@ import {
   dropStatements,
   grantStatements,
   run,
+  scramVerifier,
 } from '../../../lambda/database-roles/roles';
 import { BUFFER_NAMES, type BufferName } from '../../../lambda/shared/contracts';
 import { messageFor } from '../../helpers/messages';
-import { startPostgres, type TestPostgres } from '../../helpers/postgres';
+import {
+  RDS_MASTER,
+  makeRdsLikeMaster,
+  startPostgres,
+  type TestPostgres,
+} from '../../helpers/postgres';
 
 const q = { escapeIdentifier, escapeLiteral };
 let pg: TestPostgres;
 const password = 'rehearsal-password-0123456789';
-/** The statements' runner, on PGlite as the master user. */
+/** The statements' runner, on PGlite as the RDS master user is: no superuser. */
 const admin = {
-  query: (text: string) => pg.db.exec(text),
+  query: (text: string) => as(RDS_MASTER, () => pg.db.exec(text)),
 };
 
 /** Runs `body` as `role` (SET ROLE: PostgreSQL checks the role's privileges, not ours). */
@@ -47,6 +53,7 @@ async function refusal(role: string, text: string): Promise<string | undefined> 
 
 beforeAll(async () => {
   pg = await startPostgres();
+  await makeRdsLikeMaster(pg);
   for (const buffer of BUFFER_NAMES) {
     await run(
       admin,
@@ -116,17 +123,44 @@ describe('grant statements', () => {
     );
   });
 
-  it('quotes a password PostgreSQL would otherwise read as SQL', async () => {
-    const role = 'quiet_upgrade_quoting';
-    await run(
-      admin,
-      grantStatements({ role, table: 'email_sends', password: "it's-a-long-pass\\word" }, q),
+  it('set the SCRAM verifier PostgreSQL itself computes, and never hold the password', async () => {
+    const role = 'quiet_upgrade_verifier';
+    const secret = "it's-a-long-pass\\word with $ and :";
+    // PostgreSQL's own verifier for the password, with a salt of its choosing.
+    await admin.query(`CREATE ROLE ${role} PASSWORD ${escapeLiteral(secret)}`);
+    const stored = async () =>
+      (
+        await pg.db.query<{ p: string }>(
+          'SELECT rolpassword AS p FROM pg_authid WHERE rolname = $1',
+          [role],
+        )
+      ).rows[0]?.p ?? '';
+    const theirs = await stored();
+    const [, iterations, salt] = /^SCRAM-SHA-256\$(\d+):([^$]+)\$/.exec(theirs) ?? [];
+    expect(scramVerifier(secret, Buffer.from(salt ?? '', 'base64'), Number(iterations))).toBe(
+      theirs,
     );
-    const found = await pg.db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_roles WHERE rolname = '${role}' AND rolcanlogin`,
-    );
-    expect(found.rows[0]?.n).toBe(1);
+
+    const statements = grantStatements({ role, table: 'email_sends', password: secret }, q);
+    expect(statements.join('\n')).not.toContain(secret);
+    await run(admin, statements);
+    const ours = await stored();
+    expect(ours).not.toBe(theirs); // a fresh salt
+    expect(statements.join('\n')).toContain(ours); // stored as it was sent
     await run(admin, dropStatements(role, q));
+  });
+
+  it('refuse a password SASLprep could change, and a role with a superuser’s attributes', async () => {
+    expect(() =>
+      grantStatements({ role: 'ok', table: 'sign_ups', password: `${password}\u00e9` }, q),
+    ).toThrow('the password of ok must be printable ASCII');
+    await pg.db.exec('CREATE ROLE quiet_upgrade_mighty BYPASSRLS');
+    await expect(
+      run(admin, grantStatements({ role: 'quiet_upgrade_mighty', table: 'sign_ups', password }, q)),
+    ).rejects.toThrow(
+      'role quiet_upgrade_mighty exists with SUPERUSER, REPLICATION or BYPASSRLS: not a consumer role',
+    );
+    await pg.db.exec('DROP ROLE quiet_upgrade_mighty');
   });
 });
 
