@@ -100,19 +100,26 @@ export function restorePath(s: Construct, props: RestorePathProps): sfn.IChainab
   );
   toOperator(denied);
   denied.next(
-    reason(
-      s,
-      'Note: the deployment could not be deleted',
-      'DeploymentNotDeleted',
-      'The new writer failed verification and deleting the blue/green deployment was ' +
-        'refused (AccessDenied) while it still exists, so old blue was not restored. ' +
-        'Maintenance is on and consumers are paused. Check the deployment carries the ' +
-        'quiet-upgrade:execution tag and the runbook role may delete it.',
-    ).next(pageOperator),
+    sfn.Pass.jsonPath(s, 'Note: the deployment could not be deleted', {
+      parameters: {
+        Error: 'DeploymentNotDeleted',
+        Cause: sfn.JsonPath.format(
+          'The new writer failed verification and deleting the blue/green deployment was ' +
+            'refused while it still exists, so old blue was not restored. Maintenance is on ' +
+            'and consumers are paused. Check the deployment carries the ' +
+            'quiet-upgrade:execution tag and the runbook role may delete it. RDS said: {}',
+          sfn.JsonPath.stringAt('$.deleteError.Cause'),
+        ),
+      },
+      resultPath: '$.failure',
+    }).next(pageOperator),
   );
+  // An AccessDenied that reaches the state machine as Rds.RdsException is one of the
+  // transient errors retryTransient retries (5 attempts, up to about a minute) before it is
+  // caught here; the catch keeps RDS's answer for the operator's note.
   del.addCatch(denied, {
     errors: [...sdkErrorNames('Rds', 'AccessDenied'), 'Rds.RdsException'],
-    resultPath: sfn.JsonPath.DISCARD,
+    resultPath: '$.deleteError',
   });
   toOperator(del);
   del.next(

@@ -824,6 +824,8 @@ export class RdsModel {
         const gone = this.ctx.scenario.deploymentDeletedAfterSeconds;
         // Someone else deletes the deployment (DeleteTarget false) before the runbook does.
         if (gone !== undefined) this.ctx.after(gone, () => this.deployments.delete(d.id));
+        const untagged = this.ctx.scenario.deploymentUntaggedAfterSeconds;
+        if (untagged !== undefined) this.ctx.after(untagged, () => (d.tags = []));
         const busy = this.ctx.scenario.newWriterModifyingSeconds;
         if (busy !== undefined) {
           green.status = 'modifying';

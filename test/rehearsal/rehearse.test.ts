@@ -93,6 +93,33 @@ describe('the app as synthesized is what is rehearsed', () => {
   });
 });
 
+describe('a restore whose delete is refused', () => {
+  it('pages the operator with RDS’s answer when the deployment lost its tag but still exists', async () => {
+    // The restore's delete is allowed only for a deployment with the execution tag; someone
+    // removed it after the switchover, so RDS refuses the delete while the deployment exists.
+    const report = await rehearse({
+      app,
+      scenario: 'bad-writer',
+      rates: LIGHT_RATES,
+      world: { deploymentUntaggedAfterSeconds: 1 },
+    });
+    expect(report.outcome).toBe('NEEDS_OPERATOR');
+    expect(report.run.output?.failure).toEqual({
+      Error: 'DeploymentNotDeleted',
+      Cause: expect.stringMatching(
+        /old blue was not restored\. .* RDS said: .*not authorized to perform: rds:DeleteBlueGreenDeployment/s,
+      ) as unknown,
+    });
+    // Nothing restored: the failed writer keeps the name, and the page stays on.
+    expect(report.writer.engineVersion).toBe(app.defaults.targetEngineVersion);
+    expect(report.maintenance.on).toBe(true);
+    // The one denial is the one the scenario provokes; every other invariant holds.
+    expect(report.invariants.violations).toEqual([
+      expect.stringMatching(/^iam: QuietUpgrade-Upgrade was denied rds:DeleteBlueGreenDeployment /),
+    ]);
+  });
+});
+
 describe('assumptions', () => {
   it('lists each assumption as NAME: VALUE|VALUE (default VALUE) why', () => {
     const lines = listAssumptions();
