@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { requiredEnv } from './env';
 import type { UpgradePlan } from './upgrade-plan';
 
@@ -71,7 +72,8 @@ export function deployedPlan<P extends object>(
   const given = plan as Partial<Record<keyof DeployedResources, unknown>>;
   for (const field of PINNED) {
     if (given[field] === undefined) continue;
-    if (JSON.stringify(given[field]) !== JSON.stringify(resources[field])) {
+    // Equal values, whatever order the keys of an object come in (the console may reorder).
+    if (!isDeepStrictEqual(given[field], resources[field])) {
       throw new PlanRefused(
         `plan.${field} must be the deployed ${JSON.stringify(resources[field])}, got: ${JSON.stringify(given[field])}`,
       );

@@ -39,6 +39,15 @@ describe('deployedPlan', () => {
     );
   });
 
+  it('accepts the deployed values with their keys in another order', () => {
+    const queues = [
+      { name: 'sends' as const, url: 'https://sqs/sends', arn: 'arn:aws:sqs:::sends' },
+    ];
+    deployFor({ queues });
+    const reordered = queues.map(({ arn, url, name }) => ({ arn, url, name }));
+    expect(deployedPlan({ ...testPlan(), queues: reordered }).queues).toEqual(queues);
+  });
+
   it('says which variable is missing when the function was deployed without it', () => {
     delete process.env.DEPLOYED_RESOURCES;
     expect(() => deployedPlan(testPlan())).toThrow(
