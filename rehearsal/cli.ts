@@ -124,20 +124,18 @@ export function parseArgs(argv: string[]): Args {
         args.definitionFile = value(i++, flag);
         break;
       case '--list-assumptions':
-        args.action = 'list-assumptions';
-        break;
       case '--print-definition':
-        args.action = 'print-definition';
-        break;
       case '--sweep':
-        args.action = 'sweep';
-        break;
       case '--every-scenario':
-        args.action = 'every-scenario';
+      case '--list-states': {
+        // One action per run: a second one would silently replace the first.
+        const action = flag.slice(2) as Args['action'];
+        if (args.action !== 'rehearse' && args.action !== action) {
+          throw new UsageError(`--${args.action} and ${flag} cannot be combined; choose one`);
+        }
+        args.action = action;
         break;
-      case '--list-states':
-        args.action = 'list-states';
-        break;
+      }
       case '--json':
         args.json = true;
         break;

@@ -249,6 +249,14 @@ describe('CLI contract', () => {
     expect(() => parseArgs(['--rate', 'clicks=3/s', '--every-scenario'])).toThrow(
       '--every-scenario chooses its own runs; remove --rate',
     );
+    // One action per run: the second would replace the first without a word.
+    expect(() => parseArgs(['--sweep', '--every-scenario'])).toThrow(
+      '--sweep and --every-scenario cannot be combined; choose one',
+    );
+    expect(() => parseArgs(['--print-definition', '--list-states'])).toThrow(
+      '--print-definition and --list-states cannot be combined',
+    );
+    expect(parseArgs(['--sweep', '--sweep']).action).toBe('sweep');
     expect(() => parseArgs(['--rate', 'clicks=fast'])).toThrow('--rate must be NAME=N/s');
     expect(() => parseArgs(['--switchover-seconds', '-5'])).toThrow('got: "-5"');
     expect(() => parseArgs(['--switchover-seconds', '0.5'])).toThrow('from 1 to 3600');
