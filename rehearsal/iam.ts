@@ -183,3 +183,17 @@ export const DEPENDENT_ACTIONS: Record<string, string[]> = {
   'rds:DeleteBlueGreenDeployment': ['rds:DeleteDBInstance'],
   'elasticloadbalancing:CreateRule': ['elasticloadbalancing:AddTags'],
 };
+
+/**
+ * A denial that only the missing resource's missing tags explain: the resource is gone and the
+ * policy would allow the call were the conditions on its tags to hold. How AWS answers such a
+ * call is an assumption (tag-condition-on-missing-resource); any other denial is a defect of
+ * the policy.
+ */
+export function deniedOnlyForMissingTags(statements: Statement[], request: IamRequest): boolean {
+  return (
+    request.resourceMissing === true &&
+    !authorize(statements, request).allowed &&
+    authorize(statements, request, { ignoreResourceTags: true }).allowed
+  );
+}

@@ -142,10 +142,11 @@ export function checkInvariants(
     v.push(`dlq-only-poison: ${a.poisonNotInDlq} poison messages are not in a dead-letter queue`);
 
   // IAM: a denied call is a defect of the app's own policies. Not one on a resource that is
-  // gone, when the policy reads its tags: that is how AWS may answer (an assumption), and the
-  // runbook must cope with it.
+  // gone that the policy would allow but for the tags it reads: that is how AWS may answer
+  // (an assumption), and the runbook must cope with it. A policy that lacks the action is
+  // still a defect, gone resource or not.
   for (const e of events) {
-    if (e.kind === 'access-denied' && e.resourceMissing !== true) {
+    if (e.kind === 'access-denied' && e.missingResourceTags !== true) {
       v.push(`iam: ${e.principal} was denied ${e.action} on ${e.resource} at ${at(e.t)}`);
     }
   }

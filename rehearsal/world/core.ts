@@ -207,8 +207,11 @@ export type WorldEvent = { t: number } & (
       principal: string;
       action: string;
       resource: string;
-      /** Denied on a resource that is gone (assumption tag-condition-on-missing-resource). */
-      resourceMissing?: boolean;
+      /**
+       * Denied on a resource that is gone, only because a condition reads its tags: allowed
+       * were the tags there (assumption tag-condition-on-missing-resource).
+       */
+      missingResourceTags?: boolean;
     }
   | { kind: 'execution'; arn: string; status: string }
   | { kind: 'notification'; subject: string }

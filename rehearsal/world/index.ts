@@ -1,6 +1,6 @@
 import type { Assumptions } from '../assumptions';
 import { type FunctionCode, FunctionRuntime, type InvokeResult } from '../functions';
-import { authorize } from '../iam';
+import { authorize, deniedOnlyForMissingTags } from '../iam';
 import { pgModule } from '../pg-model';
 import { iamAction, sdkFor } from '../sdk';
 import type { Simulation } from '../sim';
@@ -259,12 +259,13 @@ export class World {
         ignoreResourceTags: notFoundFirst,
       });
       if (!decision.allowed) {
+        const missingTags = deniedOnlyForMissingTags(principal.statements, request);
         this.ctx.emit({
           kind: 'access-denied',
           principal: principal.name,
           action: request.action,
           resource: request.resource,
-          ...(request.resourceMissing === true ? { resourceMissing: true } : {}),
+          ...(missingTags ? { missingResourceTags: true } : {}),
         });
         throw accessDenied(service, principal, request.action, request.resource);
       }

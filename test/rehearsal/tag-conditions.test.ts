@@ -1,7 +1,12 @@
 import { MAINTENANCE_TAG } from '../../lambda/maintenance-toggle/rule-specs';
 import { EXECUTION_TAG } from '../../lambda/watchdog-inspect/inspect';
 import { PAGE_RULE_NAME } from '../../lib/constructs/upgrade-runbook';
-import { authorize, type Decision, type Statement } from '../../rehearsal/iam';
+import {
+  authorize,
+  deniedOnlyForMissingTags,
+  type Decision,
+  type Statement,
+} from '../../rehearsal/iam';
 import { Simulation } from '../../rehearsal/sim';
 import { type SynthesizedApp, synthesizeApp } from '../../rehearsal/synthesized';
 import { DEFAULT_LATENCIES, type ModelContext, type Service } from '../../rehearsal/world/core';
@@ -136,6 +141,20 @@ describe('RDS blue/green deployments and their tag', () => {
         allowed: false,
         reason: 'no statement allows it',
       });
+    });
+  });
+
+  it('excuses a denial on a deployment that is gone only when its missing tags explain it', async () => {
+    await withDeployments((rds) => {
+      const on = (statements: Statement[], operation: string) =>
+        (rds.service[operation]?.iam({ BlueGreenDeploymentIdentifier: 'bgd-missing' }) ?? []).map(
+          (r) => deniedOnlyForMissingTags(statements, r),
+        );
+      // The runbook may delete and switch over its own deployments: only the tags are missing.
+      expect(on(runbook, 'DeleteBlueGreenDeployment')).toContain(true);
+      expect(on(runbook, 'SwitchoverBlueGreenDeployment')).toContain(true);
+      // The watchdog may not switch over at all: a defect, gone deployment or not.
+      expect(on(watchdog, 'SwitchoverBlueGreenDeployment')).not.toContain(true);
     });
   });
 
