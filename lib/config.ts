@@ -2,16 +2,12 @@ import { isIPv4, isIPv6 } from 'node:net';
 import * as v from 'valibot';
 import { BUFFER_NAMES, type BufferName } from '../lambda/shared/contracts';
 import { EMAIL } from '../lambda/shared/formats';
+import { ENGINES, ENGINE_SPECS, type DatabaseEngine, compareEngineVersions } from './engines';
 
 /** The cdk.json context key that holds the whole configuration. */
 export const CONFIG_CONTEXT_KEY = 'quietUpgrade';
 
-/** Engines this app knows how to prepare for blue/green. MySQL and Aurora come later. */
-export const SUPPORTED_ENGINES = ['postgres'] as const;
-export type DatabaseEngine = (typeof SUPPORTED_ENGINES)[number];
-
-/** A PostgreSQL engine version as RDS spells it, e.g. "16.6" or "17.2". */
-const ENGINE_VERSION = /^(\d{1,3})\.(\d{1,3})$/;
+export { ENGINES, type DatabaseEngine } from './engines';
 /** RDS preferred maintenance window: ddd:hh24:mi-ddd:hh24:mi, in UTC. */
 const WINDOW =
   /^(mon|tue|wed|thu|fri|sat|sun):(\d{2}):(\d{2})-(mon|tue|wed|thu|fri|sat|sun):(\d{2}):(\d{2})$/;
@@ -30,10 +26,8 @@ const wholeNumber = (min: number, max: number, range: string, whole = 'must be a
     v.maxValue(max, range),
   );
 
-const engineVersion = matching(
-  ENGINE_VERSION,
-  'must be a major.minor engine version such as "16.6"',
-);
+/** An engine version; its form depends on the engine, so it is checked after (checkVersions). */
+const engineVersion = matching(/^[0-9][0-9a-z_.]{0,39}$/, 'must be an engine version');
 
 const arn = (service: string, resource: string, example: string, note = '') =>
   matching(
@@ -179,8 +173,9 @@ const schema = v.strictObject({
     region: matching(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as "eu-west-1"'),
   }),
   database: v.strictObject({
-    engine: v.picklist(SUPPORTED_ENGINES, `must be one of: ${SUPPORTED_ENGINES.join(', ')}`),
-    engineVersion,
+    engine: v.picklist(ENGINES, `must be one of: ${ENGINES.join(', ')}`),
+    /** Blue's version now; with neither version set, the engine's demo pair (lib/engines.ts). */
+    engineVersion: v.optional(engineVersion),
     targetEngineVersion: v.optional(engineVersion),
     // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html
     // (DBInstanceIdentifier: 1-63 letters, digits or hyphens; first a letter; no trailing
@@ -341,7 +336,11 @@ const schema = v.strictObject({
   }),
 });
 
-export type AppConfig = v.InferOutput<typeof schema>;
+type ParsedConfig = v.InferOutput<typeof schema>;
+/** The config with the engine's default versions filled in (parseConfig). */
+export type AppConfig = Omit<ParsedConfig, 'database'> & {
+  database: ParsedConfig['database'] & { engineVersion: string };
+};
 export type CapturePaths = AppConfig['edge']['capturePaths'];
 export type WafConfig = AppConfig['edge']['waf'];
 
@@ -368,8 +367,9 @@ export function parseConfig(raw: unknown): AppConfig {
     // An array where an object belongs gives one problem per key; say it once.
     throw new ConfigError([...new Set(parsed.issues.map((issue) => problem(raw, issue)))]);
   }
-  const config = parsed.output;
+  const config = withDefaultVersions(parsed.output);
   const problems = [
+    ...checkEngine(config),
     ...checkVersions(config),
     ...checkWindow(config.maintenanceWindow),
     ...checkEdge(config),
@@ -389,29 +389,72 @@ export function configFromContext(tryGetContext: (key: string) => unknown): AppC
   return parseConfig(typeof raw === 'string' ? parseJson(raw) : raw);
 }
 
-/** The major version, e.g. "16" for "16.6". */
-export function majorVersion(version: string): string {
-  return version.split('.')[0] ?? version;
+/** The major version, e.g. "16" for PostgreSQL "16.6", "8.0" for MySQL "8.0.40". */
+export function majorVersion(version: string, engine: DatabaseEngine = 'postgres'): string {
+  return ENGINE_SPECS[engine].major(version);
 }
 
-/** RDS parameter group family for an engine version, e.g. "postgres17". */
+/** RDS parameter group family for an engine version, e.g. "postgres17", "mysql8.4". */
 export function parameterGroupFamily(engine: DatabaseEngine, version: string): string {
-  return `${engine}${majorVersion(version)}`;
+  return ENGINE_SPECS[engine].family(version);
 }
 
 /** Compares engine versions numerically: negative if a < b, 0 if equal, positive if a > b. */
-export function compareVersions(a: string, b: string): number {
-  const [aMajor = 0, aMinor = 0] = a.split('.').map(Number);
-  const [bMajor = 0, bMinor = 0] = b.split('.').map(Number);
-  return aMajor !== bMajor ? aMajor - bMajor : aMinor - bMinor;
+export function compareVersions(a: string, b: string, engine: DatabaseEngine = 'postgres'): number {
+  return compareEngineVersions(engine, a, b);
+}
+
+/**
+ * Engines whose whole path (runbook functions, consumers, rehearsal) is built. The config knows
+ * every engine's versions (lib/engines.ts), and the demo database exists for each; the runbook's
+ * functions and the consumers still speak PostgreSQL only, so the others are refused here
+ * rather than deployed to fail.
+ */
+export const RUNBOOK_ENGINES: readonly DatabaseEngine[] = ['postgres'];
+
+function checkEngine(config: AppConfig): string[] {
+  const { engine } = config.database;
+  if (RUNBOOK_ENGINES.includes(engine)) return [];
+  return [
+    `${CONFIG_CONTEXT_KEY}.database.engine ${show(engine)} is not supported by the runbook yet ` +
+      `(its checks, restore and consumers speak PostgreSQL only); supported now: ${RUNBOOK_ENGINES.join(', ')}`,
+  ];
+}
+
+/** With no version set, the engine's demo pair: blue's version and the one to upgrade to. */
+function withDefaultVersions(config: ParsedConfig): AppConfig {
+  const { engineVersion, targetEngineVersion } = config.database;
+  if (engineVersion !== undefined)
+    return { ...config, database: { ...config.database, engineVersion } };
+  const defaults = ENGINE_SPECS[config.database.engine].defaults;
+  return {
+    ...config,
+    database: {
+      ...config.database,
+      engineVersion: defaults.engineVersion,
+      targetEngineVersion: targetEngineVersion ?? defaults.targetEngineVersion,
+    },
+  };
 }
 
 function checkVersions(config: AppConfig): string[] {
-  const { engineVersion: current, targetEngineVersion: target } = config.database;
-  if (target === undefined || compareVersions(target, current) > 0) return [];
+  const { engine, engineVersion: current, targetEngineVersion: target } = config.database;
+  const spec = ENGINE_SPECS[engine];
+  const key = `${CONFIG_CONTEXT_KEY}.database`;
+  const malformed = [
+    ['engineVersion', current],
+    ['targetEngineVersion', target],
+  ].flatMap(([name, version]) =>
+    version === undefined || spec.versionPattern.test(version)
+      ? []
+      : [
+          `${key}.${name} must be ${spec.versionExample} for engine ${engine}, got: ${show(version)}`,
+        ],
+  );
+  if (malformed.length > 0) return malformed;
+  if (target === undefined || compareEngineVersions(engine, target, current) > 0) return [];
   return [
-    `${CONFIG_CONTEXT_KEY}.database.targetEngineVersion must be newer than engineVersion ` +
-      `(${current}), got: ${show(target)}`,
+    `${key}.targetEngineVersion must be newer than engineVersion (${current}), got: ${show(target)}`,
   ];
 }
 
@@ -456,7 +499,9 @@ function checkPlatform(config: AppConfig): string[] {
     ];
   }
   const { engineVersion: current, targetEngineVersion: target } = config.database;
-  const sameFamily = target === undefined || majorVersion(target) === majorVersion(current);
+  const { engine } = config.database;
+  const sameFamily =
+    target === undefined || majorVersion(target, engine) === majorVersion(current, engine);
   if (!sameFamily && config.existing.database.targetParameterGroupName === undefined) {
     return [
       `${key}.database.targetParameterGroupName must name a ` +

@@ -27,8 +27,49 @@ describe('config', () => {
 
   it('fails on an unknown engine, naming the key and the value', () => {
     expect(errorFor((c) => (c.database.engine = 'oracle-ee'))).toContain(
-      'quietUpgrade.database.engine must be one of: postgres, got: "oracle-ee"',
+      'quietUpgrade.database.engine must be one of: postgres, mysql, aurora-postgresql, aurora-mysql, got: "oracle-ee"',
     );
+  });
+
+  it.each([
+    ['mysql', '8.0.40', '8.4.3', '16.6'],
+    ['aurora-postgresql', '16.6', '17.4', '8.0.40'],
+    ['aurora-mysql', '8.0.mysql_aurora.3.08.0', '8.0.mysql_aurora.3.10.0', '8.0.40'],
+  ])(
+    'knows %s versions, and refuses the engine until the runbook speaks it',
+    (engine, current, target, foreign) => {
+      // Versions in the engine's own form, and its demo pair when none is set.
+      for (const versions of [{}, { engineVersion: current, targetEngineVersion: target }]) {
+        const message = errorFor((c) => {
+          c.database = { ...c.database, engine, ...versions };
+          delete c.database.engineVersion;
+          delete c.database.targetEngineVersion;
+          Object.assign(c.database, versions);
+        });
+        expect(message.split('\n').slice(1)).toEqual([
+          `  - quietUpgrade.database.engine "${engine}" is not supported by the runbook yet ` +
+            '(its checks, restore and consumers speak PostgreSQL only); supported now: postgres',
+        ]);
+      }
+      // Another engine's version is not one of this engine's.
+      expect(
+        errorFor((c) => (c.database = { ...c.database, engine, engineVersion: foreign })),
+      ).toContain(`quietUpgrade.database.engineVersion must be `);
+      expect(compareVersions(target, current, engine as never)).toBeGreaterThan(0);
+    },
+  );
+
+  it('fills in the engine’s demo versions when none is set, and keeps a lone engineVersion', () => {
+    const raw = defaultRawConfig() as Json;
+    delete raw.database?.engineVersion;
+    delete raw.database?.targetEngineVersion;
+    expect(parseConfig(raw).database).toMatchObject({
+      engineVersion: '16.6',
+      targetEngineVersion: '17.2',
+    });
+    const only = defaultRawConfig() as Json;
+    delete only.database?.targetEngineVersion;
+    expect(parseConfig(only).database.targetEngineVersion).toBeUndefined();
   });
 
   it.each([
@@ -49,7 +90,7 @@ describe('config', () => {
 
   it('fails on a malformed engine version', () => {
     expect(errorFor((c) => (c.database.engineVersion = '16'))).toContain(
-      'quietUpgrade.database.engineVersion must be a major.minor engine version such as "16.6", got: "16"',
+      'quietUpgrade.database.engineVersion must be a major.minor version such as "16.6" for engine postgres, got: "16"',
     );
   });
 
