@@ -53,8 +53,8 @@ export const ENGINE_SPECS: Record<DatabaseEngine, EngineSpec> = {
   mysql: {
     level: 'instance',
     versionPattern: /^\d{1,2}\.\d{1,2}\.\d{1,3}$/,
-    versionExample: 'a version such as "8.0.40"',
-    defaults: { engineVersion: '8.0.40', targetEngineVersion: '8.4.3' },
+    versionExample: 'a version such as "8.0.42"',
+    defaults: { engineVersion: '8.0.42', targetEngineVersion: '8.4.5' },
     major: (v) => v.split('.').slice(0, 2).join('.'),
     order: numbers,
     family: (v) => `mysql${v.split('.').slice(0, 2).join('.')}`,
@@ -70,11 +70,14 @@ export const ENGINE_SPECS: Record<DatabaseEngine, EngineSpec> = {
    */
   'aurora-mysql': {
     level: 'cluster',
-    versionPattern: /^\d{1,2}\.\d{1,2}\.mysql_aurora\.\d{1,2}\.\d{2}\.\d{1,2}$/,
-    versionExample: 'a version such as "8.0.mysql_aurora.3.08.0"',
+    versionPattern: /^\d{1,2}\.\d{1,2}\.mysql_aurora\.\d{1,2}\.\d{1,2}\.\d{1,2}$/,
+    versionExample: 'a version such as "8.0.mysql_aurora.3.10.0"',
+    // A minor upgrade: Aurora MySQL 8.4 is reached from version 3 "using an in-place major
+    // version upgrade", and AWS does not say a blue/green deployment does it.
+    // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.mysql84-upgrade-procedure.html
     defaults: {
-      engineVersion: '8.0.mysql_aurora.3.08.0',
-      targetEngineVersion: '8.0.mysql_aurora.3.10.0',
+      engineVersion: '8.0.mysql_aurora.3.10.0',
+      targetEngineVersion: '8.0.mysql_aurora.3.12.0',
     },
     major: (v) => v.split('.').slice(0, 2).join('.'),
     order: (v) => [

@@ -32,9 +32,9 @@ describe('config', () => {
   });
 
   it.each([
-    ['mysql', '8.0.40', '8.4.3', '16.6'],
+    ['mysql', '8.0.42', '8.4.5', '16.6'],
     ['aurora-postgresql', '16.6', '17.4', '8.0.40'],
-    ['aurora-mysql', '8.0.mysql_aurora.3.08.0', '8.0.mysql_aurora.3.10.0', '8.0.40'],
+    ['aurora-mysql', '8.0.mysql_aurora.3.10.0', '8.0.mysql_aurora.3.12.0', '8.0.42'],
   ])(
     'knows %s versions, and refuses the engine until the runbook speaks it',
     (engine, current, target, foreign) => {
