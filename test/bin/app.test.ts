@@ -20,7 +20,7 @@ describe('bin/app.ts', () => {
     });
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(
-      'quietUpgrade.database.engine must be one of: postgres, got: "oracle-ee"',
+      'quietUpgrade.database.engine must be one of: postgres, mysql, aurora-postgresql, aurora-mysql, got: "oracle-ee"',
     );
     expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace for an operator's typo
     expect(readdirSync(outdir).filter((f) => f.endsWith('.template.json'))).toEqual([]);
