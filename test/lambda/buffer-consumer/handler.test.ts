@@ -2,11 +2,11 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import type { SQSRecord } from 'aws-lambda';
 import { logger } from '../../../lambda/shared/logger';
 import { messageFor } from '../../helpers/messages';
 import { connectFunctionsTo, startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { sqsEvent, sqsRecord } from '../../helpers/sqs';
+import { drainThroughQueue } from './queue-model';
 
 const secrets = mockClient(SecretsManagerClient);
 const context = { functionName: 'sends-consumer', awsRequestId: 'req-1' } as Context;
@@ -128,49 +128,11 @@ describe('buffer consumer handler', () => {
   });
 });
 
-/**
- * A small model of a standard SQS queue with a redrive policy: at-least-once delivery
- * (a message may be delivered twice), lost deletes (processed but redelivered), and a DLQ
- * after maxReceiveCount receives.
- * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html
- */
-async function drainThroughQueue(
-  bodies: string[],
-  options: { maxReceiveCount: number; duplicateEvery: number; loseDeleteEvery: number },
-): Promise<{ dlq: string[]; deliveries: number }> {
-  const queue = bodies.map((body, i) => ({ id: `m-${i}`, body, receives: 0 }));
-  const dlq: string[] = [];
-  let deliveries = 0;
-  let turn = 0;
-  while (queue.length > 0) {
-    const batch = queue.splice(0, 10);
-    const records: SQSRecord[] = [];
-    for (const message of batch) {
-      message.receives += 1;
-      records.push(sqsRecord(message.body, message.id, message.receives));
-      // At-least-once: now and then the same message arrives twice in one receive.
-      if (++turn % options.duplicateEvery === 0) {
-        records.push(sqsRecord(message.body, message.id, message.receives));
-      }
-    }
-    deliveries += records.length;
-    const { batchItemFailures } = await handler(sqsEvent(records), context);
-    const failed = new Set(batchItemFailures.map((f) => f.itemIdentifier));
-    for (const message of batch) {
-      const deleteLost = ++turn % options.loseDeleteEvery === 0;
-      if (!failed.has(message.id) && !deleteLost) continue;
-      if (message.receives >= options.maxReceiveCount) dlq.push(message.id);
-      else queue.push(message);
-    }
-  }
-  return { dlq, deliveries };
-}
-
 describe('nothing lost, nothing doubled', () => {
   it('turns N distinct messages into exactly N effects across redeliveries', async () => {
     const n = 60;
     const bodies = Array.from({ length: n }, (_, i) => send(`send-${i}`));
-    const { dlq, deliveries } = await drainThroughQueue(bodies, {
+    const { dlq, deliveries } = await drainThroughQueue(handler, context, bodies, {
       maxReceiveCount: 5,
       duplicateEvery: 7,
       loseDeleteEvery: 5,
@@ -182,7 +144,7 @@ describe('nothing lost, nothing doubled', () => {
 
   it('parks every invalid message in the DLQ after maxReceiveCount, and records the rest', async () => {
     const bodies = [send('ok-1'), 'not json', send('ok-2'), JSON.stringify({ v: 1 }), send('ok-3')];
-    const { dlq } = await drainThroughQueue(bodies, {
+    const { dlq } = await drainThroughQueue(handler, context, bodies, {
       maxReceiveCount: 5,
       duplicateEvery: 1000,
       loseDeleteEvery: 1000,
