@@ -2,6 +2,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import * as v from 'valibot';
 import { BUFFER_NAMES, type BufferName } from '../lambda/shared/contracts';
 import { EMAIL } from '../lambda/shared/formats';
+import { QUIET_GATE_MAX_WAIT_MINUTES } from '../lambda/shared/upgrade-plan';
 import { ENGINES, ENGINE_SPECS, type DatabaseEngine, compareEngineVersions } from './engines';
 
 /** The cdk.json context key that holds the whole configuration. */
@@ -114,6 +115,10 @@ const existingPlatform = v.strictObject({
   // https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html (at most 900 s)
   consumerTimeoutSeconds: wholeNumber(1, 900, 'must be 1-900'),
 });
+
+/** What the quiet gate does when traffic is not quiet in time. */
+export const QUIET_GATE_CHOICES = ['roll-back', 'switch-anyway'] as const;
+export { QUIET_GATE_MAX_WAIT_MINUTES } from '../lambda/shared/upgrade-plan';
 
 /** The one switch between the demo platform and adopting an existing one. */
 export const PLATFORMS = ['demo', 'existing'] as const;
@@ -307,6 +312,29 @@ const schema = v.strictObject({
     scheduleTimeZone: v.pipe(
       v.string(),
       v.check(isTimeZone, 'must be an IANA time zone such as "UTC"'),
+    ),
+    /**
+     * The quiet gate: before pausing the consumers, wait until the load balancer has served
+     * at most this many requests a minute for 3 minutes, re-checking every minute. Left out,
+     * there is no gate; set, its traffic alarm is deployed, and `enabled` says whether runs
+     * use it unless their input says otherwise. `npm run quiet-window` shows what a quiet
+     * minute looks like.
+     */
+    quietGate: v.optional(
+      v.strictObject({
+        requestsPerMinute: wholeNumber(1, 10_000_000, 'must be 1-10000000'),
+        enabled: v.optional(v.boolean('must be true or false'), false),
+        /** What the run does if traffic is not quiet by the gate's limit. */
+        onDeadline: v.optional(
+          v.picklist(QUIET_GATE_CHOICES, `must be one of: ${QUIET_GATE_CHOICES.join(', ')}`),
+          'roll-back',
+        ),
+        /** The longest the gate waits; the run's deadline bounds it too. */
+        maxWaitMinutes: v.optional(
+          wholeNumber(1, QUIET_GATE_MAX_WAIT_MINUTES, `must be 1-${QUIET_GATE_MAX_WAIT_MINUTES}`),
+          60,
+        ),
+      }),
     ),
   }),
   alarms: v.strictObject({

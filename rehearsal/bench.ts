@@ -74,8 +74,53 @@ export async function deployBundles(): Promise<BenchBundle[]> {
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/**
+ * The quiet gate's row: the `quiet-gate` scenario (green ready at about 12:05 UTC, as the
+ * diurnal profile's noon campaign peaks) with the gate on, and the same run with it off.
+ */
+export interface BenchQuietGate {
+  maintenancePageViewsWithout: number;
+  maintenancePageViewsWith: number;
+  /** Page views with the page on, all kinds (capture requests refused included). */
+  byKindWithout: Record<string, number>;
+  byKindWith: Record<string, number>;
+  /** Minutes the gate waited (its checks), and when the page went on, in each run. */
+  gateChecks: number;
+  lostWith: number;
+  lostWithout: number;
+}
+
+async function quietGateRow(app: ReturnType<typeof defaultApp>): Promise<BenchQuietGate> {
+  const gated = await rehearse({ app, scenario: 'quiet-gate' });
+  const ungated = await rehearse({
+    app,
+    scenario: 'quiet-gate',
+    input: { quietGate: { enabled: false } },
+  });
+  for (const r of [gated, ungated]) {
+    if (!r.invariants.ok || r.outcome !== 'UPGRADED') {
+      throw new Error(
+        `the quiet-gate run did not upgrade cleanly: ${r.outcome}; ${r.invariants.violations.join('; ')}`,
+      );
+    }
+  }
+  const seen = (r: typeof gated) =>
+    Object.values(r.pageViews.maintenancePageByKind).reduce((a, b) => a + b, 0);
+  const gate = gated.run.output?.quietGate as { checks?: number } | undefined;
+  return {
+    maintenancePageViewsWithout: seen(ungated),
+    maintenancePageViewsWith: seen(gated),
+    byKindWithout: ungated.pageViews.maintenancePageByKind,
+    byKindWith: gated.pageViews.maintenancePageByKind,
+    gateChecks: gate?.checks ?? 0,
+    lostWith: gated.messages.lost,
+    lostWithout: ungated.messages.lost,
+  };
+}
+
 export async function bench(): Promise<{
   runs: BenchRun[];
+  quietGate: BenchQuietGate;
   bundles: BenchBundle[];
   historyEventsWorstCase: number;
   historyParts: Record<string, number>;
@@ -105,8 +150,10 @@ export async function bench(): Promise<{
     });
   }
   const history = historyWorstCase();
+  const quietGate = await quietGateRow(app);
   return {
     runs,
+    quietGate,
     bundles: await deployBundles(),
     historyEventsWorstCase: history.total,
     historyParts: history.parts,
@@ -173,6 +220,19 @@ async function main(): Promise<void> {
       ],
     ]),
   );
+  const q = result.quietGate;
+  console.log(
+    `\n${table([
+      ['quiet gate (scenario quiet-gate)', 'users who met the page', 'gate waited', 'lost'],
+      ['without the gate', String(q.maintenancePageViewsWithout), '-', String(q.lostWithout)],
+      [
+        'with the gate',
+        `${q.maintenancePageViewsWith} (${(q.maintenancePageViewsWith / q.maintenancePageViewsWithout).toFixed(2)}x)`,
+        `${q.gateChecks} min`,
+        String(q.lostWith),
+      ],
+    ])}`,
+  );
   console.log(
     `\n${table([
       ['bundle', 'minified', 'modelled init'],
@@ -197,7 +257,11 @@ start of ${l.coldStartBase * 1000} ms + ${l.coldStartPerMb * 1000} ms per MB of 
 rehearsal/world/core.ts), ${l.disableMapping} s / ${l.enableMapping} s for a mapping to disable / enable; the switchover as in the
 first column. The bundles are built as the deploy builds them (esbuild, minified, the AWS SDK
 external). The baseline is the first notice's own estimate ("about 10 minutes of downtime"),
-not a measurement.`,
+not a measurement. The quiet gate's rows: the quiet-gate scenario (rehearsal/rehearse.ts),
+the diurnal profile (rehearsal/profiles.ts: assumed, noon campaign x6 halving every 10
+minutes) with 45 page views a second at the flat level, the traffic alarm's threshold from
+cdk.json (6,000 requests a minute), and CloudWatch seeing each minute 60 s after it ends
+(the model's lag, rehearsal/world/services.ts).`,
   );
 }
 

@@ -11,6 +11,13 @@ import { type Assumptions, listAssumptions, parseAssumption } from './assumption
 import { DefinitionError, readDefinition } from './definition-file';
 import { timelineHtml } from './html';
 import {
+  PROFILE_NAMES,
+  type ProfileName,
+  TrafficProfileError,
+  type TrafficProfileSpec,
+  parseTrafficProfile,
+} from './profiles';
+import {
   type RehearsalOptions,
   type RehearsalReport,
   SCENARIOS,
@@ -26,6 +33,8 @@ const USAGE = `usage: npm run rehearse -- [options]
   --scenario NAME            ${Object.keys(SCENARIOS).join(' | ')} (default happy)
   --switchover-seconds N     modelled switchover time, 1-3600, decimals allowed (default 30)
   --rate NAME=N/s            traffic rate; NAME is ${TRAFFIC_KINDS.join(', ')}
+  --traffic NAME|FILE        the rates' shape over the day: ${PROFILE_NAMES.join(' | ')} (default flat),
+                             or a JSON profile file (README, "Rehearsal")
   --fail-at "STATE"          that Task state fails every time (repeatable)
   --fail-once "STATE"        that Task state fails its first attempt (repeatable)
   --assume NAME=VALUE        choose how an undocumented AWS behaviour goes (repeatable)
@@ -51,6 +60,8 @@ interface Args {
   options: RehearsalOptions & { failAt: string[]; failOnce: string[] };
   assumptions: Partial<Assumptions>;
   definitionFile?: string;
+  /** --traffic as given: a profile name or a file, read in main like --definition. */
+  traffic?: string;
   json: boolean;
   html?: string;
   action:
@@ -104,6 +115,9 @@ export function parseArgs(argv: string[]): Args {
         (args.options.rates as Record<string, number>)[kind] = Number(match[2]);
         break;
       }
+      case '--traffic':
+        args.traffic = value(i++, flag);
+        break;
       case '--fail-at':
         args.options.failAt.push(value(i++, flag));
         break;
@@ -156,6 +170,7 @@ export function parseArgs(argv: string[]): Args {
       ...(o.scenario !== undefined ? ['--scenario'] : []),
       ...(o.switchoverSeconds !== undefined ? ['--switchover-seconds'] : []),
       ...(Object.keys(o.rates ?? {}).length > 0 ? ['--rate'] : []),
+      ...(args.traffic !== undefined ? ['--traffic'] : []),
       ...(o.failAt.length > 0 ? ['--fail-at'] : []),
       ...(o.failOnce.length > 0 ? ['--fail-once'] : []),
       ...(args.html !== undefined ? ['--html'] : []),
@@ -165,6 +180,26 @@ export function parseArgs(argv: string[]): Args {
     }
   }
   return args;
+}
+
+/** A profile name, or the profile in a JSON file (a file named like a profile: ./flat). */
+export function readTraffic(nameOrFile: string): ProfileName | TrafficProfileSpec {
+  if ((PROFILE_NAMES as readonly string[]).includes(nameOrFile)) return nameOrFile as ProfileName;
+  let text: string;
+  try {
+    text = readFileSync(nameOrFile, 'utf8');
+  } catch (err) {
+    throw new TrafficProfileError([
+      `not a profile (${PROFILE_NAMES.join(', ')}) nor a file it can read (${(err as { code?: string }).code ?? (err as Error).message})`,
+    ]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new TrafficProfileError([`not JSON: ${(err as Error).message}`]);
+  }
+  return parseTrafficProfile(raw);
 }
 
 /** The exit status for a report: 0 good, 1 an invariant broken or the wrong outcome. */
@@ -259,6 +294,15 @@ export async function main(argv: string[]): Promise<number> {
       if (!(err instanceof DefinitionError) && (err as { code?: string }).code !== 'ENOENT')
         throw err;
       console.error(`rehearse: --definition ${args.definitionFile}: ${(err as Error).message}`);
+      return 2;
+    }
+  }
+  if (args.traffic !== undefined) {
+    try {
+      args.options.traffic = readTraffic(args.traffic);
+    } catch (err) {
+      if (!(err instanceof TrafficProfileError)) throw err;
+      console.error(`rehearse: --traffic ${args.traffic}: ${err.problems.join('\n  ')}`);
       return 2;
     }
   }

@@ -4,6 +4,7 @@ import { allStates } from './definition';
 import { validDefinition } from './definition-file';
 import { bundleFunctions } from './functions';
 import { checkInvariants, type Outcome } from './invariants';
+import { type ProfileName, type TrafficProfileSpec, trafficProfile } from './profiles';
 import { type RunResult, runExecution } from './run';
 import { Simulation } from './sim';
 import { type MachineSpec, type SynthesizedApp, synthesizeApp } from './synthesized';
@@ -28,8 +29,22 @@ interface ScenarioSpec {
   concurrent?: string;
   /** Traffic for this scenario, when the default would swamp its consumers. */
   rates?: Partial<Record<TrafficKind, number>>;
+  /** The traffic's shape over the day, when not flat (profiles.ts). */
+  traffic?: ProfileName | TrafficProfileSpec;
+  /** When the run starts, in virtual time (default START, 04:00 UTC). */
+  start?: string;
   expect: Outcome;
 }
+
+/** Light writes for the quiet gate's scenarios: the load balancer's count is page views. */
+const QUIET_GATE_WRITES: Partial<Record<TrafficKind, number>> = {
+  clicks: 1,
+  opens: 1,
+  confirmations: 0.2,
+  signUps: 0.2,
+  unsubscribes: 0.2,
+  sends: 1,
+};
 
 export const SCENARIOS: Record<string, ScenarioSpec> = {
   happy: { summary: 'the upgrade goes as planned', expect: 'UPGRADED' },
@@ -124,6 +139,36 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
       'the restore does',
     scenario: { badWriter: true, deploymentDeletedAfterSeconds: 3 },
     expect: 'ROLLED_BACK',
+  },
+  'quiet-gate': {
+    summary:
+      'green is ready at noon as a campaign send peaks; the quiet gate waits for the burst to ' +
+      'pass before the page goes on',
+    start: '2026-11-22T11:55:00.000Z',
+    traffic: 'diurnal',
+    // The page views of a mid-size platform at noon, with light writes to keep the run quick.
+    rates: { ...QUIET_GATE_WRITES, pageViews: 45 },
+    input: { quietGate: { enabled: true } },
+    expect: 'UPGRADED',
+  },
+  'quiet-gate-quiet-at-once': {
+    summary: 'the quiet gate finds the traffic quiet at its first look',
+    input: { quietGate: { enabled: true } },
+    expect: 'UPGRADED',
+  },
+  'quiet-gate-not-quiet-roll-back': {
+    summary:
+      'traffic stays busy until 5 minutes before the deadline; the quiet gate rolls back, as configured',
+    rates: { ...QUIET_GATE_WRITES, pageViews: 200 },
+    input: { quietGate: { enabled: true }, deadline: '2026-11-22T04:25:00Z' },
+    expect: 'ROLLED_BACK',
+  },
+  'quiet-gate-not-quiet-switch-anyway': {
+    summary:
+      'traffic stays busy for the quiet gate’s 3 minutes; it switches over anyway, as the input says',
+    rates: { ...QUIET_GATE_WRITES, pageViews: 200 },
+    input: { quietGate: { enabled: true, onDeadline: 'switch-anyway', maxWaitMinutes: 3 } },
+    expect: 'UPGRADED',
   },
   'new-writer-modifying': {
     summary:
@@ -241,6 +286,11 @@ export interface RehearsalOptions {
   scenario?: string;
   switchoverSeconds?: number;
   rates?: Partial<Record<TrafficKind, number>>;
+  /**
+   * The shape of the traffic over the day (profiles.ts): a named profile or a spec.
+   * @default 'flat'
+   */
+  traffic?: ProfileName | TrafficProfileSpec;
   failAt?: string[];
   failOnce?: string[];
   assumptions?: Partial<Assumptions>;
@@ -316,7 +366,15 @@ export interface RehearsalReport {
     appliedTwice: number;
     poison: number;
   };
-  pageViews: { served: number; maintenancePage: number };
+  pageViews: {
+    served: number;
+    maintenancePage: number;
+    /**
+     * Who met the maintenance page, by kind: page views while it was on, and capture
+     * requests refused while their path was down. Sends come from the platform, not users.
+     */
+    maintenancePageByKind: Traffic['maintenancePageByKind'];
+  };
   /** The web app's own writes to the database (page off only). */
   appWrites: number;
   /** Of them, refused after a switchover: sessions left on a read-only instance. */
@@ -377,11 +435,14 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     }
   }
   const assumptions = { ...defaultAssumptions(), ...options.assumptions };
+  // Checked before anything runs: a bad spec is the caller's, not the run's.
+  const startAt = spec.start ?? START;
+  const profile = trafficProfile(options.traffic ?? spec.traffic ?? 'flat', Date.parse(startAt));
   const code = await bundleFunctions(
     app.functions.map((f) => f.dir),
     options.functionEntries,
   );
-  const sim = new Simulation(START);
+  const sim = new Simulation(startAt);
   const start = sim.startMs;
   return sim.run(async () => {
     const runs: Promise<RunResult>[] = [];
@@ -424,7 +485,14 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       },
     });
     world.start();
-    const traffic = new Traffic(world, { ...DEFAULT_RATES, ...spec.rates, ...options.rates });
+    const traffic = new Traffic(
+      world,
+      { ...DEFAULT_RATES, ...spec.rates, ...options.rates },
+      {
+        profile,
+        onRequests: (count, atMs) => world.cloudWatch.recordRequests(count, atMs),
+      },
+    );
     traffic.start(world.scenario.poison ?? 0);
 
     const first = runExecution({
@@ -624,7 +692,7 @@ function report(
       appliedTwice: accounting.appliedTwice,
       poison: world.scenario.poison ?? 0,
     },
-    pageViews: traffic.pageViews,
+    pageViews: { ...traffic.pageViews, maintenancePageByKind: traffic.maintenancePageByKind },
     appWrites: world.appPool.writes,
     writesFailedAfterMaintenance: world.appPool.writesFailedAfterMaintenance,
     oldSessionsEnded: events.reduce((n, e) => n + (e.kind === 'sessions-ended' ? e.count : 0), 0),

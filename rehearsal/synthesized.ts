@@ -32,9 +32,24 @@ export interface SynthesizedApp {
   instances: DbInstanceSpec[];
   parameterGroups: ParameterGroupSpec[];
   secrets: SecretSpec[];
+  /** CloudWatch metric alarms (the quiet gate reads the traffic alarm's state). */
+  alarms: AlarmSpec[];
   topics: string[];
   /** The deploy-time defaults written into the upgrade definition. */
   defaults: PlanDefaults;
+}
+
+export interface AlarmSpec {
+  name: string;
+  namespace: string;
+  metricName: string;
+  dimensions: Record<string, string>;
+  periodSeconds: number;
+  threshold: number;
+  comparison: string;
+  evaluationPeriods: number;
+  datapointsToAlarm: number;
+  treatMissingData: string;
 }
 
 export interface FunctionSpec {
@@ -374,6 +389,30 @@ export function readApp(
     });
   }
 
+  const alarms = each('AWS::CloudWatch::Alarm').flatMap(({ stack, id, p }) =>
+    p.MetricName === undefined
+      ? []
+      : [
+          {
+            name: String(p.AlarmName ?? r.physicalName(stack, id)),
+            namespace: String(p.Namespace),
+            metricName: String(p.MetricName),
+            dimensions: Object.fromEntries(
+              ((p.Dimensions ?? []) as { Name: string; Value: unknown }[]).map((d) => [
+                d.Name,
+                str(stack, d.Value),
+              ]),
+            ),
+            periodSeconds: Number(p.Period ?? 60),
+            threshold: Number(p.Threshold),
+            comparison: String(p.ComparisonOperator),
+            evaluationPeriods: Number(p.EvaluationPeriods ?? 1),
+            datapointsToAlarm: Number(p.DatapointsToAlarm ?? p.EvaluationPeriods ?? 1),
+            treatMissingData: String(p.TreatMissingData ?? 'missing'),
+          },
+        ],
+  );
+
   const validate = upgrade.definition.States['Validate input'] as unknown as {
     Parameters?: { defaults?: PlanDefaults };
   };
@@ -391,6 +430,7 @@ export function readApp(
     instances,
     parameterGroups,
     secrets,
+    alarms,
     topics: each('AWS::SNS::Topic').map(({ stack, id }) => str(stack, { Ref: id })),
     defaults: validate.Parameters.defaults,
   };

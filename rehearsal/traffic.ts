@@ -1,4 +1,5 @@
 import type { BufferName } from '../lambda/shared/contracts';
+import type { TrafficProfile } from './profiles';
 import type { World } from './world';
 import { SCHEMA } from './world/rds';
 
@@ -63,6 +64,24 @@ export interface LedgerEntry {
 /** The web app's own writes to the database, a second, while the page is off. */
 export const APP_WRITES_PER_SECOND = 2;
 
+/** The kinds people send through the load balancer: all but the platform's sends. */
+type AlbKind = Exclude<TrafficKind, 'sends'>;
+
+export interface TrafficOptions {
+  /**
+   * The multiplier on each kind's rate at each instant (profiles.ts).
+   * @default every rate as given, all the time (the flat profile)
+   */
+  profile?: TrafficProfile;
+  /**
+   * Called once a virtual second with the requests that reached the load balancer in it:
+   * every kind but sends, those answered with the maintenance page included. Not called for
+   * a second without any: the load balancer reports metrics only while requests flow
+   * (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html).
+   */
+  onRequests?: (count: number, atMs: number) => void;
+}
+
 /**
  * Traffic through the load balancer and the buffers while the upgrade runs. Each request
  * goes where the listener's rules send it at that second; each write is a message with a
@@ -71,6 +90,18 @@ export const APP_WRITES_PER_SECOND = 2;
 export class Traffic {
   readonly ledger: LedgerEntry[] = [];
   readonly pageViews = { served: 0, maintenancePage: 0 };
+  /**
+   * Requests answered with the maintenance page, by kind: page views while the page is on,
+   * and captures refused while their path is down. Sends never meet a page.
+   */
+  readonly maintenancePageByKind: Record<AlbKind, number> = {
+    pageViews: 0,
+    clicks: 0,
+    opens: 0,
+    confirmations: 0,
+    signUps: 0,
+    unsubscribes: 0,
+  };
   /** Seconds in which a capture path answered with the maintenance page. */
   captureUnavailableSeconds = 0;
   /** Messages waiting (visible or in flight) every 10 virtual seconds. */
@@ -78,11 +109,16 @@ export class Traffic {
   private producing = true;
   private readonly credit = new Map<TrafficKind, number>();
   private readonly queueUrls: Record<string, string | undefined>;
+  private readonly profile: TrafficProfile | undefined;
+  private readonly onRequests: TrafficOptions['onRequests'];
 
   constructor(
     private readonly world: World,
     private readonly rates: Record<TrafficKind, number>,
+    options: TrafficOptions = {},
   ) {
+    this.profile = options.profile;
+    this.onRequests = options.onRequests;
     // Each buffer's queue is the one its consumer's mapping reads (sends included, which the
     // platform fills, not the capture function).
     this.queueUrls = Object.fromEntries(
@@ -127,21 +163,29 @@ export class Traffic {
     // Writes that cannot wait in a buffer go straight to the database, page off only.
     this.world.appPool.tick(!page, APP_WRITES_PER_SECOND);
     const now = Date.now();
+    let throughAlb = 0;
     for (const kind of TRAFFIC_KINDS) {
-      const due = (this.credit.get(kind) ?? 0) + this.rates[kind];
+      // The credit carries fractions over: 0.2 a second is one request every fifth second.
+      const rate = this.rates[kind] * (this.profile?.(kind, now) ?? 1);
+      const due = (this.credit.get(kind) ?? 0) + rate;
       const count = Math.floor(due);
       this.credit.set(kind, due - count);
+      if (kind !== 'sends') throughAlb += count;
       if (kind === 'pageViews') {
-        if (page) this.pageViews.maintenancePage += count;
-        else this.pageViews.served += count;
+        if (page) {
+          this.pageViews.maintenancePage += count;
+          this.maintenancePageByKind.pageViews += count;
+        } else this.pageViews.served += count;
         continue;
       }
       if (count === 0) continue;
       const route = ROUTE_OF[kind];
       const path = route === undefined ? undefined : this.world.capturePaths[route];
       const refused = path !== undefined && captureDown.includes(path);
+      if (refused && kind !== 'sends') this.maintenancePageByKind[kind] += count;
       for (let i = 0; i < count; i++) this.produce(kind, refused, now);
     }
+    if (throughAlb > 0) this.onRequests?.(throughAlb, now);
   }
 
   private produce(kind: WriteKind, refused: boolean, producedAt: number): void {

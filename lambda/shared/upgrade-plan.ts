@@ -32,7 +32,36 @@ export interface UpgradePlan {
   maintenanceToggleFunction: string;
   /** Green is verified only if blue's oldest replication slot lags less than this (MB). */
   maxReplicationLagMb: number;
+  /** The quiet gate before the consumers pause (off unless deployed and enabled). */
+  quietGate: QuietGate;
 }
+
+/**
+ * The quiet gate: wait until the traffic alarm is OK (the load balancer served at most
+ * `requestsPerMinute` a minute for 3 minutes), re-checking every minute, at most `maxChecks`
+ * times and not past `until`; then `onDeadline` decides.
+ */
+export interface QuietGate {
+  enabled: boolean;
+  /** The CloudWatch alarm on the load balancer's RequestCount; "" when none is deployed. */
+  alarmName: string;
+  requestsPerMinute: number;
+  onDeadline: 'roll-back' | 'switch-anyway';
+  /** Checks a minute apart: the longest wait, in minutes. */
+  maxChecks: number;
+  /** ISO time: the gate gives up by then (the deadline less QUIET_GATE_MARGIN_MINUTES). */
+  until: string;
+}
+
+/**
+ * The gate's longest wait, in minutes: each minute's check is 11 execution history events,
+ * so an hour (660) keeps the worst-case run under half the 25,000-event quota
+ * (historyWorstCase in lib/constructs/upgrade-runbook.ts).
+ */
+export const QUIET_GATE_MAX_WAIT_MINUTES = 60;
+
+/** The gate gives up this long before the deadline, so a switch anyway still starts in time. */
+export const QUIET_GATE_MARGIN_MINUTES = 5;
 
 /** What the execution input may override. */
 export interface UpgradeInput {
@@ -41,6 +70,7 @@ export interface UpgradeInput {
   switchoverTimeoutSeconds?: number;
   deadline?: string;
   requireApproval?: boolean;
+  quietGate?: { enabled?: boolean; onDeadline?: QuietGate['onDeadline']; maxWaitMinutes?: number };
 }
 
 /**

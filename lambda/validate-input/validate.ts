@@ -1,6 +1,11 @@
 import * as v from 'valibot';
 import { ISO_DATETIME } from '../shared/formats';
-import type { UpgradePlan } from '../shared/upgrade-plan';
+import {
+  QUIET_GATE_MARGIN_MINUTES,
+  QUIET_GATE_MAX_WAIT_MINUTES,
+  type QuietGate,
+  type UpgradePlan,
+} from '../shared/upgrade-plan';
 
 /** The longest a run may last: the state machine's own timeout leaves room for the drain. */
 export const MAX_DEADLINE_HOURS = 24;
@@ -25,15 +30,40 @@ const Input = v.strictObject({
   ),
   deadline: v.optional(v.pipe(v.string(ISO_TIME), v.regex(ISO_DATETIME, ISO_TIME))),
   requireApproval: v.optional(v.boolean('must be true or false')),
+  // The gate's threshold is the deployed alarm's; a run may turn the gate on or off, choose
+  // what happens at its limit, and wait less or more (up to the deployed bound's maximum).
+  quietGate: v.optional(
+    v.strictObject(
+      {
+        enabled: v.optional(v.boolean('must be true or false')),
+        onDeadline: v.optional(
+          v.picklist(['roll-back', 'switch-anyway'], 'must be "roll-back" or "switch-anyway"'),
+        ),
+        maxWaitMinutes: v.optional(
+          v.pipe(
+            v.number('must be a number'),
+            v.integer('must be a whole number'),
+            v.minValue(1, `must be 1-${QUIET_GATE_MAX_WAIT_MINUTES}`),
+            v.maxValue(QUIET_GATE_MAX_WAIT_MINUTES, `must be 1-${QUIET_GATE_MAX_WAIT_MINUTES}`),
+          ),
+        ),
+      },
+      'must be an object with enabled, onDeadline or maxWaitMinutes',
+    ),
+  ),
 });
 
 export type Validation =
   { valid: true; plan: UpgradePlan } | { valid: false; error: string; cause: string };
 
 /** Deploy-time defaults plus the run's own settings. `deadlineMinutes` sets the default deadline. */
-export type PlanDefaults = Omit<UpgradePlan, 'deadline' | 'dryRun' | 'requireApproval'> & {
+export type PlanDefaults = Omit<
+  UpgradePlan,
+  'deadline' | 'dryRun' | 'requireApproval' | 'quietGate'
+> & {
   deadlineMinutes: number;
   requireApproval: boolean;
+  quietGate: Omit<QuietGate, 'until'>;
 };
 
 /**
@@ -60,13 +90,22 @@ export function validateInput(
   if (!parsed.success) {
     const [issue] = parsed.issues;
     const field = String(issue.path?.[0]?.key ?? 'input');
+    // A nested field is named by its whole path, e.g. quietGate.onDeadline.
+    const path = (issue.path ?? []).map((p) => String(p.key));
     // An unknown key is reported by its name (valibot names only the first; list them all).
+    if (issue.expected === 'never' && path.length > 1) {
+      return reject(field, `${path.slice(0, -1).join('.')} has an unknown field: ${path.at(-1)}`);
+    }
     if (issue.expected === 'never') {
       const unknown = Object.keys(raw).filter((key) => !Object.hasOwn(Input.entries, key));
       return reject(field, `unknown field(s): ${unknown.join(', ')}`);
     }
-    const got = (raw as Record<string, unknown>)[field];
-    return reject(field, `${field} ${issue.message}, got: ${JSON.stringify(got)}`);
+    let got: unknown = raw;
+    for (const key of path) got = (got as Record<string, unknown> | undefined)?.[key];
+    return reject(
+      field,
+      `${path.join('.') || field} ${issue.message}, got: ${JSON.stringify(got)}`,
+    );
   }
   const run = parsed.output;
   const start = Date.parse(startTime);
@@ -111,6 +150,15 @@ export function validateInput(
         'is true (change it in cdk.json and deploy to run without approval), got: false',
     );
   }
+  const gate = defaults.quietGate;
+  const enabled = run.quietGate?.enabled ?? gate.enabled;
+  if (enabled && gate.alarmName === '') {
+    return reject(
+      'quietGate',
+      'quietGate.enabled needs the traffic alarm, and none is deployed: set ' +
+        'quietUpgrade.upgrade.quietGate in cdk.json and deploy, got: true',
+    );
+  }
   const { deadlineMinutes: _unused, ...base } = defaults;
   const timeout = run.switchoverTimeoutSeconds ?? defaults.switchoverTimeoutSeconds;
   return {
@@ -122,6 +170,13 @@ export function validateInput(
       deadline: new Date(deadlineAt).toISOString(),
       dryRun: run.dryRun ?? false,
       requireApproval: run.requireApproval ?? defaults.requireApproval,
+      quietGate: {
+        ...gate,
+        enabled,
+        onDeadline: run.quietGate?.onDeadline ?? gate.onDeadline,
+        maxChecks: run.quietGate?.maxWaitMinutes ?? gate.maxChecks,
+        until: new Date(deadlineAt - QUIET_GATE_MARGIN_MINUTES * 60_000).toISOString(),
+      },
     },
   };
 }

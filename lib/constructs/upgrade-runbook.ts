@@ -33,6 +33,7 @@ import {
   MAX_PAUSE_CHECKS,
 } from './upgrade-steps';
 import { MAX_RESTORE_POLLS, MAX_RESTORED_CHECKS, restorePath } from './runbook-restore';
+import { QUIET_GATE_WORST_EVENTS, quietGate } from './runbook-quiet-gate';
 
 /**
  * The MAINTENANCE_TAG value the toggle gives the page rule: its spec's name
@@ -74,6 +75,8 @@ export interface UpgradeRunbookProps {
   readonly queueArns: string[];
   /** How long a consumer batch may run: in-flight batches get this long to finish. */
   readonly consumerTimeout: Duration;
+  /** The quiet gate's traffic alarm (its ARN), read before the consumers pause. */
+  readonly trafficAlarmArn: string;
 }
 
 /*
@@ -92,10 +95,12 @@ export interface UpgradeRunbookProps {
  *   events. (Every 5 s from a Wait state, as before, cost up to 8,184.)
  * - Consumers stopping: 36 rounds x 5 mappings = 1,980; draining: 40 x 5 = 2,200;
  *   restoring old blue (runbook-restore.ts): 210 rounds = 2,310, in place of the rollback's
- *   deletion (60 rounds = 660); the rest of the run is under 750 (REST_OF_RUN_EVENTS).
- * Worst case, every loop at its bound: 4,032 + 91 + 1,980 + 2,200 + 2,310 + 750 = 11,363
- * events, 45% of the quota (before this count: about 23,100, 92%). A 24 h green build on the
- * happy path: about 2,300.
+ *   deletion (60 rounds = 660); the rest of the run is under 800 (REST_OF_RUN_EVENTS).
+ * - Quiet gate (runbook-quiet-gate.ts): the traffic alarm read once a minute, at most 60
+ *   rounds = 660.
+ * Worst case, every loop at its bound: 4,032 + 91 + 1,980 + 2,200 + 2,310 + 660 + 800 =
+ * 12,073 events, 48% of the quota (before this count: about 23,100, 92%). A 24 h green build
+ * on the happy path: about 2,300.
  */
 export const GREEN_POLL = Duration.minutes(10);
 export const MAX_GREEN_POLLS = 144;
@@ -111,10 +116,10 @@ export const MAX_WATCH_CALLS = Math.ceil(
 );
 /**
  * Everything else in a run: at most every state of the definition once (2 events, a Task 5,
- * a Map or Parallel 4; a Map's states once per mapping), 726 today, which no run reaches
+ * a Map or Parallel 4; a Map's states once per mapping), 774 today, which no run reaches
  * (its outcomes exclude each other). The stack test recounts it from the definition.
  */
-export const REST_OF_RUN_EVENTS = 750;
+export const REST_OF_RUN_EVENTS = 800;
 
 /**
  * The execution history of the longest run the bounds above allow, in events, by part, as
@@ -132,6 +137,7 @@ export function historyWorstCase(mappings = BUFFER_NAMES.length): {
     consumersStopping: MAX_PAUSE_CHECKS * mappings * round,
     draining: MAX_DRAIN_POLLS * mappings * round,
     restore: (MAX_DELETE_POLLS + MAX_RESTORE_POLLS + MAX_RESTORED_CHECKS) * round,
+    quietGate: QUIET_GATE_WORST_EVENTS,
     rest: REST_OF_RUN_EVENTS,
   };
   return { parts, total: Object.values(parts).reduce((a, b) => a + b, 0) };
@@ -933,7 +939,15 @@ export class UpgradeRunbook extends Construct {
             'The deadline passed before the switchover could start; it never starts after it.',
           ).next(rollback),
         )
-        .otherwise(pause),
+        .otherwise(
+          quietGate(s, {
+            alarmArn: props.trafficAlarmArn,
+            topic,
+            toRollback,
+            rollback,
+            next: pause,
+          }),
+        ),
     );
     pause.next(getReady).next(maintenanceOn).next(switchover);
     switchover
@@ -1122,6 +1136,8 @@ export class UpgradeRunbook extends Construct {
             'writer.$': '$.writerCheck.writer',
             'oldSessions.$': '$.writerCheck.oldSessions',
             'backlog.$': '$.drain',
+            // What the quiet gate did: off, quiet (after how many checks) or not quiet in time.
+            'quietGate.$': '$.quietGate',
             'plan.$': '$.plan',
           },
         }),

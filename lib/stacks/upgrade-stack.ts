@@ -16,7 +16,12 @@ import type { PlatformSource } from '../platform';
 import { listenerRulesOf } from '../constructs/maintenance-edge';
 import { UpgradeRunbook, WATCH_FUNCTION_TIMEOUT } from '../constructs/upgrade-runbook';
 import { UpgradeWatchdog } from '../constructs/upgrade-watchdog';
-import { type EdgeStack, LISTENER_EXPORT, TOGGLE_FUNCTION_NAME } from './edge-stack';
+import {
+  type EdgeStack,
+  LISTENER_EXPORT,
+  TOGGLE_FUNCTION_NAME,
+  TRAFFIC_ALARM_NAME,
+} from './edge-stack';
 
 export interface UpgradeStackProps extends StackProps {
   readonly config: AppConfig;
@@ -93,6 +98,7 @@ export class UpgradeStack extends Stack {
       listenerArn: edge.maintenance.listenerArn,
       maintenanceToggleFunction: TOGGLE_FUNCTION_NAME,
       maxReplicationLagMb: config.upgrade.maxReplicationLagMb,
+      quietGate: quietGateDefaults(config),
     };
     // The functions that take a plan read every identifier in it from here, not from their
     // event (lambda/shared/deployed.ts): the same values as the defaults above.
@@ -305,6 +311,12 @@ export class UpgradeStack extends Stack {
       consumerTimeout: Duration.seconds(
         Math.max(...BUFFER_NAMES.map((n) => platform.buffers[n].consumerTimeout.toSeconds())),
       ),
+      trafficAlarmArn: Stack.of(this).formatArn({
+        service: 'cloudwatch',
+        resource: 'alarm',
+        resourceName: TRAFFIC_ALARM_NAME,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
     });
     this.watchdog = new UpgradeWatchdog(this, 'Watchdog', {
       upgrade: this.runbook.stateMachine,
@@ -425,4 +437,25 @@ export class UpgradeStack extends Stack {
       value: this.watchdog.stateMachine.stateMachineArn,
     });
   }
+}
+
+/** The quiet gate as the plan starts: on, with the alarm's name, when the config sets it. */
+function quietGateDefaults(config: AppConfig): PlanDefaults['quietGate'] {
+  const gate = config.upgrade.quietGate;
+  if (gate === undefined) {
+    return {
+      enabled: false,
+      alarmName: '',
+      requestsPerMinute: 0,
+      onDeadline: 'roll-back',
+      maxChecks: 0,
+    };
+  }
+  return {
+    enabled: gate.enabled,
+    alarmName: TRAFFIC_ALARM_NAME,
+    requestsPerMinute: gate.requestsPerMinute,
+    onDeadline: gate.onDeadline,
+    maxChecks: gate.maxWaitMinutes,
+  };
 }

@@ -68,6 +68,8 @@ export class World {
   /** Where the listener sends the app and the capture paths now. */
   routing: { page: boolean; captureDown: string[] } = { page: false, captureDown: [] };
   private readonly services: Record<string, Service>;
+  /** CloudWatch: metrics and alarms; the load balancer's request counts go here. */
+  readonly cloudWatch: CloudWatchModel;
   private readonly listenerArn: string;
   readonly capturePaths: Record<string, string>;
 
@@ -151,6 +153,7 @@ export class World {
       const machine = Object.values(options.app.machines).find((m) => m.arn === arn);
       if (machine !== undefined) options.startMachine?.(machine, event);
     });
+    this.cloudWatch = new CloudWatchModel(this.rds, options.app.alarms ?? [], () => sim.now());
     this.services = {
       rds: this.rds.service,
       sqs: this.sqs.service,
@@ -159,7 +162,7 @@ export class World {
       states: this.sfn.service,
       sns: this.sns.service,
       events: this.eventBridge.service,
-      cloudwatch: new CloudWatchModel(this.rds).service,
+      cloudwatch: this.cloudWatch.service,
       secretsmanager: new SecretsModel(options.app.secrets).service,
     };
     this.arrange();

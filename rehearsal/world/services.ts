@@ -1,4 +1,10 @@
-import { ACCOUNT, REGION, type EventRuleSpec, type SecretSpec } from '../synthesized';
+import {
+  ACCOUNT,
+  REGION,
+  type AlarmSpec,
+  type EventRuleSpec,
+  type SecretSpec,
+} from '../synthesized';
 import { AwsError, type ModelContext, type Service } from './core';
 import type { RdsModel } from './rds';
 
@@ -162,9 +168,81 @@ export class SfnModel {
 
 /** CloudWatch metrics: the replication lag the upgrade reads (see RdsModel.replicationLag). */
 export class CloudWatchModel {
-  constructor(private readonly rds: RdsModel) {}
+  /** Requests through the load balancer, by the start of their minute (ms). */
+  private readonly requests = new Map<number, number>();
+
+  constructor(
+    private readonly rds: RdsModel,
+    private readonly alarms: AlarmSpec[] = [],
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  /** The load balancer counts requests (traffic.ts calls this as they come). */
+  recordRequests(count: number, atMs: number): void {
+    const minute = Math.floor(atMs / 60_000) * 60_000;
+    this.requests.set(minute, (this.requests.get(minute) ?? 0) + count);
+  }
+
+  /**
+   * An alarm's state on the load balancer's RequestCount (Sum, one-minute periods), as
+   * CloudWatch evaluates it: the last `evaluationPeriods` datapoints, ALARM when at least
+   * `datapointsToAlarm` of them breach, a missing one not breaching when the alarm says so.
+   * A minute's datapoint counts once the minute is over and DATAPOINT_LAG_MS has passed: the
+   * load balancer sends its metrics every 60 seconds, and how much later an alarm sees them
+   * AWS does not say, so the lag is the model's (the gate is safe with any lag: it only
+   * waits longer or shorter).
+   * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarm-evaluation
+   */
+  private stateOf(alarm: AlarmSpec): string {
+    if (alarm.namespace !== 'AWS/ApplicationELB' || alarm.metricName !== 'RequestCount') {
+      return 'INSUFFICIENT_DATA';
+    }
+    const period = alarm.periodSeconds * 1000;
+    const lastComplete = Math.floor((this.now() - DATAPOINT_LAG_MS) / period) * period - period;
+    let breaching = 0;
+    for (let i = 0; i < alarm.evaluationPeriods; i++) {
+      const start = lastComplete - i * period;
+      let sum: number | undefined;
+      for (let m = start; m < start + period; m += 60_000) {
+        const n = this.requests.get(m);
+        if (n !== undefined) sum = (sum ?? 0) + n;
+      }
+      const value = sum ?? (alarm.treatMissingData === 'breaching' ? Infinity : undefined);
+      if (value === undefined) continue;
+      const breach =
+        alarm.comparison === 'GreaterThanThreshold'
+          ? value > alarm.threshold
+          : alarm.comparison === 'GreaterThanOrEqualToThreshold'
+            ? value >= alarm.threshold
+            : alarm.comparison === 'LessThanThreshold'
+              ? value < alarm.threshold
+              : value <= alarm.threshold;
+      if (breach) breaching += 1;
+    }
+    return breaching >= alarm.datapointsToAlarm ? 'ALARM' : 'OK';
+  }
 
   readonly service: Service = {
+    // Scoped to the alarms named: "To use this operation and return information about
+    // composite alarms, you must be signed on with the cloudwatch:DescribeAlarms permission
+    // that is scoped to *" (metric alarms, by their ARN).
+    // https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html
+    DescribeAlarms: {
+      iam: (i) =>
+        ((i.AlarmNames ?? []) as string[]).map((name) => ({
+          action: 'cloudwatch:DescribeAlarms',
+          resource: `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:${name}`,
+        })),
+      run: (i) => {
+        const names = (i.AlarmNames ?? []) as string[];
+        return {
+          MetricAlarms: this.alarms
+            .filter((a) => names.includes(a.name))
+            .map((a) => ({ AlarmName: a.name, StateValue: this.stateOf(a) })),
+          CompositeAlarms: [],
+        };
+      },
+    },
     GetMetricData: {
       // No resource type: only "*" authorizes it.
       iam: () => [{ action: 'cloudwatch:GetMetricData', resource: '*' }],
@@ -201,6 +279,9 @@ export class CloudWatchModel {
     },
   };
 }
+
+/** How long after a minute ends the model's alarms see its datapoint. */
+export const DATAPOINT_LAG_MS = 60_000;
 
 /** Secrets Manager: the secrets the stacks generate, read by ARN. */
 export class SecretsModel {

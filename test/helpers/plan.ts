@@ -18,6 +18,14 @@ export function testPlan(overrides: Partial<UpgradePlan> = {}): UpgradePlan {
     listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/edge/1/2',
     maintenanceToggleFunction: 'maintenance-toggle',
     maxReplicationLagMb: 64,
+    quietGate: {
+      enabled: false,
+      alarmName: '',
+      requestsPerMinute: 0,
+      onDeadline: 'roll-back',
+      maxChecks: 0,
+      until: '2026-11-22T05:55:00.000Z',
+    },
     ...overrides,
   };
 }

@@ -59,6 +59,40 @@ describe('config', () => {
     },
   );
 
+  it.each([
+    [
+      { requestsPerMinute: 0 },
+      'quietUpgrade.upgrade.quietGate.requestsPerMinute must be 1-10000000, got: 0',
+    ],
+    [
+      { requestsPerMinute: 100, onDeadline: 'wait' },
+      'quietUpgrade.upgrade.quietGate.onDeadline must be one of: roll-back, switch-anyway, got: "wait"',
+    ],
+    [
+      { requestsPerMinute: 100, maxWaitMinutes: 61 },
+      'quietUpgrade.upgrade.quietGate.maxWaitMinutes must be 1-60, got: 61',
+    ],
+    [
+      { requestsPerMinute: 100, enabled: 'yes' },
+      'quietUpgrade.upgrade.quietGate.enabled must be true or false, got: "yes"',
+    ],
+  ])('refuses the quiet gate %j, naming the key', (gate, message) => {
+    expect(errorFor((c) => ((c.upgrade as Record<string, unknown>).quietGate = gate))).toContain(
+      message,
+    );
+  });
+
+  it('defaults the quiet gate to off, rolling back, waiting at most an hour', () => {
+    const raw = defaultRawConfig() as Json;
+    (raw.upgrade as Record<string, unknown>).quietGate = { requestsPerMinute: 100 };
+    expect(parseConfig(raw).upgrade.quietGate).toEqual({
+      requestsPerMinute: 100,
+      enabled: false,
+      onDeadline: 'roll-back',
+      maxWaitMinutes: 60,
+    });
+  });
+
   it('fills in the engine’s demo versions when none is set, and keeps a lone engineVersion', () => {
     const raw = defaultRawConfig() as Json;
     delete raw.database?.engineVersion;

@@ -175,7 +175,8 @@ export const MUTANTS: Mutant[] = [
         const wait = takeBranch(s, 'Get ready to switch over', 'Let in-flight batches finish');
         s['Let in-flight batches finish'] = { ...wait, Next: 'Pause consumers' };
         delete s['Let in-flight batches finish'].End;
-        state(s, 'Is there time to switch over?').Default = 'Let in-flight batches finish';
+        // The way to the pause (with the quiet gate off) now goes through the wait first.
+        state(s, 'Note: no quiet gate').Next = 'Let in-flight batches finish';
       }),
   },
   {

@@ -15,6 +15,13 @@ const defaults: PlanDefaults = {
   listenerArn: 'arn:listener',
   maintenanceToggleFunction: 'toggle',
   maxReplicationLagMb: 64,
+  quietGate: {
+    enabled: false,
+    alarmName: 'QuietUpgrade-Traffic',
+    requestsPerMinute: 300,
+    onDeadline: 'roll-back',
+    maxChecks: 60,
+  },
 };
 const start = '2026-11-22T04:00:00.000Z';
 
@@ -136,4 +143,57 @@ describe('validateInput', () => {
       });
     },
   );
+  it('keeps the quiet gate off unless deployed on or asked for, and gives it up 5 minutes before the deadline', () => {
+    const off = validateInput({}, defaults, start);
+    expect(off.valid && off.plan.quietGate).toEqual({
+      ...defaults.quietGate,
+      until: '2026-11-22T09:55:00.000Z',
+    });
+    const on = validateInput(
+      { quietGate: { enabled: true, onDeadline: 'switch-anyway', maxWaitMinutes: 30 } },
+      defaults,
+      start,
+    );
+    expect(on.valid && on.plan.quietGate).toEqual({
+      enabled: true,
+      alarmName: 'QuietUpgrade-Traffic',
+      requestsPerMinute: 300,
+      onDeadline: 'switch-anyway',
+      maxChecks: 30,
+      until: '2026-11-22T09:55:00.000Z',
+    });
+    const deployedOn = { ...defaults, quietGate: { ...defaults.quietGate, enabled: true } };
+    const offByInput = validateInput({ quietGate: { enabled: false } }, deployedOn, start);
+    expect(offByInput.valid && offByInput.plan.quietGate.enabled).toBe(false);
+  });
+
+  it.each([
+    [
+      { quietGate: { onDeadline: 'wait' } },
+      'quietGate.onDeadline must be "roll-back" or "switch-anyway", got: "wait"',
+    ],
+    [{ quietGate: { maxWaitMinutes: 61 } }, 'quietGate.maxWaitMinutes must be 1-60, got: 61'],
+    [{ quietGate: { enable: true } }, 'quietGate has an unknown field: enable'],
+    [
+      { quietGate: true },
+      'quietGate must be an object with enabled, onDeadline or maxWaitMinutes, got: true',
+    ],
+  ])('refuses the quiet gate input %j, naming the field', (input, cause) => {
+    expect(validateInput(input, defaults, start)).toEqual({
+      valid: false,
+      error: 'InvalidInput.quietGate',
+      cause,
+    });
+  });
+
+  it('refuses to turn on a quiet gate that was not deployed', () => {
+    const none = { ...defaults, quietGate: { ...defaults.quietGate, alarmName: '' } };
+    expect(validateInput({ quietGate: { enabled: true } }, none, start)).toEqual({
+      valid: false,
+      error: 'InvalidInput.quietGate',
+      cause:
+        'quietGate.enabled needs the traffic alarm, and none is deployed: set ' +
+        'quietUpgrade.upgrade.quietGate in cdk.json and deploy, got: true',
+    });
+  });
 });

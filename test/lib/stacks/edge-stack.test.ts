@@ -225,4 +225,45 @@ describe('EdgeStack on an existing platform', () => {
   it('still passes cdk-nag', () => {
     expect(nagViolations(adopted)).toEqual([]);
   });
+
+  it('counts the adopted load balancer’s requests for the quiet gate', () => {
+    // The LoadBalancer dimension, app/NAME/ID, cut from the listener's ARN.
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Dimensions: [{ Name: 'LoadBalancer', Value: 'app/platform/50dc6c495c0c9188' }],
+    });
+    expect(listenerArn).toContain(':listener/app/platform/50dc6c495c0c9188/');
+  });
+});
+
+describe('EdgeStack quiet gate', () => {
+  it('deploys the traffic alarm the runbook reads: busy while any of 3 minutes is over the threshold', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'QuietUpgrade-Traffic',
+      Namespace: 'AWS/ApplicationELB',
+      MetricName: 'RequestCount',
+      Statistic: 'Sum',
+      Period: 60,
+      Threshold: 6000,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 1,
+      TreatMissingData: 'notBreaching',
+      Dimensions: [
+        {
+          Name: 'LoadBalancer',
+          Value: { 'Fn::GetAtt': [Match.anyValue(), 'LoadBalancerFullName'] },
+        },
+      ],
+    });
+    // It pages no one: the runbook reads its state.
+    const alarm = Object.values(resources).find((r) => r.Type === 'AWS::CloudWatch::Alarm');
+    expect(alarm?.Properties.AlarmActions).toBeUndefined();
+  });
+
+  it('deploys no alarm when the config has no quiet gate', () => {
+    const { edge: without } = synthApp((c) => {
+      delete (c.upgrade as Record<string, unknown>).quietGate;
+    });
+    templateOf(without).resourceCountIs('AWS::CloudWatch::Alarm', 0);
+  });
 });

@@ -1,6 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { historyWorstCase, MAX_GREEN_POLLS } from '../../../lib/constructs/upgrade-runbook';
 import { POLL_MS, RETURN_MARGIN_MS } from '../../../lambda/watch-switchover/watch';
+import { QUIET_GATE_MAX_WAIT_MINUTES } from '../../../lambda/shared/upgrade-plan';
 import { allStates, definitionOf } from '../../../rehearsal/definition';
 import { nagViolations, synthApp, templateOf } from '../../helpers/app';
 
@@ -166,6 +167,18 @@ describe('UpgradeStack state machines', () => {
             bound('Is the restored writer verified?'),
         ) * 11,
     };
+    // The quiet gate's bound is the plan's maxChecks, which validate-input and the config
+    // cap at QUIET_GATE_MAX_WAIT_MINUTES; a round is Wait, count, Task and Choice: 11.
+    const gate = (
+      states.get('Is traffic quiet?') as {
+        Choices: { Or?: { Variable: string; NumericGreaterThanEqualsPath?: string }[] }[];
+      }
+    ).Choices.flatMap((c) => c.Or ?? []);
+    expect(gate).toContainEqual({
+      Variable: '$.quietPoll.count',
+      NumericGreaterThanEqualsPath: '$.plan.quietGate.maxChecks',
+    });
+    Object.assign(parts, { quietGate: QUIET_GATE_MAX_WAIT_MINUTES * 11 });
     expect(bound('Is green available?')).toBe(MAX_GREEN_POLLS);
     // The figures the code comment and the bench give are the definition's.
     const { parts: claimed, total } = historyWorstCase();

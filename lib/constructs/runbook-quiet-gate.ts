@@ -1,0 +1,145 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
+import { QUIET_GATE_MAX_WAIT_MINUTES } from '../config';
+import { awsCall, incrementCount, notify, reason, report, startCount } from './upgrade-steps';
+
+/** The gate reads the traffic alarm once a minute, as its datapoints come. */
+export const QUIET_GATE_RECHECK = Duration.minutes(1);
+/** Events of one minute's round: Wait 2, count Pass 2, DescribeAlarms Task 5, Choice 2. */
+export const QUIET_GATE_ROUND_EVENTS = 11;
+/** The gate's share of the worst-case history: every round of the longest wait. */
+export const QUIET_GATE_WORST_EVENTS = QUIET_GATE_MAX_WAIT_MINUTES * QUIET_GATE_ROUND_EVENTS;
+
+type Catchable = sfn.TaskStateBase | sfn.Map;
+
+export interface QuietGateProps {
+  /** The ARN of the traffic alarm (TRAFFIC_ALARM_NAME), the one resource the gate reads. */
+  readonly alarmArn: string;
+  readonly topic: sns.ITopic;
+  /** Adds the catch that rolls the run back. */
+  readonly toRollback: <T extends Catchable>(task: T) => T;
+  readonly rollback: sfn.IChainable;
+  /** Where the run goes on: pausing the consumers. */
+  readonly next: sfn.IChainable;
+}
+
+/**
+ * The quiet gate, before the consumers pause: the page's seconds cost the users of those
+ * seconds, so the switchover waits for a quiet minute. It reads the traffic alarm's state
+ * (OK: no minute of the last 3 over the threshold), once a minute, at most
+ * `plan.quietGate.maxChecks` times and not past `plan.quietGate.until` (5 minutes before the
+ * deadline); then it switches anyway or rolls back, as `plan.quietGate.onDeadline` says, and
+ * says so in a notification and in `$.quietGate`, which the outcome carries. Off unless the
+ * plan turns it on.
+ *
+ * An alarm's state follows its datapoints, which the load balancer sends each minute, so the
+ * gate sees traffic as it was a minute or two ago: it may wait a minute longer than needed,
+ * or start the pause as traffic rises again. Either costs users, never data.
+ * https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarm-evaluation
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html
+ */
+export function quietGate(s: Construct, props: QuietGateProps): sfn.IChainable {
+  const { toRollback, next } = props;
+  const passed = (id: string, outcome: string) =>
+    sfn.Pass.jsonPath(s, id, {
+      parameters: {
+        outcome,
+        'checks.$': '$.quietPoll.count',
+        'alarm.$': '$.quiet.states',
+        'at.$': '$$.State.EnteredTime',
+      },
+      resultPath: '$.quietGate',
+    });
+
+  const read = toRollback(
+    awsCall(s, 'Quiet gate: read the traffic alarm', {
+      service: 'cloudwatch',
+      action: 'describeAlarms',
+      parameters: { 'AlarmNames.$': 'States.Array($.plan.quietGate.alarmName)' },
+      // An alarm that is gone reads as no alarm: not OK, so the gate waits to its limit.
+      resultSelector: { 'states.$': '$.MetricAlarms[*].StateValue' },
+      // Scoped to the one alarm: only composite alarms need "*".
+      iamResources: [props.alarmArn],
+      resultPath: '$.quiet',
+    }),
+  );
+  const wait = sfn.Wait.jsonPath(s, 'Quiet gate: wait a minute', {
+    time: sfn.WaitTime.duration(QUIET_GATE_RECHECK),
+  });
+  wait.next(incrementCount(s, 'Quiet gate: count checks', '$.quietPoll')).next(read);
+
+  const notQuiet = sfn.Choice.jsonPath(s, 'Quiet gate: switch anyway or roll back?')
+    .when(
+      sfn.Condition.stringEquals('$.plan.quietGate.onDeadline', 'switch-anyway'),
+      passed('Note: not quiet in time, switching anyway', 'not quiet in time: switched anyway')
+        .next(
+          report(
+            s,
+            'Report: not quiet in time',
+            'IN_PROGRESS',
+            'Traffic was not quiet by the quiet gate’s limit; switching over anyway, as configured.',
+          ),
+        )
+        .next(
+          notify(s, 'not quiet in time', {
+            topic: props.topic,
+            phase: 'quiet gate',
+            subject: 'not quiet in time, switching over anyway',
+          }),
+        )
+        .next(next),
+    )
+    .otherwise(
+      passed('Note: not quiet in time, rolling back', 'not quiet in time: rolled back')
+        .next(
+          reason(
+            s,
+            'Note: traffic was not quiet in time',
+            'NotQuietInTime',
+            'Traffic stayed above the quiet gate’s threshold until its limit (maxWaitMinutes, or ' +
+              '5 minutes before the deadline); the run rolls back, as quietGate.onDeadline says.',
+          ),
+        )
+        .next(props.rollback),
+    );
+
+  read.next(
+    sfn.Choice.jsonPath(s, 'Is traffic quiet?')
+      .when(
+        sfn.Condition.and(
+          sfn.Condition.isPresent('$.quiet.states[0]'),
+          sfn.Condition.stringEquals('$.quiet.states[0]', 'OK'),
+        ),
+        passed('Note: traffic is quiet', 'quiet').next(next),
+      )
+      .when(
+        sfn.Condition.or(
+          sfn.Condition.numberGreaterThanEqualsJsonPath(
+            '$.quietPoll.count',
+            '$.plan.quietGate.maxChecks',
+          ),
+          sfn.Condition.timestampGreaterThanEqualsJsonPath(
+            '$.quietPoll.now',
+            '$.plan.quietGate.until',
+          ),
+        ),
+        notQuiet,
+      )
+      .otherwise(wait),
+  );
+
+  return sfn.Choice.jsonPath(s, 'Is the quiet gate on?')
+    .when(
+      sfn.Condition.booleanEquals('$.plan.quietGate.enabled', true),
+      startCount(s, 'Quiet gate: start counting', '$.quietPoll').next(read),
+    )
+    .otherwise(
+      sfn.Pass.jsonPath(s, 'Note: no quiet gate', {
+        result: sfn.Result.fromObject({ outcome: 'off' }),
+        resultPath: '$.quietGate',
+      }).next(next),
+    );
+}
