@@ -62,6 +62,8 @@ export interface Window {
   variation: number;
   /** Requests per minute in each week that counted, oldest first. */
   weekly: number[];
+  /** The busiest single minute (in requests per minute) in the window, in any counted week. */
+  peakPerMinute: number;
 }
 
 export interface ExcludedWeek {
@@ -190,7 +192,8 @@ export function analyze(series: Series, lengthMinutes: number, timeZone: string)
   const windows: Window[] = [];
   const slotsPerDay = 1440 / periodMinutes;
   for (let day = 0; day < 7; day++) {
-    let best: Omit<Window, 'startUtc' | 'weekdayUtc'> | undefined;
+    let best: Omit<Window, 'startUtc' | 'weekdayUtc' | 'peakPerMinute'> | undefined;
+    let bestSlot = 0;
     for (let s = day * slotsPerDay; s < (day + 1) * slotsPerDay; s++) {
       const weekly: number[] = [];
       for (const p of prefix) {
@@ -208,6 +211,7 @@ export function analyze(series: Series, lengthMinutes: number, timeZone: string)
         expected < best.requestsPerMinute - 1e-9 ||
         (Math.abs(expected - best.requestsPerMinute) <= 1e-9 && variation < best.variation)
       ) {
+        bestSlot = s;
         best = {
           weekday: WEEKDAYS[day] ?? 'Monday',
           startLocal: hhmm((s - day * slotsPerDay) * periodMinutes),
@@ -220,7 +224,22 @@ export function analyze(series: Series, lengthMinutes: number, timeZone: string)
     }
     if (best !== undefined) {
       const next = nextOccurrence(series.endMs, best.weekday, best.startLocal, format);
-      windows.push({ ...best, startUtc: next.startUtc, weekdayUtc: next.weekdayUtc });
+      // The busiest datapoint in the window, any counted week: at the datapoints' period, so
+      // with 5-minute datapoints a 5-minute average, not one minute's count.
+      let peak = 0;
+      for (const k of counted) {
+        const w = weeks.get(k) as { requests: Float64Array; minutes: Float64Array };
+        for (let i = bestSlot; i < bestSlot + windowSlots; i++) {
+          const minutes = w.minutes[i % slots] ?? 0;
+          if (minutes > 0) peak = Math.max(peak, (w.requests[i % slots] ?? 0) / minutes);
+        }
+      }
+      windows.push({
+        ...best,
+        startUtc: next.startUtc,
+        weekdayUtc: next.weekdayUtc,
+        peakPerMinute: peak,
+      });
     }
   }
   windows.sort((a, b) => a.requestsPerMinute - b.requestsPerMinute || a.variation - b.variation);

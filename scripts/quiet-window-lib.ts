@@ -8,6 +8,7 @@ import { type CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-clo
 import {
   type Analysis,
   type Series,
+  type Window,
   WEEKDAYS,
   analyze,
   scheduleFor,
@@ -24,6 +25,8 @@ export const USAGE = `usage: npm run quiet-window -- [options]
   --from FILE             read a saved GetMetricData answer (JSON) instead of CloudWatch
   --json                  print { "windows": [...] }, quietest first
   --schedule              print only the "upgrade.schedule" value for the quietest window
+  --margin M              the quiet gate's suggested threshold: the quietest window's busiest
+                          minute times M, 1-10 (default 1.5)
 exit status: 0 windows found; 1 no data or no AWS access; 2 bad usage`;
 
 export class UsageError extends Error {
@@ -39,6 +42,7 @@ export interface QuietWindowArgs {
   from?: string;
   json: boolean;
   schedule: boolean;
+  margin: number;
 }
 
 /** What cdk.json says, where the flags are left out. */
@@ -64,7 +68,13 @@ const LISTENER_ARN =
   /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener\/(app\/[A-Za-z0-9-]+\/[0-9a-f]+)\/[0-9a-f]+$/;
 
 export function parseArgs(argv: readonly string[]): QuietWindowArgs {
-  const args: QuietWindowArgs = { weeks: 4, lengthMinutes: 60, json: false, schedule: false };
+  const args: QuietWindowArgs = {
+    weeks: 4,
+    lengthMinutes: 60,
+    json: false,
+    schedule: false,
+    margin: 1.5,
+  };
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1];
     if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
@@ -120,6 +130,15 @@ export function parseArgs(argv: readonly string[]): QuietWindowArgs {
       case '--from':
         args.from = value(i++, flag);
         break;
+      case '--margin': {
+        const v = value(i++, flag);
+        const n = Number(v);
+        if (!/^\d+(\.\d+)?$/.test(v) || n < 1 || n > 10) {
+          throw new UsageError(`--margin must be a number from 1 to 10, got: ${show(v)}`);
+        }
+        args.margin = n;
+        break;
+      }
       case '--json':
         args.json = true;
         break;
@@ -268,7 +287,7 @@ export async function fetchSeries(
   return { periodSeconds, startMs, endMs, points };
 }
 
-export function render(analysis: Analysis, source: string): string[] {
+export function render(analysis: Analysis, source: string, margin = 1.5): string[] {
   const lines = [
     `Quietest ${label(analysis.lengthMinutes)} windows per weekday, from ${analysis.weeks} week(s) of ` +
       `RequestCount at ${analysis.periodSeconds} s (${source}).`,
@@ -299,11 +318,19 @@ export function render(analysis: Analysis, source: string): string[] {
   if (best !== undefined) {
     lines.push(
       '',
-      `Quietest: ${best.weekday} ${best.startLocal} ${analysis.timeZone}. In cdk.json:`,
-      `  "schedule": ${show(scheduleFor(best))}, "scheduleTimeZone": ${show(analysis.timeZone)}`,
+      `Quietest: ${best.weekday} ${best.startLocal} ${analysis.timeZone}. In cdk.json's upgrade:`,
+      `  "schedule": ${show(scheduleFor(best))}, "scheduleTimeZone": ${show(analysis.timeZone)},`,
+      `  "quietGate": { "requestsPerMinute": ${gateThreshold(best, margin)} }`,
+      `(the quiet gate's threshold: the window's busiest ${analysis.periodSeconds / 60}-minute ` +
+        `average, ${best.peakPerMinute.toFixed(1)} a minute, times ${margin})`,
     );
   }
   return lines;
+}
+
+/** A quiet gate threshold for the window: its busiest datapoint's rate times `margin`. */
+export function gateThreshold(window: Window, margin: number): number {
+  return Math.max(1, Math.ceil(window.peakPerMinute * margin));
 }
 
 const label = (minutes: number) => (minutes % 60 === 0 ? `${minutes / 60}h` : `${minutes}m`);
@@ -403,10 +430,11 @@ export async function main(argv: readonly string[], deps: QuietWindowDeps): Prom
         excludedWeeks: analysis.excluded.map((e) => e.week),
         missingPoints: analysis.missingPoints,
         schedule: scheduleFor(best),
+        quietGate: { requestsPerMinute: gateThreshold(best, args.margin) },
       }),
     );
   } else {
-    for (const line of render(analysis, source)) deps.out(line);
+    for (const line of render(analysis, source, args.margin)) deps.out(line);
   }
   return 0;
 }

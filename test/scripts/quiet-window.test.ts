@@ -51,6 +51,7 @@ async function windowsOf(file: string, ...args: string[]) {
     excludedWeeks: string[];
     missingPoints: number;
     schedule: string;
+    quietGate: { requestsPerMinute: number };
   };
 }
 
@@ -121,6 +122,27 @@ describe('the window finder, on saved GetMetricData answers', () => {
     const wednesday = r.windows.find((w) => w.weekday === 'Wednesday');
     const monday = r.windows.find((w) => w.weekday === 'Monday');
     expect(wednesday?.requestsPerMinute).toBeGreaterThan(0.8 * (monday?.requestsPerMinute ?? 0));
+  });
+
+  it('suggests the quiet gate’s threshold: the window’s busiest datapoint times the margin', async () => {
+    const r = await windowsOf('dst-berlin.json', '--time-zone', 'Europe/Berlin', '--margin', '2');
+    const quietest = analyze(
+      seriesFromAnswer(
+        [JSON.parse(readFileSync(fixture('dst-berlin.json'), 'utf8')) as never],
+        'dst-berlin.json',
+      ),
+      60,
+      'Europe/Berlin',
+    ).windows[0];
+    // Hourly datapoints and a 1-hour window: its busiest datapoint is its busiest week.
+    expect(quietest?.peakPerMinute).toBeCloseTo(Math.max(...(quietest?.weekly ?? [])), 9);
+    expect(quietest?.peakPerMinute).toBeGreaterThan(quietest?.requestsPerMinute ?? Infinity);
+    expect(r).toMatchObject({
+      quietGate: { requestsPerMinute: Math.ceil((quietest?.peakPerMinute ?? 0) * 2) },
+    });
+    expect(() => parseArgs(['--margin', '0.5'])).toThrow(
+      '--margin must be a number from 1 to 10, got: "0.5"',
+    );
   });
 
   it('prints the upgrade.schedule value alone with --schedule', async () => {
