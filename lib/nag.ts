@@ -51,7 +51,9 @@ export const WILDCARD_REASONS = {
     'source, rds:DescribeDBEngineVersions, rds:DescribeDBProxies, ' +
     'elasticloadbalancing:DescribeListeners) names no resource: AWS does not say which ARN ' +
     'such a call is authorized on, so only "*" is sure to allow it; a proxy\'s ARN holds an id ' +
-    'RDS generates (rds:DescribeDBProxyTargets). These calls read; none changes anything. ' +
+    'RDS generates (rds:DescribeDBProxyTargets). cloudwatch:DescribeAlarms (the quiet gate): ' +
+    'copies of the service authorization reference disagree on whether it takes an alarm ' +
+    'ARN. These calls read; none changes anything. ' +
     'https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-actions-as-permissions',
   listenerRules:
     "Rule ids are assigned when a rule is created, so only this listener's rules " +

@@ -125,6 +125,17 @@ export const ASSUMPTIONS = [
       'https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourcetag ' +
       'https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-DeleteBlueGreenDeployment',
   },
+  {
+    name: 'alarm-datapoint-lag',
+    values: ['one-minute', 'three-minutes'],
+    default: 'one-minute',
+    why:
+      'The load balancer sends its metrics every 60 seconds and an alarm evaluates its latest ' +
+      'datapoints, but CloudWatch does not say how long after a minute ends its datapoint ' +
+      'reaches the alarm: the quiet gate reads traffic 60 or 180 seconds late. ' +
+      'https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html ' +
+      'https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarm-evaluation',
+  },
 ] as const satisfies readonly Assumption[];
 
 export type AssumptionName = (typeof ASSUMPTIONS)[number]['name'];

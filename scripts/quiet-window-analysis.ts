@@ -157,19 +157,31 @@ export function analyze(series: Series, lengthMinutes: number, timeZone: string)
     week.minutes[slot] = (week.minutes[slot] ?? 0) + periodMinutes;
   }
 
-  // Leave out weeks far below the median week: an outage is not a quiet time.
-  const rate = (w: { requests: Float64Array; minutes: Float64Array }) => {
-    const minutes = w.minutes.reduce((a, b) => a + b, 0);
-    return minutes === 0 ? 0 : w.requests.reduce((a, b) => a + b, 0) / minutes;
-  };
+  // Leave out weeks far below the usual: an outage is not a quiet time. Each week is held
+  // against the median rate of the same slots in all weeks, over the slots it covers, so a
+  // week the range cuts short (only its nights, say) is not mistaken for an outage.
+  type Week = { requests: Float64Array; minutes: Float64Array };
   const keys = [...weeks.keys()].sort();
-  const rates = keys.map((k) =>
-    rate(weeks.get(k) as { requests: Float64Array; minutes: Float64Array }),
+  const all = keys.map((k) => weeks.get(k) as Week);
+  const usual = Array.from({ length: slots }, (_, slot) =>
+    median(
+      all
+        .filter((w) => (w.minutes[slot] ?? 0) > 0)
+        .map((w) => (w.requests[slot] ?? 0) / (w.minutes[slot] ?? 1)),
+    ),
   );
-  const typical = median(rates);
   const excluded: ExcludedWeek[] = [];
   const counted = keys.filter((k, i) => {
-    const share = typical === 0 ? 1 : (rates[i] ?? 0) / typical;
+    const w = all[i] as Week;
+    let seen = 0;
+    let expected = 0;
+    for (let slot = 0; slot < slots; slot++) {
+      const minutes = w.minutes[slot] ?? 0;
+      if (minutes === 0) continue;
+      seen += w.requests[slot] ?? 0;
+      expected += (usual[slot] ?? 0) * minutes;
+    }
+    const share = expected === 0 ? 1 : seen / expected;
     if (keys.length > 1 && share < OUTAGE_SHARE) {
       excluded.push({ week: k, share });
       return false;

@@ -33,6 +33,11 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** CloudWatch answered, with nothing the finder can use. */
+export class NoData extends Error {
+  override readonly name = 'NoData';
+}
+
 export interface QuietWindowArgs {
   weeks: number;
   lengthMinutes: number;
@@ -177,6 +182,9 @@ function isTimeZone(zone: string): boolean {
  * The period to ask for: CloudWatch keeps 60-second datapoints for 15 days, 300-second ones
  * for 63 days and 3600-second ones for 455 days.
  * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_concepts.html#metrics-retention
+ * GetMetricData asks the same of the period: a multiple of 60 s for data under 15 days old,
+ * of 300 s up to 63 days, of 3600 s beyond.
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html
  */
 export function periodForWeeks(weeks: number): number {
   const days = weeks * 7;
@@ -221,9 +229,11 @@ export function seriesFromAnswer(answers: MetricDataAnswer[], source: string): S
     throw new Error(
       `${source} holds ${times.length} datapoint(s); the finder needs a week or more`,
     );
-  let step = Infinity;
-  for (let i = 1; i < times.length; i++)
-    step = Math.min(step, (times[i] ?? 0) - (times[i - 1] ?? 0));
+  // The period divides every step between datapoints (a gap is a whole number of periods):
+  // their greatest common divisor, in seconds.
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  let step = 0;
+  for (let i = 1; i < times.length; i++) step = gcd(step, (times[i] ?? 0) - (times[i - 1] ?? 0));
   const periodSeconds = step / 1000;
   if (periodSeconds % 60 !== 0) {
     throw new Error(
@@ -284,6 +294,19 @@ export async function fetchSeries(
     }
     nextToken = answer.NextToken;
   } while (nextToken !== undefined);
+  if (points.length === 0) {
+    throw new NoData(
+      `CloudWatch has no RequestCount for LoadBalancer ${loadBalancer} in the last ${weeks} week(s): ` +
+        'check --load-balancer (app/NAME/ID, the end of its ARN) and --region',
+    );
+  }
+  // Each datapoint starts a period: one off the grid means CloudWatch answered at another one.
+  const off = points.find((p) => (p.t - startMs) % (periodSeconds * 1000) !== 0);
+  if (off !== undefined) {
+    throw new NoData(
+      `CloudWatch answered with a datapoint at ${new Date(off.t).toISOString()}, off the ${periodSeconds} s period asked for`,
+    );
+  }
   return { periodSeconds, startMs, endMs, points };
 }
 
@@ -392,6 +415,10 @@ export async function main(argv: readonly string[], deps: QuietWindowDeps): Prom
       series = await fetchSeries(deps.cloudWatch(region), loadBalancer, args.weeks, deps.now());
     } catch (err) {
       const e = err as Error;
+      if (e instanceof NoData) {
+        deps.err(e.message);
+        return 1;
+      }
       deps.err(
         `could not read CloudWatch (${e.name}: ${e.message}). quiet-window needs AWS credentials ` +
           `allowed cloudwatch:GetMetricData in ${region} (AWS_PROFILE, or the AWS_ACCESS_KEY_ID ` +
@@ -420,6 +447,7 @@ export async function main(argv: readonly string[], deps: QuietWindowDeps): Prom
         windows: analysis.windows.map((w) => ({
           weekday: w.weekday,
           startUtc: w.startUtc,
+          weekdayUtc: w.weekdayUtc,
           length: label(w.lengthMinutes),
           requestsPerMinute: Number(w.requestsPerMinute.toFixed(2)),
           startLocal: w.startLocal,

@@ -151,12 +151,21 @@ export function validateInput(
     );
   }
   const gate = defaults.quietGate;
-  const enabled = run.quietGate?.enabled ?? gate.enabled;
+  // The watchdog's rebuilt plan never waits for quiet: it is past that point.
+  const enabled = !options.recovery && (run.quietGate?.enabled ?? gate.enabled);
   if (enabled && gate.alarmName === '') {
     return reject(
       'quietGate',
       'quietGate.enabled needs the traffic alarm, and none is deployed: set ' +
         'quietUpgrade.upgrade.quietGate in cdk.json and deploy, got: true',
+    );
+  }
+  // The deployed wait is the longest: a run may wait less.
+  const wait = run.quietGate?.maxWaitMinutes;
+  if (enabled && wait !== undefined && wait > gate.maxChecks) {
+    return reject(
+      'quietGate',
+      `quietGate.maxWaitMinutes must be at most the deployed quietUpgrade.upgrade.quietGate.maxWaitMinutes (${gate.maxChecks}), got: ${wait}`,
     );
   }
   const { deadlineMinutes: _unused, ...base } = defaults;

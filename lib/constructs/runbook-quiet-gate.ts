@@ -15,19 +15,19 @@ export const QUIET_GATE_WORST_EVENTS = QUIET_GATE_MAX_WAIT_MINUTES * QUIET_GATE_
 type Catchable = sfn.TaskStateBase | sfn.Map;
 
 export interface QuietGateProps {
-  /** The ARN of the traffic alarm (TRAFFIC_ALARM_NAME), the one resource the gate reads. */
-  readonly alarmArn: string;
   readonly topic: sns.ITopic;
   /** Adds the catch that rolls the run back. */
   readonly toRollback: <T extends Catchable>(task: T) => T;
   readonly rollback: sfn.IChainable;
-  /** Where the run goes on: pausing the consumers. */
+  /** Where the run goes on: the deadline check, then pausing the consumers. */
   readonly next: sfn.IChainable;
 }
 
 /**
- * The quiet gate, before the consumers pause: the page's seconds cost the users of those
- * seconds, so the switchover waits for a quiet minute. It reads the traffic alarm's state
+ * The quiet gate, before the deadline check and the pause: the page's seconds cost the users
+ * of those seconds, so the switchover waits for a quiet minute. What follows it is the
+ * deadline check ('Is there time to switch over?'), so a gate that gives up late, or a quiet
+ * minute found after the deadline, never starts a switchover past it. It reads the traffic alarm's state
  * (OK: no minute of the last 3 over the threshold), once a minute, at most
  * `plan.quietGate.maxChecks` times and not past `plan.quietGate.until` (5 minutes before the
  * deadline); then it switches anyway or rolls back, as `plan.quietGate.onDeadline` says, and
@@ -48,7 +48,7 @@ export function quietGate(s: Construct, props: QuietGateProps): sfn.IChainable {
       parameters: {
         outcome,
         'checks.$': '$.quietPoll.count',
-        'alarm.$': '$.quiet.states',
+        'alarm.$': '$.quiet.alarms[0].StateValue',
         'at.$': '$$.State.EnteredTime',
       },
       resultPath: '$.quietGate',
@@ -59,10 +59,14 @@ export function quietGate(s: Construct, props: QuietGateProps): sfn.IChainable {
       service: 'cloudwatch',
       action: 'describeAlarms',
       parameters: { 'AlarmNames.$': 'States.Array($.plan.quietGate.alarmName)' },
-      // An alarm that is gone reads as no alarm: not OK, so the gate waits to its limit.
-      resultSelector: { 'states.$': '$.MetricAlarms[*].StateValue' },
-      // Scoped to the one alarm: only composite alarms need "*".
-      iamResources: [props.alarmArn],
+      // The whole list, a definite path: an alarm that is gone is an empty list, which the
+      // choice below meets by name (TrafficAlarmMissing).
+      resultSelector: { 'alarms.$': '$.MetricAlarms' },
+      // Whether DescribeAlarms can be scoped to an alarm's ARN the copies of the service
+      // authorization reference read here disagree, so "*" (WILDCARD_REASONS.listCalls).
+      // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html
+      // https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html
+      iamResources: ['*'],
       resultPath: '$.quiet',
     }),
   );
@@ -95,13 +99,24 @@ export function quietGate(s: Construct, props: QuietGateProps): sfn.IChainable {
     .otherwise(
       passed('Note: not quiet in time, rolling back', 'not quiet in time: rolled back')
         .next(
-          reason(
-            s,
-            'Note: traffic was not quiet in time',
-            'NotQuietInTime',
-            'Traffic stayed above the quiet gate’s threshold until its limit (maxWaitMinutes, or ' +
-              '5 minutes before the deadline); the run rolls back, as quietGate.onDeadline says.',
-          ),
+          sfn.Pass.jsonPath(s, 'Note: traffic was not quiet in time', {
+            parameters: {
+              Error: 'NotQuietInTime',
+              Cause: sfn.JsonPath.format(
+                'Traffic stayed over the quiet gate’s threshold of {} requests a minute through ' +
+                  '{} checks a minute apart, to {} (its limit: maxWaitMinutes {}, or {}, 5 ' +
+                  'minutes before the deadline); the traffic alarm said {}. The run rolls ' +
+                  'back, as quietGate.onDeadline says.',
+                sfn.JsonPath.stringAt('$.plan.quietGate.requestsPerMinute'),
+                sfn.JsonPath.stringAt('$.quietPoll.count'),
+                sfn.JsonPath.stringAt('$.quietPoll.now'),
+                sfn.JsonPath.stringAt('$.plan.quietGate.maxChecks'),
+                sfn.JsonPath.stringAt('$.plan.quietGate.until'),
+                sfn.JsonPath.stringAt('$.quiet.alarms[0].StateValue'),
+              ),
+            },
+            resultPath: '$.failure',
+          }),
         )
         .next(props.rollback),
     );
@@ -109,10 +124,18 @@ export function quietGate(s: Construct, props: QuietGateProps): sfn.IChainable {
   read.next(
     sfn.Choice.jsonPath(s, 'Is traffic quiet?')
       .when(
-        sfn.Condition.and(
-          sfn.Condition.isPresent('$.quiet.states[0]'),
-          sfn.Condition.stringEquals('$.quiet.states[0]', 'OK'),
-        ),
+        sfn.Condition.not(sfn.Condition.isPresent('$.quiet.alarms[0]')),
+        reason(
+          s,
+          'Note: the traffic alarm is missing',
+          'TrafficAlarmMissing',
+          `The quiet gate reads the alarm the plan names (plan.quietGate.alarmName) and ` +
+            'CloudWatch has no such alarm: was it deleted? Deploy the edge stack again, or run ' +
+            'without the gate ("quietGate": {"enabled": false}).',
+        ).next(props.rollback),
+      )
+      .when(
+        sfn.Condition.stringEquals('$.quiet.alarms[0].StateValue', 'OK'),
         passed('Note: traffic is quiet', 'quiet').next(next),
       )
       .when(

@@ -75,8 +75,6 @@ export interface UpgradeRunbookProps {
   readonly queueArns: string[];
   /** How long a consumer batch may run: in-flight batches get this long to finish. */
   readonly consumerTimeout: Duration;
-  /** The quiet gate's traffic alarm (its ARN), read before the consumers pause. */
-  readonly trafficAlarmArn: string;
 }
 
 /*
@@ -618,6 +616,8 @@ export class UpgradeRunbook extends Construct {
       parameters: { 'now.$': '$$.State.EnteredTime' },
       resultPath: '$.clock',
     });
+    // Before the deadline check, so the check covers the time the gate waited.
+    const gate = quietGate(s, { topic, toRollback, rollback, next: clock });
 
     // ------------------------------------------------------------ 5. enter maintenance
     const pause = toRollback(setConsumers(s, 'Pause consumers', 'Pause', false, props.mappingArns));
@@ -882,9 +882,9 @@ export class UpgradeRunbook extends Construct {
             sfn.Choice.jsonPath(s, 'Is approval required?')
               .when(
                 sfn.Condition.booleanEquals('$.plan.requireApproval', true),
-                approval.next(clock),
+                approval.next(gate),
               )
-              .otherwise(clock),
+              .otherwise(gate),
           )
           // Still initializing its storage, busy (modifying, backing-up), no lag datapoints
           // yet, or lag over the limit: green will get there; wait for it as for the build,
@@ -939,15 +939,7 @@ export class UpgradeRunbook extends Construct {
             'The deadline passed before the switchover could start; it never starts after it.',
           ).next(rollback),
         )
-        .otherwise(
-          quietGate(s, {
-            alarmArn: props.trafficAlarmArn,
-            topic,
-            toRollback,
-            rollback,
-            next: pause,
-          }),
-        ),
+        .otherwise(pause),
     );
     pause.next(getReady).next(maintenanceOn).next(switchover);
     switchover

@@ -311,12 +311,6 @@ export class UpgradeStack extends Stack {
       consumerTimeout: Duration.seconds(
         Math.max(...BUFFER_NAMES.map((n) => platform.buffers[n].consumerTimeout.toSeconds())),
       ),
-      trafficAlarmArn: Stack.of(this).formatArn({
-        service: 'cloudwatch',
-        resource: 'alarm',
-        resourceName: TRAFFIC_ALARM_NAME,
-        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-      }),
     });
     this.watchdog = new UpgradeWatchdog(this, 'Watchdog', {
       upgrade: this.runbook.stateMachine,

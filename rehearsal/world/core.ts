@@ -158,6 +158,8 @@ export interface Scenario {
   badWriter?: boolean;
   /** Someone deletes the blue/green deployment this long after it switched over. */
   deploymentDeletedAfterSeconds?: number;
+  /** The quiet gate's traffic alarm was deleted (DescribeAlarms finds no such alarm). */
+  trafficAlarmMissing?: boolean;
   /** Someone removes the blue/green deployment's tags this long after it switched over. */
   deploymentUntaggedAfterSeconds?: number;
   /** The writer check has no network route to the database (its connections time out). */

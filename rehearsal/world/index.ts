@@ -153,7 +153,15 @@ export class World {
       const machine = Object.values(options.app.machines).find((m) => m.arn === arn);
       if (machine !== undefined) options.startMachine?.(machine, event);
     });
-    this.cloudWatch = new CloudWatchModel(this.rds, options.app.alarms ?? [], () => sim.now());
+    this.cloudWatch = new CloudWatchModel(
+      this.rds,
+      (options.app.alarms ?? []).filter(
+        (a) =>
+          !(this.scenario.trafficAlarmMissing === true && a.namespace === 'AWS/ApplicationELB'),
+      ),
+      () => sim.now(),
+      () => (this.ctx.assumption('alarm-datapoint-lag') === 'three-minutes' ? 180_000 : 60_000),
+    );
     this.services = {
       rds: this.rds.service,
       sqs: this.sqs.service,

@@ -175,6 +175,8 @@ export class CloudWatchModel {
     private readonly rds: RdsModel,
     private readonly alarms: AlarmSpec[] = [],
     private readonly now: () => number = () => Date.now(),
+    /** How long after a minute ends an alarm sees its datapoint (assumption alarm-datapoint-lag). */
+    private readonly lagMs: () => number = () => 60_000,
   ) {}
 
   /** The load balancer counts requests (traffic.ts calls this as they come). */
@@ -187,19 +189,21 @@ export class CloudWatchModel {
    * An alarm's state on the load balancer's RequestCount (Sum, one-minute periods), as
    * CloudWatch evaluates it: the last `evaluationPeriods` datapoints, ALARM when at least
    * `datapointsToAlarm` of them breach, a missing one not breaching when the alarm says so.
-   * A minute's datapoint counts once the minute is over and DATAPOINT_LAG_MS has passed: the
-   * load balancer sends its metrics every 60 seconds, and how much later an alarm sees them
-   * AWS does not say, so the lag is the model's (the gate is safe with any lag: it only
-   * waits longer or shorter).
+   * A minute's datapoint counts once the minute is over and the lag has passed: the load
+   * balancer sends its metrics every 60 seconds, and how much later an alarm sees them AWS
+   * does not say (assumption alarm-datapoint-lag). With every datapoint missing and missing
+   * data treated as missing, the alarm has INSUFFICIENT_DATA.
    * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarm-evaluation
+   * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-missing-data
    */
   private stateOf(alarm: AlarmSpec): string {
     if (alarm.namespace !== 'AWS/ApplicationELB' || alarm.metricName !== 'RequestCount') {
       return 'INSUFFICIENT_DATA';
     }
     const period = alarm.periodSeconds * 1000;
-    const lastComplete = Math.floor((this.now() - DATAPOINT_LAG_MS) / period) * period - period;
+    const lastComplete = Math.floor((this.now() - this.lagMs()) / period) * period - period;
     let breaching = 0;
+    let present = 0;
     for (let i = 0; i < alarm.evaluationPeriods; i++) {
       const start = lastComplete - i * period;
       let sum: number | undefined;
@@ -207,6 +211,7 @@ export class CloudWatchModel {
         const n = this.requests.get(m);
         if (n !== undefined) sum = (sum ?? 0) + n;
       }
+      if (sum !== undefined) present += 1;
       const value = sum ?? (alarm.treatMissingData === 'breaching' ? Infinity : undefined);
       if (value === undefined) continue;
       const breach =
@@ -219,13 +224,12 @@ export class CloudWatchModel {
               : value <= alarm.threshold;
       if (breach) breaching += 1;
     }
-    return breaching >= alarm.datapointsToAlarm ? 'ALARM' : 'OK';
+    if (breaching >= alarm.datapointsToAlarm) return 'ALARM';
+    return present === 0 && alarm.treatMissingData === 'missing' ? 'INSUFFICIENT_DATA' : 'OK';
   }
 
   readonly service: Service = {
-    // Scoped to the alarms named: "To use this operation and return information about
-    // composite alarms, you must be signed on with the cloudwatch:DescribeAlarms permission
-    // that is scoped to *" (metric alarms, by their ARN).
+    // Checked against each named alarm's ARN (the runbook's policy allows "*" for it).
     // https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html
     DescribeAlarms: {
       iam: (i) =>
@@ -236,6 +240,7 @@ export class CloudWatchModel {
       run: (i) => {
         const names = (i.AlarmNames ?? []) as string[];
         return {
+          // An alarm that does not exist is left out of the answer, with no error.
           MetricAlarms: this.alarms
             .filter((a) => names.includes(a.name))
             .map((a) => ({ AlarmName: a.name, StateValue: this.stateOf(a) })),
@@ -279,9 +284,6 @@ export class CloudWatchModel {
     },
   };
 }
-
-/** How long after a minute ends the model's alarms see its datapoint. */
-export const DATAPOINT_LAG_MS = 60_000;
 
 /** Secrets Manager: the secrets the stacks generate, read by ARN. */
 export class SecretsModel {

@@ -12,6 +12,18 @@ const firstAt = (r: RehearsalReport, event: string) => r.timeline.find((e) => e.
 const startMs = (r: RehearsalReport) => Date.parse(gateOf(r)?.at ?? '') - 0;
 
 describe('the quiet gate', () => {
+  it('leads every way on to the deadline check, so no wait can start a switchover past it', () => {
+    const states = app.machines.upgrade.definition.States as Record<string, { Next?: string }>;
+    for (const exit of [
+      'Note: no quiet gate',
+      'Note: traffic is quiet',
+      'Notified: not quiet in time',
+    ]) {
+      expect(states[exit]?.Next).toBe('Note the time');
+    }
+    expect(states['Note the time']?.Next).toBe('Is there time to switch over?');
+  });
+
   it('goes on at once when traffic is quiet already', async () => {
     const r = await rehearse({ app, scenario: 'quiet-gate-quiet-at-once' });
     expect(r.outcome).toBe('UPGRADED');
@@ -47,6 +59,23 @@ describe('the quiet gate', () => {
     expect(seen(gated)).toBeLessThanOrEqual(seen(ungated) / 3);
   });
 
+  it('still cuts the users who meet the page when CloudWatch sees each minute three minutes late', async () => {
+    // AWS does not say how late an alarm sees a datapoint (assumption alarm-datapoint-lag).
+    const late = await rehearse({
+      app,
+      scenario: 'quiet-gate',
+      assumptions: { 'alarm-datapoint-lag': 'three-minutes' },
+    });
+    const soon = await rehearse({ app, scenario: 'quiet-gate' });
+    expect(late.outcome).toBe('UPGRADED');
+    expect(late.invariants).toEqual({ ok: true, violations: [] });
+    // It sees the burst's end later, so it waits longer, and the page meets fewer users.
+    expect(gateOf(late)?.checks).toBeGreaterThan(gateOf(soon)?.checks ?? Infinity);
+    expect(late.pageViews.maintenancePageByKind.pageViews).toBeLessThan(
+      soon.pageViews.maintenancePageByKind.pageViews,
+    );
+  });
+
   it('rolls back, page never on, when traffic stays busy until 5 minutes before the deadline', async () => {
     const r = await rehearse({ app, scenario: 'quiet-gate-not-quiet-roll-back' });
     expect(r.outcome).toBe('ROLLED_BACK');
@@ -65,6 +94,30 @@ describe('the quiet gate', () => {
       Date.parse('2026-11-22T04:21:10Z'),
     );
     expect(r.invariants).toEqual({ ok: true, violations: [] });
+  });
+
+  it('rolls back at once, naming the alarm, when the traffic alarm is gone', async () => {
+    const r = await rehearse({
+      app,
+      scenario: 'quiet-gate-quiet-at-once',
+      world: { trafficAlarmMissing: true },
+    });
+    expect(r.outcome).toBe('ROLLED_BACK');
+    expect(r.run.output?.failure).toMatchObject({
+      Error: 'TrafficAlarmMissing',
+      Cause: expect.stringContaining('CloudWatch has no such alarm') as unknown,
+    });
+    expect(r.tasks.upgrade.filter((t) => t === 'Quiet gate: read the traffic alarm')).toHaveLength(
+      1,
+    );
+    expect(r.invariants).toEqual({ ok: true, violations: [] });
+  });
+
+  it('says in its rollback which limit came and what the alarm said', async () => {
+    const r = await rehearse({ app, scenario: 'quiet-gate-not-quiet-roll-back' });
+    expect((r.run.output?.failure as { Cause: string }).Cause).toMatch(
+      /^Traffic stayed over the quiet gate’s threshold of 6000 requests a minute through \d+ checks a minute apart, to 2026-11-22T04:2.* the traffic alarm said ALARM\./,
+    );
   });
 
   it('switches over anyway after its 3 minutes when the input says so, and says so', async () => {

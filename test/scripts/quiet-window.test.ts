@@ -17,7 +17,11 @@ const fixture = (name: string) => join(FIXTURES, name);
 const cloudWatch = mockClient(CloudWatchClient);
 
 /** Runs the CLI's logic as `npm run quiet-window -- ...args` would, capturing what it prints. */
-async function run(args: string[], defaults: Defaults = { timeZone: 'UTC' }) {
+async function run(
+  args: string[],
+  defaults: Defaults = { timeZone: 'UTC' },
+  now = '2026-12-01T08:07:00Z',
+) {
   const out: string[] = [];
   const err: string[] = [];
   const regions: string[] = [];
@@ -28,7 +32,7 @@ async function run(args: string[], defaults: Defaults = { timeZone: 'UTC' }) {
     },
     readFile: (path) => readFileSync(path, 'utf8'),
     defaults: () => defaults,
-    now: () => new Date('2026-12-01T08:07:00Z'),
+    now: () => new Date(now),
     out: (line) => out.push(line),
     err: (line) => err.push(line),
   });
@@ -175,21 +179,34 @@ describe('reading CloudWatch', () => {
     expect(periodForWeeks(weeks)).toBe(period);
   });
 
+  /**
+   * What CloudWatch would answer for 4 weeks at 300 s up to `now`: 60 requests a minute, but
+   * 6 on Sunday 03:00-04:00 UTC.
+   */
+  function answerAt300(now: string) {
+    const end = Math.floor(Date.parse(now) / 300_000) * 300_000;
+    const times: Date[] = [];
+    const values: number[] = [];
+    for (let t = end - 28 * 86_400_000; t < end; t += 300_000) {
+      const d = new Date(t);
+      times.push(d);
+      values.push(d.getUTCDay() === 0 && d.getUTCHours() === 3 ? 30 : 300);
+    }
+    return { times, values };
+  }
+
   it('reads every page of RequestCount for the load balancer, in its region', async () => {
-    const answer = JSON.parse(readFileSync(fixture('four-weeks.json'), 'utf8')) as {
-      MetricDataResults: { Timestamps: string[]; Values: number[] }[];
-    };
-    const all = answer.MetricDataResults[0] ?? { Timestamps: [], Values: [] };
-    const half = Math.floor(all.Timestamps.length / 2);
+    const { times, values } = answerAt300('2026-12-01T08:07:00Z');
+    const half = Math.floor(times.length / 2);
     const page = (from: number, to: number) => ({
       Id: 'requests',
-      Timestamps: all.Timestamps.slice(from, to).map((t) => new Date(t)),
-      Values: all.Values.slice(from, to),
+      Timestamps: times.slice(from, to),
+      Values: values.slice(from, to),
     });
     cloudWatch
       .on(GetMetricDataCommand)
       .resolvesOnce({ MetricDataResults: [page(0, half)], NextToken: 'more' })
-      .resolvesOnce({ MetricDataResults: [page(half, all.Timestamps.length)] });
+      .resolvesOnce({ MetricDataResults: [page(half, times.length)] });
     const r = await run(
       ['--load-balancer', 'app/web/0123456789abcdef', '--region', 'eu-central-1', '--json'],
       { timeZone: 'UTC', region: 'eu-west-1' },
@@ -216,12 +233,54 @@ describe('reading CloudWatch', () => {
       StartTime: new Date('2026-11-03T08:05:00Z'),
       EndTime: new Date('2026-12-01T08:05:00Z'),
     });
-    const windows = (JSON.parse(r.out.join('')) as { windows: { weekday: string }[] }).windows;
-    expect(windows[0]?.weekday).toBe('Sunday');
+    const json = JSON.parse(r.out.join('')) as {
+      windows: { weekday: string; startUtc: string; requestsPerMinute: number }[];
+      missingPoints: number;
+      excludedWeeks: string[];
+    };
+    expect(json.windows[0]).toMatchObject({
+      weekday: 'Sunday',
+      startUtc: '03:00',
+      requestsPerMinute: 6,
+    });
+    expect(json.windows[1]?.requestsPerMinute).toBe(60);
+    expect(json.missingPoints).toBe(0);
+    // The first and last weeks are cut short by the range; neither is an outage.
+    expect(json.excludedWeeks).toEqual([]);
+  });
+
+  it('does not take a week the range cuts to its night for an outage', async () => {
+    // Ends on Monday 05:02 UTC: the last week holds only Monday's first five hours.
+    const { times, values } = answerAt300('2026-11-30T05:02:00Z');
+    cloudWatch
+      .on(GetMetricDataCommand)
+      .resolves({ MetricDataResults: [{ Id: 'requests', Timestamps: times, Values: values }] });
+    const r = await run(
+      ['--load-balancer', 'app/web/0123456789abcdef', '--region', 'eu-west-1'],
+      { timeZone: 'UTC' },
+      '2026-11-30T05:02:00Z',
+    );
+    expect(r.code).toBe(0);
+    expect(r.out.join('\n')).not.toContain('Left out');
+    expect(r.out.join('\n')).toContain('from 5 week(s)');
+  });
+
+  it('says which load balancer and region gave no data, instead of calling every hour quiet', async () => {
+    cloudWatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [{ Id: 'requests' }] });
+    const r = await run(['--load-balancer', 'app/web/0123456789abcdef', '--region', 'eu-west-1']);
+    expect(r).toMatchObject({
+      code: 1,
+      out: [],
+      err: [
+        'CloudWatch has no RequestCount for LoadBalancer app/web/0123456789abcdef in the last 4 week(s): ' +
+          'check --load-balancer (app/NAME/ID, the end of its ARN) and --region',
+      ],
+    });
   });
 
   it('finds the load balancer of an adopted platform in cdk.json’s listener ARN', async () => {
     cloudWatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
+    // (No data, so the run ends there: exit 1, the dimension named.)
     await run([], {
       region: 'eu-west-1',
       listenerArn:

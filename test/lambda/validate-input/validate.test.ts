@@ -186,6 +186,31 @@ describe('validateInput', () => {
     });
   });
 
+  it('lets a run wait less than the deployed gate, not more', () => {
+    const short = { ...defaults, quietGate: { ...defaults.quietGate, maxChecks: 20 } };
+    const ok = validateInput({ quietGate: { enabled: true, maxWaitMinutes: 10 } }, short, start);
+    expect(ok.valid && ok.plan.quietGate.maxChecks).toBe(10);
+    expect(
+      validateInput({ quietGate: { enabled: true, maxWaitMinutes: 30 } }, short, start),
+    ).toEqual({
+      valid: false,
+      error: 'InvalidInput.quietGate',
+      cause:
+        'quietGate.maxWaitMinutes must be at most the deployed quietUpgrade.upgrade.quietGate.maxWaitMinutes (20), got: 30',
+    });
+  });
+
+  it('never waits for quiet in the watchdog’s rebuilt plan, even when the gate is gone since', () => {
+    const gone = {
+      ...defaults,
+      quietGate: { ...defaults.quietGate, alarmName: '', enabled: false },
+    };
+    const rebuilt = validateInput({ quietGate: { enabled: true } }, gone, start, {
+      recovery: true,
+    });
+    expect(rebuilt.valid && rebuilt.plan.quietGate.enabled).toBe(false);
+  });
+
   it('refuses to turn on a quiet gate that was not deployed', () => {
     const none = { ...defaults, quietGate: { ...defaults.quietGate, alarmName: '' } };
     expect(validateInput({ quietGate: { enabled: true } }, none, start)).toEqual({
