@@ -7,7 +7,9 @@ import { escapeIdentifier, escapeLiteral } from 'pg';
 import * as v from 'valibot';
 import { database } from '../shared/database';
 import { logger } from '../shared/logger';
+import { mysqlDatabase } from '../shared/mysql';
 import { dropStatements, grantStatements, run } from './roles';
+import * as mysqlRoles from './roles-mysql';
 
 const secrets = new SecretsManagerClient({});
 const quoting = { escapeIdentifier, escapeLiteral };
@@ -22,6 +24,7 @@ const Properties = v.object({
   /** "demo": the demo platform is ours, so its tables are created here (schema.sql). */
   Schema: v.picklist(['demo', 'none']),
 });
+type Request = v.InferOutput<typeof Event>;
 const Event = v.variant('RequestType', [
   v.object({ RequestType: v.picklist(['Create', 'Delete']), ResourceProperties: Properties }),
   v.object({
@@ -34,6 +37,14 @@ const Event = v.variant('RequestType', [
 
 /** The physical id: one set of roles per stack; an update applies the new set in place. */
 const PHYSICAL_ID = 'quiet-upgrade-consumer-roles';
+
+/**
+ * DB_ENGINE: which database the roles are made in. 'postgres' (the default): RDS for
+ * PostgreSQL, Aurora PostgreSQL (roles.ts). 'mysql': RDS for MySQL, Aurora MySQL; 'mariadb':
+ * a MariaDB server, which sets passwords differently (roles-mysql.ts); both read the master
+ * secret's host, port, username, password and dbname (../shared/mysql).
+ */
+const Engine = v.picklist(['postgres', 'mysql', 'mariadb']);
 
 /**
  * The consumer roles, as a CloudFormation custom resource (the CDK Provider framework calls
@@ -53,6 +64,13 @@ export const handler = async (event: unknown): Promise<{ PhysicalResourceId: str
     throw new Error(`invalid consumer roles request: ${v.summarize(parsed.issues)}`);
   }
   const request = parsed.output;
+  const engine = v.safeParse(Engine, process.env.DB_ENGINE ?? 'postgres');
+  if (!engine.success) {
+    throw new Error(
+      `DB_ENGINE must be postgres, mysql or mariadb, got: ${JSON.stringify(process.env.DB_ENGINE)}`,
+    );
+  }
+  if (engine.output !== 'postgres') return mysqlUsers(request, engine.output);
   const props = request.ResourceProperties;
   const db = await database();
   if (request.RequestType === 'Delete') {
@@ -82,6 +100,43 @@ export const handler = async (event: unknown): Promise<{ PhysicalResourceId: str
   logger.info('consumer roles set', { roles: props.Roles.map((r) => `${r.role} → ${r.table}`) });
   return { PhysicalResourceId: PHYSICAL_ID };
 };
+
+/**
+ * The same resource on MySQL: one user per consumer (roles-mysql.ts), made, changed and
+ * dropped as the PostgreSQL roles are above. The statements run one by one on the master's
+ * connection, in the session every MySQL connection here starts with (SESSION_SETUP).
+ */
+async function mysqlUsers(
+  request: Request,
+  flavor: mysqlRoles.MysqlFlavor,
+): Promise<{ PhysicalResourceId: string }> {
+  const props = request.ResourceProperties;
+  const runAll = async (statements: string[]) => {
+    for (const text of statements) await mysqlDatabase.query(text);
+  };
+  if (request.RequestType === 'Delete') {
+    await runAll(props.Roles.flatMap((r) => mysqlRoles.dropStatements(r.role)));
+    logger.info('consumer users dropped', { users: props.Roles.map((r) => r.role) });
+    return { PhysicalResourceId: PHYSICAL_ID };
+  }
+  if (props.Schema === 'demo') {
+    await runAll(
+      mysqlRoles.sqlStatements(readFileSync(join(__dirname, 'schema-mysql.sql'), 'utf8')),
+    );
+  }
+  for (const r of props.Roles) {
+    const password = await passwordOf(r.secretArn, r.role);
+    await runAll(mysqlRoles.grantStatements({ role: r.role, table: r.table, password }, flavor));
+  }
+  if (request.RequestType === 'Update') {
+    const kept = new Set(props.Roles.map((r) => r.role));
+    const gone = request.OldResourceProperties.Roles.filter((r) => !kept.has(r.role));
+    await runAll(gone.flatMap((r) => mysqlRoles.dropStatements(r.role)));
+    if (gone.length > 0) logger.info('consumer users dropped', { users: gone.map((r) => r.role) });
+  }
+  logger.info('consumer users set', { users: props.Roles.map((r) => `${r.role} → ${r.table}`) });
+  return { PhysicalResourceId: PHYSICAL_ID };
+}
 
 async function passwordOf(secretArn: string, role: string): Promise<string> {
   const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }));

@@ -119,6 +119,12 @@ export const mysqlDatabase = {
     lastUsed = Date.now();
     return db.execute(sql, values);
   },
+  /** Runs one statement with no parameters and no rows (account management, DDL) as text. */
+  async query(sql: string): Promise<MysqlResult> {
+    const db = await connected();
+    lastUsed = Date.now();
+    return db.query(sql);
+  },
 };
 
 /** Whether an error says the credentials were refused (they may have been rotated). */
