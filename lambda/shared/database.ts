@@ -1,46 +1,8 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { type DatabaseSecret, forgetDatabaseSecret, readDatabaseSecret } from './database-secret';
 import { Pool } from 'pg';
-import { requiredEnv } from './env';
 import { logger } from './logger';
 
-/** The fields of the secret that CloudFormation generates and attaches to the instance. */
-interface DatabaseSecret {
-  host: string;
-  port: number;
-  username: string;
-  password: string;
-  dbname?: string;
-}
-
 let pool: Pool | undefined;
-
-/** How long the credentials are reused before they are read again (a rotation shows by then). */
-const SECRET_MAX_AGE_MS = 300_000;
-let secrets: SecretsManagerClient | undefined;
-let cached: { secret: DatabaseSecret; until: number } | undefined;
-
-/**
- * The database credentials, read with the SDK the runtime ships and kept for
- * SECRET_MAX_AGE_MS. (Not Powertools' getSecret: in the two functions that reach the database
- * it and what it pulls in were 8 KB of a bundle that must stay under 100 KB.)
- */
-async function readSecret(forceFetch = false): Promise<DatabaseSecret> {
-  if (!forceFetch && cached !== undefined && cached.until > Date.now()) return cached.secret;
-  const secretArn = requiredEnv('DB_SECRET_ARN');
-  secrets ??= new SecretsManagerClient({});
-  const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }));
-  if (out.SecretString === undefined || out.SecretString === '') {
-    throw new Error(`database secret ${secretArn} has no value`);
-  }
-  let secret: DatabaseSecret;
-  try {
-    secret = JSON.parse(out.SecretString) as DatabaseSecret;
-  } catch {
-    throw new Error(`database secret ${secretArn} is not JSON (host, port, username, password)`);
-  }
-  cached = { secret, until: Date.now() + SECRET_MAX_AGE_MS };
-  return secret;
-}
 
 function newPool(secret: DatabaseSecret, host: string): Pool {
   const p = new Pool({
@@ -73,7 +35,7 @@ function newPool(secret: DatabaseSecret, host: string): Pool {
  */
 export async function database(): Promise<Pool> {
   if (pool !== undefined) return pool;
-  const secret = await readSecret();
+  const secret = await readDatabaseSecret();
   pool = newPool(secret, secret.host);
   return pool;
 }
@@ -83,7 +45,7 @@ export async function database(): Promise<Pool> {
  * credentials, not kept: the caller ends it.
  */
 export async function databaseAt(host: string): Promise<Pool> {
-  return newPool(await readSecret(), host);
+  return newPool(await readDatabaseSecret(), host);
 }
 
 /**
@@ -91,7 +53,7 @@ export async function databaseAt(host: string): Promise<Pool> {
  * that follow soon, and makes the pool (it connects at its first query).
  */
 export async function warmDatabase(): Promise<void> {
-  await readSecret(true);
+  await readDatabaseSecret(true);
   await database();
 }
 
@@ -99,6 +61,6 @@ export async function warmDatabase(): Promise<void> {
 export async function resetDatabase(): Promise<void> {
   const old = pool;
   pool = undefined;
-  cached = undefined;
+  forgetDatabaseSecret();
   await old?.end().catch(() => undefined);
 }

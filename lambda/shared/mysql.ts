@@ -1,5 +1,4 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { requiredEnv } from './env';
+import { forgetDatabaseSecret, readDatabaseSecret } from './database-secret';
 import { MysqlConnection, MysqlError, type MysqlResult } from './mysql-client';
 
 /**
@@ -8,22 +7,9 @@ import { MysqlConnection, MysqlError, type MysqlResult } from './mysql-client';
  * and opened again when it was dropped (as at a switchover) or idle for a minute.
  */
 
-/** The fields of the secret that CloudFormation generates and attaches to the instance. */
-interface DatabaseSecret {
-  host: string;
-  port: number;
-  username: string;
-  password: string;
-  dbname?: string;
-}
-
-/** How long the credentials are reused before they are read again (a rotation shows by then). */
-const SECRET_MAX_AGE_MS = 300_000;
 /** A connection idle this long is not trusted (the environment may have been frozen meanwhile). */
 const IDLE_MS = 60_000;
 
-let secrets: SecretsManagerClient | undefined;
-let cached: { secret: DatabaseSecret; until: number } | undefined;
 let connection: Promise<MysqlConnection> | undefined;
 let lastUsed = 0;
 
@@ -43,26 +29,8 @@ export const SESSION_SETUP = "SET time_zone = '+00:00', sql_mode = 'TRADITIONAL'
 /** The server's "access denied" error (ER_ACCESS_DENIED_ERROR): the password was refused. */
 const ACCESS_DENIED = 1045;
 
-async function readSecret(forceFetch = false): Promise<DatabaseSecret> {
-  if (!forceFetch && cached !== undefined && cached.until > Date.now()) return cached.secret;
-  const secretArn = requiredEnv('DB_SECRET_ARN');
-  secrets ??= new SecretsManagerClient({});
-  const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }));
-  if (out.SecretString === undefined || out.SecretString === '') {
-    throw new Error(`database secret ${secretArn} has no value`);
-  }
-  let secret: DatabaseSecret;
-  try {
-    secret = JSON.parse(out.SecretString) as DatabaseSecret;
-  } catch {
-    throw new Error(`database secret ${secretArn} is not JSON (host, port, username, password)`);
-  }
-  cached = { secret, until: Date.now() + SECRET_MAX_AGE_MS };
-  return secret;
-}
-
 async function open(): Promise<MysqlConnection> {
-  const secret = await readSecret();
+  const secret = await readDatabaseSecret();
   const database = process.env.DB_NAME ?? secret.dbname;
   if (database === undefined || database === '') {
     throw new Error('the MySQL database is not named: set DB_NAME, or dbname in the secret');
@@ -136,7 +104,7 @@ export function isMysqlAuthFailure(err: unknown): boolean {
 export async function resetMysqlDatabase(): Promise<void> {
   const old = connection;
   connection = undefined;
-  cached = undefined;
+  forgetDatabaseSecret();
   const current = await old?.catch(() => undefined);
   await current?.close();
 }
