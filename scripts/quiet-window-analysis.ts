@@ -64,6 +64,8 @@ export interface Window {
   weekly: number[];
   /** The busiest single minute (in requests per minute) in the window, in any counted week. */
   peakPerMinute: number;
+  /** Datapoints the window holds, over the counted weeks: 0 is silence, or a metrics gap. */
+  datapoints: number;
 }
 
 export interface ExcludedWeek {
@@ -138,7 +140,10 @@ export function analyze(series: Series, lengthMinutes: number, timeZone: string)
   const periodMs = series.periodSeconds * 1000;
 
   // Requests and covered minutes per local week and slot.
-  const weeks = new Map<string, { requests: Float64Array; minutes: Float64Array }>();
+  const weeks = new Map<
+    string,
+    { requests: Float64Array; minutes: Float64Array; present: Float64Array }
+  >();
   let missingPoints = 0;
   let expectedPoints = 0;
   for (let t = series.startMs; t < series.endMs; t += periodMs) {
@@ -149,18 +154,23 @@ export function analyze(series: Series, lengthMinutes: number, timeZone: string)
     const key = weekKey(t, format);
     let week = weeks.get(key);
     if (week === undefined) {
-      week = { requests: new Float64Array(slots), minutes: new Float64Array(slots) };
+      week = {
+        requests: new Float64Array(slots),
+        minutes: new Float64Array(slots),
+        present: new Float64Array(slots),
+      };
       weeks.set(key, week);
     }
     const slot = Math.floor((local.weekday * 1440 + local.minute) / periodMinutes);
     week.requests[slot] = (week.requests[slot] ?? 0) + (value ?? 0);
     week.minutes[slot] = (week.minutes[slot] ?? 0) + periodMinutes;
+    if (value !== undefined) week.present[slot] = (week.present[slot] ?? 0) + 1;
   }
 
   // Leave out weeks far below the usual: an outage is not a quiet time. Each week is held
   // against the median rate of the same slots in all weeks, over the slots it covers, so a
   // week the range cuts short (only its nights, say) is not mistaken for an outage.
-  type Week = { requests: Float64Array; minutes: Float64Array };
+  type Week = { requests: Float64Array; minutes: Float64Array; present: Float64Array };
   const keys = [...weeks.keys()].sort();
   const all = keys.map((k) => weeks.get(k) as Week);
   const usual = Array.from({ length: slots }, (_, slot) =>
@@ -189,14 +199,26 @@ export function analyze(series: Series, lengthMinutes: number, timeZone: string)
     return true;
   });
 
-  // Prefix sums over two weeks back to back, so a window may run past Sunday midnight.
+  // Prefix sums over each week and the week after it, so a window may run past Sunday
+  // midnight into the next Monday (not this week's: that is six days earlier). A next week
+  // that is left out or outside the range counts as no data.
+  const countedSet = new Set(counted);
+  const nextWeek = (k: string) =>
+    new Date(Date.parse(`${k}T12:00:00Z`) + 7 * DAY_MS).toISOString().slice(0, 10);
+  const none: Week = {
+    requests: new Float64Array(slots),
+    minutes: new Float64Array(slots),
+    present: new Float64Array(slots),
+  };
   const prefix = counted.map((k) => {
-    const w = weeks.get(k) as { requests: Float64Array; minutes: Float64Array };
+    const w = weeks.get(k) as Week;
+    const after = countedSet.has(nextWeek(k)) ? (weeks.get(nextWeek(k)) as Week) : none;
     const req = new Float64Array(2 * slots + 1);
     const min = new Float64Array(2 * slots + 1);
     for (let i = 0; i < 2 * slots; i++) {
-      req[i + 1] = (req[i] ?? 0) + (w.requests[i % slots] ?? 0);
-      min[i + 1] = (min[i] ?? 0) + (w.minutes[i % slots] ?? 0);
+      const week = i < slots ? w : after;
+      req[i + 1] = (req[i] ?? 0) + (week.requests[i % slots] ?? 0);
+      min[i + 1] = (min[i] ?? 0) + (week.minutes[i % slots] ?? 0);
     }
     return { req, min };
   });
@@ -204,7 +226,7 @@ export function analyze(series: Series, lengthMinutes: number, timeZone: string)
   const windows: Window[] = [];
   const slotsPerDay = 1440 / periodMinutes;
   for (let day = 0; day < 7; day++) {
-    let best: Omit<Window, 'startUtc' | 'weekdayUtc' | 'peakPerMinute'> | undefined;
+    let best: Omit<Window, 'startUtc' | 'weekdayUtc' | 'peakPerMinute' | 'datapoints'> | undefined;
     let bestSlot = 0;
     for (let s = day * slotsPerDay; s < (day + 1) * slotsPerDay; s++) {
       const weekly: number[] = [];
@@ -239,11 +261,14 @@ export function analyze(series: Series, lengthMinutes: number, timeZone: string)
       // The busiest datapoint in the window, any counted week: at the datapoints' period, so
       // with 5-minute datapoints a 5-minute average, not one minute's count.
       let peak = 0;
+      let datapoints = 0;
       for (const k of counted) {
-        const w = weeks.get(k) as { requests: Float64Array; minutes: Float64Array };
+        const after = countedSet.has(nextWeek(k)) ? (weeks.get(nextWeek(k)) as Week) : none;
         for (let i = bestSlot; i < bestSlot + windowSlots; i++) {
+          const w = i < slots ? (weeks.get(k) as Week) : after;
           const minutes = w.minutes[i % slots] ?? 0;
           if (minutes > 0) peak = Math.max(peak, (w.requests[i % slots] ?? 0) / minutes);
+          datapoints += w.present[i % slots] ?? 0;
         }
       }
       windows.push({
@@ -251,6 +276,7 @@ export function analyze(series: Series, lengthMinutes: number, timeZone: string)
         startUtc: next.startUtc,
         weekdayUtc: next.weekdayUtc,
         peakPerMinute: peak,
+        datapoints,
       });
     }
   }

@@ -325,6 +325,13 @@ export function render(analysis: Analysis, source: string, margin = 1.5): string
         `${w.requestsPerMinute.toFixed(1).padStart(12)}  ±${Math.round(w.variation * 100)}% over ${w.weekly.length} week(s)`,
     );
   }
+  for (const w of analysis.windows.filter((x) => x.datapoints === 0)) {
+    lines.push(
+      '',
+      `${w.weekday} ${w.startLocal} has no datapoint at all: no request came, or CloudWatch has a ` +
+        'gap there. Check the load balancer was serving before you schedule into it.',
+    );
+  }
   if (analysis.missingPoints > 0) {
     lines.push(
       '',
@@ -453,6 +460,7 @@ export async function main(argv: readonly string[], deps: QuietWindowDeps): Prom
           startLocal: w.startLocal,
           timeZone,
           variation: Number(w.variation.toFixed(3)),
+          datapoints: w.datapoints,
           weeks: w.weekly.length,
         })),
         excludedWeeks: analysis.excluded.map((e) => e.week),

@@ -111,6 +111,10 @@ describe('the window finder, on saved GetMetricData answers', () => {
     expect(text.out.join('\n')).toContain(
       '24 of 2016 datapoints are absent and count as 0 requests',
     );
+    // A window with no datapoint at all is named: silence, or a gap in the metrics.
+    expect(text.out.join('\n')).toContain(
+      'Sunday 02:00 has no datapoint at all: no request came, or CloudWatch has a gap there.',
+    );
   });
 
   it('leaves out a week with an outage, and does not let an outage make an hour look quiet', async () => {
@@ -378,6 +382,27 @@ describe('arguments and files', () => {
         'f.json',
       ),
     ).toThrow('f.json: datapoints are 30 s apart; CloudWatch periods are multiples of 60 s');
+  });
+
+  it('runs a window past Sunday midnight into the next Monday, not the same week’s', () => {
+    // Hourly, 100 requests a minute, but 5 on the Sunday 23:00 hours and on the Mondays after
+    // them (9 and 16 November); the first Monday, 2 November, is busy at 00:00.
+    const start = Date.parse('2026-11-02T00:00:00Z');
+    const end = Date.parse('2026-11-16T01:00:00Z');
+    const points: { t: number; value: number }[] = [];
+    for (let t = start; t < end; t += 3_600_000) {
+      const d = new Date(t);
+      const quiet =
+        (d.getUTCDay() === 0 && d.getUTCHours() === 23) ||
+        (d.getUTCDay() === 1 && d.getUTCHours() === 0 && t > start);
+      points.push({ t, value: (quiet ? 5 : 100) * 60 });
+    }
+    const sunday = analyze(
+      { periodSeconds: 3600, startMs: start, endMs: end, points },
+      120,
+      'UTC',
+    ).windows.find((w) => w.weekday === 'Sunday');
+    expect(sunday).toMatchObject({ startLocal: '23:00', requestsPerMinute: 5 });
   });
 
   it('writes the cron for the local start in EventBridge Scheduler’s form', () => {
