@@ -54,6 +54,7 @@ export function buildApp(app: App): QuietUpgradeApp {
       databaseClients: database.databaseClients,
       databaseSecret: database.database.secret,
       databaseInstance: database.database.instance,
+      engine: config.database.engine,
     });
     platform = demoPlatform(config, database, buffers);
   }

@@ -98,3 +98,15 @@ export function compareEngineVersions(engine: DatabaseEngine, a: string, b: stri
   }
   return 0;
 }
+
+/**
+ * The database the MySQL engines' demo platform creates and its functions use (DB_NAME): a
+ * MySQL server has no default database to connect to, unlike PostgreSQL's `postgres`.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html (DBName)
+ */
+export const MYSQL_DATABASE = 'platform';
+
+/** The database name the demo's functions connect to: only the MySQL engines need one. */
+export function demoDatabaseName(engine: DatabaseEngine): string | undefined {
+  return engine === 'mysql' || engine === 'aurora-mysql' ? MYSQL_DATABASE : undefined;
+}

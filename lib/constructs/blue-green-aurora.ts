@@ -4,7 +4,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { ENGINE_SPECS } from '../engines';
+import { ENGINE_SPECS, demoDatabaseName } from '../engines';
 import { replicationParameters } from './blue-green-postgres';
 
 /** The Aurora engines a blue/green deployment supports. */
@@ -150,6 +150,8 @@ export class BlueGreenAurora extends Construct {
       // integration), so CloudFormation generates the secret and RDS never owns it.
       // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-general
       credentials: rds.Credentials.fromGeneratedSecret('platform_admin'),
+      // Aurora MySQL's platform database (the secret names it); PostgreSQL has `postgres`.
+      defaultDatabaseName: demoDatabaseName(props.engine),
       backup: { retention: props.backupRetention },
       // Encryption cannot be turned on later ("You can't change an unencrypted DB cluster into
       // an encrypted DB cluster"), and green is a copy of blue.

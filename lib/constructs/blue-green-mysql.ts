@@ -4,7 +4,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { ENGINE_SPECS } from '../engines';
+import { ENGINE_SPECS, MYSQL_DATABASE } from '../engines';
 
 export interface BlueGreenMysqlProps {
   /** The VPC that holds the database. */
@@ -103,6 +103,8 @@ export class BlueGreenMysql extends Construct {
       // integration), so CloudFormation generates the secret and RDS never owns it.
       // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-general
       credentials: rds.Credentials.fromGeneratedSecret('platform_admin'),
+      // The platform's database; the generated secret names it (dbname) for the functions.
+      databaseName: MYSQL_DATABASE,
       // Automated backups are the one documented prerequisite for an RDS for MySQL blue/green
       // deployment ("you must enable automated backups").
       // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-preparing-mysql

@@ -10,7 +10,9 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { BUFFER_TABLES, consumerRole } from '../../lambda/database-roles/roles';
+import { mysqlAccount } from '../../lambda/database-roles/roles-mysql';
 import type { BufferName } from '../../lambda/shared/contracts';
+import { type DatabaseEngine, demoDatabaseName } from '../engines';
 import { acknowledgeWildcards } from '../nag';
 import { LAMBDA_ROOT, NodeFunction } from './node-function';
 
@@ -21,14 +23,41 @@ export interface ConsumerRolesProps {
   readonly securityGroups: ec2.ISecurityGroup[];
   /** The master credentials: only the function that creates the roles reads them. */
   readonly masterSecret: secretsmanager.ISecret;
-  /** The instance whose connection fields each consumer's secret gets. */
+  /** The instance (or Aurora cluster) whose connection fields each consumer's secret gets. */
   readonly instance: secretsmanager.ISecretAttachmentTarget;
+  /**
+   * The database's engine: which SQL the roles function speaks.
+   * @default 'postgres'
+   */
+  readonly engine?: DatabaseEngine;
 }
 
-/** What the roles are made from: a change to either re-runs the custom resource. */
-const SOURCES = ['roles.ts', 'schema.sql', 'handler.ts'].map((f) =>
-  path.join(LAMBDA_ROOT, 'database-roles', f),
-);
+/** How the roles function makes roles for each engine (its DB_ENGINE), and from what. */
+interface RolesDialect {
+  readonly dbEngine: 'postgres' | 'mysql';
+  /** The schema the handler reads from beside itself. */
+  readonly schema: string;
+  /** What the roles are made from: a change to any re-runs the custom resource. */
+  readonly sources: readonly string[];
+}
+
+const POSTGRES: RolesDialect = {
+  dbEngine: 'postgres',
+  schema: 'schema.sql',
+  sources: ['roles.ts', 'schema.sql', 'handler.ts'],
+};
+// roles.ts too: it names the users and their tables (consumerRole, BUFFER_TABLES).
+const MYSQL: RolesDialect = {
+  dbEngine: 'mysql',
+  schema: 'schema-mysql.sql',
+  sources: ['roles.ts', 'roles-mysql.ts', 'schema-mysql.sql', 'handler.ts'],
+};
+const DIALECTS: Record<DatabaseEngine, RolesDialect> = {
+  postgres: POSTGRES,
+  'aurora-postgresql': POSTGRES,
+  mysql: MYSQL,
+  'aurora-mysql': MYSQL,
+};
 
 /**
  * The demo database's tables and one login role per buffer consumer, allowed to insert into
@@ -45,8 +74,15 @@ export class ConsumerRoles extends Construct {
 
   constructor(scope: Construct, id: string, props: ConsumerRolesProps) {
     super(scope, id);
+    const dialect = DIALECTS[props.engine ?? 'postgres'];
+    const dbName = demoDatabaseName(props.engine ?? 'postgres');
     const secrets: Partial<Record<BufferName, secretsmanager.ISecret>> = {};
     for (const buffer of props.buffers) {
+      // A MySQL user name has at most 32 characters: fail the synth, not the deployment.
+      // https://dev.mysql.com/doc/refman/8.0/en/user-names.html
+      if (dialect.dbEngine === 'mysql') mysqlAccount(consumerRole(buffer));
+      // The generated password (30 characters of printable ASCII, without
+      // DEFAULT_PASSWORD_EXCLUDE_CHARS) is what both roles.ts and roles-mysql.ts accept.
       const secret = new rds.DatabaseSecret(this, `${buffer}Secret`, {
         username: consumerRole(buffer),
         masterSecret: props.masterSecret,
@@ -70,14 +106,19 @@ export class ConsumerRoles extends Construct {
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
       securityGroups: props.securityGroups,
-      environment: { DB_SECRET_ARN: props.masterSecret.secretArn },
+      environment: {
+        DB_SECRET_ARN: props.masterSecret.secretArn,
+        // The handler's default is postgres; the PostgreSQL template stays as it was.
+        ...(dialect.dbEngine === 'postgres' ? {} : { DB_ENGINE: dialect.dbEngine }),
+        ...(dbName === undefined ? {} : { DB_NAME: dbName }),
+      },
       bundling: {
         // The handler reads the schema from beside itself.
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
           afterBundling: (_input: string, output: string) => [
-            `cp "${path.join(LAMBDA_ROOT, 'database-roles', 'schema.sql')}" "${output}/schema.sql"`,
+            `cp "${path.join(LAMBDA_ROOT, 'database-roles', dialect.schema)}" "${output}/${dialect.schema}"`,
           ],
         },
       },
@@ -124,7 +165,11 @@ export class ConsumerRoles extends Construct {
         })),
         Schema: 'demo',
         Version: createHash('sha256')
-          .update(SOURCES.map((f) => readFileSync(f)).join('\n'))
+          .update(
+            dialect.sources
+              .map((f) => readFileSync(path.join(LAMBDA_ROOT, 'database-roles', f)))
+              .join('\n'),
+          )
           .digest('hex')
           .slice(0, 16),
       },

@@ -5,6 +5,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { BufferName } from '../../lambda/shared/contracts';
+import { type DatabaseEngine, demoDatabaseName } from '../engines';
 import { NodeFunction } from './node-function';
 
 /** SQS keeps a message at most 14 days. */
@@ -22,6 +23,11 @@ export interface WriteBufferProps {
   readonly securityGroups: ec2.ISecurityGroup[];
   /** The database credentials (host, port, username, password). */
   readonly databaseSecret: secretsmanager.ISecret;
+  /**
+   * The database's engine: picks the consumer's code, which carries only its engine's driver.
+   * @default 'postgres'
+   */
+  readonly engine?: DatabaseEngine;
   /**
    * The consumer's timeout.
    * @default Duration.seconds(30)
@@ -105,8 +111,9 @@ export class WriteBuffer extends Construct {
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
     });
 
+    const dbName = demoDatabaseName(props.engine ?? 'postgres');
     this.consumer = new NodeFunction(this, 'Consumer', {
-      functionDir: 'buffer-consumer',
+      functionDir: CONSUMER_DIRS[props.engine ?? 'postgres'],
       description: `Applies buffered ${props.bufferName} writes to the platform database`,
       timeout: consumerTimeout,
       vpc: props.vpc,
@@ -116,6 +123,7 @@ export class WriteBuffer extends Construct {
         BUFFER_NAME: props.bufferName,
         DB_SECRET_ARN: props.databaseSecret.secretArn,
         POWERTOOLS_SERVICE_NAME: `${props.bufferName}-consumer`,
+        ...(dbName === undefined ? {} : { DB_NAME: dbName }),
       },
     });
     this.consumer.readSecret(props.databaseSecret);
@@ -134,3 +142,15 @@ export class WriteBuffer extends Construct {
     });
   }
 }
+
+/**
+ * The consumer's code per engine. MySQL's (RDS for MySQL, Aurora MySQL) is a function of its
+ * own with the same environment (lambda/buffer-consumer-mysql/handler.ts), so each bundle
+ * carries only its engine's driver.
+ */
+export const CONSUMER_DIRS: Record<DatabaseEngine, string> = {
+  postgres: 'buffer-consumer',
+  'aurora-postgresql': 'buffer-consumer',
+  mysql: 'buffer-consumer-mysql',
+  'aurora-mysql': 'buffer-consumer-mysql',
+};

@@ -6,6 +6,7 @@ import { BUFFER_NAMES, type BufferName } from '../../lambda/shared/contracts';
 import { ConsumerRoles } from '../constructs/consumer-roles';
 import { SUBNETS } from '../constructs/platform-network';
 import { WriteBuffer } from '../constructs/write-buffer';
+import type { DatabaseEngine } from '../engines';
 
 export interface BuffersStackProps extends StackProps {
   /** The platform VPC. */
@@ -14,8 +15,10 @@ export interface BuffersStackProps extends StackProps {
   readonly databaseClients: ec2.ISecurityGroup;
   /** The master credentials: only the function that creates the consumers' roles reads them. */
   readonly databaseSecret: secretsmanager.ISecret;
-  /** The database, whose connection fields each consumer's own secret gets. */
+  /** The database (instance or Aurora cluster), whose connection fields each consumer's secret gets. */
   readonly databaseInstance: secretsmanager.ISecretAttachmentTarget;
+  /** The database's engine (config `database.engine`): picks the consumers' and roles' SQL. */
+  readonly engine: DatabaseEngine;
 }
 
 /**
@@ -35,6 +38,7 @@ export class BuffersStack extends Stack {
       securityGroups: [props.databaseClients],
       masterSecret: props.databaseSecret,
       instance: props.databaseInstance,
+      engine: props.engine,
     });
     const buffers: Partial<Record<BufferName, WriteBuffer>> = {};
     for (const name of BUFFER_NAMES) {
@@ -44,6 +48,7 @@ export class BuffersStack extends Stack {
         vpcSubnets: { subnetGroupName: SUBNETS.app },
         securityGroups: [props.databaseClients],
         databaseSecret: roles.secrets[name],
+        engine: props.engine,
       });
       // No message is consumed before the role exists (the mapping is the function's child).
       buffer.consumer.node.addDependency(roles.resource);
