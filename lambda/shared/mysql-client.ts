@@ -42,6 +42,9 @@ const REQUIRED = CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_A
 const UTF8MB4 = 45;
 const MAX_PACKET = 0x1000000;
 
+/** The longest one command may wait for its answer. */
+const COMMAND_TIMEOUT_MS = 30_000;
+
 const COM_QUIT = 0x01;
 const COM_QUERY = 0x03;
 const COM_STMT_PREPARE = 0x16;
@@ -122,6 +125,11 @@ class Packets {
 
   get closed(): boolean {
     return this.failure !== undefined;
+  }
+
+  /** Bytes or packets read and not yet taken. */
+  get pending(): boolean {
+    return this.buffered.length > 0 || this.ready.length > 0;
   }
 
   next(): Promise<Buffer> {
@@ -278,6 +286,8 @@ export class MysqlConnection {
     const timeout = options.connectTimeoutMs ?? 5_000;
     const socket = net.connect({ host: options.host, port: options.port });
     socket.setNoDelay(true);
+    // Probes an idle connection, so one dropped without a word is found.
+    socket.setKeepAlive(true, 30_000);
     const connection = new MysqlConnection(socket);
     const timer = setTimeout(
       () =>
@@ -412,6 +422,11 @@ export class MysqlConnection {
   }
 
   private startTls(host: string, options: tls.ConnectionOptions): Promise<void> {
+    // Anything the server sent after its greeting and before TLS was never protected: read
+    // as if it came through TLS, a forged OK could stand in for the real answers.
+    if (this.packets.pending) {
+      return Promise.reject(new Error(`mysql: ${host} sent data before TLS started`));
+    }
     // `host` is the name the certificate must carry; SNI takes only a DNS name.
     const secure = tls.connect({
       servername: net.isIP(host) ? undefined : host,
@@ -424,6 +439,8 @@ export class MysqlConnection {
     return new Promise((resolve, reject) => {
       secure.once('secureConnect', () => resolve());
       secure.once('error', reject);
+      // Destroyed by the connect timeout, or closed by the server, mid-handshake.
+      secure.once('close', () => reject(new Error(`mysql: ${host} closed the TLS handshake`)));
     });
   }
 
@@ -510,8 +527,23 @@ export class MysqlConnection {
     throw err;
   }
 
+  /**
+   * Runs commands one at a time, each given COMMAND_TIMEOUT_MS: a connection that stops
+   * answering (one cut off at a switchover, say) is destroyed, not waited on until the
+   * function times out.
+   */
   private serially<T>(run: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(run);
+    const result = this.queue.then(async () => {
+      const timer = setTimeout(
+        () => this.destroy(new Error(`mysql: no answer in ${COMMAND_TIMEOUT_MS} ms`)),
+        COMMAND_TIMEOUT_MS,
+      );
+      try {
+        return await run();
+      } finally {
+        clearTimeout(timer);
+      }
+    });
     this.queue = result.catch(() => undefined);
     return result;
   }
@@ -526,7 +558,8 @@ export class MysqlConnection {
 
   private destroy(err: Error): void {
     this.packets.fail(err);
-    this.socket.destroy();
+    // With the error, so a TLS handshake under way fails rather than waits.
+    this.socket.destroy(err);
   }
 
   /** Says goodbye (COM_QUIT) and closes the socket. */

@@ -131,7 +131,7 @@ const SERVER_OPTIONS = [
  * A CA and a server certificate it signs for 127.0.0.1, made for this server alone (EC keys:
  * quick), so the tests check that the client verifies the server.
  */
-async function makeCertificates(openssl: string, dir: string): Promise<void> {
+export async function makeCertificates(openssl: string, dir: string): Promise<void> {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2'];
   await run(openssl, [
     'req',
