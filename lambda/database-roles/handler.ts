@@ -30,8 +30,11 @@ const Event = v.variant('RequestType', [
   v.object({
     RequestType: v.literal('Update'),
     ResourceProperties: Properties,
-    /** What the last Create or Update set: roles named there and no longer are dropped. */
-    OldResourceProperties: Properties,
+    /**
+     * What the last Create or Update set: roles named there and no longer are dropped. Only
+     * the role names are read, so a property added later does not fail every Update after it.
+     */
+    OldResourceProperties: v.object({ Roles: v.array(v.object({ role: text })) }),
   }),
 ]);
 
@@ -112,7 +115,21 @@ async function mysqlUsers(
 ): Promise<{ PhysicalResourceId: string }> {
   const props = request.ResourceProperties;
   const runAll = async (statements: string[]) => {
-    for (const text of statements) await mysqlDatabase.query(text);
+    for (const text of statements) {
+      try {
+        await mysqlDatabase.query(text);
+      } catch (err) {
+        // The server's message may quote the statement, password and all (a syntax error
+        // does), and this error reaches CloudFormation's events and the logs: say only what
+        // failed and the server's error number.
+        const e = err as { errno?: unknown; sqlState?: unknown };
+        // No `cause`: it would carry the server's message, which is what must not travel.
+        // eslint-disable-next-line preserve-caught-error
+        throw new Error(
+          `a consumer user statement (${text.split(' ').slice(0, 2).join(' ')} …) failed: MySQL error ${String(e.errno)} (${String(e.sqlState)})`,
+        );
+      }
+    }
   };
   if (request.RequestType === 'Delete') {
     await runAll(props.Roles.flatMap((r) => mysqlRoles.dropStatements(r.role)));

@@ -73,8 +73,12 @@ export const EFFECT_COLUMNS: Readonly<Record<string, readonly string[]>> = {
  */
 export type MysqlFlavor = 'mysql' | 'mariadb';
 
-/** MySQL user names have at most 32 characters; tables here are lower-case names. */
-const USER = /^[a-z_][a-z0-9_]{0,31}$/;
+/**
+ * MySQL user names have at most 32 characters; tables here are lower-case names. Every user
+ * these statements touch starts quiet_upgrade_: they revoke and drop, and must never reach
+ * the master or a platform's own users.
+ */
+const USER = /^quiet_upgrade_[a-z0-9_]{1,18}$/;
 const TABLE = /^[a-z_][a-z0-9_]{0,63}$/;
 /** Printable ASCII: what Secrets Manager generates, and the same bytes in any character set. */
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
@@ -82,7 +86,7 @@ const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 function checkUser(user: string): void {
   if (!USER.test(user)) {
     throw new Error(
-      `user must be a lower-case MySQL name of up to 32 characters, got: ${JSON.stringify(user)}`,
+      `user must be quiet_upgrade_ and a lower-case name, up to 32 characters, got: ${JSON.stringify(user)}`,
     );
   }
 }

@@ -43,10 +43,17 @@ export interface Queryable {
 }
 
 const NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Every role these statements touch starts quiet_upgrade_: they revoke and drop. */
+const ROLE = /^quiet_upgrade_[a-z0-9_]{1,49}$/;
 
 function checkName(kind: string, name: string): void {
   if (!NAME.test(name)) {
     throw new Error(`${kind} must be a lower-case PostgreSQL name, got: ${JSON.stringify(name)}`);
+  }
+  if (kind === 'role' && !ROLE.test(name)) {
+    throw new Error(
+      `role must start quiet_upgrade_: these statements revoke and drop, got: ${JSON.stringify(name)}`,
+    );
   }
 }
 

@@ -154,7 +154,8 @@ describe('RDS blue/green deployments and their tag', () => {
       expect(on(runbook, 'DeleteBlueGreenDeployment')).toContain(true);
       expect(on(runbook, 'SwitchoverBlueGreenDeployment')).toContain(true);
       // The watchdog may not switch over at all: a defect, gone deployment or not.
-      expect(on(watchdog, 'SwitchoverBlueGreenDeployment')).not.toContain(true);
+      expect(watchdog.length).toBeGreaterThan(0);
+      expect(on(watchdog, 'SwitchoverBlueGreenDeployment')).toEqual([false]);
     });
   });
 

@@ -58,8 +58,13 @@ describe('the MySQL consumer users, without a server', () => {
   it('refuses a name that is not a lower-case identifier, a table of no buffer, a short password', () => {
     const grant = { role: SENDS, table: 'email_sends', password: PASSWORD };
     expect(() => grantStatements({ ...grant, role: "x'@'%" }, 'mysql')).toThrow(
-      `user must be a lower-case MySQL name of up to 32 characters, got: "x'@'%"`,
+      `user must be quiet_upgrade_ and a lower-case name, up to 32 characters, got: "x'@'%"`,
     );
+    // Never the master or a platform's own user: these statements revoke and drop.
+    expect(() => grantStatements({ ...grant, role: 'platform_admin' }, 'mysql')).toThrow(
+      'user must be quiet_upgrade_',
+    );
+    expect(() => dropStatements('platform_admin')).toThrow('user must be quiet_upgrade_');
     expect(() => grantStatements({ ...grant, role: 'a'.repeat(33) }, 'mysql')).toThrow(/32/);
     expect(() => grantStatements({ ...grant, table: 'Email_Sends' }, 'mysql')).toThrow(
       'table must be a lower-case MySQL name, got: "Email_Sends"',
@@ -70,7 +75,9 @@ describe('the MySQL consumer users, without a server', () => {
     expect(() => grantStatements({ ...grant, password: 'short-pass-1234' }, 'mysql')).toThrow(
       `the password of ${SENDS} must be at least 16 characters`,
     );
-    expect(() => dropStatements('Robert; DROP')).toThrow(/lower-case MySQL name/);
+    expect(() => dropStatements('Robert; DROP')).toThrow(
+      /user must be quiet_upgrade_ and a lower-case name/,
+    );
   });
 
   it('never holds the password on MariaDB, and names caching_sha2_password on MySQL', () => {
@@ -363,6 +370,21 @@ describeMysql('the MySQL consumer users on a real server', () => {
       await as(SENDS, PASSWORD, async (c) => {
         expect(await applyMysqlEffect(c, messageFor('sends', 'handler-2'))).toBe('recorded');
       });
+    });
+
+    it('keeps the password out of the error when the server refuses a statement', async () => {
+      // MySQL's statement form on MariaDB: a syntax error (1064), whose message quotes the
+      // statement, password and all. The error goes to CloudFormation's events.
+      process.env.DB_ENGINE = 'mysql';
+      try {
+        const failure = handler(request('Create'));
+        await expect(failure).rejects.toThrow(
+          /^a consumer user statement \(CREATE USER …\) failed: MySQL error 1064 \(42000\)$/,
+        );
+        await expect(failure).rejects.not.toThrow(PASSWORD);
+      } finally {
+        process.env.DB_ENGINE = 'mariadb';
+      }
     });
 
     it('refuses an unknown DB_ENGINE before touching the database', async () => {

@@ -115,12 +115,19 @@ describe('grant statements', () => {
     expect(() =>
       grantStatements({ role: 'x"; DROP TABLE sign_ups; --', table: 'sign_ups', password }, q),
     ).toThrow('role must be a lower-case PostgreSQL name, got: "x\\"; DROP TABLE sign_ups; --"');
-    expect(() => grantStatements({ role: 'ok', table: 'Sign_Ups', password }, q)).toThrow(
-      'table must be a lower-case PostgreSQL name, got: "Sign_Ups"',
+    // Only the app's own roles: these statements revoke and drop.
+    expect(() =>
+      grantStatements({ role: 'platform_admin', table: 'sign_ups', password }, q),
+    ).toThrow(
+      'role must start quiet_upgrade_: these statements revoke and drop, got: "platform_admin"',
     );
-    expect(() => grantStatements({ role: 'ok', table: 'sign_ups', password: 'short' }, q)).toThrow(
-      'the password of ok must be at least 16 characters',
-    );
+    expect(() => dropStatements('platform_admin', q)).toThrow('role must start quiet_upgrade_');
+    expect(() =>
+      grantStatements({ role: 'quiet_upgrade_ok', table: 'Sign_Ups', password }, q),
+    ).toThrow('table must be a lower-case PostgreSQL name, got: "Sign_Ups"');
+    expect(() =>
+      grantStatements({ role: 'quiet_upgrade_ok', table: 'sign_ups', password: 'short' }, q),
+    ).toThrow('the password of quiet_upgrade_ok must be at least 16 characters');
   });
 
   it('set the SCRAM verifier PostgreSQL itself computes, and never hold the password', async () => {
@@ -152,8 +159,11 @@ describe('grant statements', () => {
 
   it('refuse a password SASLprep could change, and a role with a superuser’s attributes', async () => {
     expect(() =>
-      grantStatements({ role: 'ok', table: 'sign_ups', password: `${password}\u00e9` }, q),
-    ).toThrow('the password of ok must be printable ASCII');
+      grantStatements(
+        { role: 'quiet_upgrade_ok', table: 'sign_ups', password: `${password}\u00e9` },
+        q,
+      ),
+    ).toThrow('the password of quiet_upgrade_ok must be printable ASCII');
     await pg.db.exec('CREATE ROLE quiet_upgrade_mighty BYPASSRLS');
     await expect(
       run(admin, grantStatements({ role: 'quiet_upgrade_mighty', table: 'sign_ups', password }, q)),
