@@ -35,8 +35,27 @@ export async function readDatabaseSecret(forceFetch = false): Promise<DatabaseSe
   } catch {
     throw new Error(`database secret ${secretArn} is not JSON (host, port, username, password)`);
   }
+  // A missing host would connect to localhost without a word: name what is missing.
+  for (const field of ['host', 'port', 'username', 'password'] as const) {
+    const value = secret[field] as unknown;
+    if ((typeof value !== 'string' && typeof value !== 'number') || value === '') {
+      throw new Error(`database secret ${secretArn} has no ${field}`);
+    }
+  }
   cached = { secret, until: Date.now() + SECRET_MAX_AGE_MS };
   return secret;
+}
+
+/**
+ * TLS, verified, unless DB_TLS=disable and the database is on this machine's loopback (the
+ * tests' PGlite and MariaDB). Anywhere else, disabling it is refused.
+ */
+export function tlsWanted(host: string): boolean {
+  if (process.env.DB_TLS !== 'disable') return true;
+  if (host === '127.0.0.1' || host === '::1' || host === 'localhost') return false;
+  throw new Error(
+    `DB_TLS=disable is for a database on loopback only, got host: ${JSON.stringify(host)}`,
+  );
 }
 
 /** Forgets the cached credentials: the next read fetches them. */

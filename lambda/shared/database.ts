@@ -1,4 +1,9 @@
-import { type DatabaseSecret, forgetDatabaseSecret, readDatabaseSecret } from './database-secret';
+import {
+  type DatabaseSecret,
+  forgetDatabaseSecret,
+  readDatabaseSecret,
+  tlsWanted,
+} from './database-secret';
 import { Pool } from 'pg';
 import { logger } from './logger';
 
@@ -20,7 +25,7 @@ function newPool(secret: DatabaseSecret, host: string): Pool {
     // reach the database) adds them to Node's own list, so no bundle carries them.
     // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html
     // https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html
-    ssl: process.env.DB_TLS === 'disable' ? false : { rejectUnauthorized: true },
+    ssl: tlsWanted(host) ? { rejectUnauthorized: true } : false,
   });
   // A connection dropped while idle (as at a switchover) must not crash the function; the
   // next query opens a new one, to whichever instance the endpoint names then.

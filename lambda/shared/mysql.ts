@@ -1,4 +1,4 @@
-import { forgetDatabaseSecret, readDatabaseSecret } from './database-secret';
+import { forgetDatabaseSecret, readDatabaseSecret, tlsWanted } from './database-secret';
 import { MysqlConnection, MysqlError, type MysqlResult } from './mysql-client';
 
 /**
@@ -48,7 +48,7 @@ async function open(): Promise<MysqlConnection> {
     // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/mysql-ssl-connections.html
     // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Security.html
     // https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html
-    tls: process.env.DB_TLS === 'disable' ? false : { rejectUnauthorized: true },
+    tls: tlsWanted(secret.host) ? { rejectUnauthorized: true } : false,
     connectTimeoutMs: 5_000,
   });
   try {
