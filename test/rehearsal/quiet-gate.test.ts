@@ -1,4 +1,4 @@
-import { type RehearsalReport, rehearse } from '../../rehearsal/rehearse';
+import { type RehearsalOptions, type RehearsalReport, rehearse } from '../../rehearsal/rehearse';
 import { app } from '../helpers/upgrade';
 
 /*
@@ -6,6 +6,20 @@ import { app } from '../helpers/upgrade';
  * counts the requests the rehearsal's traffic sends through the load balancer (cdk.json's
  * threshold: 6,000 a minute, busy while any of the last 3 minutes had more).
  */
+/** Each distinct run once per file: several tests read the same runs. */
+const runs = new Map<string, Promise<RehearsalReport>>();
+function run(options: Omit<RehearsalOptions, 'app'>): Promise<RehearsalReport> {
+  const key = JSON.stringify(options);
+  let r = runs.get(key);
+  if (r === undefined) {
+    // One simulation at a time (sim.ts): chain after the runs already asked for.
+    const before = Promise.all(runs.values()).catch(() => undefined);
+    r = before.then(() => rehearse({ app, ...options }));
+    runs.set(key, r);
+  }
+  return r;
+}
+
 const gateOf = (r: RehearsalReport) =>
   r.run.output?.quietGate as { outcome: string; checks: number; at: string } | undefined;
 const firstAt = (r: RehearsalReport, event: string) => r.timeline.find((e) => e.event === event)?.t;
@@ -25,7 +39,7 @@ describe('the quiet gate', () => {
   });
 
   it('goes on at once when traffic is quiet already', async () => {
-    const r = await rehearse({ app, scenario: 'quiet-gate-quiet-at-once' });
+    const r = await run({ scenario: 'quiet-gate-quiet-at-once' });
     expect(r.outcome).toBe('UPGRADED');
     expect(gateOf(r)).toMatchObject({ outcome: 'quiet', checks: 0 });
     expect(r.invariants).toEqual({ ok: true, violations: [] });
@@ -33,12 +47,8 @@ describe('the quiet gate', () => {
 
   it('waits out a campaign’s burst, and the page meets at most a third of the users it would have', async () => {
     // One simulation at a time (sim.ts).
-    const gated = await rehearse({ app, scenario: 'quiet-gate' });
-    const ungated = await rehearse({
-      app,
-      scenario: 'quiet-gate',
-      input: { quietGate: { enabled: false } },
-    });
+    const gated = await run({ scenario: 'quiet-gate' });
+    const ungated = await run({ scenario: 'quiet-gate', input: { quietGate: { enabled: false } } });
     for (const r of [gated, ungated]) {
       expect(r.outcome).toBe('UPGRADED');
       expect(r.messages.lost).toBe(0);
@@ -61,12 +71,11 @@ describe('the quiet gate', () => {
 
   it('still cuts the users who meet the page when CloudWatch sees each minute three minutes late', async () => {
     // AWS does not say how late an alarm sees a datapoint (assumption alarm-datapoint-lag).
-    const late = await rehearse({
-      app,
+    const late = await run({
       scenario: 'quiet-gate',
       assumptions: { 'alarm-datapoint-lag': 'three-minutes' },
     });
-    const soon = await rehearse({ app, scenario: 'quiet-gate' });
+    const soon = await run({ scenario: 'quiet-gate' });
     expect(late.outcome).toBe('UPGRADED');
     expect(late.invariants).toEqual({ ok: true, violations: [] });
     // It sees the burst's end later, so it waits longer, and the page meets fewer users.
@@ -77,7 +86,7 @@ describe('the quiet gate', () => {
   });
 
   it('rolls back, page never on, when traffic stays busy until 5 minutes before the deadline', async () => {
-    const r = await rehearse({ app, scenario: 'quiet-gate-not-quiet-roll-back' });
+    const r = await run({ scenario: 'quiet-gate-not-quiet-roll-back' });
     expect(r.outcome).toBe('ROLLED_BACK');
     expect(r.run.output?.failure).toMatchObject({ Error: 'NotQuietInTime' });
     expect(firstAt(r, 'maintenance on')).toBeUndefined();
@@ -97,8 +106,7 @@ describe('the quiet gate', () => {
   });
 
   it('rolls back at once, naming the alarm, when the traffic alarm is gone', async () => {
-    const r = await rehearse({
-      app,
+    const r = await run({
       scenario: 'quiet-gate-quiet-at-once',
       world: { trafficAlarmMissing: true },
     });
@@ -114,14 +122,14 @@ describe('the quiet gate', () => {
   });
 
   it('says in its rollback which limit came and what the alarm said', async () => {
-    const r = await rehearse({ app, scenario: 'quiet-gate-not-quiet-roll-back' });
+    const r = await run({ scenario: 'quiet-gate-not-quiet-roll-back' });
     expect((r.run.output?.failure as { Cause: string }).Cause).toMatch(
       /^Traffic stayed over the quiet gate’s threshold of 6000 requests a minute through \d+ checks a minute apart, to 2026-11-22T04:2.* the traffic alarm said ALARM\./,
     );
   });
 
   it('switches over anyway after its 3 minutes when the input says so, and says so', async () => {
-    const r = await rehearse({ app, scenario: 'quiet-gate-not-quiet-switch-anyway' });
+    const r = await run({ scenario: 'quiet-gate-not-quiet-switch-anyway' });
     expect(r.outcome).toBe('UPGRADED');
     expect(gateOf(r)).toMatchObject({ outcome: 'not quiet in time: switched anyway', checks: 3 });
     expect(r.tasks.upgrade).toContain('Notify: not quiet in time');
