@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
+import { ENGINE_SPECS } from './engines';
 import { requiredEnv } from './env';
 import type { UpgradePlan } from './upgrade-plan';
 
@@ -12,6 +13,7 @@ import type { UpgradePlan } from './upgrade-plan';
  */
 export type DeployedResources = Pick<
   UpgradePlan,
+  | 'engine'
   | 'sourceIdentifier'
   | 'sourceArn'
   | 'currentEngineVersion'
@@ -26,6 +28,7 @@ export type DeployedResources = Pick<
 /** What the upgrade stack puts in DEPLOYED_RESOURCES: these fields of the plan defaults. */
 export function deployedResourcesOf(plan: DeployedResources): DeployedResources {
   return {
+    engine: plan.engine,
     sourceIdentifier: plan.sourceIdentifier,
     sourceArn: plan.sourceArn,
     currentEngineVersion: plan.currentEngineVersion,
@@ -40,6 +43,7 @@ export function deployedResourcesOf(plan: DeployedResources): DeployedResources 
 
 /** The fields of a plan that name a resource (or the version blue runs): never from the event. */
 const PINNED = [
+  'engine',
   'sourceIdentifier',
   'sourceArn',
   'currentEngineVersion',
@@ -80,7 +84,7 @@ export function deployedPlan<P extends object>(
     }
   }
   const target = given.targetEngineVersion;
-  const major = (version: string) => version.split('.')[0];
+  const major = (version: string) => ENGINE_SPECS[resources.engine].major(version);
   if (
     typeof target === 'string' &&
     resources.targetEngineVersion !== '' &&

@@ -1,3 +1,5 @@
+import type { DatabaseEngine } from './engines';
+
 /**
  * The plan of one upgrade run: the deploy-time defaults, overridden by the execution input,
  * checked by `validate-input`. Every later state reads it from `$.plan`.
@@ -7,7 +9,8 @@ export interface UpgradePlan {
   sourceIdentifier: string;
   /** Its ARN. */
   sourceArn: string;
-  engine: 'postgres';
+  /** The engine (lambda/shared/engines.ts); the runbook speaks postgres only so far. */
+  engine: DatabaseEngine;
   /** The version the stack says blue runs; preflight checks the real one. */
   currentEngineVersion: string;
   /** The version green is created with. */

@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { ENGINE_SPECS } from '../shared/engines';
 import { ISO_DATETIME } from '../shared/formats';
 import {
   QUIET_GATE_MARGIN_MINUTES,
@@ -12,12 +13,8 @@ export const MAX_DEADLINE_HOURS = 24;
 
 const ISO_TIME = 'must be an ISO 8601 time such as "2026-11-22T06:00:00Z"';
 const Input = v.strictObject({
-  targetEngineVersion: v.optional(
-    v.pipe(
-      v.string('must be a string'),
-      v.regex(/^\d{1,3}\.\d{1,3}$/, 'must be a major.minor version such as "17.2"'),
-    ),
-  ),
+  // Its form depends on the engine: checked below, against the deployed engine's.
+  targetEngineVersion: v.optional(v.string('must be a string')),
   dryRun: v.optional(v.boolean('must be true or false')),
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-timeout
   switchoverTimeoutSeconds: v.optional(
@@ -132,9 +129,16 @@ export function validateInput(
         `quietUpgrade.database.targetEngineVersion in cdk.json and deploy, got: ${JSON.stringify(target)}`,
     );
   }
+  const spec = ENGINE_SPECS[defaults.engine];
+  if (!spec.versionPattern.test(target)) {
+    return reject(
+      'targetEngineVersion',
+      `targetEngineVersion must be ${spec.versionExample} (engine ${defaults.engine}), got: ${JSON.stringify(target)}`,
+    );
+  }
   // Green uses the parameter group deployed for the target's family.
-  const deployedMajor = defaults.targetEngineVersion.split('.')[0];
-  if (target.split('.')[0] !== deployedMajor) {
+  const deployedMajor = spec.major(defaults.targetEngineVersion);
+  if (spec.major(target) !== deployedMajor) {
     return reject(
       'targetEngineVersion',
       `targetEngineVersion must be a ${deployedMajor}.x version, the family whose parameter group ` +

@@ -81,8 +81,6 @@ export class UpgradeStack extends Stack {
     });
     const topic = this.notifications.topic;
 
-    // parseConfig refuses the engines the runbook does not speak yet (RUNBOOK_ENGINES).
-    if (db.engine !== 'postgres') throw new Error(`the runbook does not support ${db.engine} yet`);
     this.planDefaults = {
       sourceIdentifier: source,
       sourceArn,

@@ -54,6 +54,7 @@ describe('the app as synthesized is what is rehearsed', () => {
   it('deploys every function that takes a plan with the identifiers of the plan defaults', () => {
     const d = app.defaults;
     const expected = {
+      engine: d.engine,
       sourceIdentifier: d.sourceIdentifier,
       sourceArn: d.sourceArn,
       currentEngineVersion: d.currentEngineVersion,

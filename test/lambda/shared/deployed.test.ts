@@ -24,7 +24,16 @@ describe('deployedPlan', () => {
     );
   });
 
+  it('keeps the run’s MySQL target within the deployed family (8.4, not 8)', () => {
+    deployFor({ engine: 'mysql', currentEngineVersion: '8.0.42', targetEngineVersion: '8.4.5' });
+    expect(deployedPlan({ targetEngineVersion: '8.4.6' }).engine).toBe('mysql');
+    expect(() => deployedPlan({ targetEngineVersion: '8.0.43' })).toThrow(
+      'plan.targetEngineVersion must be 8.4.x, the deployed target\'s major version, got: "8.0.43"',
+    );
+  });
+
   it.each([
+    ['engine', 'mysql'],
     ['sourceArn', 'arn:aws:rds:eu-west-1:123456789012:db:billing-db'],
     ['currentEngineVersion', '17.2'],
     ['targetParameterGroupName', 'someone-elses-group'],

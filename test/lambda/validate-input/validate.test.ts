@@ -211,6 +211,26 @@ describe('validateInput', () => {
     expect(rebuilt.valid && rebuilt.plan.quietGate.enabled).toBe(false);
   });
 
+  it('checks the target version in the deployed engine’s form and family', () => {
+    const mysql = {
+      ...defaults,
+      engine: 'mysql' as const,
+      currentEngineVersion: '8.0.42',
+      targetEngineVersion: '8.4.5',
+    };
+    const ok = validateInput({ targetEngineVersion: '8.4.6' }, mysql, start);
+    expect(ok.valid && ok.plan.targetEngineVersion).toBe('8.4.6');
+    expect(validateInput({ targetEngineVersion: '8.4' }, mysql, start)).toMatchObject({
+      valid: false,
+      cause: 'targetEngineVersion must be a version such as "8.0.42" (engine mysql), got: "8.4"',
+    });
+    // 8.0 is another family than the deployed 8.4 target, though both start with 8.
+    expect(validateInput({ targetEngineVersion: '8.0.43' }, mysql, start)).toMatchObject({
+      valid: false,
+      cause: expect.stringContaining('targetEngineVersion must be a 8.4.x version') as unknown,
+    });
+  });
+
   it('refuses to turn on a quiet gate that was not deployed', () => {
     const none = { ...defaults, quietGate: { ...defaults.quietGate, alarmName: '' } };
     expect(validateInput({ quietGate: { enabled: true } }, none, start)).toEqual({
