@@ -3,14 +3,15 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 
 /**
- * A MySQL client for exactly what the buffer consumers need: connect (TLS, the
+ * A MySQL client for exactly what the functions need: connect (TLS, the
  * mysql_native_password and caching_sha2_password plugins), run a statement or two to set up
- * the session, and execute prepared INSERTs with text parameters, reading the affected rows.
+ * the session, execute prepared INSERTs with text parameters, reading the affected rows, and
+ * read the rows of a query as text (the writer check's SELECTs).
  *
  * Why not a driver from npm: with the AWS SDK external, mysql2 bundles to about 1 MB minified
  * and the MariaDB connector to about 830 KB (iconv-lite alone is 480 KB of either), while
- * every function's bundle here stays under 100 KB. This is about 7 KB, and tested against a
- * real server (test/lambda/buffer-consumer/mysql.test.ts).
+ * every function's bundle here stays under 100 KB. This is about 9 KB, and tested against a
+ * real server (test/lambda/buffer-consumer/mysql.test.ts, test/lambda/shared/mysql-select.test.ts).
  *
  * The protocol, as documented by MySQL:
  * https://dev.mysql.com/doc/dev/mysql-server/latest/PAGE_PROTOCOL.html
@@ -34,6 +35,15 @@ const CLIENT_TRANSACTIONS = 0x2000;
 const CLIENT_SECURE_CONNECTION = 0x8000;
 const CLIENT_PLUGIN_AUTH = 0x80000;
 const CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA = 0x200000;
+/**
+ * Asked for when the server offers it (MySQL 5.7.5+, MariaDB 10.2+): lists of rows then end
+ * with an OK packet, and column definitions with nothing, instead of EOF packets, which MySQL
+ * has deprecated since 5.7.5. It is what MySQL's and MariaDB's own client libraries ask for,
+ * so the path RDS servers serve most. A server without it still gets the EOF form, and both
+ * are read (`select`, `prepare`).
+ * https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_eof_packet.html
+ */
+const CLIENT_DEPRECATE_EOF = 0x1000000;
 
 /** What this client cannot do without. */
 const REQUIRED = CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH;
@@ -49,6 +59,8 @@ const COM_QUIT = 0x01;
 const COM_QUERY = 0x03;
 const COM_STMT_PREPARE = 0x16;
 const COM_STMT_EXECUTE = 0x17;
+/** In a status flags field: another resultset follows this one. */
+const SERVER_MORE_RESULTS_EXISTS = 0x8;
 /** The parameter type sent for every value: the server converts text to the column's type. */
 const MYSQL_TYPE_VAR_STRING = 0xfd;
 
@@ -84,6 +96,12 @@ export interface MysqlConnectOptions {
 export interface MysqlResult {
   affectedRows: number;
   warnings: number;
+}
+
+/** What a statement that returns rows read: every value as the server's text, or null. */
+export interface MysqlRows {
+  columns: string[];
+  rows: (string | null)[][];
 }
 
 /** A packet reader over a socket: packets in order, each awaited by one `next()`. */
@@ -156,47 +174,68 @@ class Packets {
   }
 }
 
-/** A cursor over one packet's payload. */
+/**
+ * A packet that does not parse. Where the server's answer ends is then unknown, so a command
+ * that meets one closes the connection (`serially`).
+ */
+class MalformedPacket extends Error {}
+
+/**
+ * A cursor over one packet's payload, named for the errors. A read past the end throws
+ * `mysql: malformed <what> packet` rather than reading 0 or a short buffer.
+ */
 class Reader {
   constructor(
     private readonly b: Buffer,
+    private readonly what: string,
     public pos = 0,
   ) {}
+  malformed(): never {
+    throw new MalformedPacket(`mysql: malformed ${this.what} packet`);
+  }
+  /** Moves past `n` bytes; returns where they start. */
+  private take(n: number): number {
+    const at = this.pos;
+    if (n < 0 || at + n > this.b.length) this.malformed();
+    this.pos += n;
+    return at;
+  }
   u8(): number {
-    return this.b[this.pos++] ?? 0;
+    return this.b.readUInt8(this.take(1));
   }
   u16(): number {
-    const v = this.b.readUInt16LE(this.pos);
-    this.pos += 2;
-    return v;
+    return this.b.readUInt16LE(this.take(2));
   }
   u32(): number {
-    const v = this.b.readUInt32LE(this.pos);
-    this.pos += 4;
-    return v;
+    return this.b.readUInt32LE(this.take(4));
   }
   bytes(n: number): Buffer {
-    const v = this.b.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return v;
+    const at = this.take(n);
+    return this.b.subarray(at, at + n);
   }
   /** Up to the next NUL (or the end: some servers leave the last one out). */
   nulString(): string {
     const end = this.b.indexOf(0, this.pos);
     const stop = end === -1 ? this.b.length : end;
-    const v = this.b.toString('utf8', this.pos, stop);
-    this.pos = stop + 1;
+    const v = this.bytes(stop - this.pos).toString('utf8');
+    if (end !== -1) this.pos += 1;
     return v;
   }
-  /** A length-encoded integer. https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_dt_integers.html */
+  /**
+   * A length-encoded integer. 0xfb (NULL in a row) and 0xff are not integers.
+   * https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_dt_integers.html
+   */
   lenenc(): number {
     const first = this.u8();
     if (first < 0xfb) return first;
-    const size = first === 0xfc ? 2 : first === 0xfd ? 3 : 8;
-    const v =
-      size === 8 ? Number(this.b.readBigUInt64LE(this.pos)) : this.b.readUIntLE(this.pos, size);
-    this.pos += size;
-    return v;
+    const size = first === 0xfc ? 2 : first === 0xfd ? 3 : first === 0xfe ? 8 : 0;
+    if (size === 0) this.malformed();
+    const at = this.take(size);
+    return size === 8 ? Number(this.b.readBigUInt64LE(at)) : this.b.readUIntLE(at, size);
+  }
+  /** A length-encoded string, as UTF-8. */
+  lenencString(): string {
+    return this.bytes(this.lenenc()).toString('utf8');
   }
   rest(): Buffer {
     return this.b.subarray(this.pos);
@@ -220,7 +259,7 @@ function u32(n: number): Buffer {
 
 /** The ERR packet's error. https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_err_packet.html */
 function errorOf(packet: Buffer): MysqlError {
-  const r = new Reader(packet, 1);
+  const r = new Reader(packet, 'ERR', 1);
   const errno = r.u16();
   let sqlState = 'HY000';
   if (packet[r.pos] === 0x23 /* # */) {
@@ -232,11 +271,54 @@ function errorOf(packet: Buffer): MysqlError {
 
 /** The OK packet. https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_ok_packet.html */
 function resultOf(packet: Buffer): MysqlResult {
-  const r = new Reader(packet, 1);
+  const r = new Reader(packet, 'OK', 1);
   const affectedRows = r.lenenc();
   r.lenenc(); // last insert id
   r.u16(); // status flags
   return { affectedRows, warnings: r.u16() };
+}
+
+/**
+ * The status flags of the packet that ends a list of column definitions or rows: an EOF
+ * packet, or with CLIENT_DEPRECATE_EOF an OK packet with the header 0xfe.
+ * https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_eof_packet.html
+ */
+function statusOfEnd(packet: Buffer, ok: boolean): number {
+  const r = new Reader(packet, ok ? 'OK' : 'EOF');
+  if (r.u8() !== 0xfe) r.malformed();
+  if (ok) {
+    r.lenenc(); // affected rows
+    r.lenenc(); // last insert id
+  } else r.u16(); // warnings
+  return r.u16();
+}
+
+/**
+ * A column's name, from its definition (ColumnDefinition41), read to its end so a short one
+ * is found.
+ * https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_query_response_text_resultset_column_definition.html
+ */
+function columnName(packet: Buffer): string {
+  const r = new Reader(packet, 'column definition');
+  for (let i = 0; i < 4; i++) r.lenencString(); // catalog, schema, table, original table
+  const name = r.lenencString();
+  r.lenencString(); // original name
+  r.bytes(r.lenenc()); // the fixed-length fields: character set, length, type, flags, decimals
+  return name;
+}
+
+/** A text row: a length-encoded string per column, or 0xfb for NULL, and nothing more. */
+function rowOf(packet: Buffer, columns: number): (string | null)[] {
+  const r = new Reader(packet, 'row');
+  const row: (string | null)[] = [];
+  for (let i = 0; i < columns; i++) {
+    if (packet[r.pos] === 0xfb) {
+      r.pos += 1;
+      row.push(null);
+    } else row.push(r.lenencString());
+  }
+  if (r.pos !== packet.length) r.malformed();
+  return row;
 }
 
 const sha1 = (...parts: Buffer[]) => createHash('sha1').update(Buffer.concat(parts)).digest();
@@ -318,7 +400,7 @@ export class MysqlConnection {
     if (first[0] === 0xff) throw errorOf(first);
     // Initial Handshake Packet, protocol version 10.
     // https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_connection_phase_packets_protocol_handshake_v10.html
-    const r = new Reader(first);
+    const r = new Reader(first, 'handshake');
     const version = r.u8();
     if (version !== 10) throw new Error(`mysql: unsupported protocol version ${version}`);
     r.nulString(); // server version
@@ -341,7 +423,8 @@ export class MysqlConnection {
       CLIENT_LONG_PASSWORD |
       CLIENT_LONG_FLAG |
       CLIENT_TRANSACTIONS |
-      CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA;
+      CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA |
+      CLIENT_DEPRECATE_EOF;
     if (options.database !== undefined) wanted |= CLIENT_CONNECT_WITH_DB;
     if (options.tls !== false) {
       if (!(server & CLIENT_SSL)) throw new Error(`mysql: ${options.host} does not offer TLS`);
@@ -394,7 +477,7 @@ export class MysqlConnection {
         case 0xfe: {
           // Auth Switch Request: another plugin, with a new nonce.
           // https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_connection_phase_packets_protocol_auth_switch_request.html
-          const r = new Reader(packet, 1);
+          const r = new Reader(packet, 'auth switch', 1);
           plugin = r.nulString();
           const nonce = r.rest().subarray(0, 20);
           this.write(scramble(plugin, options.password, nonce), next);
@@ -406,8 +489,9 @@ export class MysqlConnection {
           if (plugin !== 'caching_sha2_password') {
             throw new Error(`mysql: unexpected auth data for plugin ${plugin}`);
           }
-          if (packet[1] === 0x03) break;
-          if (packet[1] === 0x04 && options.tls !== false) {
+          const status = new Reader(packet, 'auth more data', 1).u8();
+          if (status === 0x03) break;
+          if (status === 0x04 && options.tls !== false) {
             this.write(Buffer.from(`${options.password}\0`, 'utf8'), next);
             break;
           }
@@ -456,6 +540,46 @@ export class MysqlConnection {
   }
 
   /**
+   * Runs a statement that returns rows (`SELECT …`) with COM_QUERY, text as given, and reads
+   * its text resultset: the column names, and every value as the server's text for it
+   * (numbers and times too), or null for NULL. A statement without rows gives none.
+   * https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_query_response_text_resultset.html
+   */
+  select(sql: string): Promise<MysqlRows> {
+    return this.serially(async () => {
+      this.write(Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(sql, 'utf8')]), 0);
+      const first = await this.packets.next();
+      if (first[0] === 0xff) throw errorOf(first);
+      if (first[0] === 0x00) {
+        resultOf(first);
+        return { columns: [], rows: [] };
+      }
+      // 0xfb would ask for a local file, which this client never offers to send.
+      if (first[0] === 0xfb) return this.broken('unexpected LOCAL INFILE request');
+      const count = new Reader(first, 'column count').lenenc();
+      const columns: string[] = [];
+      for (let i = 0; i < count; i++) columns.push(columnName(await this.packets.next()));
+      const deprecateEof = (this.capabilities & CLIENT_DEPRECATE_EOF) !== 0;
+      if (!deprecateEof) statusOfEnd(await this.packets.next(), false);
+      const rows: (string | null)[][] = [];
+      for (;;) {
+        const packet = await this.packets.next();
+        if (packet[0] === 0xff) throw errorOf(packet);
+        // A row cannot start with 0xfe: its first value would be 16 MB or longer, more than
+        // a packet this client reads holds.
+        if (packet[0] === 0xfe) {
+          const status = statusOfEnd(packet, deprecateEof);
+          if (status & SERVER_MORE_RESULTS_EXISTS) {
+            return this.broken('the statement returned more than one resultset');
+          }
+          return { columns, rows };
+        }
+        rows.push(rowOf(packet, count));
+      }
+    });
+  }
+
+  /**
    * Runs a statement that returns no rows with text (or NULL) parameters, as a prepared
    * statement, prepared once per connection: the values never become SQL text.
    * https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_stmt_execute.html
@@ -499,14 +623,15 @@ export class MysqlConnection {
     if (ok[0] === 0xff) throw errorOf(ok);
     if (ok[0] !== 0x00)
       return this.broken(`unexpected answer 0x${ok[0]?.toString(16) ?? ''} to a prepare`);
-    const r = new Reader(ok, 1);
+    const r = new Reader(ok, 'prepare OK', 1);
     const id = r.u32();
     const columns = r.u16();
     const params = r.u16();
-    // A definition per parameter, then per column, each list ended by an EOF packet (this
-    // client does not ask for CLIENT_DEPRECATE_EOF).
+    // A definition per parameter, then per column, each list ended by an EOF packet unless
+    // CLIENT_DEPRECATE_EOF is on.
+    const eof = this.capabilities & CLIENT_DEPRECATE_EOF ? 0 : 1;
     for (const count of [params, columns]) {
-      if (count > 0) for (let i = 0; i <= count; i++) await this.packets.next();
+      if (count > 0) for (let i = 0; i < count + eof; i++) await this.packets.next();
     }
     if (columns > 0) return this.broken('a statement that returns rows is not supported');
     const statement = { id, params };
@@ -517,7 +642,7 @@ export class MysqlConnection {
   private result(packet: Buffer): MysqlResult {
     if (packet[0] === 0x00) return resultOf(packet);
     if (packet[0] === 0xff) throw errorOf(packet);
-    return this.broken('a statement that returns rows is not supported');
+    return this.broken('a statement that returns rows is not supported (select reads rows)');
   }
 
   /** The protocol state is unknown after an unexpected answer: the connection is closed. */
@@ -540,6 +665,9 @@ export class MysqlConnection {
       );
       try {
         return await run();
+      } catch (err) {
+        if (err instanceof MalformedPacket) this.destroy(err);
+        throw err;
       } finally {
         clearTimeout(timer);
       }
