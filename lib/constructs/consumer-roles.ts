@@ -32,25 +32,35 @@ export interface ConsumerRolesProps {
   readonly engine?: DatabaseEngine;
 }
 
-/** How the roles function makes roles for each engine (its DB_ENGINE), and from what. */
+/** The roles function for each engine: its code, its schema, and what its roles are made from. */
 interface RolesDialect {
   readonly dbEngine: 'postgres' | 'mysql';
-  /** The schema the handler reads from beside itself. */
+  /** The function's folder under lambda/: each engine's carries only its own driver. */
+  readonly dir: string;
+  /** The schema the handler reads from beside itself, from its folder. */
   readonly schema: string;
-  /** What the roles are made from: a change to any re-runs the custom resource. */
+  /** What the roles are made from (under lambda/): a change to any re-runs the custom resource. */
   readonly sources: readonly string[];
 }
 
 const POSTGRES: RolesDialect = {
   dbEngine: 'postgres',
+  dir: 'database-roles',
   schema: 'schema.sql',
-  sources: ['roles.ts', 'schema.sql', 'handler.ts'],
+  sources: ['roles.ts', 'schema.sql', 'handler.ts', 'request.ts'].map((f) => `database-roles/${f}`),
 };
 // roles.ts too: it names the users and their tables (consumerRole, BUFFER_TABLES).
 const MYSQL: RolesDialect = {
   dbEngine: 'mysql',
+  dir: 'database-roles-mysql',
   schema: 'schema-mysql.sql',
-  sources: ['roles.ts', 'roles-mysql.ts', 'schema-mysql.sql', 'handler.ts'],
+  sources: [
+    'database-roles/roles.ts',
+    'database-roles/roles-mysql.ts',
+    'database-roles/request.ts',
+    'database-roles-mysql/schema-mysql.sql',
+    'database-roles-mysql/handler.ts',
+  ],
 };
 const DIALECTS: Record<DatabaseEngine, RolesDialect> = {
   postgres: POSTGRES,
@@ -100,7 +110,7 @@ export class ConsumerRoles extends Construct {
     this.secrets = secrets as Record<BufferName, secretsmanager.ISecret>;
 
     const fn = new NodeFunction(this, 'Function', {
-      functionDir: 'database-roles',
+      functionDir: dialect.dir,
       description: 'Creates the demo tables and one database role per buffer consumer',
       timeout: Duration.minutes(2),
       vpc: props.vpc,
@@ -108,7 +118,7 @@ export class ConsumerRoles extends Construct {
       securityGroups: props.securityGroups,
       environment: {
         DB_SECRET_ARN: props.masterSecret.secretArn,
-        // The handler's default is postgres; the PostgreSQL template stays as it was.
+        // For the MySQL function: MySQL's statements, not MariaDB's (roles-mysql.ts).
         ...(dialect.dbEngine === 'postgres' ? {} : { DB_ENGINE: dialect.dbEngine }),
         ...(dbName === undefined ? {} : { DB_NAME: dbName }),
       },
@@ -118,7 +128,7 @@ export class ConsumerRoles extends Construct {
           beforeBundling: () => [],
           beforeInstall: () => [],
           afterBundling: (_input: string, output: string) => [
-            `cp "${path.join(LAMBDA_ROOT, 'database-roles', dialect.schema)}" "${output}/${dialect.schema}"`,
+            `cp "${path.join(LAMBDA_ROOT, dialect.dir, dialect.schema)}" "${output}/${dialect.schema}"`,
           ],
         },
       },
@@ -165,11 +175,7 @@ export class ConsumerRoles extends Construct {
         })),
         Schema: 'demo',
         Version: createHash('sha256')
-          .update(
-            dialect.sources
-              .map((f) => readFileSync(path.join(LAMBDA_ROOT, 'database-roles', f)))
-              .join('\n'),
-          )
+          .update(dialect.sources.map((f) => readFileSync(path.join(LAMBDA_ROOT, f))).join('\n'))
           .digest('hex')
           .slice(0, 16),
       },

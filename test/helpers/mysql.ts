@@ -31,7 +31,14 @@ const run = promisify(execFile);
 /** The master user, as RDS creates it, and a consumer's user, as in the database secret. */
 export const MYSQL_MASTER = { user: 'platform_admin', password: 'master-password' } as const;
 
-const SCHEMA_FILE = join(__dirname, '..', '..', 'lambda', 'database-roles', 'schema-mysql.sql');
+const SCHEMA_FILE = join(
+  __dirname,
+  '..',
+  '..',
+  'lambda',
+  'database-roles-mysql',
+  'schema-mysql.sql',
+);
 const SCHEMA = readFileSync(SCHEMA_FILE, 'utf8');
 
 /** The first of `names` found on PATH or in the sbin directories (where Debian puts mariadbd). */

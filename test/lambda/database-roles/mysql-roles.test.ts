@@ -337,7 +337,7 @@ describeMysql('the MySQL consumer users on a real server', () => {
       secrets.on(GetSecretValueCommand, { SecretId: OPENS_SECRET }).resolves({
         SecretString: JSON.stringify({ username: OPENS, password: OPENS_PASSWORD }),
       });
-      ({ handler } = await import('../../../lambda/database-roles/handler'));
+      ({ handler } = await import('../../../lambda/database-roles-mysql/handler'));
       ({ resetMysqlDatabase } = await import('../../../lambda/shared/mysql'));
     });
 
@@ -392,7 +392,7 @@ describeMysql('the MySQL consumer users on a real server', () => {
       secrets.resetHistory();
       try {
         await expect(handler(request('Create'))).rejects.toThrow(
-          'DB_ENGINE must be postgres, mysql or mariadb, got: "oracle"',
+          'DB_ENGINE must be mysql or mariadb, got: "oracle"',
         );
         expect(secrets).not.toHaveReceivedCommand(GetSecretValueCommand);
       } finally {

@@ -110,10 +110,10 @@ function consumerIngress(database: DatabaseStack): Record<string, unknown>[] {
     }));
 }
 
-/** The Version the roles resource must carry: a hash of exactly these database-roles files. */
+/** The Version the roles resource must carry: a hash of exactly these files under lambda/. */
 function versionOf(files: string[]): string {
   return createHash('sha256')
-    .update(files.map((f) => readFileSync(join(LAMBDA_ROOT, 'database-roles', f))).join('\n'))
+    .update(files.map((f) => readFileSync(join(LAMBDA_ROOT, f))).join('\n'))
     .digest('hex')
     .slice(0, 16);
 }
@@ -125,7 +125,13 @@ const CASES = [
     dbEngine: undefined,
     dbName: undefined,
     port: 5432,
-    sources: ['roles.ts', 'schema.sql', 'handler.ts'],
+    rolesDir: 'database-roles',
+    sources: [
+      'database-roles/roles.ts',
+      'database-roles/schema.sql',
+      'database-roles/handler.ts',
+      'database-roles/request.ts',
+    ],
   },
   {
     engine: 'mysql',
@@ -133,7 +139,14 @@ const CASES = [
     dbEngine: 'mysql',
     dbName: 'platform',
     port: 3306,
-    sources: ['roles.ts', 'roles-mysql.ts', 'schema-mysql.sql', 'handler.ts'],
+    rolesDir: 'database-roles-mysql',
+    sources: [
+      'database-roles/roles.ts',
+      'database-roles/roles-mysql.ts',
+      'database-roles/request.ts',
+      'database-roles-mysql/schema-mysql.sql',
+      'database-roles-mysql/handler.ts',
+    ],
   },
   {
     engine: 'aurora-postgresql',
@@ -141,7 +154,13 @@ const CASES = [
     dbEngine: undefined,
     dbName: undefined,
     port: 5432,
-    sources: ['roles.ts', 'schema.sql', 'handler.ts'],
+    rolesDir: 'database-roles',
+    sources: [
+      'database-roles/roles.ts',
+      'database-roles/schema.sql',
+      'database-roles/handler.ts',
+      'database-roles/request.ts',
+    ],
   },
   {
     engine: 'aurora-mysql',
@@ -149,7 +168,14 @@ const CASES = [
     dbEngine: 'mysql',
     dbName: 'platform',
     port: 3306,
-    sources: ['roles.ts', 'roles-mysql.ts', 'schema-mysql.sql', 'handler.ts'],
+    rolesDir: 'database-roles-mysql',
+    sources: [
+      'database-roles/roles.ts',
+      'database-roles/roles-mysql.ts',
+      'database-roles/request.ts',
+      'database-roles-mysql/schema-mysql.sql',
+      'database-roles-mysql/handler.ts',
+    ],
   },
 ] as const;
 
@@ -262,8 +288,20 @@ describe('BuffersStack for postgres, as before the engines', () => {
 });
 
 describe.each([
-  { engine: 'postgres', effect: 'ON CONFLICT', schema: 'schema.sql', other: 'schema-mysql.sql' },
-  { engine: 'mysql', effect: 'ON DUPLICATE KEY', schema: 'schema-mysql.sql', other: 'schema.sql' },
+  {
+    engine: 'postgres',
+    effect: 'ON CONFLICT',
+    rolesDir: 'database-roles',
+    schema: 'schema.sql',
+    other: 'schema-mysql.sql',
+  },
+  {
+    engine: 'mysql',
+    effect: 'ON DUPLICATE KEY',
+    rolesDir: 'database-roles-mysql',
+    schema: 'schema-mysql.sql',
+    other: 'schema.sql',
+  },
 ] as const)('the $engine bundles', (c) => {
   const { app, buffers } = build(c.engine, { bundle: true });
   const assembly = app.synth();
@@ -292,8 +330,14 @@ describe.each([
   it(`put ${c.schema} beside the roles handler`, () => {
     const dir = assetDir(find(resources, 'AWS::Lambda::Function', 'ConsumerRolesFunction'));
     expect(readFileSync(join(dir, c.schema), 'utf8')).toBe(
-      readFileSync(join(LAMBDA_ROOT, 'database-roles', c.schema), 'utf8'),
+      readFileSync(join(LAMBDA_ROOT, c.rolesDir, c.schema), 'utf8'),
     );
     expect(existsSync(join(dir, c.other))).toBe(false);
+    // Each engine's roles function carries only its own driver.
+    const code = readFileSync(join(dir, 'index.js'), 'utf8');
+    expect({
+      pg: code.includes('pg_roles'),
+      mysql: code.includes('IDENTIFIED WITH'),
+    }).toEqual({ pg: c.engine === 'postgres', mysql: c.engine === 'mysql' });
   });
 });
