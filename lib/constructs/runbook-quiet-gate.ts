@@ -27,16 +27,17 @@ export interface QuietGateProps {
  * The quiet gate, before the deadline check and the pause: the page's seconds cost the users
  * of those seconds, so the switchover waits for a quiet minute. What follows it is the
  * deadline check ('Is there time to switch over?'), so a gate that gives up late, or a quiet
- * minute found after the deadline, never starts a switchover past it. It reads the traffic alarm's state
- * (OK: no minute of the last 3 over the threshold), once a minute, at most
+ * minute found after the deadline, never starts a switchover past it. It reads the traffic
+ * alarm's state (OK: no minute of the last 3 over the threshold), once a minute, at most
  * `plan.quietGate.maxChecks` times and not past `plan.quietGate.until` (5 minutes before the
  * deadline); then it switches anyway or rolls back, as `plan.quietGate.onDeadline` says, and
  * says so in a notification and in `$.quietGate`, which the outcome carries. Off unless the
  * plan turns it on.
  *
  * An alarm's state follows its datapoints, which the load balancer sends each minute, so the
- * gate sees traffic as it was a minute or two ago: it may wait a minute longer than needed,
- * or start the pause as traffic rises again. Either costs users, never data.
+ * gate sees traffic as it was some time ago; how long, AWS does not say (the rehearsal models
+ * one and three minutes: assumption alarm-datapoint-lag). It may wait longer than needed, or
+ * start the pause as traffic rises again. Either costs users, never data.
  * https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
  * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarm-evaluation
  * https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html
