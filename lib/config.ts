@@ -1,7 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import * as v from 'valibot';
 import { BUFFER_NAMES, type BufferName } from '../lambda/shared/contracts';
-import { EMAIL } from '../lambda/shared/formats';
+import { EMAIL, shown as show, valueAt } from '../lambda/shared/formats';
 import { QUIET_GATE_MAX_WAIT_MINUTES } from '../lambda/shared/upgrade-plan';
 import { ENGINES, ENGINE_SPECS, type DatabaseEngine, compareEngineVersions } from './engines';
 
@@ -620,17 +620,4 @@ function entriesOf(node: unknown): Record<string, unknown> {
   const schema = node as { entries?: Record<string, unknown>; wrapped?: unknown } | undefined;
   if (schema?.entries !== undefined) return schema.entries;
   return schema?.wrapped === undefined ? {} : entriesOf(schema.wrapped);
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
-}
-
-function show(value: unknown): string {
-  return value === undefined ? '(missing)' : JSON.stringify(value);
 }

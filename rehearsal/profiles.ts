@@ -1,6 +1,7 @@
 import * as v from 'valibot';
 import { mulberry32 } from './sim';
 import { TRAFFIC_KINDS, type TrafficKind } from './traffic';
+import { shown as show, valueAt } from '../lambda/shared/formats';
 
 /**
  * The shape of the traffic over the day: for a kind and a virtual instant (ms since the
@@ -222,17 +223,4 @@ function problem(raw: unknown, issue: v.InferIssue<typeof schema>): string {
     return `${name(keys)} is required, got: (missing)`;
   }
   return `${name(keys)} ${issue.message}, got: ${show(valueAt(raw, keys))}`;
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
-}
-
-function show(value: unknown): string {
-  return value === undefined ? '(missing)' : JSON.stringify(value);
 }

@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { ENGINE_SPECS } from '../shared/engines';
-import { ISO_DATETIME } from '../shared/formats';
+import { ISO_DATETIME, valueAt } from '../shared/formats';
 import {
   QUIET_GATE_MARGIN_MINUTES,
   QUIET_GATE_MAX_WAIT_MINUTES,
@@ -97,8 +97,7 @@ export function validateInput(
       const unknown = Object.keys(raw).filter((key) => !Object.hasOwn(Input.entries, key));
       return reject(field, `unknown field(s): ${unknown.join(', ')}`);
     }
-    let got: unknown = raw;
-    for (const key of path) got = (got as Record<string, unknown> | undefined)?.[key];
+    const got = valueAt(raw, path);
     return reject(
       field,
       `${path.join('.') || field} ${issue.message}, got: ${JSON.stringify(got)}`,

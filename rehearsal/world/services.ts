@@ -173,10 +173,10 @@ export class CloudWatchModel {
 
   constructor(
     private readonly rds: RdsModel,
-    private readonly alarms: AlarmSpec[] = [],
-    private readonly now: () => number = () => Date.now(),
+    private readonly alarms: AlarmSpec[],
+    private readonly now: () => number,
     /** How long after a minute ends an alarm sees its datapoint (assumption alarm-datapoint-lag). */
-    private readonly lagMs: () => number = () => 60_000,
+    private readonly lagMs: () => number,
   ) {}
 
   /** The load balancer counts requests (traffic.ts calls this as they come). */
