@@ -6,6 +6,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import * as v from 'valibot';
 import { deployedPlan } from '../shared/deployed';
+import { ENGINES } from '../shared/engines';
 import { logger } from '../shared/logger';
 import { preflight, type PreflightEvent, type PreflightResult } from './preflight';
 
@@ -23,7 +24,8 @@ const Event = v.object({
   plan: v.looseObject({
     sourceIdentifier: text,
     sourceArn: text,
-    engine: v.literal('postgres'),
+    // Every engine: preflight itself answers an unsupported one with a failure that says so.
+    engine: v.picklist(ENGINES),
     currentEngineVersion: text,
     targetEngineVersion: text,
     listenerArn: text,

@@ -28,6 +28,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { paginateListExecutions, type SFNClient } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type DatabaseEngine, ENGINE_SPECS } from '../shared/engines';
 import { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX } from '../shared/upgrade-plan';
 import type { CheckResult, UpgradePlan } from '../shared/upgrade-plan';
 
@@ -83,30 +84,59 @@ const skip = (name: string, why: string): Outcome => ({
 });
 
 /**
+ * The engines this runbook upgrades: RDS DB instances. Aurora runs DB clusters, which the
+ * runbook does not handle yet (config refuses them at synth).
+ */
+const INSTANCE_ENGINES = ['postgres', 'mysql'] as const;
+type InstanceEngine = (typeof INSTANCE_ENGINES)[number];
+const isInstanceEngine = (engine: DatabaseEngine): engine is InstanceEngine =>
+  (INSTANCE_ENGINES as readonly string[]).includes(engine);
+
+/**
  * Everything that must hold before an upgrade starts. Every check runs and every failure is
  * reported; it throws only for unexpected SDK errors, which the state machine retries.
+ * `checks` names only the checks that apply to the plan's engine: a PostgreSQL-only check is
+ * not listed for MySQL (and the reverse), so every line an operator reads is a real check.
  */
 export async function preflight(
   clients: PreflightClients,
   event: PreflightEvent,
 ): Promise<PreflightResult> {
   const { plan } = event;
+  const engine = plan.engine;
+  if (!isInstanceEngine(engine)) return unsupportedEngine(engine);
   const id = plan.sourceIdentifier;
   const instance = await describeInstance(clients.rds, id);
   const noInstance = `source DB instance "${id}" could not be described`;
   const whenInstance = (name: string, run: (db: DBInstance) => Promise<Outcome> | Outcome) =>
     instance ? run(instance) : skip(name, noInstance);
 
+  // The checks of blue itself, which differ by engine, each in the order an operator reads.
+  const instanceChecks: Record<InstanceEngine, () => (Promise<Outcome> | Outcome)[]> = {
+    postgres: () => [
+      sourceAvailable(id, instance),
+      whenInstance('valid-upgrade-target', (db) => validUpgradeTarget(clients.rds, plan, db)),
+      whenInstance('automated-backups', (db) => automatedBackups(engine, id, db)),
+      whenInstance('logical-replication', (db) => logicalReplication(clients.rds, id, db)),
+      whenInstance('no-managed-master-password', (db) => noManagedMasterPassword(id, db)),
+      whenInstance('major-upgrade-source-version', (db) => majorUpgradeSourceVersion(plan, db)),
+    ],
+    mysql: () => [
+      sourceAvailable(id, instance),
+      whenInstance('valid-upgrade-target', (db) => validUpgradeTarget(clients.rds, plan, db)),
+      whenInstance('automated-backups', (db) => automatedBackups(engine, id, db)),
+      whenInstance('no-managed-master-password', (db) => noManagedMasterPassword(id, db)),
+      // Reads the plan's target group, not blue: it runs whether or not blue was described.
+      greenEventSchedulerOff(clients.rds, plan.targetParameterGroupName),
+      whenInstance('no-custom-option-group', (db) => noCustomOptionGroup(plan, db)),
+    ],
+  };
+
   const outcomes = await Promise.all([
-    sourceAvailable(id, instance),
-    whenInstance('valid-upgrade-target', (db) => validUpgradeTarget(clients.rds, plan, db)),
-    whenInstance('automated-backups', (db) => automatedBackups(id, db)),
-    whenInstance('logical-replication', (db) => logicalReplication(clients.rds, id, db)),
-    whenInstance('no-managed-master-password', (db) => noManagedMasterPassword(id, db)),
-    whenInstance('major-upgrade-source-version', (db) => majorUpgradeSourceVersion(plan, db)),
+    ...instanceChecks[engine](),
     noOtherBlueGreen(clients.rds, id, instance?.DBInstanceArn ?? plan.sourceArn),
     noLeftoverInstances(clients.rds, id),
-    rdsProxy(clients.rds, id),
+    rdsProxy(clients.rds, engine, id),
     singleFlight(clients.sfn, event.stateMachineArn, event.executionArn),
     ...plan.queues.map((queue) => queueExists(clients.sqs, queue)),
     ...plan.mappings.map((mapping) => mappingEnabled(clients.lambda, mapping)),
@@ -199,20 +229,42 @@ async function validUpgradeTarget(
   return pass(name, `${actual}${stackSays} can be upgraded to ${plan.targetEngineVersion}`);
 }
 
-function automatedBackups(id: string, db: DBInstance): Outcome {
+/** An Aurora engine: one failure, and nothing is called. */
+function unsupportedEngine(engine: DatabaseEngine): PreflightResult {
+  const problem =
+    `plan.engine is "${engine}", which this runbook does not support yet: it upgrades RDS DB ` +
+    `instances (${INSTANCE_ENGINES.join(', ')}), and ${engine} runs as an Aurora DB cluster. ` +
+    'Nothing was changed; upgrade the cluster another way.';
+  return {
+    passed: false,
+    failures: [problem],
+    source: null,
+    checks: [{ name: 'engine-supported', ok: false, detail: problem }],
+  };
+}
+
+function automatedBackups(engine: InstanceEngine, id: string, db: DBInstance): Outcome {
   const name = 'automated-backups';
   // Blue/green prerequisites: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-preparing
+  // For RDS for MySQL "you must enable automated backups", and they are what turns the binary
+  // log on, which green's replication reads: "The automated backups feature determines whether
+  // binary logging is turned on or off for MySQL ... Set the backup retention period to a
+  // positive nonzero value."
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-preparing-mysql
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_LogAccess.MySQL.BinaryFormat.html
   // A retention period of 0 turns automated backups off:
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithAutomatedBackups.html
   const days = db.BackupRetentionPeriod ?? 0;
+  const mysql = engine === 'mysql';
   if (days <= 0) {
     return fail(
       name,
-      `Automated backups are off on "${id}" (BackupRetentionPeriod ${days}). ` +
+      `Automated backups are off on "${id}" (BackupRetentionPeriod ${days})` +
+        (mysql ? ', and with them binary logging, which blue/green replicates from. ' : '. ') +
         'Set database.backupRetentionDays (1-35) in cdk.json, deploy, then start again.',
     );
   }
-  return pass(name, `backups kept ${days} days`);
+  return pass(name, `backups kept ${days} days${mysql ? ', so binary logging is on' : ''}`);
 }
 
 async function logicalReplication(rds: RDSClient, id: string, db: DBInstance): Promise<Outcome> {
@@ -350,6 +402,97 @@ function majorUpgradeSourceVersion(plan: UpgradePlan, db: DBInstance): Outcome {
   );
 }
 
+/** event_scheduler values that keep the Event Scheduler from running (MySQL takes 0 for OFF). */
+const EVENT_SCHEDULER_OFF: ReadonlySet<string> = new Set(['off', '0', 'disabled']);
+
+async function greenEventSchedulerOff(rds: RDSClient, group: string): Promise<Outcome> {
+  const name = 'green-event-scheduler-off';
+  // "The Event Scheduler (event_scheduler parameter) must be disabled on the green environment
+  // when you create a blue/green deployment. This prevents events from being generated in the
+  // green environment and causing inconsistencies." Green gets plan.targetParameterGroupName
+  // (TargetDBParameterGroupName), so that group is the one read, not blue's.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-general
+  // A group that does not set it leaves the engine default. AWS does not say what that is on
+  // RDS for MySQL, and MySQL's own default is ON since 8.0 ("ON is the default event_scheduler
+  // value"), so only a value that turns it off passes (fail closed).
+  // https://dev.mysql.com/worklog/task/?id=9644
+  // https://dev.mysql.com/doc/refman/8.4/en/events-configuration.html
+  if (group === '') {
+    return fail(
+      name,
+      'plan.targetParameterGroupName is empty, got: "", so the parameter group green gets, and ' +
+        'its event_scheduler, cannot be checked. Set database.targetParameterGroupName in ' +
+        'cdk.json to a group with event_scheduler=OFF, deploy, then start again.',
+    );
+  }
+  const value = await parameterValue(rds, group, 'event_scheduler');
+  if (value === null) {
+    return fail(
+      name,
+      `Parameter group "${group}" (plan.targetParameterGroupName), which green gets, was not found. ` +
+        'Deploy the QuietUpgradeDatabase stack, or name an existing group in ' +
+        'database.targetParameterGroupName, then start again.',
+    );
+  }
+  if (value === undefined || !EVENT_SCHEDULER_OFF.has(value.toLowerCase())) {
+    const seen =
+      value === undefined
+        ? 'not set (the engine default, which AWS does not document as OFF)'
+        : `"${value}"`;
+    return fail(
+      name,
+      `event_scheduler is ${seen} in parameter group "${group}", which green gets; blue/green ` +
+        `needs the Event Scheduler off on green. Set event_scheduler=OFF in "${group}", then start again.`,
+    );
+  }
+  return pass(name, `event_scheduler=${value} in "${group}", the parameter group green gets`);
+}
+
+function noCustomOptionGroup(plan: UpgradePlan, db: DBInstance): Outcome {
+  const name = 'no-custom-option-group';
+  const id = plan.sourceIdentifier;
+  // RDS for MySQL: "If the source database is associated with a custom option group, you can't
+  // specify a major version upgrade when you create a blue/green deployment." AWS's way round
+  // it (create green without the upgrade, then upgrade green) is not this runbook's.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-mysql
+  const actual = db.EngineVersion ?? '';
+  const major = ENGINE_SPECS.mysql.major;
+  if (actual !== '' && major(actual) === major(plan.targetEngineVersion)) {
+    return pass(
+      name,
+      `${actual} to ${plan.targetEngineVersion} is not a major upgrade, so any option group will do`,
+    );
+  }
+  // AWS has no field that says an option group is a default one. RDS's own are named like
+  // "default:mysql-8-0" (the pages read for this do not spell the scheme out), and a group
+  // anyone creates or copies "must contain from 1 to 255 letters, numbers, or hyphens", so it
+  // can never start with "default:".
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateOptionGroup.html
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyOptionGroup.html
+  const memberships = db.OptionGroupMemberships ?? [];
+  const custom = memberships.filter((m) => !(m.OptionGroupName ?? '').startsWith('default:'));
+  if (custom.length > 0) {
+    const groups = custom
+      .map((m) => `"${m.OptionGroupName ?? '(no name)'}" (${m.Status ?? 'status unknown'})`)
+      .join(', ');
+    const defaultGroup = `default:mysql-${major(actual).replace('.', '-')}`;
+    return fail(
+      name,
+      `"${id}" uses custom option group ${groups}, and RDS refuses a major version upgrade ` +
+        `(${actual || 'version not reported'} to ${plan.targetEngineVersion}) in a blue/green ` +
+        `deployment whose source has a custom option group. If no option in it is needed, move ` +
+        `"${id}" to the default option group ${defaultGroup} and start again; otherwise upgrade ` +
+        'it outside this runbook (a blue/green deployment without a major version upgrade, then ' +
+        'upgrade green).',
+    );
+  }
+  const names = memberships.map((m) => `"${m.OptionGroupName ?? ''}"`).join(', ');
+  return pass(
+    name,
+    names === '' ? `"${id}" reports no option group` : `"${id}" uses only ${names}`,
+  );
+}
+
 async function noOtherBlueGreen(rds: RDSClient, id: string, sourceArn: string): Promise<Outcome> {
   const name = 'no-other-blue-green-deployment';
   // The "source" filter takes the source's ARN.
@@ -413,7 +556,13 @@ async function noLeftoverInstances(rds: RDSClient, id: string): Promise<Outcome>
   return pass(name, `no DB instance named "${oldBlue}" or "${failedWriter}"`);
 }
 
-async function rdsProxy(rds: RDSClient, id: string): Promise<Outcome> {
+/** The proxy EngineFamily that can target each engine's instances. */
+const PROXY_ENGINE_FAMILY: Record<InstanceEngine, string> = {
+  postgres: 'POSTGRESQL',
+  mysql: 'MYSQL',
+};
+
+async function rdsProxy(rds: RDSClient, engine: InstanceEngine, id: string): Promise<Outcome> {
   const name = 'rds-proxy';
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-blue-green.html
   // "RDS Proxy supports Blue/Green Deployments for RDS for PostgreSQL, RDS for MySQL and RDS
@@ -423,8 +572,11 @@ async function rdsProxy(rds: RDSClient, id: string): Promise<Outcome> {
   // you create the blue/green deployment. You cannot add a blue instance to an RDS Proxy after
   // a blue/green deployment has been created for that instance."
   // So a proxy in front of blue is allowed, but it must be able to reach blue now: a proxy
-  // that cannot would fail the switchover guardrail after green was built.
-  const proxies = await postgresProxies(rds);
+  // that cannot would fail the switchover guardrail after green was built. (The general
+  // limitations page still lists "Amazon RDS Proxy" among features blue/green does not support;
+  // the proxy's own page above is the specific one, and the same for PostgreSQL and MySQL.)
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-general
+  const proxies = await proxiesOf(rds, PROXY_ENGINE_FAMILY[engine]);
   const problems: string[] = [];
   const seen: string[] = [];
   for (const proxy of proxies) {
@@ -449,8 +601,8 @@ async function rdsProxy(rds: RDSClient, id: string): Promise<Outcome> {
   return pass(name, `no RDS Proxy targets "${id}"; do not add it to one until the upgrade is over`);
 }
 
-/** Every proxy that can target a PostgreSQL instance (EngineFamily POSTGRESQL). */
-async function postgresProxies(rds: RDSClient): Promise<DBProxy[]> {
+/** Every proxy of one EngineFamily: the only ones that can target the engine's instances. */
+async function proxiesOf(rds: RDSClient, engineFamily: string): Promise<DBProxy[]> {
   // DescribeDBProxies pages by Marker (the SDK has no paginator for it); a proxy connects only
   // to databases of its EngineFamily.
   // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBProxies.html
@@ -459,7 +611,7 @@ async function postgresProxies(rds: RDSClient): Promise<DBProxy[]> {
   let marker: string | undefined;
   do {
     const page = await rds.send(new DescribeDBProxiesCommand({ Marker: marker }));
-    proxies.push(...(page.DBProxies ?? []).filter((p) => p.EngineFamily === 'POSTGRESQL'));
+    proxies.push(...(page.DBProxies ?? []).filter((p) => p.EngineFamily === engineFamily));
     marker = page.Marker;
   } while (marker);
   return proxies;

@@ -109,6 +109,46 @@ describe('preflight handler', () => {
     expect(result.checks).toHaveLength(13);
   });
 
+  describe('for a stack deployed for another engine', () => {
+    const MYSQL = {
+      ...EVENT.plan,
+      engine: 'mysql',
+      currentEngineVersion: '8.0.42',
+      targetEngineVersion: '8.4.5',
+      targetParameterGroupName: 'parameters-mysql84',
+    };
+    afterEach(() => deployFor(EVENT.plan as Partial<UpgradePlan>));
+
+    it("runs the MySQL checks, reading the event scheduler of green's group", async () => {
+      deployFor(MYSQL as Partial<UpgradePlan>);
+      rds.on(DescribeDBEngineVersionsCommand).resolves({
+        DBEngineVersions: [{ ValidUpgradeTarget: [{ EngineVersion: '8.4.5' }] }],
+      });
+      rds
+        .on(DescribeDBParametersCommand)
+        .resolves({ Parameters: [{ ParameterName: 'event_scheduler', ParameterValue: 'OFF' }] });
+      const result = await handler({ ...EVENT, plan: MYSQL });
+      expect(result.checks.map((c) => c.name)).toContain('green-event-scheduler-off');
+      expect(result.checks.map((c) => c.name)).not.toContain('logical-replication');
+      expect(rds).toHaveReceivedCommandWith(DescribeDBEngineVersionsCommand, { Engine: 'mysql' });
+      expect(rds).toHaveReceivedCommandWith(DescribeDBParametersCommand, {
+        DBParameterGroupName: 'parameters-mysql84',
+      });
+    });
+
+    it('answers an Aurora engine with one failure, not an error, calling nothing', async () => {
+      deployFor({ ...EVENT.plan, engine: 'aurora-mysql' } as Partial<UpgradePlan>);
+      const result = await handler({ ...EVENT, plan: { ...EVENT.plan, engine: 'aurora-mysql' } });
+      expect(result.passed).toBe(false);
+      expect(result.failures).toEqual([
+        expect.stringMatching(
+          /^plan.engine is "aurora-mysql", which this runbook does not support yet/,
+        ),
+      ]);
+      expect(rds.calls()).toHaveLength(0);
+    });
+  });
+
   it('refuses an event without the execution ARN, calling nothing', async () => {
     const { executionArn: _omit, ...event } = EVENT;
     await expect(handler(event)).rejects.toThrow(/invalid preflight event[\s\S]*executionArn/);

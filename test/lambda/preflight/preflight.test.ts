@@ -747,6 +747,331 @@ describe('preflight', () => {
     });
   });
 
+  describe('RDS for MySQL', () => {
+    const MYSQL_PLAN: UpgradePlan = {
+      ...PLAN,
+      engine: 'mysql',
+      currentEngineVersion: '8.0.42',
+      targetEngineVersion: '8.4.5',
+      targetParameterGroupName: 'parameters-mysql84',
+    };
+    const MYSQL_EVENT: PreflightEvent = { ...EVENT, plan: MYSQL_PLAN };
+    const MYSQL_CHECK_ORDER = [
+      'source-available',
+      'valid-upgrade-target',
+      'automated-backups',
+      'no-managed-master-password',
+      'green-event-scheduler-off',
+      'no-custom-option-group',
+      'no-other-blue-green-deployment',
+      'no-leftover-instances',
+      'rds-proxy',
+      'single-flight',
+      'queue:sends',
+      'queue:unsubscribes',
+      'mapping:sends',
+      'mapping:unsubscribes',
+      'listener',
+    ];
+    const mysqlBlue = (overrides: Partial<DBInstance> = {}): DBInstance =>
+      blue({
+        Engine: 'mysql',
+        EngineVersion: '8.0.42',
+        DBParameterGroups: [
+          { DBParameterGroupName: 'parameters-mysql80', ParameterApplyStatus: 'in-sync' },
+        ],
+        OptionGroupMemberships: [{ OptionGroupName: 'default:mysql-8-0', Status: 'in-sync' }],
+        ...overrides,
+      });
+    /** event_scheduler in the group green gets (plan.targetParameterGroupName). */
+    const greenGroupSets = (value: string | undefined) =>
+      rds
+        .on(DescribeDBParametersCommand, { DBParameterGroupName: 'parameters-mysql84' })
+        .resolves({ Parameters: [{ ParameterName: 'event_scheduler', ParameterValue: value }] });
+    const checkOf = async (name: string, event: PreflightEvent = MYSQL_EVENT) =>
+      checkNamed(event, name);
+
+    beforeEach(() => {
+      sourceIs(mysqlBlue());
+      rds.on(DescribeDBEngineVersionsCommand).resolves({
+        DBEngineVersions: [
+          {
+            Engine: 'mysql',
+            EngineVersion: '8.0.42',
+            ValidUpgradeTarget: [{ EngineVersion: '8.0.43' }, { EngineVersion: '8.4.5' }],
+          },
+        ],
+      });
+      // Blue's group has the Event Scheduler on, which blue/green allows: only green's matters.
+      rds
+        .on(DescribeDBParametersCommand, { DBParameterGroupName: 'parameters-mysql80' })
+        .resolves({ Parameters: [{ ParameterName: 'event_scheduler', ParameterValue: 'ON' }] });
+      // Two pages, as a MySQL group has hundreds of parameters: it is on the second.
+      rds
+        .on(DescribeDBParametersCommand, { DBParameterGroupName: 'parameters-mysql84' })
+        .resolvesOnce({
+          Parameters: [{ ParameterName: 'binlog_format', ParameterValue: 'ROW' }],
+          Marker: 'page-2',
+        })
+        .resolves({ Parameters: [{ ParameterName: 'event_scheduler', ParameterValue: 'OFF' }] });
+    });
+
+    it('passes and lists only the checks that apply to MySQL, in a fixed order', async () => {
+      const result = await preflight(clients, MYSQL_EVENT);
+      expect(result.failures).toEqual([]);
+      expect(result.passed).toBe(true);
+      // The PostgreSQL-only checks are not listed at all, not even as passed.
+      expect(result.checks.map((c) => c.name)).toEqual(MYSQL_CHECK_ORDER);
+      expect(result.checks.every((c) => c.ok)).toBe(true);
+      const byName = Object.fromEntries(result.checks.map((c) => [c.name, c.detail]));
+      expect(byName['valid-upgrade-target']).toBe('8.0.42 can be upgraded to 8.4.5');
+      expect(byName['automated-backups']).toBe('backups kept 7 days, so binary logging is on');
+      expect(byName['green-event-scheduler-off']).toBe(
+        'event_scheduler=OFF in "parameters-mysql84", the parameter group green gets',
+      );
+      expect(byName['no-custom-option-group']).toBe('"platform-db" uses only "default:mysql-8-0"');
+      expect(rds).toHaveReceivedCommandWith(DescribeDBEngineVersionsCommand, {
+        Engine: 'mysql',
+        EngineVersion: '8.0.42',
+      });
+      // Green's group, every page; never blue's (rds.logical_replication is PostgreSQL's).
+      expect(rds).toHaveReceivedNthSpecificCommandWith(2, DescribeDBParametersCommand, {
+        DBParameterGroupName: 'parameters-mysql84',
+        Marker: 'page-2',
+      });
+      expect(rds).not.toHaveReceivedCommandWith(DescribeDBParametersCommand, {
+        DBParameterGroupName: 'parameters-mysql80',
+      });
+    });
+
+    it("says which engine and version when RDS cannot upgrade blue's MySQL to the target", async () => {
+      const plan = { ...MYSQL_PLAN, targetEngineVersion: '8.4.6' };
+      expect((await preflight(clients, { ...MYSQL_EVENT, plan })).failures).toEqual([
+        '"platform-db" runs mysql 8.0.42, which RDS cannot upgrade to 8.4.6; valid targets from 8.0.42: 8.0.43, 8.4.5. Start again with one of them as targetEngineVersion.',
+      ]);
+    });
+
+    it('fails when automated backups, and so binary logging, are off', async () => {
+      sourceIs(mysqlBlue({ BackupRetentionPeriod: 0 }));
+      expect((await preflight(clients, MYSQL_EVENT)).failures).toEqual([
+        'Automated backups are off on "platform-db" (BackupRetentionPeriod 0), and with them binary logging, ' +
+          'which blue/green replicates from. Set database.backupRetentionDays (1-35) in cdk.json, deploy, then start again.',
+      ]);
+    });
+
+    describe('event scheduler on green', () => {
+      it("fails when the group green gets turns it on, though blue's group is not read", async () => {
+        greenGroupSets('ON');
+        const result = await preflight(clients, MYSQL_EVENT);
+        expect(result.failures).toEqual([
+          'event_scheduler is "ON" in parameter group "parameters-mysql84", which green gets; ' +
+            'blue/green needs the Event Scheduler off on green. ' +
+            'Set event_scheduler=OFF in "parameters-mysql84", then start again.',
+        ]);
+        expect(result.checks.find((c) => c.name === 'green-event-scheduler-off')?.ok).toBe(false);
+      });
+
+      it('fails closed when the group leaves it at the engine default', async () => {
+        greenGroupSets(undefined);
+        expect(await checkOf('green-event-scheduler-off')).toEqual({
+          name: 'green-event-scheduler-off',
+          ok: false,
+          detail:
+            'event_scheduler is not set (the engine default, which AWS does not document as OFF) ' +
+            'in parameter group "parameters-mysql84", which green gets; blue/green needs the ' +
+            'Event Scheduler off on green. Set event_scheduler=OFF in "parameters-mysql84", then start again.',
+        });
+      });
+
+      it('fails closed when no page lists it', async () => {
+        rds
+          .on(DescribeDBParametersCommand, { DBParameterGroupName: 'parameters-mysql84' })
+          .resolves({ Parameters: [{ ParameterName: 'binlog_format', ParameterValue: 'ROW' }] });
+        expect((await checkOf('green-event-scheduler-off'))?.detail).toMatch(
+          /^event_scheduler is not set \(the engine default/,
+        );
+      });
+
+      it.each(['OFF', 'off', '0', 'DISABLED'])('passes when it is %s', async (value) => {
+        greenGroupSets(value);
+        expect(await checkOf('green-event-scheduler-off')).toMatchObject({ ok: true });
+      });
+
+      it.each(['ON', '1'])('fails when it is %s', async (value) => {
+        greenGroupSets(value);
+        expect((await checkOf('green-event-scheduler-off'))?.detail).toContain(
+          `event_scheduler is "${value}" in parameter group "parameters-mysql84"`,
+        );
+      });
+
+      it('fails when the group green gets does not exist', async () => {
+        rds
+          .on(DescribeDBParametersCommand, { DBParameterGroupName: 'parameters-mysql84' })
+          .rejects(new DBParameterGroupNotFoundFault({ message: 'not found', ...meta }));
+        expect((await preflight(clients, MYSQL_EVENT)).failures).toEqual([
+          expect.stringMatching(
+            /^Parameter group "parameters-mysql84" \(plan.targetParameterGroupName\), which green gets, was not found\./,
+          ),
+        ]);
+      });
+
+      it('fails without a call when the plan names no group for green', async () => {
+        const plan = { ...MYSQL_PLAN, targetParameterGroupName: '' };
+        const check = await checkOf('green-event-scheduler-off', { ...MYSQL_EVENT, plan });
+        expect(check?.ok).toBe(false);
+        expect(check?.detail).toMatch(/^plan.targetParameterGroupName is empty, got: "",/);
+        expect(rds).not.toHaveReceivedCommand(DescribeDBParametersCommand);
+      });
+
+      it('throws when reading the group fails unexpectedly, for Step Functions to retry', async () => {
+        rds
+          .on(DescribeDBParametersCommand, { DBParameterGroupName: 'parameters-mysql84' })
+          .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+        await expect(preflight(clients, MYSQL_EVENT)).rejects.toThrow('Rate exceeded');
+      });
+    });
+
+    describe('custom option group', () => {
+      const custom = { OptionGroupName: 'platform-audit', Status: 'in-sync' };
+
+      it('fails a major upgrade from blue with a custom option group, naming it and the default', async () => {
+        sourceIs(mysqlBlue({ OptionGroupMemberships: [custom] }));
+        const result = await preflight(clients, MYSQL_EVENT);
+        expect(result.failures).toEqual([
+          '"platform-db" uses custom option group "platform-audit" (in-sync), and RDS refuses a ' +
+            'major version upgrade (8.0.42 to 8.4.5) in a blue/green deployment whose source has ' +
+            'a custom option group. If no option in it is needed, move "platform-db" to the ' +
+            'default option group default:mysql-8-0 and start again; otherwise upgrade it ' +
+            'outside this runbook (a blue/green deployment without a major version upgrade, ' +
+            'then upgrade green).',
+        ]);
+        expect(result.checks.find((c) => c.name === 'no-custom-option-group')?.ok).toBe(false);
+      });
+
+      it('fails while blue is still moving off a custom group', async () => {
+        sourceIs(
+          mysqlBlue({
+            OptionGroupMemberships: [
+              { OptionGroupName: 'default:mysql-8-0', Status: 'pending-apply' },
+              { OptionGroupName: 'platform-audit', Status: 'pending-removal' },
+            ],
+          }),
+        );
+        expect((await checkOf('no-custom-option-group'))?.detail).toMatch(
+          /^"platform-db" uses custom option group "platform-audit" \(pending-removal\), and RDS refuses/,
+        );
+      });
+
+      it('passes a minor upgrade from blue with a custom option group', async () => {
+        sourceIs(mysqlBlue({ OptionGroupMemberships: [custom] }));
+        const plan = { ...MYSQL_PLAN, targetEngineVersion: '8.0.43' };
+        expect(await checkOf('no-custom-option-group', { ...MYSQL_EVENT, plan })).toEqual({
+          name: 'no-custom-option-group',
+          ok: true,
+          detail: '8.0.42 to 8.0.43 is not a major upgrade, so any option group will do',
+        });
+      });
+
+      it('decides "major" from the version blue really runs, not the one the stack says', async () => {
+        // The stack says 8.0.42, but blue already runs 8.4.4: 8.4.5 is a minor upgrade.
+        sourceIs(mysqlBlue({ EngineVersion: '8.4.4', OptionGroupMemberships: [custom] }));
+        expect(await checkOf('no-custom-option-group')).toMatchObject({ ok: true });
+        // And the reverse: the stack says 8.4.4, blue still runs 8.0.42.
+        sourceIs(mysqlBlue({ OptionGroupMemberships: [custom] }));
+        const plan = { ...MYSQL_PLAN, currentEngineVersion: '8.4.4' };
+        expect(await checkOf('no-custom-option-group', { ...MYSQL_EVENT, plan })).toMatchObject({
+          ok: false,
+        });
+      });
+
+      it('takes a custom group named like "default-..." for the custom group it is', async () => {
+        // Only RDS's own groups have the colon; anyone may name a group "default-audit".
+        sourceIs(
+          mysqlBlue({
+            OptionGroupMemberships: [{ OptionGroupName: 'default-audit', Status: 'in-sync' }],
+          }),
+        );
+        expect((await checkOf('no-custom-option-group'))?.detail).toMatch(
+          /^"platform-db" uses custom option group "default-audit" \(in-sync\)/,
+        );
+      });
+
+      it('passes when blue reports no option group', async () => {
+        sourceIs(mysqlBlue({ OptionGroupMemberships: [] }));
+        expect(await checkOf('no-custom-option-group')).toEqual({
+          name: 'no-custom-option-group',
+          ok: true,
+          detail: '"platform-db" reports no option group',
+        });
+      });
+    });
+
+    it('reads only MySQL proxies, and fails naming one that cannot reach blue', async () => {
+      rds.on(DescribeDBProxiesCommand).resolves({
+        DBProxies: [
+          proxy({ DBProxyName: 'postgres-proxy' }),
+          proxy({ DBProxyName: 'mysql-proxy', EngineFamily: 'MYSQL' }),
+        ],
+      });
+      rds.on(DescribeDBProxyTargetsCommand).resolves({
+        Targets: [
+          proxyTarget({ TargetHealth: { State: 'UNAVAILABLE', Reason: 'CONNECTION_FAILED' } }),
+        ],
+      });
+      const result = await preflight(clients, MYSQL_EVENT);
+      expect(result.failures).toEqual([
+        expect.stringMatching(
+          /^RDS Proxy "mysql-proxy" \(status available\) has "platform-db" as a target in state UNAVAILABLE \(CONNECTION_FAILED\)/,
+        ),
+      ]);
+      // A PostgreSQL proxy cannot target a MySQL instance, so its targets are not read.
+      expect(rds).not.toHaveReceivedCommandWith(DescribeDBProxyTargetsCommand, {
+        DBProxyName: 'postgres-proxy',
+      });
+      expect(rds).toHaveReceivedCommandWith(DescribeDBProxyTargetsCommand, {
+        DBProxyName: 'mysql-proxy',
+      });
+    });
+
+    it("still checks green's event scheduler when blue is missing, and skips blue's checks", async () => {
+      rds.on(DescribeDBInstancesCommand).rejects(notFound('platform-db'));
+      greenGroupSets('ON');
+      const result = await preflight(clients, MYSQL_EVENT);
+      expect(result.failures).toEqual([
+        expect.stringContaining('Source DB instance "platform-db" was not found'),
+        expect.stringContaining('event_scheduler is "ON" in parameter group "parameters-mysql84"'),
+      ]);
+      expect(
+        result.checks.filter((c) => c.detail.startsWith('not checked:')).map((c) => c.name),
+      ).toEqual([
+        'valid-upgrade-target',
+        'automated-backups',
+        'no-managed-master-password',
+        'no-custom-option-group',
+      ]);
+    });
+  });
+
+  describe('Aurora', () => {
+    it.each(['aurora-postgresql', 'aurora-mysql'] as const)(
+      'fails %s with one failure saying the runbook does not support it yet, calling nothing',
+      async (engine) => {
+        const result = await preflight(clients, { ...EVENT, plan: { ...PLAN, engine } });
+        const problem =
+          `plan.engine is "${engine}", which this runbook does not support yet: it upgrades RDS DB ` +
+          `instances (postgres, mysql), and ${engine} runs as an Aurora DB cluster. ` +
+          'Nothing was changed; upgrade the cluster another way.';
+        expect(result).toEqual({
+          passed: false,
+          failures: [problem],
+          source: null,
+          checks: [{ name: 'engine-supported', ok: false, detail: problem }],
+        });
+        for (const mock of [rds, sfn, sqs, lambda, elb]) expect(mock.calls()).toHaveLength(0);
+      },
+    );
+  });
+
   it.each([
     ['RDS throttles DescribeDBProxies', () => rds.on(DescribeDBProxiesCommand)],
     ['RDS throttles DescribeDBEngineVersions', () => rds.on(DescribeDBEngineVersionsCommand)],
