@@ -12,14 +12,15 @@ import {
 import {
   FAILED_WRITER_SUFFIX,
   FENCE_GROUP_SUFFIX,
+  instanceEngine,
   OLD_BLUE_SUFFIX,
+  READ_ONLY_PARAMETER,
   RESTORE_GROUP_SUFFIX,
   STUCK_INSTANCE_STATUSES,
   type UpgradePlan,
 } from '../shared/upgrade-plan';
 
-export { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX } from '../shared/upgrade-plan';
-export const READ_ONLY_PARAMETER = 'default_transaction_read_only';
+export { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX, READ_ONLY_PARAMETER } from '../shared/upgrade-plan';
 /**
  * What this run has done that RDS does not show afterwards: whether it rebooted the failed
  * writer with the fence group, and old blue with the restore group. A reboot is always part
@@ -56,19 +57,29 @@ export interface RestoreOldBlueResult extends RestoreProgress {
   detail: string;
 }
 
+/** Without `engine`, a PostgreSQL plan (plans from before the runbook had engines). */
 export type RestorePlan = Pick<
   UpgradePlan,
   'sourceIdentifier' | 'currentEngineVersion' | 'targetEngineVersion'
->;
+> &
+  Partial<Pick<UpgradePlan, 'engine'>>;
 
 /**
  * Moves the database back to the old blue after the new writer failed verification. The
  * runbook deletes the blue/green deployment first (renaming its members while it exists is
- * undocumented). Then, in order: the failed writer gets a parameter group that makes every
- * new transaction read-only by default, and a reboot that ends its sessions, so that clients
- * still reaching it through a cached address cannot write there (a session can still
- * override the default, which AWS advises against); it is renamed out of the way; the
- * old blue gets a writable parameter group and a reboot; it takes the original name.
+ * undocumented). Then, in order: the failed writer gets a parameter group with the engine's
+ * READ_ONLY_PARAMETER at 1, and a reboot that ends its sessions, so that clients still
+ * reaching it through a cached address cannot write there; it is renamed out of the way; the
+ * old blue gets the parameter at 0 and a reboot, which AWS names for both engines ("set ... to
+ * 0 and reboot the DB instance", READ_ONLY_PARAMETER); it takes the original name.
+ *
+ * How far the fence holds differs by engine. PostgreSQL's default_transaction_read_only is
+ * only a default: a session can still override it, which AWS advises against. MySQL's
+ * read_only is server-wide, and "the server permits no client updates except from users who
+ * have the CONNECTION_ADMIN privilege (or the deprecated SUPER privilege)"; RDS's master user
+ * is given neither in AWS's list of its privileges.
+ * https://dev.mysql.com/doc/refman/8.4/en/server-system-variables.html#sysvar_read_only
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.MasterAccounts.html
  *
  * Each call looks at the real state and does at most the next step, so it can be called
  * any number of times, including after a crash at any point; it never repeats a rename,
@@ -80,6 +91,8 @@ export async function restoreOldBlue(
   plan: RestorePlan,
   previous: Partial<RestoreProgress> = {},
 ): Promise<RestoreOldBlueResult> {
+  // Before any call: an engine without a parameter to restore (Aurora) is refused.
+  const parameter = READ_ONLY_PARAMETER[instanceEngine(plan.engine ?? 'postgres')];
   const progress: RestoreProgress = {
     fenced: previous.fenced === true,
     unlocked: previous.unlocked === true,
@@ -141,6 +154,7 @@ export async function restoreOldBlue(
       checkNotStuck(old, oldName, 'the old blue');
       return readOnlyThenRename(rds, writer, progress, {
         id: name,
+        parameter,
         value: '1',
         flag: 'fenced',
         step: 'fence-failed-writer',
@@ -201,10 +215,11 @@ export async function restoreOldBlue(
   }
   return readOnlyThenRename(rds, old, progress, {
     id: oldName,
+    parameter,
     value: '0',
     flag: 'unlocked',
     step: 'make-old-blue-writable',
-    rebooting: `rebooting the old blue ${oldName} so that ${READ_ONLY_PARAMETER}=0 applies`,
+    rebooting: `rebooting the old blue ${oldName} so that ${parameter}=0 applies`,
     newName: name,
     renameStep: 'rename-old-blue',
     renaming: `renaming the old blue ${oldName} (${current}, now writable) to ${name}`,
@@ -223,6 +238,8 @@ async function readOnlyThenRename(
   progress: RestoreProgress,
   at: {
     id: string;
+    /** The engine's READ_ONLY_PARAMETER. */
+    parameter: string;
     value: '0' | '1';
     flag: keyof RestoreProgress;
     step: RestoreStep;
@@ -240,7 +257,7 @@ async function readOnlyThenRename(
     ...changed,
   });
   const suffix = at.value === '1' ? FENCE_GROUP_SUFFIX : RESTORE_GROUP_SUFFIX;
-  const attached = await useGroupCopy(rds, at.id, instance, suffix, at.value);
+  const attached = await useGroupCopy(rds, at.id, instance, suffix, at.parameter, at.value);
   if (attached !== null) return result(at.step, attached, { [at.flag]: false });
   const applied = appliedState(instance);
   if (applied === 'applying') {
@@ -266,22 +283,24 @@ async function readOnlyThenRename(
 }
 
 /**
- * Attaches `<group><suffix>`, a copy of the instance's parameter group with
- * default_transaction_read_only set to `value`, unless it is attached already (null then).
- * A copy left by an earlier restore is reused, with the value set again.
+ * Attaches `<group><suffix>`, a copy of the instance's parameter group with `parameter` (the
+ * engine's READ_ONLY_PARAMETER) set to `value`, unless it is attached already (null then).
+ * A copy left by an earlier restore is reused, with the value set again. The copy has the
+ * family of the group it copies, so it fits the instance's engine version.
  */
 async function useGroupCopy(
   rds: RDSClient,
   id: string,
   instance: DBInstance,
   suffix: string,
+  parameter: string,
   value: '0' | '1',
 ): Promise<string | null> {
   const group = instance.DBParameterGroups?.[0]?.DBParameterGroupName;
   if (group === undefined) {
     throw new Error(
       `cannot restore the old blue: ${id} has no DB parameter group to copy. An operator must ` +
-        `set ${READ_ONLY_PARAMETER}=${value} on it, reboot it and run the restore again.`,
+        `set ${parameter}=${value} on it, reboot it and run the restore again.`,
     );
   }
   if (group.endsWith(suffix)) return null;
@@ -292,20 +311,19 @@ async function useGroupCopy(
       new CopyDBParameterGroupCommand({
         SourceDBParameterGroupIdentifier: group,
         TargetDBParameterGroupIdentifier: copy,
-        TargetDBParameterGroupDescription: `${group} with ${READ_ONLY_PARAMETER}=${value}, for a restore after a failed upgrade`,
+        TargetDBParameterGroupDescription: `${group} with ${parameter}=${value}, for a restore after a failed upgrade`,
       }),
     );
   } catch (err) {
     if ((err as { name?: string }).name !== 'DBParameterGroupAlreadyExistsFault') throw err;
   }
-  // default_transaction_read_only is dynamic: "immediate" applies it to the group at once.
+  // Both engines' parameters are dynamic (READ_ONLY_PARAMETER), which "immediate" requires;
+  // the reboot that follows the attach applies the group either way.
   // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBParameterGroup.html
   await rds.send(
     new ModifyDBParameterGroupCommand({
       DBParameterGroupName: copy,
-      Parameters: [
-        { ParameterName: READ_ONLY_PARAMETER, ParameterValue: value, ApplyMethod: 'immediate' },
-      ],
+      Parameters: [{ ParameterName: parameter, ParameterValue: value, ApplyMethod: 'immediate' }],
     }),
   );
   await rds.send(
@@ -315,7 +333,7 @@ async function useGroupCopy(
       ApplyImmediately: true,
     }),
   );
-  return `attaching ${copy} (${READ_ONLY_PARAMETER}=${value}) to ${id} in place of ${group}`;
+  return `attaching ${copy} (${parameter}=${value}) to ${id} in place of ${group}`;
 }
 
 /** The instance's parameter group apply status. */

@@ -9,7 +9,10 @@ export interface UpgradePlan {
   sourceIdentifier: string;
   /** Its ARN. */
   sourceArn: string;
-  /** The engine (lambda/shared/engines.ts); the runbook speaks postgres only so far. */
+  /**
+   * The engine (lambda/shared/engines.ts). The functions take what differs by engine from it:
+   * READ_ONLY_PARAMETER, replicationOf.
+   */
   engine: DatabaseEngine;
   /** The version the stack says blue runs; preflight checks the real one. */
   currentEngineVersion: string;
@@ -33,7 +36,11 @@ export interface UpgradePlan {
   listenerArn: string;
   /** The maintenance toggle function's name. */
   maintenanceToggleFunction: string;
-  /** Green is verified only if blue's oldest replication slot lags less than this (MB). */
+  /**
+   * Green is verified only if blue's oldest replication slot lags less than this (MB): logical
+   * replication only (replicationOf); a replica's lag is held to verify-green's
+   * MAX_REPLICA_LAG_SECONDS.
+   */
   maxReplicationLagMb: number;
   /** The quiet gate before the consumers pause (off unless deployed and enabled). */
   quietGate: QuietGate;
@@ -96,17 +103,41 @@ export const STUCK_INSTANCE_STATUSES: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * The copies of a parameter group that the restore attaches: `<group>-restore` sets
- * default_transaction_read_only=0 (old blue), `<group>-fence` sets it to 1 (the failed
- * writer). Copies, because the group an instance uses is CloudFormation's: changing it
- * would drift the stack, and would change every instance that uses it.
+ * The copies of a parameter group that the restore attaches: `<group>-restore` sets the
+ * engine's read-only parameter (READ_ONLY_PARAMETER) to 0 (old blue), `<group>-fence` sets it
+ * to 1 (the failed writer). Copies, because the group an instance uses is CloudFormation's:
+ * changing it would drift the stack, and would change every instance that uses it.
  */
 export const RESTORE_GROUP_SUFFIX = '-restore';
 export const FENCE_GROUP_SUFFIX = '-fence';
 
+/** The engines RDS runs as a single DB instance (ENGINE_SPECS level 'instance'). */
+export type InstanceEngine = Extract<DatabaseEngine, 'postgres' | 'mysql'>;
+
+/**
+ * The parameter that keeps the old blue read-only after a switchover: "the previous production
+ * primary DB instance only allows read operations until you set the `read_only` parameter (for
+ * RDS for MySQL) or the `default_transaction_read_only` parameter (for RDS for PostgreSQL) to
+ * `0` and reboot the DB instance".
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions
+ * Both take 0 and 1 in an RDS parameter group, and both are dynamic, so ModifyDBParameterGroup
+ * takes ApplyMethod "immediate" for them ("You can use the immediate value with dynamic
+ * parameters only"): default_transaction_read_only is a PostgreSQL setting any user may change
+ * at any time; MySQL's read_only is "Scope: Global, Dynamic: Yes, Type: Boolean", and RDS
+ * gives it "a dynamic apply type, which means that its setting takes effect immediately".
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_Parameter.html
+ * https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-DEFAULT-TRANSACTION-READ-ONLY
+ * https://dev.mysql.com/doc/refman/8.4/en/server-system-variables.html#sysvar_read_only
+ * https://docs.aws.amazon.com/hands-on/latest/migrate-rdsmysql-to-auroramysql/migrate-rdsmysql-to-auroramysql.html
+ */
+export const READ_ONLY_PARAMETER: Readonly<Record<InstanceEngine, string>> = {
+  postgres: 'default_transaction_read_only',
+  mysql: 'read_only',
+};
+
 /**
  * After a switchover RDS renames the old blue to `<name>-old1`; it "only allows read
- * operations until you set the default_transaction_read_only parameter to 0 and reboot".
+ * operations until you set" its engine's READ_ONLY_PARAMETER "to 0 and reboot".
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions
  */
 export const OLD_BLUE_SUFFIX = '-old1';
@@ -128,8 +159,15 @@ export interface CheckResult {
  */
 export const SWITCHOVER_MARGIN_SECONDS = 120;
 
-/** How RDS replicates blue to green. */
-export type Replication = 'physical' | 'logical';
+/**
+ * How RDS replicates blue to green: RDS for PostgreSQL physically (WAL, green a read replica)
+ * or logically (replication slots on blue); RDS for MySQL by binary log replication, "The
+ * green primary DB instance is a replica of the blue primary DB instance" either way.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-replication-type.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-guardrails
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-best-practices.html#blue-green-deployments-best-practices-mysql
+ */
+export type Replication = 'physical' | 'logical' | 'binlog';
 
 /**
  * PostgreSQL's major version: "17" of "17.2" from version 10 on, "9.6" of "9.6.24" before.
@@ -141,14 +179,33 @@ export function postgresMajor(version: string): string {
 }
 
 /**
- * RDS for PostgreSQL blue/green replicates physically for a minor-version target (or none) and
- * logically for a major-version target.
+ * How RDS replicates blue to green for this plan. RDS for PostgreSQL replicates physically for
+ * a minor-version target (or none) and logically for a major-version target; RDS for MySQL
+ * always by binary log ("schema changes, such as renaming columns or renaming tables, break
+ * binary log replication to the green deployment"), minor or major target alike.
+ * A plan without `engine` is a PostgreSQL one (plans from before the runbook had engines).
+ * The Aurora engines are DB clusters, which these functions do not act on: refused.
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-replication-type.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-best-practices.html#blue-green-deployments-best-practices-mysql
  */
 export function replicationOf(
-  plan: Pick<UpgradePlan, 'currentEngineVersion' | 'targetEngineVersion'>,
+  plan: Pick<UpgradePlan, 'currentEngineVersion' | 'targetEngineVersion'> &
+    Partial<Pick<UpgradePlan, 'engine'>>,
 ): Replication {
+  const engine = instanceEngine(plan.engine ?? 'postgres');
+  if (engine === 'mysql') return 'binlog';
   return postgresMajor(plan.targetEngineVersion) === postgresMajor(plan.currentEngineVersion)
     ? 'physical'
     : 'logical';
+}
+
+/**
+ * The engine, if RDS runs it as one DB instance (what the restore, verify-green and the
+ * watchdog act on); throws for the Aurora engines, naming the engine received.
+ */
+export function instanceEngine(engine: DatabaseEngine): InstanceEngine {
+  if (engine === 'postgres' || engine === 'mysql') return engine;
+  throw new Error(
+    `engine must be one RDS runs as a DB instance (postgres, mysql), got: ${JSON.stringify(engine)}`,
+  );
 }

@@ -25,11 +25,12 @@ export interface VerifyGreenEvent {
   blueGreenDeploymentIdentifier: string;
 }
 
-/** How blue replicates to green, which decides the lag metric. */
-
 /** The replication lag as read from CloudWatch. */
 export interface LagReading {
-  /** ReplicaLag for physical replication, OldestReplicationSlotLag for logical. */
+  /**
+   * ReplicaLag for physical (PostgreSQL) and binlog (MySQL) replication, where green is a
+   * replica; OldestReplicationSlotLag for logical.
+   */
   metric: 'ReplicaLag' | 'OldestReplicationSlotLag';
   /** The instance the metric was read on: green for ReplicaLag, blue for OldestReplicationSlotLag. */
   dbInstanceIdentifier: string;
@@ -39,6 +40,11 @@ export interface LagReading {
   max: number | null;
   /** Green passes only at or under this. */
   limit: number;
+  /**
+   * Binlog replication only: the minutes whose ReplicaLag was -1, which for MySQL means
+   * "replication is currently not active" (the maximum alone would read -1 as no lag).
+   */
+  inactiveMinutes?: number;
 }
 
 export type VerifyGreenResult = CheckResult & {
@@ -48,8 +54,9 @@ export type VerifyGreenResult = CheckResult & {
    * passed or when at least one failure is permanent.
    */
   transient: boolean;
+  /** 'physical' or 'logical' for PostgreSQL, 'binlog' for MySQL (replicationOf). */
   replication: Replication;
-  /** Null when the lag could not be read: physical replication and green was not found. */
+  /** Null when the lag could not be read: green's own lag, and green was not found. */
   lag: LagReading | null;
   /** The green instance as RDS describes it; null when it could not be found. */
   green: { identifier: string; engineVersion: string } | null;
@@ -63,8 +70,9 @@ export interface VerifyGreenClients {
 /** How far back the replication lag is read. */
 export const LAG_WINDOW_MINUTES = 5;
 /**
- * Physical replication: green passes only if its ReplicaLag stays at or under this. A constant
- * rather than a plan field: the plan's maxReplicationLagMb measures logical slots in MB.
+ * Physical and binlog replication: green passes only if its ReplicaLag stays at or under this.
+ * A constant rather than a plan field: the plan's maxReplicationLagMb measures logical slots
+ * in MB.
  */
 export const MAX_REPLICA_LAG_SECONDS = 30;
 /** The RDS console shows OldestReplicationSlotLag in MB; CloudWatch stores bytes. */
@@ -155,8 +163,11 @@ export async function verifyGreen(
     }
   }
 
-  // Physical: green's own ReplicaLag. Logical: the slots on blue that green replicates from.
-  const lagOn = replication === 'physical' ? green?.DBInstanceIdentifier : plan.sourceIdentifier;
+  // Physical and binlog: green's own ReplicaLag, green being blue's replica ("For MySQL and
+  // MariaDB blue/green deployments, check the ReplicaLag CloudWatch metric in the green
+  // environment"). Logical: the slots on blue that green replicates from.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-monitor-replica-lag
+  const lagOn = replication === 'logical' ? plan.sourceIdentifier : green?.DBInstanceIdentifier;
   let lag: LagReading | null = null;
   if (lagOn !== undefined) {
     lag = await readLag(clients.cloudwatch, replication, lagOn, plan, now);
@@ -341,14 +352,16 @@ async function readLag(
   now: Date,
 ): Promise<LagReading> {
   // Both AWS/RDS, per DBInstanceIdentifier:
-  // - ReplicaLag (Seconds): how far a read replica lags behind its source; under physical
+  // - ReplicaLag (Seconds): "For read replica configurations, the amount of time a read
+  //   replica DB instance lags behind the source DB instance. Applies to MariaDB, Microsoft
+  //   SQL Server, MySQL, Oracle, and PostgreSQL read replicas"; under physical and binlog
   //   replication green is that replica.
   // - OldestReplicationSlotLag (Bytes): how far the replica lagging most is behind in WAL
   //   received; under logical replication blue holds the slots green replicates from.
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html#rds-cw-metrics-instance
   // RDS publishes instance metrics every minute, so a 60 s period.
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/monitoring-cloudwatch.html
-  const metric = replication === 'physical' ? 'ReplicaLag' : 'OldestReplicationSlotLag';
+  const metric = replication === 'logical' ? 'OldestReplicationSlotLag' : 'ReplicaLag';
   const values: number[] = [];
   let nextToken: string | undefined;
   do {
@@ -381,6 +394,22 @@ async function readLag(
   } while (nextToken !== undefined);
 
   const max = values.length === 0 ? null : Math.max(...values);
+  if (replication === 'binlog') {
+    // "If the ReplicaLag metric returns -1, then replication is currently not active.
+    // ReplicaLag = -1 is equivalent to Seconds_Behind_Master = NULL." Counted apart: the
+    // maximum of minutes all at -1 would pass as no lag. AWS documents -1 for MySQL and
+    // MariaDB only, so PostgreSQL's reading is left as it was.
+    // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_MySQL.Replication.ReadReplicas.Monitor.html
+    const inactiveMinutes = values.filter((value) => value < 0).length;
+    return {
+      metric,
+      dbInstanceIdentifier: id,
+      unit: 'Seconds',
+      max,
+      limit: MAX_REPLICA_LAG_SECONDS,
+      inactiveMinutes,
+    };
+  }
   return metric === 'ReplicaLag'
     ? { metric, dbInstanceIdentifier: id, unit: 'Seconds', max, limit: MAX_REPLICA_LAG_SECONDS }
     : {
@@ -401,6 +430,18 @@ function lagProblems(lag: LagReading): Failure[] {
         `No replication lag data: CloudWatch has no ${metric} for "${id}" in the last ` +
           `${LAG_WINDOW_MINUTES} minutes, so the lag cannot be judged yet. If this persists, ` +
           `check the metric in the RDS console's Monitoring tab for the ${whose} instance.`,
+      ),
+    ];
+  }
+  if ((lag.inactiveMinutes ?? 0) > 0) {
+    // Transient: replication stops while green restarts, say; one that never resumes keeps
+    // failing until the deadline rolls the run back.
+    return [
+      transient(
+        `Replication to green was not active: ${metric} on "${id}" was -1 in ` +
+          `${lag.inactiveMinutes} of the last ${LAG_WINDOW_MINUTES} minutes, which RDS reports ` +
+          'when the replica is not replicating. Check the replication state of the green ' +
+          'instance in the RDS console.',
       ),
     ];
   }
