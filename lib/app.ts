@@ -1,7 +1,8 @@
 import type { App } from 'aws-cdk-lib';
 import { Duration, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { type AppConfig, configFromContext } from './config';
+import cdkJson from '../cdk.json';
+import { type AppConfig, CONFIG_CONTEXT_KEY, configFromContext } from './config';
 import { existingPlatform, perBuffer, type PlatformRefs, type PlatformSource } from './platform';
 import { SUBNETS } from './constructs/platform-network';
 import { BuffersStack } from './stacks/buffers-stack';
@@ -25,7 +26,11 @@ export interface QuietUpgradeApp {
  * `bin/app.ts` calls it for `cdk synth`; tests call it with their own context.
  */
 export function buildApp(app: App): QuietUpgradeApp {
-  const config = configFromContext((key) => app.node.tryGetContext(key));
+  // A config given on the command line changes cdk.json's rather than replacing it.
+  const config = configFromContext(
+    (key) => app.node.tryGetContext(key),
+    cdkJson.context[CONFIG_CONTEXT_KEY],
+  );
   const env = {
     // Offline synth has no account: the stacks are then account-agnostic. `cdk deploy` with
     // credentials fills CDK_DEFAULT_ACCOUNT.

@@ -407,14 +407,51 @@ export function parseConfig(raw: unknown): AppConfig {
   return config;
 }
 
-/** Reads the config from a construct tree's context: the one place that does. */
-export function configFromContext(tryGetContext: (key: string) => unknown): AppConfig {
+/**
+ * Reads the config from a construct tree's context: the one place that does. On the command
+ * line, `cdk synth -c quietUpgrade='{...}'` passes a string, which replaces cdk.json's value
+ * (https://docs.aws.amazon.com/cdk/v2/guide/context.html): it is read as changes to `shipped`
+ * (cdk.json's config), so `{"database":{"engine":"mysql"}}` is the shipped app on MySQL.
+ */
+export function configFromContext(
+  tryGetContext: (key: string) => unknown,
+  shipped?: unknown,
+): AppConfig {
   const raw = tryGetContext(CONFIG_CONTEXT_KEY);
   if (raw === undefined) {
     throw new ConfigError([`${CONFIG_CONTEXT_KEY} is missing from cdk.json context`]);
   }
-  // `cdk synth -c quietUpgrade='{...}'` passes a string.
-  return parseConfig(typeof raw === 'string' ? parseJson(raw) : raw);
+  if (typeof raw !== 'string') return parseConfig(raw);
+  const changes = parseJson(raw);
+  return parseConfig(shipped === undefined ? changes : withChanges(shipped, changes));
+}
+
+/**
+ * `changes` over `base`: objects merge key by key; anything else (arrays too) replaces. The
+ * versions belong to an engine: with another engine, only the versions the changes give are
+ * kept (none: the engine's demo pair), never the shipped engine's.
+ */
+export function withChanges(base: unknown, changes: unknown): unknown {
+  const merged = merge(base, changes);
+  const db = (changes as { database?: Record<string, unknown> } | null)?.database;
+  const baseDb = (base as { database?: Record<string, unknown> } | null)?.database;
+  const target = (merged as { database?: Record<string, unknown> } | null)?.database;
+  if (isObject(db) && isObject(target) && db.engine !== undefined && db.engine !== baseDb?.engine) {
+    if (db.engineVersion === undefined) delete target.engineVersion;
+    if (db.targetEngineVersion === undefined) delete target.targetEngineVersion;
+  }
+  return merged;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function merge(base: unknown, changes: unknown): unknown {
+  if (!isObject(base) || !isObject(changes)) return structuredClone(changes);
+  const out: Record<string, unknown> = structuredClone(base);
+  for (const [key, value] of Object.entries(changes)) out[key] = merge(base[key], value);
+  return out;
 }
 
 /** The major version, e.g. "16" for PostgreSQL "16.6", "8.0" for MySQL "8.0.40". */
@@ -434,18 +471,20 @@ export function compareVersions(a: string, b: string, engine: DatabaseEngine = '
 
 /**
  * Engines whose whole path (runbook functions, consumers, rehearsal) is built. The config knows
- * every engine's versions (lib/engines.ts), and the demo database exists for each; the runbook's
- * functions and the consumers still speak PostgreSQL only, so the others are refused here
- * rather than deployed to fail.
+ * every engine's versions (lib/engines.ts), and the demo database exists for each; the runbook
+ * works on a DB instance, while Aurora's blue/green deployments work on a DB cluster, so the
+ * Aurora engines are refused here rather than deployed to fail.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-overview.html
  */
-export const RUNBOOK_ENGINES: readonly DatabaseEngine[] = ['postgres'];
+export const RUNBOOK_ENGINES: readonly DatabaseEngine[] = ['postgres', 'mysql'];
 
 function checkEngine(config: AppConfig): string[] {
   const { engine } = config.database;
   if (RUNBOOK_ENGINES.includes(engine)) return [];
   return [
     `${CONFIG_CONTEXT_KEY}.database.engine ${show(engine)} is not supported by the runbook yet ` +
-      `(its checks, restore and consumers speak PostgreSQL only); supported now: ${RUNBOOK_ENGINES.join(', ')}`,
+      '(it upgrades a DB instance; Aurora upgrades a DB cluster, whose steps are not built); ' +
+      `supported now: ${RUNBOOK_ENGINES.join(', ')}`,
   ];
 }
 

@@ -1,5 +1,5 @@
 import { forgetDatabaseSecret, readDatabaseSecret, tlsWanted } from './database-secret';
-import { MysqlConnection, MysqlError, type MysqlResult } from './mysql-client';
+import { MysqlConnection, MysqlError, type MysqlResult, type MysqlRows } from './mysql-client';
 
 /**
  * database.ts for MySQL (RDS for MySQL, Aurora MySQL): the consumer's one connection, opened
@@ -29,14 +29,22 @@ export const SESSION_SETUP = "SET time_zone = '+00:00', sql_mode = 'TRADITIONAL'
 /** The server's "access denied" error (ER_ACCESS_DENIED_ERROR): the password was refused. */
 const ACCESS_DENIED = 1045;
 
-async function open(): Promise<MysqlConnection> {
+/**
+ * A connection to `host` (the secret's when not given) with the secret's credentials, to the
+ * database DB_NAME (else the secret's dbname) names. The consumers write tables, so they need
+ * one; the writer check reads only server-wide state, so it connects to none when none is
+ * named (an adopted platform's databases are its own).
+ */
+async function open(host?: string, databaseRequired = true): Promise<MysqlConnection> {
   const secret = await readDatabaseSecret();
-  const database = process.env.DB_NAME ?? secret.dbname;
-  if (database === undefined || database === '') {
+  const named = process.env.DB_NAME ?? secret.dbname;
+  const database = named === '' ? undefined : named;
+  if (database === undefined && databaseRequired) {
     throw new Error('the MySQL database is not named: set DB_NAME, or dbname in the secret');
   }
+  const to = host ?? secret.host;
   const opened = await MysqlConnection.connect({
-    host: secret.host,
+    host: to,
     port: Number(secret.port),
     user: secret.username,
     password: secret.password,
@@ -48,7 +56,7 @@ async function open(): Promise<MysqlConnection> {
     // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/mysql-ssl-connections.html
     // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Security.html
     // https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html
-    tls: tlsWanted(secret.host) ? { rejectUnauthorized: true } : false,
+    tls: tlsWanted(to) ? { rejectUnauthorized: true } : false,
     connectTimeoutMs: 5_000,
   });
   try {
@@ -61,17 +69,17 @@ async function open(): Promise<MysqlConnection> {
 }
 
 /** The open connection, or a new one when there is none, it was dropped, or it sat idle. */
-async function connected(): Promise<MysqlConnection> {
+async function connected(databaseRequired = true): Promise<MysqlConnection> {
   const pending = connection;
   if (pending !== undefined) {
     const current = await pending.catch(() => undefined);
     const idle = Date.now() - lastUsed > IDLE_MS;
     if (current !== undefined && !current.closed && !idle) return current;
     // Another record of the batch may have replaced it meanwhile: use that one.
-    if (connection !== pending) return connected();
+    if (connection !== pending) return connected(databaseRequired);
     void current?.close();
   }
-  const fresh = open();
+  const fresh = open(undefined, databaseRequired);
   connection = fresh;
   lastUsed = Date.now();
   fresh.catch(() => {
@@ -87,6 +95,12 @@ export const mysqlDatabase = {
     lastUsed = Date.now();
     return db.execute(sql, values);
   },
+  /** Runs one statement that returns rows, as text (the writer check's SELECTs). */
+  async select(sql: string): Promise<MysqlRows> {
+    const db = await connected(false);
+    lastUsed = Date.now();
+    return db.select(sql);
+  },
   /** Runs one statement with no parameters and no rows (account management, DDL) as text. */
   async query(sql: string): Promise<MysqlResult> {
     const db = await connected();
@@ -94,6 +108,29 @@ export const mysqlDatabase = {
     return db.query(sql);
   },
 };
+
+/**
+ * The consumer's database, for a function that reads rows (the writer check,
+ * lambda/verify-writer-mysql/), once the credentials are read: an error reading them is thrown
+ * here, one connecting at the first statement (as `pg`'s Pool does for verify-writer).
+ */
+export async function mysqlReader(): Promise<Pick<typeof mysqlDatabase, 'select'>> {
+  await readDatabaseSecret();
+  return mysqlDatabase;
+}
+
+/**
+ * A new connection to another host (an instance's own endpoint) with the same credentials,
+ * database, TLS and session: not kept, the caller closes it.
+ */
+export function mysqlConnectionAt(host: string): Promise<MysqlConnection> {
+  return open(host, false);
+}
+
+/** Reads the credentials now, even if cached, so they stay cached for the calls that follow. */
+export async function warmMysqlDatabase(): Promise<void> {
+  await readDatabaseSecret(true);
+}
 
 /** Whether an error says the credentials were refused (they may have been rotated). */
 export function isMysqlAuthFailure(err: unknown): boolean {

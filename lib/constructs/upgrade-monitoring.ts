@@ -5,6 +5,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { BUFFER_NAMES, type BufferName } from '../../lambda/shared/contracts';
+import type { DatabaseEngine } from '../engines';
 import type { BufferRefs } from '../platform';
 
 export interface UpgradeMonitoringProps {
@@ -12,6 +13,11 @@ export interface UpgradeMonitoringProps {
   readonly dashboardName: string;
   /** The production (blue) instance; after a switchover the new writer has the same name. */
   readonly databaseInstanceIdentifier: string;
+  /**
+   * The database's engine: which of blue's metrics shows what green's replication holds.
+   * @default 'postgres'
+   */
+  readonly engine?: DatabaseEngine;
   /** The write buffers, built by this app or adopted. */
   readonly buffers: Record<BufferName, BufferRefs>;
   /** The upgrade runbook. */
@@ -164,6 +170,17 @@ export class UpgradeMonitoring extends Construct {
       machine.metricTimedOut(SUM).with({ label: 'timed out' }),
     ];
 
+    // What blue holds for green: PostgreSQL's replication slots (verify-green holds their lag
+    // against upgrade.maxReplicationLagMb under logical replication); MySQL's binary logs, which
+    // green replicates from. Both are RDS instance metrics:
+    // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html#rds-cw-metrics-instance
+    const blueMetric =
+      props.engine === 'mysql' || props.engine === 'aurora-mysql'
+        ? { title: 'Binary log disk usage (bytes) on blue', metricName: 'BinLogDiskUsage' }
+        : {
+            title: 'Oldest replication slot lag (bytes) on blue',
+            metricName: 'OldestReplicationSlotLag',
+          };
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName,
       defaultInterval: Duration.hours(3),
@@ -227,13 +244,12 @@ export class UpgradeMonitoring extends Construct {
             left: [search('ReplicaLag', 'replica lag')],
           }),
           new cloudwatch.GraphWidget({
-            title: 'Oldest replication slot lag (bytes) on blue',
+            title: blueMetric.title,
             width: 8,
-            // What verify-green holds against upgrade.maxReplicationLagMb.
             left: [
               new cloudwatch.Metric({
                 namespace: 'AWS/RDS',
-                metricName: 'OldestReplicationSlotLag',
+                metricName: blueMetric.metricName,
                 dimensionsMap: { DBInstanceIdentifier: props.databaseInstanceIdentifier },
                 ...MAX,
               }),

@@ -749,8 +749,9 @@ export class UpgradeRunbook extends Construct {
 
     // ------------------------------------------------------------ 7. verify new writer
     // The same call ends the client sessions left on old blue, beside the check: a pool that
-    // reconnected to its cached address, or a session that overrides
-    // default_transaction_read_only, would take users' writes there and fail them.
+    // reconnected to its cached address, or a session that overrides the read-only setting
+    // (PostgreSQL's default_transaction_read_only; MySQL's read_only is global, but a user
+    // with CONNECTION_ADMIN passes it), would take users' writes there and fail them.
     const verifyWriter = invoke(
       s,
       'Verify new writer',

@@ -8,6 +8,7 @@ import { FENCE_GROUP_SUFFIX, RESTORE_GROUP_SUFFIX } from '../../lambda/shared/up
 import { deployedResourcesOf } from '../../lambda/shared/deployed';
 import type { PlanDefaults } from '../../lambda/validate-input/validate';
 import { type AppConfig, reservation } from '../config';
+import type { DatabaseEngine } from '../engines';
 import { NodeFunction } from '../constructs/node-function';
 import { acknowledgeWildcards, WILDCARD_REASONS } from '../nag';
 import { NotificationTopic } from '../constructs/notification-topic';
@@ -33,6 +34,13 @@ export interface UpgradeStackProps extends StackProps {
 /** Names are fixed so policies can name the machines without a dependency cycle. */
 export const UPGRADE_MACHINE_NAME = 'QuietUpgrade-Upgrade';
 export const WATCHDOG_MACHINE_NAME = 'QuietUpgrade-Watchdog';
+/** The writer check's code per engine: each bundle carries one database driver. */
+const WRITER_CHECK_DIRS: Record<DatabaseEngine, string> = {
+  postgres: 'verify-writer',
+  'aurora-postgresql': 'verify-writer',
+  mysql: 'verify-writer-mysql',
+  'aurora-mysql': 'verify-writer-mysql',
+};
 /** The CloudWatch dashboard the runbook points operators to. */
 export const DASHBOARD_NAME = 'QuietUpgrade';
 
@@ -134,6 +142,11 @@ export class UpgradeStack extends Stack {
       'Checks an upgrade run input before anything changes',
       [],
     );
+    const mysqlTargetGroup =
+      (db.engine === 'mysql' || db.engine === 'aurora-mysql') &&
+      platform.database.targetParameterGroupName !== undefined
+        ? [platform.database.targetParameterGroupName]
+        : [];
     const preflight = fn(
       'Preflight',
       'preflight',
@@ -144,9 +157,13 @@ export class UpgradeStack extends Stack {
           ['rds:DescribeDBInstances'],
           [sourceArn, `${sourceArn}-old1`, `${sourceArn}-failed1`],
         ),
+        // Blue's group (PostgreSQL: rds.logical_replication); for MySQL also green's, whose
+        // event_scheduler must be off (lambda/preflight).
         allow(
           ['rds:DescribeDBParameters'],
-          [arn('rds', 'pg', platform.database.parameterGroupName)],
+          [platform.database.parameterGroupName, ...mysqlTargetGroup].map((g) =>
+            arn('rds', 'pg', g),
+          ),
         ),
         // Listed by source (a filter, no identifier): see WILDCARD_REASONS.listCalls.
         allow(['rds:DescribeBlueGreenDeployments', 'rds:DescribeDBEngineVersions'], ['*']),
@@ -175,7 +192,8 @@ export class UpgradeStack extends Stack {
       deployed,
     );
     const verifyWriter = new NodeFunction(this, 'VerifyWriter', {
-      functionDir: 'verify-writer',
+      // Each engine's check carries only its own driver (lambda/verify-writer-mysql).
+      functionDir: WRITER_CHECK_DIRS[db.engine],
       description: 'Verifies the new writer after switchover: version, status, writable',
       timeout: Duration.seconds(60),
       // Capacity kept for the writer check alone: it runs with the maintenance page on.
@@ -184,6 +202,8 @@ export class UpgradeStack extends Stack {
       vpc: platform.network.vpc,
       vpcSubnets: platform.network.subnets,
       securityGroups: [platform.network.databaseClients],
+      // No DB_NAME: the check reads only server-wide state, so it connects to no database
+      // (an adopted MySQL platform's database names are its own).
       environment: { DB_SECRET_ARN: platform.database.secret.secretArn, ...deployed },
     });
     // The writer, and the former writers whose client sessions it ends: old blue after a
@@ -413,6 +433,7 @@ export class UpgradeStack extends Stack {
     this.monitoring = new UpgradeMonitoring(this, 'Monitoring', {
       dashboardName: DASHBOARD_NAME,
       databaseInstanceIdentifier: source,
+      engine: db.engine,
       buffers: platform.buffers,
       upgrade: this.runbook.stateMachine,
       watchdog: this.watchdog.stateMachine,

@@ -1,4 +1,10 @@
-import { ConfigError, compareVersions, parameterGroupFamily, parseConfig } from '../../lib/config';
+import {
+  ConfigError,
+  compareVersions,
+  configFromContext,
+  parameterGroupFamily,
+  parseConfig,
+} from '../../lib/config';
 import { adoptExisting, defaultRawConfig } from '../helpers/app';
 
 type Json = Record<string, Record<string, unknown>>;
@@ -25,6 +31,38 @@ describe('config', () => {
     ).toBeGreaterThan(0);
   });
 
+  it('reads a config given on the command line as changes to the shipped one', () => {
+    const shipped = defaultRawConfig();
+    const fromCli = (json: string) => configFromContext(() => json, shipped);
+    // Another engine, nothing else: the shipped app on that engine, with its demo versions.
+    const mysql = fromCli('{"database":{"engine":"mysql"}}');
+    expect(mysql.database).toMatchObject({
+      engine: 'mysql',
+      engineVersion: '8.0.42',
+      targetEngineVersion: '8.4.5',
+      instanceIdentifier: 'platform-db',
+    });
+    expect(mysql.edge).toEqual(parseConfig(shipped).edge);
+    // Versions given with the engine are kept; a change elsewhere keeps the shipped versions.
+    expect(
+      fromCli('{"database":{"engine":"mysql","engineVersion":"8.0.40"}}').database.engineVersion,
+    ).toBe('8.0.40');
+    expect(fromCli('{"switchoverTimeoutSeconds":60}').database.engineVersion).toBe('16.6');
+    // Arrays replace rather than merge; the shipped object is not changed.
+    expect(fromCli('{"operatorBypass":{"sourceCidrs":["10.0.0.0/8"]}}').operatorBypass).toEqual(
+      expect.objectContaining({ sourceCidrs: ['10.0.0.0/8'] }),
+    );
+    expect(shipped).toEqual(defaultRawConfig());
+    // Not JSON: named, shown, nothing built.
+    expect(() => fromCli('{engine:mysql}')).toThrow(
+      'quietUpgrade must be a JSON object, got: "{engine:mysql}"',
+    );
+    // An invalid change is reported against its key.
+    expect(() => fromCli('{"database":{"engine":"mysql","engineVersion":"16.6"}}')).toThrow(
+      'quietUpgrade.database.engineVersion must be ',
+    );
+  });
+
   it('fails on an unknown engine, naming the key and the value', () => {
     expect(errorFor((c) => (c.database.engine = 'oracle-ee'))).toContain(
       'quietUpgrade.database.engine must be one of: postgres, mysql, aurora-postgresql, aurora-mysql, got: "oracle-ee"',
@@ -32,24 +70,37 @@ describe('config', () => {
   });
 
   it.each([
-    ['mysql', '8.0.42', '8.4.5', '16.6'],
-    ['aurora-postgresql', '16.6', '17.4', '8.0.40'],
-    ['aurora-mysql', '8.0.mysql_aurora.3.10.0', '8.0.mysql_aurora.3.12.0', '8.0.42'],
+    ['mysql', '8.0.42', '8.4.5', '16.6', true],
+    ['aurora-postgresql', '16.6', '17.4', '8.0.40', false],
+    ['aurora-mysql', '8.0.mysql_aurora.3.10.0', '8.0.mysql_aurora.3.12.0', '8.0.42', false],
   ])(
-    'knows %s versions, and refuses the engine until the runbook speaks it',
-    (engine, current, target, foreign) => {
+    'knows %s versions, and accepts the engine only if the runbook speaks it',
+    (engine, current, target, foreign, runbook) => {
       // Versions in the engine's own form, and its demo pair when none is set.
       for (const versions of [{}, { engineVersion: current, targetEngineVersion: target }]) {
-        const message = errorFor((c) => {
+        const edit = (c: Json) => {
           c.database = { ...c.database, engine, ...versions };
           delete c.database.engineVersion;
           delete c.database.targetEngineVersion;
           Object.assign(c.database, versions);
-        });
-        expect(message.split('\n').slice(1)).toEqual([
-          `  - quietUpgrade.database.engine "${engine}" is not supported by the runbook yet ` +
-            '(its checks, restore and consumers speak PostgreSQL only); supported now: postgres',
-        ]);
+        };
+        const message = errorFor(edit);
+        if (runbook) {
+          expect(message).toBe('');
+          const raw = defaultRawConfig() as Json;
+          edit(raw);
+          const parsed = parseConfig(raw);
+          expect([parsed.database.engineVersion, parsed.database.targetEngineVersion]).toEqual([
+            current,
+            target,
+          ]);
+        } else {
+          expect(message.split('\n').slice(1)).toEqual([
+            `  - quietUpgrade.database.engine "${engine}" is not supported by the runbook yet ` +
+              '(it upgrades a DB instance; Aurora upgrades a DB cluster, whose steps are not ' +
+              'built); supported now: postgres, mysql',
+          ]);
+        }
       }
       // Another engine's version is not one of this engine's.
       expect(
