@@ -1,11 +1,12 @@
 /**
- * npm run bench [-- --json]
+ * npm run bench [-- --engine NAME] [--json]
  *
  * The maintenance window the rehearsal measures for switchovers of several lengths, step by
  * step, beside the baseline the vendor notices describe (../shared/context): the app in
- * maintenance for the whole in-place upgrade. Then each function's bundle, as the deploy
- * builds it, with the cold start the model charges for it, and the execution history of the
- * longest run the runbook's bounds allow.
+ * maintenance for the whole in-place upgrade; one table per database engine (every engine
+ * the rehearsal models, or the one --engine names). Then each function's bundle, as the
+ * deploy builds it (every engine's functions), with the cold start the model charges for it,
+ * and the execution history of the longest run the runbook's bounds allow.
  */
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import * as esbuild from 'esbuild';
 import './polyfills';
 import { BUNDLE_EXTERNALS, LAMBDA_ROOT } from '../lib/constructs/node-function';
 import { historyWorstCase } from '../lib/constructs/upgrade-runbook';
-import { defaultApp, rehearse } from './rehearse';
+import { REHEARSAL_ENGINES, defaultApp, rehearse } from './rehearse';
 import { coldStartSeconds, DEFAULT_LATENCIES } from './world/core';
 
 /**
@@ -119,16 +120,38 @@ async function quietGateRow(app: ReturnType<typeof defaultApp>): Promise<BenchQu
   };
 }
 
-export async function bench(): Promise<{
+/** One engine's rows: the switchovers and the quiet gate, on the app synthesized for it. */
+export interface BenchEngine {
+  engine: string;
+  from: string;
+  to: string;
   runs: BenchRun[];
   quietGate: BenchQuietGate;
+}
+
+export async function bench(engines: readonly string[] = REHEARSAL_ENGINES): Promise<{
+  engines: BenchEngine[];
   bundles: BenchBundle[];
   historyEventsWorstCase: number;
   historyParts: Record<string, number>;
   latencies: typeof DEFAULT_LATENCIES;
   baselineSeconds: number;
 }> {
-  const app = defaultApp();
+  const rows: BenchEngine[] = [];
+  for (const engine of engines) rows.push(await benchEngine(engine));
+  const history = historyWorstCase();
+  return {
+    engines: rows,
+    bundles: await deployBundles(),
+    historyEventsWorstCase: history.total,
+    historyParts: history.parts,
+    latencies: DEFAULT_LATENCIES,
+    baselineSeconds: BASELINE_MAINTENANCE_SECONDS,
+  };
+}
+
+async function benchEngine(engine: string): Promise<BenchEngine> {
+  const app = defaultApp(engine);
   const runs: BenchRun[] = [];
   for (const switchoverSeconds of SWITCHOVERS) {
     const r = await rehearse({ app, switchoverSeconds });
@@ -150,16 +173,13 @@ export async function bench(): Promise<{
       timesShorterThanBaseline: Math.round(BASELINE_MAINTENANCE_SECONDS / r.maintenance.seconds),
     });
   }
-  const history = historyWorstCase();
-  const quietGate = await quietGateRow(app);
+  const d = app.defaults;
   return {
+    engine: d.engine,
+    from: d.currentEngineVersion,
+    to: d.targetEngineVersion,
     runs,
-    quietGate,
-    bundles: await deployBundles(),
-    historyEventsWorstCase: history.total,
-    historyParts: history.parts,
-    latencies: DEFAULT_LATENCIES,
-    baselineSeconds: BASELINE_MAINTENANCE_SECONDS,
+    quietGate: await quietGateRow(app),
   };
 }
 
@@ -168,13 +188,32 @@ function table(rows: string[][]): string {
   return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ')).join('\n');
 }
 
+/** --engine NAME, or every engine; an engine the rehearsal does not model is refused. */
+function enginesFrom(argv: string[]): readonly string[] {
+  const at = argv.indexOf('--engine');
+  if (at === -1) return REHEARSAL_ENGINES;
+  const engine = argv[at + 1] ?? '';
+  if (!(REHEARSAL_ENGINES as readonly string[]).includes(engine)) {
+    throw new Error(
+      `bench: --engine must be one of ${REHEARSAL_ENGINES.join(', ')} (the rehearsal models RDS DB instances only so far), got: ${JSON.stringify(engine)}`,
+    );
+  }
+  return [engine];
+}
+
 async function main(): Promise<void> {
-  const result = await bench();
+  const result = await bench(enginesFrom(process.argv.slice(2)));
   if (process.argv.includes('--json')) {
     console.log(JSON.stringify(result, null, 2));
     return;
   }
+  for (const e of result.engines) printEngine(e, result.baselineSeconds);
+  printRest(result);
+}
+
+function printEngine(result: BenchEngine, baselineSeconds: number): void {
   const s = (n: number) => n.toFixed(1);
+  console.log(`\n${result.engine} ${result.from} -> ${result.to}\n`);
   console.log(
     table([
       [
@@ -207,7 +246,7 @@ async function main(): Promise<void> {
       ]),
       [
         'in-place (notices)',
-        `${result.baselineSeconds} s`,
+        `${baselineSeconds} s`,
         '-',
         '-',
         '-',
@@ -234,6 +273,9 @@ async function main(): Promise<void> {
       ],
     ])}`,
   );
+}
+
+function printRest(result: Awaited<ReturnType<typeof bench>>): void {
   console.log(
     `\n${table([
       ['bundle', 'minified', 'modelled init'],

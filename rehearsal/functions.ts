@@ -12,8 +12,8 @@ import { REGION } from './synthesized';
  * environment is a fresh instance of that bundle with the function's own environment
  * variables, so module state (SDK clients, the database pool, caches) lives per container
  * as it does on Lambda. The AWS SDK it requires answers as the model, as this function
- * (sdk.ts); the `pg` driver it requires is the model's (pg-model.ts), which answers at the
- * query level.
+ * (sdk.ts); the `pg` driver it requires is the model's (pg-model.ts), and so is our MySQL
+ * client (mysql-model.ts, MYSQL_CLIENT_PLUGIN), both answering at the statement level.
  */
 export interface FunctionCode {
   dir: string;
@@ -42,6 +42,31 @@ const compiled = new Map<string, FunctionCode>();
  * lib/constructs/node-function.ts, which cannot be imported here without aws-cdk-lib.
  */
 export const LAMBDA_ROOT = join(__dirname, '..', 'lambda');
+
+/**
+ * The id under which a bundle requires our MySQL client (lambda/shared/mysql-client.ts) in
+ * the rehearsal: the module is left out of the bundle, as `pg` is, and the runtime gives the
+ * model's client for it (mysql-model.ts), which answers at the statement level.
+ */
+export const MYSQL_CLIENT_ID = 'quiet-upgrade:mysql-client';
+const MYSQL_CLIENT_FILE = join(LAMBDA_ROOT, 'shared', 'mysql-client.ts');
+
+/**
+ * Resolves every import of lambda/shared/mysql-client(.ts) to MYSQL_CLIENT_ID, external. Only
+ * the rehearsal's bundles use it: the bench measures the bundles as the deploy builds them
+ * (bench.ts, deployBundles), with the real client in.
+ */
+export const MYSQL_CLIENT_PLUGIN: Esbuild.Plugin = {
+  name: 'rehearsal-mysql-client',
+  setup(build) {
+    build.onResolve({ filter: /mysql-client(\.ts)?$/ }, (args) => {
+      const path = resolve(args.resolveDir, args.path);
+      return path === MYSQL_CLIENT_FILE || `${path}.ts` === MYSQL_CLIENT_FILE
+        ? { path: MYSQL_CLIENT_ID, external: true }
+        : undefined;
+    });
+  },
+};
 
 /** esbuild's options for the bundles, as NodejsFunction bundles the functions. */
 export const BUNDLE_OPTIONS = {
@@ -81,7 +106,11 @@ export async function bundleFunctions(
     const { version } = JSON.parse(
       readFileSync(require.resolve('esbuild/package.json'), 'utf8'),
     ) as { version: string };
-    const dependencies = hashInputs(['package-lock.json'], { esbuild: version, BUNDLE_OPTIONS });
+    const dependencies = hashInputs(['package-lock.json'], {
+      esbuild: version,
+      BUNDLE_OPTIONS,
+      replaced: { [MYSQL_CLIENT_ID]: MYSQL_CLIENT_PLUGIN.name },
+    });
     const keyOf = (dir: string) => hash(`${dependencies} ${dir} ${entryOf(dir)}`);
     const fileHashes = new Map<string, string>();
     const fileHash = (path: string) => {
@@ -114,6 +143,7 @@ export async function bundleFunctions(
         ...BUNDLE_OPTIONS,
         entryPoints: Object.fromEntries(missing.map((d) => [d, entryOf(d)])),
         metafile: true,
+        plugins: [MYSQL_CLIENT_PLUGIN],
       });
       // The esbuild service is a child process the event loop would keep polling through
       // every step of a simulation; it starts again by itself for the next build.
@@ -172,6 +202,8 @@ export interface RuntimeContext {
   reclaimIdleAfterSeconds?: number;
   /** What `require('pg')` gives the function. */
   pg: unknown;
+  /** What the function's import of lambda/shared/mysql-client.ts gives it (MYSQL_CLIENT_ID). */
+  mysql: unknown;
   /** The AWS SDK packages as this function sees them (sdk.ts), undefined for others. */
   sdk: (id: string) => unknown;
 }
@@ -230,7 +262,11 @@ export class FunctionRuntime {
     }) as NodeJS.Process;
     const module = { exports: {} as Record<string, unknown> };
     const require = (id: string) =>
-      id === 'pg' ? this.ctx.pg : (this.ctx.sdk(id) ?? hostRequire(id));
+      id === 'pg'
+        ? this.ctx.pg
+        : id === MYSQL_CLIENT_ID
+          ? this.ctx.mysql
+          : (this.ctx.sdk(id) ?? hostRequire(id));
     this.code.load(
       module.exports,
       require,

@@ -1,4 +1,4 @@
-import { type Instance, pgError, type RdsModel } from './world/rds';
+import { type Instance, type RdsModel } from './world/rds';
 
 /**
  * What `require('pg')` gives a function in the rehearsal: a Pool that reaches the modelled
@@ -19,7 +19,7 @@ export function pgModule(
     private connection: { instance: Instance; epoch: number } | undefined;
     private queue: Promise<unknown> = Promise.resolve();
 
-    constructor(private readonly config: { host?: string }) {}
+    constructor(private readonly config: { host?: string; connectionTimeoutMillis?: number }) {}
 
     on(): this {
       return this;
@@ -37,10 +37,22 @@ export function pgModule(
         this.connection = undefined;
         // Opening a connection costs a round trip before the statement's own.
         await sleep(queryLatency);
-        if (!reachable) {
-          throw pgError('ETIMEDOUT', `connect ETIMEDOUT ${this.config.host ?? 'localhost'}:5432`);
+        // No route: a security group drops the packets without an answer, so the attempt
+        // ends when pg-pool's connectionTimeoutMillis does, with its message.
+        // https://docs.aws.amazon.com/vpc/latest/userguide/vpc-security-groups.html
+        // https://node-postgres.com/apis/pool (connectionTimeoutMillis)
+        const timedOut = async () => {
+          const ms = this.config.connectionTimeoutMillis ?? 0;
+          await sleep(Math.max(0, ms / 1000 - queryLatency));
+          return new Error('timeout exceeded when trying to connect');
+        };
+        if (!reachable) throw await timedOut();
+        try {
+          this.connection = rds.connect(this.config.host ?? 'localhost');
+        } catch (err) {
+          if ((err as { code?: string }).code === 'ETIMEDOUT') throw await timedOut();
+          throw err;
         }
-        this.connection = rds.connect(this.config.host ?? 'localhost');
       }
       const open = this.connection;
       if (open === undefined) throw new Error('no connection');

@@ -7,10 +7,16 @@ import { checkInvariants, type Outcome } from './invariants';
 import { type ProfileName, type TrafficProfileSpec, trafficProfile } from './profiles';
 import { type RunResult, runExecution } from './run';
 import { Simulation } from './sim';
-import { type MachineSpec, type SynthesizedApp, synthesizeApp } from './synthesized';
+import {
+  CONFIGURED_ENGINE,
+  type MachineSpec,
+  type SynthesizedApp,
+  synthesizeEngine,
+} from './synthesized';
 import { account, DEFAULT_RATES, Traffic, type TrafficKind } from './traffic';
 import { World } from './world';
 import type { Scenario } from './world/core';
+import type { InstanceEngine } from './world/rds';
 
 export type { Outcome } from './invariants';
 
@@ -34,7 +40,15 @@ interface ScenarioSpec {
   /** When the run starts, in virtual time (default START, 04:00 UTC). */
   start?: string;
   expect: Outcome;
+  /**
+   * The engines it means something for, and why it does not apply to the others (default:
+   * every engine the rehearsal models).
+   */
+  only?: { engines: InstanceEngine[]; otherwise: string };
 }
+
+/** The engines the rehearsal models: RDS DB instances. */
+export const REHEARSAL_ENGINES: readonly InstanceEngine[] = ['postgres', 'mysql'];
 
 /** Light writes for the quiet gate's scenarios: the load balancer's count is page views. */
 const QUIET_GATE_WRITES: Partial<Record<TrafficKind, number>> = {
@@ -191,6 +205,26 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
       blueFindings: [{ kind: 'no_replica_identity', name: 'public.audit_trail', db: 'platform' }],
     },
     expect: 'REJECTED',
+    only: {
+      engines: ['postgres'],
+      otherwise:
+        'RDS for MySQL replicates green from the binary log, which carries tables without a ' +
+        'primary key; the limitation is logical replication’s (RDS for PostgreSQL). MySQL’s own ' +
+        'limitation found in blue’s database is the scenario external-binlog-replica.',
+    },
+  },
+  'external-binlog-replica': {
+    summary:
+      'blue is a binlog replica of a MySQL server outside RDS (SHOW REPLICA STATUS lists it), ' +
+      'which an RDS for MySQL blue/green deployment cannot take',
+    scenario: { externalReplicaSource: 'onprem-db.example.com' },
+    expect: 'REJECTED',
+    only: {
+      engines: ['mysql'],
+      otherwise:
+        'PostgreSQL has no binlog replication; blue as a logical replication publisher or ' +
+        'subscriber is among what the limitation query finds (scenario table-without-primary-key).',
+    },
   },
   'old-blue-unreachable': {
     summary:
@@ -330,6 +364,8 @@ export interface TimelineEntry {
 
 export interface RehearsalReport {
   scenario: string;
+  /** The database engine rehearsed, as the app was synthesized for it. */
+  engine: { name: string; from: string; to: string };
   expected: Outcome;
   outcome: Outcome;
   assumptions: Assumptions;
@@ -401,11 +437,36 @@ export function taskStates(definition: StateMachineDefinition): string[] {
   return [...allStates(definition)].filter(([, s]) => s.Type === 'Task').map(([n]) => n);
 }
 
-let synthesized: SynthesizedApp | undefined;
-/** The app, synthesized once per process. */
-export function defaultApp(): SynthesizedApp {
-  synthesized ??= synthesizeApp();
-  return synthesized;
+const synthesized = new Map<string, SynthesizedApp>();
+/**
+ * The app, synthesized once per process per engine: as cdk.json configures it, or with
+ * another database engine (synthesizeEngine).
+ */
+export function defaultApp(engine: string = CONFIGURED_ENGINE): SynthesizedApp {
+  let app = synthesized.get(engine);
+  if (app === undefined) {
+    app = synthesizeEngine(engine);
+    synthesized.set(engine, app);
+  }
+  return app;
+}
+
+/** The engine an app's database runs. */
+export function engineOf(app: SynthesizedApp): InstanceEngine {
+  const engine = app.defaults.engine;
+  if (!(REHEARSAL_ENGINES as readonly string[]).includes(engine)) {
+    throw new UsageError(
+      `the rehearsal models RDS DB instances only (${REHEARSAL_ENGINES.join(', ')}) so far, got engine: ${engine}`,
+    );
+  }
+  return engine as InstanceEngine;
+}
+
+/** The scenarios that mean something for an engine, in SCENARIOS order. */
+export function scenariosFor(engine: InstanceEngine): string[] {
+  return Object.entries(SCENARIOS)
+    .filter(([, spec]) => spec.only === undefined || spec.only.engines.includes(engine))
+    .map(([name]) => name);
 }
 
 /** Runs one rehearsal: the runbook against the simulated account, with traffic. */
@@ -418,6 +479,10 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     );
   }
   const app = options.app ?? defaultApp();
+  const engine = engineOf(app);
+  if (spec.only !== undefined && !spec.only.engines.includes(engine)) {
+    throw new UsageError(`scenario ${name} does not apply to ${engine}: ${spec.only.otherwise}`);
+  }
   // The app's own definition is validated by the interpreter on its first run (run.ts).
   if (options.definition !== undefined && options.definition !== app.machines.upgrade.definition)
     validDefinition(options.definition);
@@ -663,6 +728,11 @@ function report(
     results.filter((r) => r.machine === machine).flatMap((r) => r.tasks);
   return {
     scenario: name,
+    engine: {
+      name: world.app.defaults.engine,
+      from: world.app.defaults.currentEngineVersion,
+      to: world.app.defaults.targetEngineVersion,
+    },
     expected: spec.expect,
     outcome,
     assumptions,

@@ -1,6 +1,14 @@
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import type { Assumptions } from './assumptions';
-import { type RehearsalReport, SCENARIOS, defaultApp, rehearse, taskStates } from './rehearse';
+import {
+  type RehearsalReport,
+  SCENARIOS,
+  defaultApp,
+  engineOf,
+  rehearse,
+  scenariosFor,
+  taskStates,
+} from './rehearse';
 import type { SynthesizedApp } from './synthesized';
 import type { TrafficKind } from './traffic';
 
@@ -70,7 +78,10 @@ export function lightRun(scenario: string) {
   };
 }
 
-/** Every scenario without faults, as the sweep runs them (lightRun), in SCENARIOS order. */
+/**
+ * Every scenario of the app's engine without faults, as the sweep runs them (lightRun), in
+ * SCENARIOS order.
+ */
 export interface EveryScenarioReport {
   runs: RehearsalReport[];
   /** The runs that broke an invariant or ended other than their scenario expects. */
@@ -84,7 +95,7 @@ export async function everyScenario(
 ): Promise<EveryScenarioReport> {
   const runs: RehearsalReport[] = [];
   const failedScenarios: ScenarioFailure[] = [];
-  for (const scenario of Object.keys(SCENARIOS)) {
+  for (const scenario of scenariosFor(engineOf(base.app))) {
     const r = await rehearse({ ...base, ...lightRun(scenario), scenario });
     runs.push(r);
     onRun?.(r);

@@ -145,14 +145,42 @@ type Output = { Value: unknown; Export?: { Name: unknown } };
  */
 export function synthesizeApp(edit?: (config: Record<string, unknown>) => void): SynthesizedApp {
   if (edit !== undefined) return synthesize(edit);
+  return cachedSynth('synth', null, () => undefined);
+}
+
+/** The engine cdk.json configures (database.engine). */
+export const CONFIGURED_ENGINE: string = cdkJson.context.quietUpgrade.database.engine;
+
+/**
+ * The app as configured, on another engine: cdk.json's config with database.engine changed,
+ * and its versions dropped for the engine's demo pair (as lib/config.ts's withChanges reads
+ * `-c quietUpgrade='{"database":{"engine":"mysql"}}'`). Cached as the configured app is, one
+ * entry per engine, so that each engine's rehearsals stay fast.
+ */
+export function synthesizeEngine(engine: string): SynthesizedApp {
+  if (engine === CONFIGURED_ENGINE) return synthesizeApp();
+  return cachedSynth(`synth.${engine}`, engine, (config) => {
+    const database = config.database as Record<string, unknown>;
+    database.engine = engine;
+    delete database.engineVersion;
+    delete database.targetEngineVersion;
+  });
+}
+
+function cachedSynth(
+  kind: string,
+  engine: string | null,
+  edit: (config: Record<string, unknown>) => void,
+): SynthesizedApp {
   const key = hashInputs(SYNTH_INPUTS, {
+    ...(engine === null ? {} : { engine }),
     node: process.version,
     // The app reads these: CDK_CONTEXT_JSON and CDK_OUTDIR (App), CDK_DEFAULT_ACCOUNT (lib/app.ts).
     env: Object.entries(process.env)
       .filter(([k]) => k.startsWith('CDK_'))
       .sort(([a], [b]) => a.localeCompare(b)),
   });
-  const cached = readEntry('synth', key);
+  const cached = readEntry(kind, key);
   if (cached !== undefined) {
     try {
       return decodeApp(cached);
@@ -160,12 +188,12 @@ export function synthesizeApp(edit?: (config: Record<string, unknown>) => void):
       // Unreadable (a cache written by hand, or cut short): synthesize again.
     }
   }
-  const app = synthesize(() => undefined);
+  const app = synthesize(edit);
   const text = encodeApp(app);
   // Only a lossless entry is kept: what JSON cannot hold (an undefined property, say) would
   // come back different.
   const back = decodeApp(text);
-  if (encodeApp(back) === text && isDeepStrictEqual(back, app)) writeEntry('synth', key, text);
+  if (encodeApp(back) === text && isDeepStrictEqual(back, app)) writeEntry(kind, key, text);
   return app;
 }
 
@@ -638,8 +666,13 @@ export class Resolver {
         return `arn:aws:kms:${REGION}:${ACCOUNT}:key/${String(this.ref(stack, id))}`;
       case 'AWS::RDS::DBInstance.Endpoint.Address':
         return `${String(this.ref(stack, id))}.c0rehearsal.${REGION}.rds.amazonaws.com`;
-      case 'AWS::RDS::DBInstance.Endpoint.Port':
-        return '5432';
+      case 'AWS::RDS::DBInstance.Endpoint.Port': {
+        // The instance's Port, or the engine's default: 3306 for MySQL, 5432 for PostgreSQL.
+        // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbinstance.html#cfn-rds-dbinstance-port
+        const port = r.Properties?.Port;
+        if (port !== undefined) return String(this.resolve(stack, port));
+        return String(r.Properties?.Engine).includes('mysql') ? '3306' : '5432';
+      }
       case 'AWS::SNS::Topic.TopicArn':
         return this.ref(stack, id);
       case 'AWS::ElasticLoadBalancingV2::TargetGroup.TargetGroupArn':

@@ -1,7 +1,6 @@
 import type { BufferName } from '../lambda/shared/contracts';
 import type { TrafficProfile } from './profiles';
 import type { World } from './world';
-import { SCHEMA } from './world/rds';
 
 /** What users and the platform do during the rehearsal, per second. */
 export const TRAFFIC_KINDS = [
@@ -277,7 +276,8 @@ export interface Accounting {
   /**
    * Rows in the final writer that no write's key names: a write applied again under a key
    * of the consumer's making. (A second row under the same key cannot exist: every table's
-   * key is its primary key, lambda/database-roles/schema.sql, and the database refuses it.)
+   * key is its primary key, lambda/database-roles/schema.sql and schema-mysql.sql, and the database
+   * refuses it.)
    */
   appliedTwice: number;
   /** Poison messages that did not end in a DLQ. */
@@ -290,7 +290,7 @@ export interface Accounting {
 export function account(world: World, ledger: LedgerEntry[]): Accounting {
   const keysOn = (instance: ReturnType<World['rds']['writer']>, each: (key: string) => void) => {
     for (const [table, rows] of instance?.tables ?? []) {
-      const column = SCHEMA.get(table) ?? 'idempotency_key';
+      const column = world.rds.engineModel.schema.get(table) ?? 'idempotency_key';
       for (const row of rows) each(String(row[column]));
     }
   };

@@ -62,3 +62,16 @@ export function tlsWanted(host: string): boolean {
 export function forgetDatabaseSecret(): void {
   cached = undefined;
 }
+
+/**
+ * How long a connection to a former writer (old blue, the failed writer: an instance's own
+ * endpoint) may take to open. Its sessions are ended while the maintenance page is on, and a
+ * security group that does not admit the function drops the packets without an answer, so
+ * only the client's timer ends the attempt. Inside the VPC, an instance that answers opens a
+ * connection in milliseconds (a TCP and a TLS handshake in the same region); AWS states no
+ * figure, so this one is ours. A slower answer counts as none, and the runbook then reboots
+ * the former writer, which ends every session on it as surely.
+ * https://docs.aws.amazon.com/vpc/latest/userguide/vpc-security-groups.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RebootInstance.html
+ */
+export const FORMER_WRITER_CONNECT_TIMEOUT_MS = 1_000;

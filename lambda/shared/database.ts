@@ -1,5 +1,6 @@
 import {
   type DatabaseSecret,
+  FORMER_WRITER_CONNECT_TIMEOUT_MS,
   forgetDatabaseSecret,
   readDatabaseSecret,
   tlsWanted,
@@ -9,7 +10,7 @@ import { logger } from './logger';
 
 let pool: Pool | undefined;
 
-function newPool(secret: DatabaseSecret, host: string): Pool {
+function newPool(secret: DatabaseSecret, host: string, connectTimeoutMs = 5_000): Pool {
   const p = new Pool({
     host,
     port: Number(secret.port),
@@ -17,7 +18,7 @@ function newPool(secret: DatabaseSecret, host: string): Pool {
     password: secret.password,
     database: process.env.DB_NAME ?? secret.dbname ?? 'postgres',
     max: 1,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: connectTimeoutMs,
     idleTimeoutMillis: 60_000,
     // RDS for PostgreSQL 15+ requires TLS (rds.force_ssl=1); verify the server against the
     // RDS certificate authorities. The Lambda Node.js runtime carries every Amazon CA in
@@ -46,11 +47,11 @@ export async function database(): Promise<Pool> {
 }
 
 /**
- * A pool of one connection to another host (an instance's own endpoint) with the same
- * credentials, not kept: the caller ends it.
+ * A pool of one connection to a former writer's own endpoint with the same credentials, not
+ * kept: the caller ends it. It must open within FORMER_WRITER_CONNECT_TIMEOUT_MS.
  */
 export async function databaseAt(host: string): Promise<Pool> {
-  return newPool(await readDatabaseSecret(), host);
+  return newPool(await readDatabaseSecret(), host, FORMER_WRITER_CONNECT_TIMEOUT_MS);
 }
 
 /**

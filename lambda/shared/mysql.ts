@@ -1,4 +1,9 @@
-import { forgetDatabaseSecret, readDatabaseSecret, tlsWanted } from './database-secret';
+import {
+  FORMER_WRITER_CONNECT_TIMEOUT_MS,
+  forgetDatabaseSecret,
+  readDatabaseSecret,
+  tlsWanted,
+} from './database-secret';
 import { MysqlConnection, MysqlError, type MysqlResult, type MysqlRows } from './mysql-client';
 
 /**
@@ -35,7 +40,11 @@ const ACCESS_DENIED = 1045;
  * one; the writer check reads only server-wide state, so it connects to none when none is
  * named (an adopted platform's databases are its own).
  */
-async function open(host?: string, databaseRequired = true): Promise<MysqlConnection> {
+async function open(
+  host?: string,
+  databaseRequired = true,
+  connectTimeoutMs = 5_000,
+): Promise<MysqlConnection> {
   const secret = await readDatabaseSecret();
   const named = process.env.DB_NAME ?? secret.dbname;
   const database = named === '' ? undefined : named;
@@ -57,7 +66,7 @@ async function open(host?: string, databaseRequired = true): Promise<MysqlConnec
     // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Security.html
     // https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html
     tls: tlsWanted(to) ? { rejectUnauthorized: true } : false,
-    connectTimeoutMs: 5_000,
+    connectTimeoutMs,
   });
   try {
     await opened.query(SESSION_SETUP);
@@ -120,11 +129,12 @@ export async function mysqlReader(): Promise<Pick<typeof mysqlDatabase, 'select'
 }
 
 /**
- * A new connection to another host (an instance's own endpoint) with the same credentials,
- * database, TLS and session: not kept, the caller closes it.
+ * A new connection to a former writer's own endpoint with the same credentials, database, TLS
+ * and session: not kept, the caller closes it. It must open within
+ * FORMER_WRITER_CONNECT_TIMEOUT_MS.
  */
 export function mysqlConnectionAt(host: string): Promise<MysqlConnection> {
-  return open(host, false);
+  return open(host, false, FORMER_WRITER_CONNECT_TIMEOUT_MS);
 }
 
 /** Reads the credentials now, even if cached, so they stay cached for the calls that follow. */

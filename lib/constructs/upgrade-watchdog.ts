@@ -233,15 +233,33 @@ export class UpgradeWatchdog extends Construct {
       deleteDeployment,
       toPage,
     );
-    const resume = toPage(maintenance(s, 'Recover: turn maintenance off', toggle, 'off'))
-      .next(
-        toPage(setConsumers(s, 'Recover: resume consumers', 'Recover', true, props.mappingArns)),
-      )
-      .next(
-        sfn.Choice.jsonPath(s, 'Recover: is there a deployment to delete?')
-          .when(sfn.Condition.isString('$.inspection.blueGreenDeploymentIdentifier'), unprotect)
-          .otherwise(recovered),
-      );
+    const resumeConsumers = toPage(
+      setConsumers(s, 'Recover: resume consumers', 'Recover', true, props.mappingArns),
+    );
+    resumeConsumers.next(
+      sfn.Choice.jsonPath(s, 'Recover: is there a deployment to delete?')
+        .when(sfn.Condition.isString('$.inspection.blueGreenDeploymentIdentifier'), unprotect)
+        .otherwise(recovered),
+    );
+    // A new writer verified here is protected from deletion once the page is off, as the
+    // runbook does: a step less while users wait.
+    const resume = toPage(maintenance(s, 'Recover: turn maintenance off', toggle, 'off')).next(
+      sfn.Choice.jsonPath(s, 'Recover: is there a new writer to protect?')
+        .when(
+          sfn.Condition.and(
+            sfn.Condition.isPresent('$.protectWriter'),
+            sfn.Condition.booleanEquals('$.protectWriter', true),
+          ),
+          protectWriter(
+            s,
+            'Recover: protect the new writer from deletion',
+            props.deletionProtection,
+            resumeConsumers,
+            toPage,
+          ),
+        )
+        .otherwise(resumeConsumers),
+    );
     const withTarget = (id: string, value: boolean) =>
       sfn.Pass.jsonPath(s, id, {
         result: sfn.Result.fromBoolean(value),
@@ -271,15 +289,14 @@ export class UpgradeWatchdog extends Construct {
               resultPath: '$.oldSessions',
               onFailure: page,
             },
-            withTarget('Recover: keep green', false).next(
-              protectWriter(
-                s,
-                'Recover: protect the new writer from deletion',
-                props.deletionProtection,
-                resume,
-                toPage,
-              ),
-            ),
+            withTarget('Recover: keep green', false)
+              .next(
+                sfn.Pass.jsonPath(s, 'Recover: note the new writer', {
+                  result: sfn.Result.fromBoolean(true),
+                  resultPath: '$.protectWriter',
+                }),
+              )
+              .next(resume),
           ),
         )
         .otherwise(page),

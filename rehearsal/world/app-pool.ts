@@ -1,8 +1,8 @@
 import type { ModelContext } from './core';
-import { type Instance, RdsModel } from './rds';
+import { type Connection, type Instance, RdsModel } from './rds';
 
 interface Session {
-  connection?: { instance: Instance; epoch: number };
+  connection?: Connection;
   /** The address a dropped session keeps trying (pools): the instance it was on. */
   pinned?: Instance;
 }
@@ -67,14 +67,9 @@ export class AppPool {
     }
   }
 
+  /** Open: not dropped by its instance, nor ended on its own (a MySQL KILL). */
   private alive(s: Session): boolean {
-    const c = s.connection;
-    return (
-      c !== undefined &&
-      c.epoch === c.instance.epoch &&
-      !c.instance.blocked &&
-      this.rds.instances.has(c.instance.resourceId)
-    );
+    return s.connection !== undefined && this.rds.alive(s.connection);
   }
 
   private connect(s: Session): void {

@@ -127,6 +127,12 @@ export interface Scenario {
    */
   blueFindings?: { kind: string; name: string; db: string }[];
   /**
+   * MySQL: blue replicates from this host outside RDS (SHOW REPLICA STATUS shows it), and
+   * "the blue DB instance can't be an external binlog replica".
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-mysql
+   */
+  externalReplicaSource?: string;
+  /**
    * After a rename, clients that cached the old name's address still reach the renamed
    * instance through the old name for this long. AWS does not say how long caches keep it.
    */

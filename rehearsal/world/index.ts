@@ -1,6 +1,7 @@
 import type { Assumptions } from '../assumptions';
 import { type FunctionCode, FunctionRuntime, type InvokeResult } from '../functions';
 import { authorize, deniedOnlyForMissingTags } from '../iam';
+import { mysqlModule } from '../mysql-model';
 import { pgModule } from '../pg-model';
 import { iamAction, sdkFor } from '../sdk';
 import type { Simulation } from '../sim';
@@ -44,6 +45,14 @@ export const APP_PATH = '/';
  * each call checked against the caller's synthesized IAM policy. It keeps a timeline of
  * what happened, which the invariants read.
  */
+/**
+ * What a function is to the runbook, whatever its engine: each engine's writer check and
+ * consumer is a function of its own (one driver per bundle), with the same part to play.
+ */
+export function functionRole(dir: string): string {
+  return dir.replace(/-mysql$/, '');
+}
+
 /** Under idle-environments=reclaimed, an environment idle this long is gone (assumed). */
 const IDLE_RECLAIMED_AFTER_SECONDS = 300;
 
@@ -114,6 +123,13 @@ export class World {
 
     const pg = pgModule(this.rds, (s) => sim.sleep(s), this.latency.sqlQuery);
     const unreachable = pgModule(this.rds, (s) => sim.sleep(s), this.latency.sqlQuery, false);
+    const mysqlOptions = { rds: this.rds, sleep: (s: number) => sim.sleep(s) };
+    const mysql = mysqlModule({ ...mysqlOptions, latency: this.latency.sqlQuery });
+    const mysqlUnreachable = mysqlModule({
+      ...mysqlOptions,
+      latency: this.latency.sqlQuery,
+      reachable: false,
+    });
     for (const spec of options.app.functions) {
       const code = options.code.get(spec.dir);
       if (code === undefined) continue;
@@ -127,6 +143,10 @@ export class World {
           ? { reclaimIdleAfterSeconds: IDLE_RECLAIMED_AFTER_SECONDS }
           : {}),
         pg: spec.dir === 'verify-writer' && this.scenario.writerCheckUnreachable ? unreachable : pg,
+        mysql:
+          spec.dir === 'verify-writer-mysql' && this.scenario.writerCheckUnreachable
+            ? mysqlUnreachable
+            : mysql,
         sdk: sdkFor((...args) => this.call(...args), this.principal(spec.name, spec.roleArn)),
       });
       this.functions.set(spec.name, runtime);
@@ -185,7 +205,7 @@ export class World {
     if (s.badWriter) {
       // A mistake in green's parameter group: the new writer will refuse writes.
       const group = this.rds.parameterGroups.get(defaults.targetParameterGroupName);
-      if (group !== undefined) group.parameters.default_transaction_read_only = '1';
+      if (group !== undefined) group.parameters[this.rds.engineModel.readOnlyParameter] = '1';
     }
     if (s.existingDeployment) {
       const blue = this.rds.writer();
@@ -288,12 +308,12 @@ export class World {
   async invoke(nameOrArn: string, payload: unknown): Promise<InvokeResult> {
     const runtime = this.runtime(nameOrArn);
     const result = await runtime.invoke(payload);
-    if (
-      ['verify-green', 'verify-writer', 'restore-old-blue', 'preflight'].includes(runtime.spec.dir)
-    ) {
+    const role = functionRole(runtime.spec.dir);
+    if (['verify-green', 'verify-writer', 'restore-old-blue', 'preflight'].includes(role)) {
       this.ctx.emit({
         kind: 'function-result',
-        function: runtime.spec.dir,
+        // By its part in the runbook: the invariants read the writer check's results.
+        function: role,
         result: result.ok ? result.payload : result,
       });
     }

@@ -1,5 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SESSION_SETUP } from '../../lambda/shared/mysql';
+import { ENGINE_SPECS, type DatabaseEngine } from '../../lambda/shared/engines';
+import {
+  MYSQL_CLIENT_SESSIONS_SQL,
+  MYSQL_LIMITATION_SQL,
+  MYSQL_WRITER_SQL,
+  mysqlKillSql,
+} from '../../lambda/verify-writer-mysql/sql';
 import { LIMITATION_SQL } from '../../lambda/verify-writer/limitations';
 import { END_SESSIONS_SQL } from '../../lambda/verify-writer/old-sessions';
 import { type IamRequest, resourceTagContext } from '../iam';
@@ -7,9 +15,12 @@ import { ACCOUNT, REGION, type SynthesizedApp } from '../synthesized';
 import { AwsError, found, listResource, type ModelContext, type Service } from './core';
 
 /**
- * RDS for PostgreSQL as the upgrade meets it: DB instances with their parameter groups, the
- * blue/green deployment that builds green and switches over, the endpoint names that move
- * with the instances, and the data each instance holds.
+ * RDS for PostgreSQL and RDS for MySQL as the upgrade meets them: DB instances with their
+ * parameter groups, the blue/green deployment that builds green and switches over, the
+ * endpoint names that move with the instances, and the data each instance holds. The engine
+ * is the source instance's, as synthesized (DbInstanceSpec.engine); what differs by engine is
+ * in ENGINE_MODELS below and in the SQL each engine's functions send (`execute` for
+ * PostgreSQL, `executeMysql` for MySQL).
  *
  * Blue/green behaviour follows the RDS user guide; where it is silent the comment says so.
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html
@@ -35,8 +46,9 @@ export interface Instance {
   deletionProtection: boolean;
   port: number;
   /**
-   * Old blue after a switchover "only allows read operations until you set ...
-   * default_transaction_read_only ... to 0 and reboot the DB instance".
+   * Old blue after a switchover "only allows read operations until you set" the engine's
+   * read-only parameter (default_transaction_read_only for PostgreSQL, read_only for MySQL)
+   * "to 0 and reboot the DB instance" (EngineModel.readOnlyParameter).
    */
   readOnlyLock: boolean;
   /**
@@ -53,6 +65,8 @@ export interface Instance {
   storageInitializedAt?: number;
   /** Connections opened in an earlier epoch have been dropped. */
   epoch: number;
+  /** The id the next connection gets (MySQL's CONNECTION_ID(), the processlist's id). */
+  nextThreadId: number;
   /** During a switchover: no writes, no new connections. */
   blocked: boolean;
   tables: Map<string, Row[]>;
@@ -60,6 +74,22 @@ export interface Instance {
 }
 
 export type Row = Record<string, unknown>;
+
+/** A connection to an instance, open while its epoch is the instance's and no one killed it. */
+export interface Connection {
+  instance: Instance;
+  epoch: number;
+  /** A client session (counted, and ended, on a former writer). */
+  client: boolean;
+  /** Its thread id on the instance (MySQL's processlist id). */
+  id: number;
+  /** Ended by a KILL (mysql.rds_kill) on its own, without the instance's other sessions. */
+  killed?: boolean;
+  /** Ended by its client (COM_QUIT). */
+  closed?: boolean;
+  /** Statements prepared on it (MySQL's COM_STMT_PREPARE, one per text per connection). */
+  prepared?: Set<string>;
+}
 
 interface Deployment {
   id: string;
@@ -78,16 +108,89 @@ export const SCHEMA = primaryKeys(
   readFileSync(join(__dirname, '..', '..', 'lambda', 'database-roles', 'schema.sql'), 'utf8'),
 );
 
+/** The same for MySQL, from the MySQL consumers' schema (the same tables and keys). */
+export const MYSQL_SCHEMA = primaryKeys(
+  readFileSync(
+    join(__dirname, '..', '..', 'lambda', 'database-roles-mysql', 'schema-mysql.sql'),
+    'utf8',
+  ),
+);
+
 function primaryKeys(sql: string): Map<string, string> {
   const tables = new Map<string, string>();
-  for (const m of sql.matchAll(/CREATE TABLE IF NOT EXISTS (\w+) \(([\s\S]*?)\n\);/g)) {
-    const pk = /^\s*(\w+)\s+\w+\s+PRIMARY KEY/m.exec(m[2] ?? '')?.[1];
+  for (const m of sql.matchAll(/CREATE TABLE IF NOT EXISTS (\w+) \(([\s\S]*?)\n\)[^;]*;/g)) {
+    const pk = /^\s*(\w+)\s+[^,\n]*?\bPRIMARY KEY/m.exec(m[2] ?? '')?.[1];
     if (m[1] !== undefined && pk !== undefined) tables.set(m[1], pk);
   }
   return tables;
 }
 
+/** The engines the model runs: RDS DB instances (Aurora's clusters are not modelled). */
+export type InstanceEngine = Extract<DatabaseEngine, 'postgres' | 'mysql'>;
+
+/** What differs between the engines' instances, as far as the upgrade meets it. */
+export interface EngineModel {
+  /**
+   * The parameter that keeps an instance read-only, which old blue keeps set after a
+   * switchover: "only allows read operations until you set" it "to 0 and reboot".
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html
+   */
+  readOnlyParameter: string;
+  schema: Map<string, string>;
+  /** The port RDS gives an instance of the engine by default (the stacks keep it). */
+  port: number;
+  /** The version an earlier upgrade's old blue runs (scenario leftoverOldBlue). */
+  earlierVersion: string;
+  /**
+   * The blue-side replication metric RDS publishes while green replicates, if any: PostgreSQL's
+   * logical replication holds a slot on blue (OldestReplicationSlotLag, "PostgreSQL only");
+   * MySQL's green reads blue's binary log and reports its own ReplicaLag.
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html#rds-cw-metrics-instance
+   */
+  blueLagMetric?: string;
+  /** Option groups an instance reports (RDS's default group only: the stacks add none). */
+  optionGroups?: (version: string) => { OptionGroupName: string; Status: string }[];
+}
+
+export const ENGINE_MODELS: Record<InstanceEngine, EngineModel> = {
+  postgres: {
+    readOnlyParameter: 'default_transaction_read_only',
+    schema: SCHEMA,
+    port: 5432,
+    earlierVersion: '15.8',
+    blueLagMetric: 'OldestReplicationSlotLag',
+  },
+  mysql: {
+    readOnlyParameter: 'read_only',
+    schema: MYSQL_SCHEMA,
+    port: 3306,
+    earlierVersion: '5.7.44',
+    // RDS's own default option group, "default:mysql-8-0" (lambda/preflight reads the name).
+    // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithOptionGroups.html
+    optionGroups: (version) => [
+      {
+        OptionGroupName: `default:mysql-${ENGINE_SPECS.mysql.major(version).replace('.', '-')}`,
+        Status: 'in-sync',
+      },
+    ],
+  },
+};
+
+/** The model's engine for an instance's Engine, or an error naming what it does not model. */
+export function instanceEngine(engine: string): InstanceEngine {
+  if (engine === 'postgres' || engine === 'mysql') return engine;
+  throw new Error(
+    `the rehearsal models RDS DB instances of postgres and mysql only, got engine: ${JSON.stringify(engine)}`,
+  );
+}
+
 export const WRITER_SQL_MARK = "current_setting('transaction_read_only')";
+
+/** A truthy parameter value, as RDS and the engines spell booleans. */
+const isOn = (value: string | undefined) =>
+  value !== undefined && ['1', 'on', 'true'].includes(value.toLowerCase());
+const isOff = (value: string | undefined) =>
+  value !== undefined && ['0', 'off', 'false'].includes(value.toLowerCase());
 
 export class RdsModel {
   readonly instances = new Map<string, Instance>();
@@ -109,6 +212,9 @@ export class RdsModel {
   private lastWriter: string | null | undefined;
   private readonly everWriters = new Set<string>();
   private groupsAtStart = new Map<string, string>();
+  /** The source's engine, as synthesized: every instance of the run has it. */
+  readonly engine: InstanceEngine;
+  readonly engineModel: EngineModel;
 
   constructor(
     private readonly ctx: ModelContext,
@@ -119,6 +225,9 @@ export class RdsModel {
     for (const g of app.parameterGroups) {
       this.parameterGroups.set(g.name, { family: g.family, parameters: { ...g.parameters } });
     }
+    const sourceSpec = app.instances.find((i) => i.identifier === source) ?? app.instances[0];
+    this.engine = instanceEngine(sourceSpec?.engine ?? 'postgres');
+    this.engineModel = ENGINE_MODELS[this.engine];
     for (const spec of app.instances) {
       const s = ctx.scenario;
       this.instances.set(`db-${spec.identifier}`, {
@@ -136,6 +245,7 @@ export class RdsModel {
         port: spec.port,
         readOnlyLock: false,
         epoch: 0,
+        nextThreadId: 1,
         blocked: false,
         tables: new Map(),
         keys: new Map(),
@@ -149,7 +259,7 @@ export class RdsModel {
         ...blue,
         identifier: old,
         resourceId: `db-${old}`,
-        engineVersion: '15.8',
+        engineVersion: this.engineModel.earlierVersion,
         readOnlyLock: true,
         tables: new Map(),
         keys: new Map(),
@@ -238,15 +348,30 @@ export class RdsModel {
     return this.instances.get(resourceId);
   }
 
-  /** Whether an instance refuses writes, and why (null: it takes writes). */
+  /** The value the group an instance runs with gives a parameter (undefined: not set). */
+  appliedParameter(i: Instance, name: string): string | undefined {
+    return this.parameterGroups.get(i.appliedGroup)?.parameters[name];
+  }
+
+  /**
+   * Whether an instance refuses writes, and why (null: it takes writes). Green while it
+   * replicates: "the DB instance in the green environment is read-only by default" (for
+   * MySQL, read_only=1 until it is set to 0). Old blue after a switchover: until the engine's
+   * read-only parameter is 0 and the instance rebooted. Otherwise the parameter as the
+   * instance's applied group sets it; for MySQL also innodb_read_only, which refuses every
+   * write to InnoDB tables, whoever writes.
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-overview.html
+   * https://dev.mysql.com/doc/refman/8.0/en/innodb-parameters.html#sysvar_innodb_read_only
+   */
   readOnlyReason(i: Instance): string | null {
+    const parameter = this.engineModel.readOnlyParameter;
     if (i.replicaOf !== undefined) return 'green is read-only while it replicates blue';
-    if (i.readOnlyLock)
-      return 'old blue stays read-only until default_transaction_read_only=0 and a reboot';
-    const value = this.parameterGroups.get(i.appliedGroup)?.parameters
-      .default_transaction_read_only;
-    if (value !== undefined && ['1', 'on', 'true'].includes(value.toLowerCase())) {
-      return `parameter group ${i.appliedGroup} sets default_transaction_read_only=${value}`;
+    if (i.readOnlyLock) return `old blue stays read-only until ${parameter}=0 and a reboot`;
+    const value = this.appliedParameter(i, parameter);
+    if (isOn(value)) return `parameter group ${i.appliedGroup} sets ${parameter}=${value}`;
+    if (this.engine === 'mysql') {
+      const innodb = this.appliedParameter(i, 'innodb_read_only');
+      if (isOn(innodb)) return `parameter group ${i.appliedGroup} sets innodb_read_only=${innodb}`;
     }
     return null;
   }
@@ -418,19 +543,28 @@ export class RdsModel {
     DescribeDBEngineVersions: {
       // No resource type: only "*" authorizes it.
       iam: () => [{ action: 'rds:DescribeDBEngineVersions', resource: '*' }],
-      run: (i) => ({
-        DBEngineVersions: [
-          {
-            Engine: i.Engine,
-            EngineVersion: i.EngineVersion,
-            ValidUpgradeTarget: this.validTargets.map((v) => ({
-              Engine: i.Engine,
-              EngineVersion: v,
-              IsMajorVersionUpgrade: v.split('.')[0] !== String(i.EngineVersion).split('.')[0],
-            })),
-          },
-        ],
-      }),
+      // The account's engine only: another engine's versions (or none named) list nothing
+      // here, where RDS would list that engine's. A major upgrade changes the engine's major
+      // version: the first number for PostgreSQL (16 to 17), the first two for MySQL (8.0 to
+      // 8.4). https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_UpgradeTarget.html
+      run: (i) => {
+        if (i.Engine !== undefined && i.Engine !== this.engine) return { DBEngineVersions: [] };
+        const major = ENGINE_SPECS[this.engine].major;
+        return {
+          DBEngineVersions: [
+            {
+              Engine: this.engine,
+              EngineVersion: i.EngineVersion,
+              DBParameterGroupFamily: ENGINE_SPECS[this.engine].family(String(i.EngineVersion)),
+              ValidUpgradeTarget: this.validTargets.map((v) => ({
+                Engine: this.engine,
+                EngineVersion: v,
+                IsMajorVersionUpgrade: major(v) !== major(String(i.EngineVersion)),
+              })),
+            },
+          ],
+        };
+      },
     },
     DescribeDBParameters: {
       iam: (i) => [
@@ -499,15 +633,8 @@ export class RdsModel {
           inst.status = 'available';
           inst.applyStatus = 'in-sync';
           inst.appliedGroup = inst.parameterGroup;
-          const value = this.parameterGroups.get(inst.appliedGroup)?.parameters
-            .default_transaction_read_only;
-          if (
-            inst.readOnlyLock &&
-            value !== undefined &&
-            ['0', 'off', 'false'].includes(value.toLowerCase())
-          ) {
-            inst.readOnlyLock = false;
-          }
+          const value = this.appliedParameter(inst, this.engineModel.readOnlyParameter);
+          if (inst.readOnlyLock && isOff(value)) inst.readOnlyLock = false;
         });
         return { DBInstance: this.describeInstance(inst) };
       },
@@ -629,6 +756,9 @@ export class RdsModel {
         ? { StorageOperationStatus: 'Initializing', StorageOperationPercentProgress: 50 }
         : {}),
       Endpoint: { Address: RdsModel.endpoint(i.identifier), Port: i.port },
+      ...(this.engineModel.optionGroups
+        ? { OptionGroupMemberships: this.engineModel.optionGroups(i.engineVersion) }
+        : {}),
       ...(i.managedPassword
         ? {
             MasterUserSecret: {
@@ -685,6 +815,7 @@ export class RdsModel {
       readOnlyLock: false,
       replicaOf: blue.resourceId,
       epoch: 0,
+      nextThreadId: 1,
       blocked: false,
       tables: new Map(),
       keys: new Map(),
@@ -818,6 +949,10 @@ export class RdsModel {
         // (RDS-EVENT-0310), which the runbook meets as any switchover rolled back.
         // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-postgres-logical
         // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Events.Messages.html#USER_Events.Messages.BlueGreenDeployments
+        // RDS for MySQL replicates blue's binary log to green (a read replica, as the
+        // CreateDBInstanceReadReplica the create call is authorized for says); AUTO_INCREMENT
+        // values travel with the rows, and the consumers' tables use none either.
+        // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-overview.html
         d.status = 'SWITCHOVER_COMPLETED';
         d.replicationStoppedAt = this.ctx.now();
         release();
@@ -917,7 +1052,8 @@ export class RdsModel {
 
   /**
    * Datapoints, one a minute while green replicates, of blue's OldestReplicationSlotLag
-   * (bytes) or green's ReplicaLag (seconds).
+   * (bytes; PostgreSQL only) or green's ReplicaLag (seconds; for MySQL, how far green's
+   * binlog replication is behind blue).
    * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html#rds-cw-metrics-instance
    */
   replicationLag(
@@ -930,7 +1066,15 @@ export class RdsModel {
     if (instance === undefined) return [];
     const s = this.ctx.scenario;
     const series: Record<string, { member: 'blue' | 'green'; value: number }> = {
-      OldestReplicationSlotLag: { member: 'blue', value: (s.replicationLagMb ?? 1) * 1024 * 1024 },
+      // Only where the engine has it: RDS for MySQL publishes no OldestReplicationSlotLag.
+      ...(this.engineModel.blueLagMetric === 'OldestReplicationSlotLag'
+        ? {
+            OldestReplicationSlotLag: {
+              member: 'blue' as const,
+              value: (s.replicationLagMb ?? 1) * 1024 * 1024,
+            },
+          }
+        : {}),
       ReplicaLag: { member: 'green', value: s.replicaLagSeconds ?? 1 },
     };
     const wanted = series[metric];
@@ -949,26 +1093,54 @@ export class RdsModel {
 
   // ------------------------------------------------------------------ the data plane
   /** Every connection opened, to count the client sessions an instance holds. */
-  private readonly sessions: { instance: Instance; epoch: number; client: boolean }[] = [];
+  private readonly sessions: Connection[] = [];
+
+  private newConnection(instance: Instance, client: boolean): Connection {
+    const c: Connection = { instance, epoch: instance.epoch, client, id: instance.nextThreadId++ };
+    // Only client sessions are counted; drop the ones that ended, so the list stays short.
+    if (client) {
+      this.sessions.push(c);
+      if (this.sessions.length > 256) {
+        const live = this.sessions.filter((x) => this.alive(x));
+        this.sessions.splice(0, this.sessions.length, ...live);
+      }
+    }
+    return c;
+  }
 
   /** A connection to this instance itself (a client with a cached address). */
-  open(instance: Instance): { instance: Instance; epoch: number } {
-    const c = { instance, epoch: instance.epoch, client: true };
-    this.sessions.push(c);
-    return c;
+  open(instance: Instance): Connection {
+    return this.newConnection(instance, true);
+  }
+
+  /** Whether a connection is still open: not dropped by its instance, nor killed, nor gone. */
+  alive(c: { instance: Instance; epoch: number; killed?: boolean; closed?: boolean }): boolean {
+    const i = c.instance;
+    return (
+      c.epoch === i.epoch &&
+      c.killed !== true &&
+      c.closed !== true &&
+      !i.blocked &&
+      this.instances.has(i.resourceId)
+    );
   }
 
   /** The client sessions an instance holds now. */
   clientSessions(instance: Instance): number {
+    return this.liveSessions(instance).length;
+  }
+
+  private liveSessions(instance: Instance): Connection[] {
     return this.sessions.filter(
-      (c) => c.client && c.instance === instance && c.epoch === instance.epoch,
-    ).length;
+      (c) =>
+        c.client && c.instance === instance && c.epoch === instance.epoch && !c.killed && !c.closed,
+    );
   }
 
   /** Opens a connection to the instance a host name resolves to now. */
-  connect(host: string, client = true): { instance: Instance; epoch: number } {
+  connect(host: string, client = true): Connection {
     if (this.ctx.scenario.formerWritersUnreachable && /-(old|failed)1\./.test(host)) {
-      throw pgError('ETIMEDOUT', `connect ETIMEDOUT ${host}:5432`);
+      throw pgError('ETIMEDOUT', `connect ETIMEDOUT ${host}:${this.engineModel.port}`);
     }
     let instance: Instance | undefined;
     if (this.staleDns !== undefined && this.staleDns.host === host && this.staleDns.left > 0) {
@@ -992,24 +1164,15 @@ export class RdsModel {
         `the database system is not accepting connections (${instance.identifier} is ${instance.blocked ? 'switching over' : instance.status})`,
       );
     }
-    const c = { instance, epoch: instance.epoch, client };
-    // Only client sessions are counted; drop the ones that ended, so the list stays short.
-    if (client) {
-      this.sessions.push(c);
-      if (this.sessions.length > 256) {
-        const live = this.sessions.filter((x) => x.epoch === x.instance.epoch);
-        this.sessions.splice(0, this.sessions.length, ...live);
-      }
-    }
-    return c;
+    return this.newConnection(instance, client);
   }
 
-  /** Runs one statement on a connection, at the moment it commits. */
   /** Calls `listener` each time a switchover ends, once its instances take connections. */
   onSwitchoverEnd(listener: () => void): void {
     this.switchoverEndListeners.push(listener);
   }
 
+  /** Runs one PostgreSQL statement on a connection, at the moment it commits. */
   execute(connection: { instance: Instance; epoch: number }, text: string, values: unknown[]) {
     const i = connection.instance;
     if (connection.epoch !== i.epoch || i.blocked || !this.instances.has(i.resourceId)) {
@@ -1066,14 +1229,159 @@ export class RdsModel {
       if (onConflict && conflictColumn === pk) return { rows: [], rowCount: 0 };
       throw pgError('23505', `duplicate key value violates unique constraint "${table}_pkey"`);
     }
+    this.store(i, table, key, row);
+    return { rows: [], rowCount: 1 };
+  }
+
+  /** A new row, under a key the table does not hold yet. */
+  private store(i: Instance, table: string, key: string, row: Row): void {
+    const keys = i.keys.get(table) ?? new Set<string>();
+    i.keys.set(table, keys);
     keys.add(key);
     const rows = i.tables.get(table) ?? [];
     i.tables.set(table, rows);
     rows.push(row);
     // While green replicates blue, blue's writes reach green too (the copy at the switchover
     // is what green holds then; replication lag is not modelled beyond the lag metric).
-    return { rows: [], rowCount: 1 };
   }
+
+  /**
+   * Runs one MySQL statement on a connection, at the moment it commits, as the server answers
+   * it: an OK with its affected rows, or a resultset (every value as text, as the text
+   * protocol sends it), or a server error with MySQL's errno and SQLSTATE. `values` are a
+   * prepared statement's parameters, in order.
+   * https://dev.mysql.com/doc/mysql-errors/8.0/en/server-error-reference.html
+   */
+  executeMysql(
+    connection: Connection,
+    text: string,
+    values: readonly (string | null)[] = [],
+  ): { affectedRows: number } | { columns: string[]; rows: (string | null)[][] } {
+    const i = connection.instance;
+    if (!this.alive(connection)) throw connectionLost();
+    if (text === SESSION_SETUP) return { affectedRows: 0 };
+    if (text === MYSQL_WRITER_SQL) {
+      if (this.ctx.scenario.writerCheckFails && i.resourceId.startsWith('db-green-')) {
+        // The new writer takes writes but refuses the check's query (an access error).
+        throw mysqlError(
+          1227,
+          '42000',
+          'Access denied; you need (at least one of) the SYSTEM_VARIABLES_ADMIN privilege(s) for this operation',
+        );
+      }
+      const innodb = isOn(this.appliedParameter(i, 'innodb_read_only'));
+      return {
+        columns: ['ro', 'innodb_ro', 'version'],
+        rows: [[this.readOnlyReason(i) === null ? '0' : '1', innodb ? '1' : '0', i.engineVersion]],
+      };
+    }
+    if (text === MYSQL_CLIENT_SESSIONS_SQL) {
+      const ids = this.liveSessions(i)
+        .filter((c) => c !== connection)
+        .map((c) => [String(c.id)]);
+      return { columns: ['id'], rows: ids };
+    }
+    // The kill statement for the session id it names (the statement is sql.ts's, by identity).
+    const killed = Number(/\d+/.exec(text.slice(text.lastIndexOf('(')))?.[0] ?? Number.NaN);
+    if (Number.isSafeInteger(killed) && killed > 0 && text === mysqlKillSql(killed)) {
+      // RDS's procedure for KILL: "To end a connection, use the mysql.rds_kill procedure and
+      // pass in the thread ID of that connection." An id no session has is the server's
+      // ER_NO_SUCH_THREAD (1094, "Unknown thread id: %lu").
+      // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/mysql_rds_kill.html
+      // https://dev.mysql.com/doc/mysql-errors/8.4/en/server-error-reference.html#error_er_no_such_thread
+      const id = killed;
+      const target = this.sessions.find(
+        (c) => c.instance === i && c.id === id && this.alive(c) && c !== connection,
+      );
+      if (target === undefined) throw mysqlError(1094, 'HY000', `Unknown thread id: ${id}`);
+      target.killed = true;
+      this.ctx.emit({ kind: 'sessions-ended', instance: i.identifier, count: 1 });
+      return { affectedRows: 0 };
+    }
+    if (text === MYSQL_LIMITATION_SQL) {
+      // SHOW REPLICA STATUS on blue: a row when blue replicates from a source outside RDS's
+      // blue/green deployment, which "can't be an external binlog replica".
+      // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-mysql
+      // https://dev.mysql.com/doc/refman/8.0/en/show-replica-status.html
+      const source = this.ctx.scenario.externalReplicaSource;
+      const rows =
+        source !== undefined && i.resourceId === `db-${this.source}`
+          ? [[source, '3306', 'Yes', 'Yes', '0', '']]
+          : [];
+      return {
+        columns: [
+          'Source_Host',
+          'Source_Port',
+          'Replica_IO_Running',
+          'Replica_SQL_Running',
+          'Seconds_Behind_Source',
+          'Channel_Name',
+        ],
+        rows,
+      };
+    }
+    const insert = parseMysqlInsert(text);
+    if (insert === undefined) {
+      throw new Error(
+        `the rehearsal does not model this SQL statement: ${text.replace(/\s+/g, ' ').slice(0, 100)}`,
+      );
+    }
+    const { table, columns, updates } = insert;
+    const pk = MYSQL_SCHEMA.get(table);
+    if (pk === undefined) throw mysqlError(1146, '42S02', `Table '${table}' doesn't exist`);
+    if (values.length !== columns.length) {
+      throw mysqlError(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute');
+    }
+    const readOnly = this.readOnlyReason(i);
+    if (readOnly !== null) {
+      // ER_OPTION_PREVENTS_STATEMENT, as MySQL words it for read_only (and super_read_only).
+      // https://dev.mysql.com/doc/mysql-errors/8.0/en/server-error-reference.html#error_er_option_prevents_statement
+      const option = readOnly.includes('innodb_read_only') ? null : '--read-only';
+      if (option === null) {
+        // innodb_read_only: InnoDB refuses the write itself (ER_READ_ONLY_MODE).
+        throw mysqlError(1836, 'HY000', 'Running in read-only mode');
+      }
+      throw mysqlError(
+        1290,
+        'HY000',
+        `The MySQL server is running with the ${option} option so it cannot execute this statement`,
+      );
+    }
+    const row: Row = {};
+    columns.forEach((column, n) => {
+      row[column] = values[n] ?? null;
+    });
+    const key = String(row[pk]);
+    if (i.keys.get(table)?.has(key) === true) {
+      // "If you specify an ON DUPLICATE KEY UPDATE clause and a row to be inserted would cause
+      // a duplicate value in a UNIQUE index or PRIMARY KEY, an UPDATE of the old row occurs";
+      // setting the key to itself changes nothing: 0 affected rows (the client does not set
+      // CLIENT_FOUND_ROWS). Without the clause, ER_DUP_ENTRY.
+      // https://dev.mysql.com/doc/refman/8.0/en/insert-on-duplicate.html
+      if (updates === `${pk} = ${pk}`) return { affectedRows: 0 };
+      if (updates === undefined) {
+        throw mysqlError(1062, '23000', `Duplicate entry '${key}' for key '${table}.PRIMARY'`);
+      }
+      throw new Error(`the rehearsal does not model ON DUPLICATE KEY UPDATE ${updates}`);
+    }
+    this.store(i, table, key, row);
+    return { affectedRows: 1 };
+  }
+}
+
+/** A MySQL server error, as the model's client reports it (rehearsal/mysql-model.ts). */
+export function mysqlError(errno: number, sqlState: string, message: string): Error {
+  const e = new Error(message) as Error & { errno: number; sqlState: string };
+  e.errno = errno;
+  e.sqlState = sqlState;
+  return e;
+}
+
+/** The connection was dropped under the statement: the client sees its socket close. */
+export function connectionLost(): Error {
+  const e = new Error('the server closed the connection') as Error & { code: string };
+  e.code = 'CONNECTION_LOST';
+  return e;
 }
 
 export function pgError(code: string, message: string): Error {
@@ -1114,5 +1422,41 @@ function parseInsert(text: string): ParsedInsert | undefined {
           conflictColumn: m[5],
         };
   inserts.set(text, parsed);
+  return parsed;
+}
+
+interface ParsedMysqlInsert {
+  table: string;
+  columns: string[];
+  /** The ON DUPLICATE KEY UPDATE assignments, spaces normalized; undefined without the clause. */
+  updates: string | undefined;
+}
+
+const mysqlInserts = new Map<string, ParsedMysqlInsert | undefined>();
+
+/**
+ * A MySQL INSERT the consumers prepare (lambda/buffer-consumer/effects-mysql.ts): a `?` per
+ * column, in order, and ON DUPLICATE KEY UPDATE or nothing after.
+ */
+function parseMysqlInsert(text: string): ParsedMysqlInsert | undefined {
+  if (mysqlInserts.has(text)) return mysqlInserts.get(text);
+  const m =
+    /^\s*INSERT\s+INTO\s+(\w+)\s*\(([^)]*)\)\s*VALUES\s*\(([^)]*)\)\s*(?:ON\s+DUPLICATE\s+KEY\s+UPDATE\s+(.+?))?\s*;?\s*$/is.exec(
+      text,
+    );
+  const columns = (m?.[2] ?? '').split(',').map((c) => c.trim());
+  const placeholders = (m?.[3] ?? '').split(',').map((v) => v.trim());
+  const parsed =
+    m === null || placeholders.length !== columns.length || placeholders.some((p) => p !== '?')
+      ? undefined
+      : {
+          table: m[1] ?? '',
+          columns,
+          updates: m[4]
+            ?.replace(/\s+/g, ' ')
+            .replace(/\s*=\s*/g, ' = ')
+            .trim(),
+        };
+  mysqlInserts.set(text, parsed);
   return parsed;
 }

@@ -1,4 +1,4 @@
-import { taskStates } from '../../rehearsal/rehearse';
+import { defaultApp, taskStates } from '../../rehearsal/rehearse';
 import type { SweepReport } from '../../rehearsal/sweep';
 import { rehearseJson } from '../helpers/cli';
 import { app } from '../helpers/upgrade';
@@ -36,5 +36,31 @@ describe.each(['fail-at', 'fail-once'] as const)('%s', (mode) => {
       injected: true,
       violations: [],
     });
+  });
+});
+
+describe('on MySQL', () => {
+  // The same sweep on the app synthesized for RDS for MySQL (npm run rehearse -- --engine mysql --sweep).
+  const mysql = defaultApp('mysql');
+  const mysqlStates = [
+    ...taskStates(mysql.machines.upgrade.definition).map((state) => ['upgrade', state] as const),
+    ...taskStates(mysql.machines.watchdog.definition).map((state) => ['watchdog', state] as const),
+  ];
+  let result: { status: number; json: Omit<SweepReport, 'ok'> };
+  beforeAll(async () => {
+    result = await rehearseJson(['--sweep', '--engine', 'mysql']);
+  }, 180_000);
+
+  it('reaches every Task state, every fault-free scenario ends as expected, every invariant holds', () => {
+    expect(result.json.unreached).toEqual([]);
+    expect(result.json.failedScenarios).toEqual([]);
+    expect(result.json.runs).toHaveLength(mysqlStates.length * 2);
+    expect(result.json.runs.every((r) => r.engine.name === 'mysql')).toBe(true);
+    expect(
+      result.json.runs
+        .filter((r) => !r.injected || !r.invariants.ok)
+        .map((r) => `${r.machine}/${r.state}/${r.mode}: ${r.invariants.violations.join('; ')}`),
+    ).toEqual([]);
+    expect(result.status).toBe(0);
   });
 });

@@ -314,7 +314,7 @@ describe('upgrade runbook, executed locally', () => {
   it('rejects the run before anything changes when the writer check cannot reach the database', async () => {
     const { report, world } = await run({ scenario: 'writer-check-unreachable' });
     expect(report.outcome).toBe('REJECTED');
-    expect(report.run.cause).toContain('connect ETIMEDOUT');
+    expect(report.run.cause).toContain('timeout exceeded when trying to connect');
     expect(report.invariants).toEqual({ ok: true, violations: [] });
     expect(world.rds.deployments.size).toBe(0);
     expect(world.events.filter((e) => e.kind === 'routing' || e.kind === 'update-mapping')).toEqual(
