@@ -15,11 +15,11 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetEventSourceMappingCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import {
+  type DBCluster,
   type DBInstance,
   type DBProxy,
   type DBProxyTarget,
   DescribeDBEngineVersionsCommand,
-  DescribeDBInstancesCommand,
   DescribeDBProxiesCommand,
   paginateDescribeBlueGreenDeployments,
   paginateDescribeDBParameters,
@@ -28,9 +28,26 @@ import {
 } from '@aws-sdk/client-rds';
 import { paginateListExecutions, type SFNClient } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { describeCluster, isClusterEngine } from '../shared/cluster';
 import { type DatabaseEngine, ENGINE_SPECS } from '../shared/engines';
 import { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX } from '../shared/upgrade-plan';
 import type { CheckResult, UpgradePlan } from '../shared/upgrade-plan';
+import {
+  auroraPostgresSourceVersion,
+  blueClusterParameterGroup,
+  clusterAvailable,
+  clusterBackups,
+  clusterMasterPassword,
+  greenClusterParameterGroup,
+  noBacktrack,
+  noCrossRegionReplica,
+  noGlobalDatabase,
+  noLeftoverClusters,
+  noServerlessV1,
+  noZeroEtl,
+  writerAvailable,
+} from './cluster-checks';
+import { describeInstance, fail, isError, type Outcome, pass, skip } from './common';
 
 export interface PreflightEvent {
   plan: UpgradePlan;
@@ -62,31 +79,7 @@ export interface PreflightClients {
   elb: ElasticLoadBalancingV2Client;
 }
 
-/**
- * One check's outcome. A check may find several problems (each its own sentence). A check
- * that cannot run because another failed is `skipped`: listed in `checks` as not ok, but not
- * repeated in `failures`, so the operator reads the cause once.
- */
-interface Outcome {
-  name: string;
-  problems: string[];
-  passed: string;
-  skipped?: string;
-}
-
-const pass = (name: string, passed: string): Outcome => ({ name, problems: [], passed });
-const fail = (name: string, ...problems: string[]): Outcome => ({ name, problems, passed: '' });
-const skip = (name: string, why: string): Outcome => ({
-  name,
-  problems: [],
-  passed: '',
-  skipped: `not checked: ${why}`,
-});
-
-/**
- * The engines this runbook upgrades: RDS DB instances. Aurora runs DB clusters, which the
- * runbook does not handle yet (config refuses them at synth).
- */
+/** The engines RDS runs as one DB instance; the Aurora engines run DB clusters (./cluster-checks). */
 const INSTANCE_ENGINES = ['postgres', 'mysql'] as const;
 type InstanceEngine = (typeof INSTANCE_ENGINES)[number];
 const isInstanceEngine = (engine: DatabaseEngine): engine is InstanceEngine =>
@@ -104,18 +97,22 @@ export async function preflight(
 ): Promise<PreflightResult> {
   const { plan } = event;
   const engine = plan.engine;
+  if (isClusterEngine(engine)) return clusterPreflight(clients, event);
   if (!isInstanceEngine(engine)) return unsupportedEngine(engine);
   const id = plan.sourceIdentifier;
   const instance = await describeInstance(clients.rds, id);
   const noInstance = `source DB instance "${id}" could not be described`;
   const whenInstance = (name: string, run: (db: DBInstance) => Promise<Outcome> | Outcome) =>
     instance ? run(instance) : skip(name, noInstance);
+  const version = (db: DBInstance) => db.EngineVersion ?? '';
 
   // The checks of blue itself, which differ by engine, each in the order an operator reads.
   const instanceChecks: Record<InstanceEngine, () => (Promise<Outcome> | Outcome)[]> = {
     postgres: () => [
       sourceAvailable(id, instance),
-      whenInstance('valid-upgrade-target', (db) => validUpgradeTarget(clients.rds, plan, db)),
+      whenInstance('valid-upgrade-target', (db) =>
+        validUpgradeTarget(clients.rds, plan, version(db)),
+      ),
       whenInstance('automated-backups', (db) => automatedBackups(engine, id, db)),
       whenInstance('logical-replication', (db) => logicalReplication(clients.rds, id, db)),
       whenInstance('no-managed-master-password', (db) => noManagedMasterPassword(id, db)),
@@ -123,7 +120,9 @@ export async function preflight(
     ],
     mysql: () => [
       sourceAvailable(id, instance),
-      whenInstance('valid-upgrade-target', (db) => validUpgradeTarget(clients.rds, plan, db)),
+      whenInstance('valid-upgrade-target', (db) =>
+        validUpgradeTarget(clients.rds, plan, version(db)),
+      ),
       whenInstance('automated-backups', (db) => automatedBackups(engine, id, db)),
       whenInstance('no-managed-master-password', (db) => noManagedMasterPassword(id, db)),
       // Reads the plan's target group, not blue: it runs whether or not blue was described.
@@ -137,46 +136,102 @@ export async function preflight(
     noOtherBlueGreen(clients.rds, id, instance?.DBInstanceArn ?? plan.sourceArn),
     noLeftoverInstances(clients.rds, id),
     rdsProxy(clients.rds, engine, id),
+    ...platformChecks(clients, event),
+  ]);
+
+  return summarize(
+    outcomes,
+    instance === undefined
+      ? null
+      : {
+          identifier: instance.DBInstanceIdentifier ?? id,
+          arn: instance.DBInstanceArn ?? plan.sourceArn,
+          engineVersion: instance.EngineVersion ?? '',
+        },
+  );
+}
+
+/**
+ * An Aurora plan: blue is a DB cluster (plan.sourceIdentifier names it), read with
+ * DescribeDBClusters; its writer is one of its DB instances. The checks that do not concern
+ * the database are the same as for an instance.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-preparing
+ */
+async function clusterPreflight(
+  clients: PreflightClients,
+  event: PreflightEvent,
+): Promise<PreflightResult> {
+  const { plan } = event;
+  const engine = plan.engine;
+  const id = plan.sourceIdentifier;
+  const cluster = await describeCluster(clients.rds, id);
+  const noCluster = `source DB cluster "${id}" could not be described`;
+  const whenCluster = (name: string, run: (c: DBCluster) => Promise<Outcome> | Outcome) =>
+    cluster ? run(cluster) : skip(name, noCluster);
+  const mysql = engine === 'aurora-mysql';
+
+  const outcomes = await Promise.all([
+    clusterAvailable(id, cluster),
+    whenCluster('writer-available', (c) => writerAvailable(clients.rds, id, c)),
+    whenCluster('valid-upgrade-target', (c) =>
+      validUpgradeTarget(clients.rds, plan, c.EngineVersion ?? ''),
+    ),
+    ...(mysql
+      ? []
+      : [whenCluster('blue-green-source-version', (c) => auroraPostgresSourceVersion(plan, c))]),
+    whenCluster('automated-backups', (c) => clusterBackups(id, c)),
+    whenCluster('cluster-parameter-group', (c) =>
+      blueClusterParameterGroup(clients.rds, engine, id, c),
+    ),
+    // Reads the plan's target group, not blue: it runs whether or not blue was described.
+    greenClusterParameterGroup(clients.rds, engine, plan.targetParameterGroupName),
+    whenCluster('no-managed-master-password', (c) => clusterMasterPassword(id, c)),
+    whenCluster('no-global-database', (c) => noGlobalDatabase(id, c)),
+    whenCluster('no-serverless-v1', (c) => noServerlessV1(id, c)),
+    whenCluster('no-cross-region-replica', (c) => noCrossRegionReplica(id, c)),
+    ...(mysql ? [whenCluster('no-backtrack', (c) => noBacktrack(id, c))] : []),
+    whenCluster('no-zero-etl-integration', (c) => noZeroEtl(clients.rds, id, c)),
+    noOtherBlueGreen(clients.rds, id, cluster?.DBClusterArn ?? plan.sourceArn),
+    noLeftoverClusters(clients.rds, id, cluster),
+    clusterProxy(clients.rds, engine, id, cluster),
+    ...platformChecks(clients, event),
+  ]);
+
+  return summarize(
+    outcomes,
+    cluster === undefined
+      ? null
+      : {
+          identifier: cluster.DBClusterIdentifier ?? id,
+          arn: cluster.DBClusterArn ?? plan.sourceArn,
+          engineVersion: cluster.EngineVersion ?? '',
+        },
+  );
+}
+
+/** The checks that do not concern the database: the same for every engine. */
+function platformChecks(clients: PreflightClients, event: PreflightEvent): Promise<Outcome>[] {
+  const { plan } = event;
+  return [
     singleFlight(clients.sfn, event.stateMachineArn, event.executionArn),
     ...plan.queues.map((queue) => queueExists(clients.sqs, queue)),
     ...plan.mappings.map((mapping) => mappingEnabled(clients.lambda, mapping)),
     listenerExists(clients.elb, plan.listenerArn),
-  ]);
+  ];
+}
 
+function summarize(outcomes: Outcome[], source: PreflightResult['source']): PreflightResult {
   const failures = outcomes.flatMap((o) => o.problems);
   return {
     passed: failures.length === 0 && outcomes.every((o) => o.skipped === undefined),
     failures,
-    source:
-      instance === undefined
-        ? null
-        : {
-            identifier: instance.DBInstanceIdentifier ?? id,
-            arn: instance.DBInstanceArn ?? plan.sourceArn,
-            engineVersion: instance.EngineVersion ?? '',
-          },
+    source,
     checks: outcomes.map((o) => ({
       name: o.name,
       ok: o.problems.length === 0 && o.skipped === undefined,
       detail: o.skipped ?? (o.problems.length > 0 ? o.problems.join(' ') : o.passed),
     })),
   };
-}
-
-/** The SDK names a modelled error by its class; an unmodelled one by its wire code. */
-function isError(err: unknown, ...names: string[]): boolean {
-  return err instanceof Error && names.includes(err.name);
-}
-
-async function describeInstance(rds: RDSClient, id: string): Promise<DBInstance | undefined> {
-  try {
-    const out = await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
-    return out.DBInstances?.[0];
-  } catch (err) {
-    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBInstances.html#API_DescribeDBInstances_Errors
-    if (isError(err, 'DBInstanceNotFoundFault', 'DBInstanceNotFound')) return undefined;
-    throw err;
-  }
 }
 
 function sourceAvailable(id: string, db: DBInstance | undefined): Outcome {
@@ -202,10 +257,9 @@ function sourceAvailable(id: string, db: DBInstance | undefined): Outcome {
 async function validUpgradeTarget(
   rds: RDSClient,
   plan: UpgradePlan,
-  db: DBInstance,
+  actual: string,
 ): Promise<Outcome> {
   const name = 'valid-upgrade-target';
-  const actual = db.EngineVersion ?? '';
   // The versions an engine version can be upgraded to are its ValidUpgradeTarget list.
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_UpgradeDBInstance.PostgreSQL.MajorVersion.html
   // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBEngineVersions.html
@@ -229,12 +283,11 @@ async function validUpgradeTarget(
   return pass(name, `${actual}${stackSays} can be upgraded to ${plan.targetEngineVersion}`);
 }
 
-/** An Aurora engine: one failure, and nothing is called. */
+/** An engine neither path knows (the type allows none today): one failure, nothing called. */
 function unsupportedEngine(engine: DatabaseEngine): PreflightResult {
   const problem =
-    `plan.engine is "${engine}", which this runbook does not support yet: it upgrades RDS DB ` +
-    `instances (${INSTANCE_ENGINES.join(', ')}), and ${engine} runs as an Aurora DB cluster. ` +
-    'Nothing was changed; upgrade the cluster another way.';
+    `plan.engine is ${JSON.stringify(engine)}, which this runbook does not support. ` +
+    'Nothing was changed.';
   return {
     passed: false,
     failures: [problem],
@@ -581,7 +634,8 @@ async function rdsProxy(rds: RDSClient, engine: InstanceEngine, id: string): Pro
   const seen: string[] = [];
   for (const proxy of proxies) {
     const proxyName = proxy.DBProxyName ?? '';
-    for (const target of await proxyTargetsOf(rds, proxyName, id)) {
+    const isBlue = (t: DBProxyTarget) => t.Type === 'RDS_INSTANCE' && t.RdsResourceId === id;
+    for (const target of await proxyTargetsOf(rds, proxyName, isBlue)) {
       const health = target.TargetHealth;
       const state = health?.State ?? 'UNKNOWN';
       seen.push(`"${proxyName}" (${state})`);
@@ -601,6 +655,56 @@ async function rdsProxy(rds: RDSClient, engine: InstanceEngine, id: string): Pro
   return pass(name, `no RDS Proxy targets "${id}"; do not add it to one until the upgrade is over`);
 }
 
+/** The proxy EngineFamily that can target each Aurora engine's clusters. */
+const CLUSTER_PROXY_ENGINE_FAMILY: Record<string, string> = {
+  'aurora-postgresql': 'POSTGRESQL',
+  'aurora-mysql': 'MYSQL',
+};
+
+async function clusterProxy(
+  rds: RDSClient,
+  engine: DatabaseEngine,
+  id: string,
+  cluster: DBCluster | undefined,
+): Promise<Outcome> {
+  const name = 'rds-proxy';
+  // AWS's Aurora pages disagree. "Limitations and considerations" lists "Amazon RDS Proxy"
+  // among the features blue/green deployments "aren't supported for"; the overview now says
+  // "Amazon Aurora Blue/Green Deployments support Amazon RDS Proxy", and the switching page
+  // has a "Switchover when using Amazon RDS Proxy" section this runbook was not written
+  // against. So fail closed: any proxy that targets the cluster, or one of its instances,
+  // stops the upgrade until a person has read the current page and removed the target.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-considerations.html#blue-green-deployments-limitations-general
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-overview.html
+  // A proxy of a cluster has a TRACKED_CLUSTER target named by the cluster identifier, and
+  // RDS_INSTANCE targets for its instances.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBProxyTarget.html
+  const members = new Set(
+    (cluster?.DBClusterMembers ?? []).flatMap((m) =>
+      m.DBInstanceIdentifier ? [m.DBInstanceIdentifier] : [],
+    ),
+  );
+  const ofBlue = (t: DBProxyTarget) =>
+    (t.Type === 'TRACKED_CLUSTER' && t.RdsResourceId === id) ||
+    (t.Type === 'RDS_INSTANCE' && members.has(t.RdsResourceId ?? ''));
+  const family = CLUSTER_PROXY_ENGINE_FAMILY[engine] ?? '';
+  const problems: string[] = [];
+  for (const proxy of await proxiesOf(rds, family)) {
+    const proxyName = proxy.DBProxyName ?? '';
+    const targets = await proxyTargetsOf(rds, proxyName, ofBlue);
+    if (targets.length === 0) continue;
+    const named = targets.map((t) => `${t.RdsResourceId ?? '?'} (${t.Type ?? '?'})`).join(', ');
+    problems.push(
+      `RDS Proxy "${proxyName}" targets ${named} of DB cluster "${id}". AWS's Aurora ` +
+        'blue/green pages disagree on whether a proxy is supported, so this runbook does not ' +
+        `upgrade a cluster behind one. Remove "${id}" from the proxy's target group (or ` +
+        'upgrade it outside this runbook), then start again.',
+    );
+  }
+  if (problems.length > 0) return fail(name, ...problems);
+  return pass(name, `no RDS Proxy targets "${id}" or its instances`);
+}
+
 /** Every proxy of one EngineFamily: the only ones that can target the engine's instances. */
 async function proxiesOf(rds: RDSClient, engineFamily: string): Promise<DBProxy[]> {
   // DescribeDBProxies pages by Marker (the SDK has no paginator for it); a proxy connects only
@@ -617,11 +721,11 @@ async function proxiesOf(rds: RDSClient, engineFamily: string): Promise<DBProxy[
   return proxies;
 }
 
-/** The targets of one proxy that are the DB instance `id`; none if the proxy is gone. */
+/** The targets of one proxy that `matches` keeps; none if the proxy is gone. */
 async function proxyTargetsOf(
   rds: RDSClient,
   proxyName: string,
-  id: string,
+  matches: (target: DBProxyTarget) => boolean,
 ): Promise<DBProxyTarget[]> {
   // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBProxyTargets.html
   // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBProxyTarget.html
@@ -632,7 +736,7 @@ async function proxyTargetsOf(
       { DBProxyName: proxyName },
     )) {
       for (const t of page.Targets ?? []) {
-        if (t.Type === 'RDS_INSTANCE' && t.RdsResourceId === id) targets.push(t);
+        if (matches(t)) targets.push(t);
       }
     }
   } catch (err) {

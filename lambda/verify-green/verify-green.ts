@@ -10,6 +10,7 @@ import {
   DescribeDBInstancesCommand,
   type RDSClient,
 } from '@aws-sdk/client-rds';
+import { isClusterEngine } from '../shared/cluster';
 import {
   type CheckResult,
   type Replication,
@@ -17,6 +18,8 @@ import {
   STUCK_INSTANCE_STATUSES,
   type UpgradePlan,
 } from '../shared/upgrade-plan';
+
+import { verifyGreenCluster } from './green-cluster';
 
 export { postgresMajor, replicationOf, type Replication } from '../shared/upgrade-plan';
 
@@ -31,8 +34,11 @@ export interface LagReading {
    * ReplicaLag for physical (PostgreSQL) and binlog (MySQL) replication, where green is a
    * replica; OldestReplicationSlotLag for logical.
    */
-  metric: 'ReplicaLag' | 'OldestReplicationSlotLag';
-  /** The instance the metric was read on: green for ReplicaLag, blue for OldestReplicationSlotLag. */
+  metric: 'ReplicaLag' | 'OldestReplicationSlotLag' | 'AuroraBinlogReplicaLag';
+  /**
+   * The instance the metric was read on: green (for Aurora, green's writer) for ReplicaLag and
+   * AuroraBinlogReplicaLag, blue (its writer) for OldestReplicationSlotLag.
+   */
   dbInstanceIdentifier: string;
   /** The unit of `max` and `limit`. */
   unit: 'Seconds' | 'MB';
@@ -58,7 +64,7 @@ export type VerifyGreenResult = CheckResult & {
   replication: Replication;
   /** Null when the lag could not be read: green's own lag, and green was not found. */
   lag: LagReading | null;
-  /** The green instance as RDS describes it; null when it could not be found. */
+  /** The green instance (for Aurora, cluster) as RDS describes it; null when not found. */
   green: { identifier: string; engineVersion: string } | null;
 };
 
@@ -81,15 +87,15 @@ const BYTES_PER_MB = 1024 * 1024;
 const WAITS = 'The run waits and verifies again before the deadline.';
 
 /** One failed check: its sentence, and whether it clears by itself. */
-interface Failure {
+export interface Failure {
   message: string;
   transient: boolean;
 }
-const transient = (message: string): Failure => ({
+export const transient = (message: string): Failure => ({
   message: `${message} ${WAITS}`,
   transient: true,
 });
-const permanent = (message: string): Failure => ({ message, transient: false });
+export const permanent = (message: string): Failure => ({ message, transient: false });
 
 // DB instance statuses: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
 /** Statuses RDS moves green out of by itself: wait for "available". */
@@ -134,6 +140,11 @@ export async function verifyGreen(
   event: VerifyGreenEvent,
   now: Date = new Date(),
 ): Promise<VerifyGreenResult> {
+  // An Aurora plan's green is a DB cluster: ./green-cluster.
+  // A plan without an engine is a PostgreSQL one (from before the runbook had engines).
+  if (isClusterEngine(event.plan.engine ?? 'postgres')) {
+    return verifyGreenCluster(clients, event, now);
+  }
   const { plan, blueGreenDeploymentIdentifier: bgId } = event;
   const replication = replicationOf(plan);
   const failures: Failure[] = [];
@@ -191,11 +202,11 @@ export async function verifyGreen(
   };
 }
 
-function isError(err: unknown, ...names: string[]): boolean {
+export function isError(err: unknown, ...names: string[]): boolean {
   return err instanceof Error && names.includes(err.name);
 }
 
-async function describeDeployment(
+export async function describeDeployment(
   rds: RDSClient,
   id: string,
 ): Promise<BlueGreenDeployment | undefined> {
@@ -218,7 +229,7 @@ const TRANSIENT_DEPLOYMENT_STATUSES = new Set(['PROVISIONING']);
 /** Member statuses that end in AVAILABLE by themselves. */
 const TRANSIENT_MEMBER_STATUSES = new Set(['PROVISIONING']);
 
-function deploymentProblems(deployment: BlueGreenDeployment): Failure[] {
+export function deploymentProblems(deployment: BlueGreenDeployment): Failure[] {
   const id = deployment.BlueGreenDeploymentIdentifier;
   const problems: Failure[] = [];
   // Deployment statuses: https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_BlueGreenDeployment.html
@@ -362,6 +373,46 @@ async function readLag(
   // RDS publishes instance metrics every minute, so a 60 s period.
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/monitoring-cloudwatch.html
   const metric = replication === 'logical' ? 'OldestReplicationSlotLag' : 'ReplicaLag';
+  const values = await metricValues(cloudwatch, metric, id, now);
+
+  const max = values.length === 0 ? null : Math.max(...values);
+  if (replication === 'binlog') {
+    // "If the ReplicaLag metric returns -1, then replication is currently not active.
+    // ReplicaLag = -1 is equivalent to Seconds_Behind_Master = NULL." Counted apart: the
+    // maximum of minutes all at -1 would pass as no lag. AWS documents -1 for MySQL and
+    // MariaDB only, so PostgreSQL's reading is left as it was.
+    // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_MySQL.Replication.ReadReplicas.Monitor.html
+    const inactiveMinutes = values.filter((value) => value < 0).length;
+    return {
+      metric,
+      dbInstanceIdentifier: id,
+      unit: 'Seconds',
+      max,
+      limit: MAX_REPLICA_LAG_SECONDS,
+      inactiveMinutes,
+    };
+  }
+  return metric === 'ReplicaLag'
+    ? { metric, dbInstanceIdentifier: id, unit: 'Seconds', max, limit: MAX_REPLICA_LAG_SECONDS }
+    : {
+        metric,
+        dbInstanceIdentifier: id,
+        unit: 'MB',
+        max: max === null ? null : max / BYTES_PER_MB,
+        limit: plan.maxReplicationLagMb,
+      };
+}
+
+/**
+ * A metric's per-minute Maximum values on one DB instance (AWS/RDS, DBInstanceIdentifier) in
+ * the last LAG_WINDOW_MINUTES.
+ */
+export async function metricValues(
+  cloudwatch: CloudWatchClient,
+  metric: LagReading['metric'],
+  id: string,
+  now: Date,
+): Promise<number[]> {
   const values: number[] = [];
   let nextToken: string | undefined;
   do {
@@ -393,37 +444,12 @@ async function readLag(
     nextToken = out.NextToken;
   } while (nextToken !== undefined);
 
-  const max = values.length === 0 ? null : Math.max(...values);
-  if (replication === 'binlog') {
-    // "If the ReplicaLag metric returns -1, then replication is currently not active.
-    // ReplicaLag = -1 is equivalent to Seconds_Behind_Master = NULL." Counted apart: the
-    // maximum of minutes all at -1 would pass as no lag. AWS documents -1 for MySQL and
-    // MariaDB only, so PostgreSQL's reading is left as it was.
-    // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_MySQL.Replication.ReadReplicas.Monitor.html
-    const inactiveMinutes = values.filter((value) => value < 0).length;
-    return {
-      metric,
-      dbInstanceIdentifier: id,
-      unit: 'Seconds',
-      max,
-      limit: MAX_REPLICA_LAG_SECONDS,
-      inactiveMinutes,
-    };
-  }
-  return metric === 'ReplicaLag'
-    ? { metric, dbInstanceIdentifier: id, unit: 'Seconds', max, limit: MAX_REPLICA_LAG_SECONDS }
-    : {
-        metric,
-        dbInstanceIdentifier: id,
-        unit: 'MB',
-        max: max === null ? null : max / BYTES_PER_MB,
-        limit: plan.maxReplicationLagMb,
-      };
+  return values;
 }
 
-function lagProblems(lag: LagReading): Failure[] {
+export function lagProblems(lag: LagReading): Failure[] {
   const { metric, dbInstanceIdentifier: id, unit, max, limit } = lag;
-  const whose = metric === 'ReplicaLag' ? 'green' : 'blue';
+  const whose = metric === 'OldestReplicationSlotLag' ? 'blue' : 'green';
   if (max === null) {
     return [
       transient(

@@ -1,6 +1,6 @@
 // AWS API actions called (in ./inspect): lambda:InvokeFunction (Invoke),
 // lambda:GetEventSourceMapping, rds:DescribeBlueGreenDeployments, rds:DescribeDBInstances,
-// states:ListExecutions.
+// rds:DescribeDBClusters (Aurora), states:ListExecutions.
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SFNClient } from '@aws-sdk/client-sfn';

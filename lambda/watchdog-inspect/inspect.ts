@@ -1,5 +1,6 @@
 // AWS API actions called: lambda:InvokeFunction (Invoke), lambda:GetEventSourceMapping,
-// rds:DescribeBlueGreenDeployments, rds:DescribeDBInstances, states:ListExecutions.
+// rds:DescribeBlueGreenDeployments, rds:DescribeDBInstances, rds:DescribeDBClusters (Aurora),
+// states:ListExecutions.
 import {
   GetEventSourceMappingCommand,
   InvokeCommand,
@@ -14,6 +15,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { ListExecutionsCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import * as v from 'valibot';
+import { describeCluster, isClusterEngine } from '../shared/cluster';
 import {
   EXECUTION_TAG,
   FAILED_WRITER_SUFFIX,
@@ -48,7 +50,10 @@ export interface WatchdogObservation {
     identifier: string;
     engineVersion: string;
     status: string;
-    /** Its DB parameter group: `<group>-fence` or `<group>-restore` after a restore began. */
+    /**
+     * Its DB parameter group (for Aurora, the DB cluster parameter group): `<group>-fence` or
+     * `<group>-restore` after a restore began.
+     */
     parameterGroup?: string;
   } | null;
   /** `<source>-failed1` exists: a restore of old blue renamed the failed writer. */
@@ -78,7 +83,9 @@ export type InspectPlan = Pick<
   | 'targetEngineVersion'
   | 'mappings'
   | 'maintenanceToggleFunction'
->;
+> &
+  /** Absent in plans from before the runbook had engines: PostgreSQL. */
+  Partial<Pick<UpgradePlan, 'engine'>>;
 
 /** What was found, before it is summed up for the result. */
 export interface Observed {
@@ -121,12 +128,16 @@ export async function inspect(
   stoppedExecutionArn: string,
 ): Promise<WatchdogInspectResult> {
   const stoppedName = stoppedExecutionArn.split(':').at(-1) ?? '';
+  // Aurora: the writer's state is its cluster's (name, version, status, parameter group).
+  const readWriter = isClusterEngine(plan.engine ?? 'postgres')
+    ? describeClusterWriter
+    : describeWriter;
   const [maintenance, mappings, deployments, writer, failedWriter, liveRuns] = await Promise.all([
     maintenanceState(clients.lambda, plan.maintenanceToggleFunction),
     Promise.all(plan.mappings.map((m) => mappingState(clients.lambda, m.uuid))),
     findDeployments(clients.rds, plan.sourceArn),
-    describeWriter(clients.rds, plan.sourceIdentifier),
-    describeWriter(clients.rds, `${plan.sourceIdentifier}${FAILED_WRITER_SUFFIX}`),
+    readWriter(clients.rds, plan.sourceIdentifier),
+    readWriter(clients.rds, `${plan.sourceIdentifier}${FAILED_WRITER_SUFFIX}`),
     runningExecutions(clients.sfn, stoppedExecutionArn),
   ]);
   return decide(plan, {
@@ -172,7 +183,7 @@ async function runningExecutions(sfn: SFNClient, stoppedExecutionArn: string): P
  * person is checked first, then anything still moving (wait), then what to do.
  */
 export function decide(
-  plan: Pick<InspectPlan, 'sourceIdentifier' | 'targetEngineVersion'>,
+  plan: Pick<InspectPlan, 'sourceIdentifier' | 'targetEngineVersion' | 'engine'>,
   observed: Observed,
 ): WatchdogInspectResult {
   const { maintenance, mappings, deployments, writer, failedWriter = false } = observed;
@@ -308,7 +319,8 @@ export function decide(
   if (writer === null) {
     return result(
       'page-operator',
-      `No blue/green deployment and ${leftOver}, but there is no DB instance ` +
+      `No blue/green deployment and ${leftOver}, but there is no ` +
+        `${isClusterEngine(plan.engine ?? 'postgres') ? 'DB cluster' : 'DB instance'} ` +
         `${plan.sourceIdentifier} (a rename may have been interrupted). An operator must ` +
         `make the right instance the writer under that name before resuming.`,
     );
@@ -444,4 +456,25 @@ async function describeWriter(
     if ((err as { name?: string }).name === 'DBInstanceNotFoundFault') return null;
     throw err;
   }
+}
+
+/**
+ * An Aurora writer as its cluster shows it: the cluster's identifier, EngineVersion, Status
+ * and DB cluster parameter group, where the restore's `-restore`/`-fence` copies go (Aurora's
+ * read-only parameters are cluster-level). Null when there is no such cluster.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBCluster.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Reference.ParameterGroups.html
+ */
+async function describeClusterWriter(
+  rds: RDSClient,
+  identifier: string,
+): Promise<WatchdogObservation['writer']> {
+  const cluster = await describeCluster(rds, identifier);
+  if (cluster === undefined) return null;
+  return {
+    identifier,
+    engineVersion: cluster.EngineVersion ?? 'unknown',
+    status: cluster.Status ?? 'unknown',
+    parameterGroup: cluster.DBClusterParameterGroup,
+  };
 }

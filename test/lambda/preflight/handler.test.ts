@@ -135,18 +135,6 @@ describe('preflight handler', () => {
         DBParameterGroupName: 'parameters-mysql84',
       });
     });
-
-    it('answers an Aurora engine with one failure, not an error, calling nothing', async () => {
-      deployFor({ ...EVENT.plan, engine: 'aurora-mysql' } as Partial<UpgradePlan>);
-      const result = await handler({ ...EVENT, plan: { ...EVENT.plan, engine: 'aurora-mysql' } });
-      expect(result.passed).toBe(false);
-      expect(result.failures).toEqual([
-        expect.stringMatching(
-          /^plan.engine is "aurora-mysql", which this runbook does not support yet/,
-        ),
-      ]);
-      expect(rds.calls()).toHaveLength(0);
-    });
   });
 
   it('refuses an event without the execution ARN, calling nothing', async () => {

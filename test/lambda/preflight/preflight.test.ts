@@ -1052,26 +1052,6 @@ describe('preflight', () => {
     });
   });
 
-  describe('Aurora', () => {
-    it.each(['aurora-postgresql', 'aurora-mysql'] as const)(
-      'fails %s with one failure saying the runbook does not support it yet, calling nothing',
-      async (engine) => {
-        const result = await preflight(clients, { ...EVENT, plan: { ...PLAN, engine } });
-        const problem =
-          `plan.engine is "${engine}", which this runbook does not support yet: it upgrades RDS DB ` +
-          `instances (postgres, mysql), and ${engine} runs as an Aurora DB cluster. ` +
-          'Nothing was changed; upgrade the cluster another way.';
-        expect(result).toEqual({
-          passed: false,
-          failures: [problem],
-          source: null,
-          checks: [{ name: 'engine-supported', ok: false, detail: problem }],
-        });
-        for (const mock of [rds, sfn, sqs, lambda, elb]) expect(mock.calls()).toHaveLength(0);
-      },
-    );
-  });
-
   it.each([
     ['RDS throttles DescribeDBProxies', () => rds.on(DescribeDBProxiesCommand)],
     ['RDS throttles DescribeDBEngineVersions', () => rds.on(DescribeDBEngineVersionsCommand)],
