@@ -38,7 +38,8 @@ export const handler = async (
   if (!parsed.success) {
     throw new Error(`invalid deletion-protection event: ${v.summarize(parsed.issues)}`);
   }
-  // The instance names come from the environment (../shared/deployed), never from the event.
+  // The instance (Aurora: cluster) names and the engine come from the environment
+  // (../shared/deployed), never from the event.
   const plan = deployedPlan(parsed.output.plan);
   const caller = await requireRunningExecution(
     sfn,

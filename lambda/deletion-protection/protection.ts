@@ -1,24 +1,41 @@
 // AWS API actions this file calls (for least-privilege IAM):
 //   rds:DescribeBlueGreenDeployments
-//   rds:DescribeDBInstances
-//   rds:ModifyDBInstance
+//   rds:DescribeDBInstances, rds:ModifyDBInstance (instance engines)
+//   rds:DescribeDBClusters, rds:ModifyDBCluster (Aurora)
 import {
   type DBInstance,
   DescribeBlueGreenDeploymentsCommand,
   DescribeDBInstancesCommand,
+  ModifyDBClusterCommand,
   ModifyDBInstanceCommand,
   type RDSClient,
 } from '@aws-sdk/client-rds';
+import { describeCluster, isClusterEngine } from '../shared/cluster';
 import { EXECUTION_TAG, OLD_BLUE_SUFFIX, type UpgradePlan } from '../shared/upgrade-plan';
 
-export type ProtectionPlan = Pick<UpgradePlan, 'sourceIdentifier' | 'sourceArn'>;
+/** Without `engine`, a plan for a DB instance (plans from before the runbook had engines). */
+export type ProtectionPlan = Pick<UpgradePlan, 'sourceIdentifier' | 'sourceArn'> &
+  Partial<Pick<UpgradePlan, 'engine'>>;
+
+/**
+ * For Aurora, deletion protection is the DB cluster's: ModifyDBInstance's DeletionProtection
+ * "doesn't apply to Amazon Aurora DB instances. You can enable or disable deletion protection
+ * for the DB cluster. For more information, see ModifyDBCluster. DB instances in a DB cluster
+ * can be deleted even when deletion protection is enabled for the DB cluster."
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html
+ */
+const isCluster = (plan: ProtectionPlan) => isClusterEngine(plan.engine ?? 'postgres');
+
+/** The resource type of an RDS ARN: "db", "cluster", "cluster-endpoint", ... */
+const arnType = (arn: string) => arn.split(':')[5];
 
 export interface UnprotectGreenResult {
-  /** Every green instance can be deleted with the deployment now. */
+  /** Every green instance (Aurora: cluster) can be deleted with the deployment now. */
   done: boolean;
-  /** Green instances whose deletion protection this call turned off. */
+  /** Green instances (Aurora: clusters) whose deletion protection this call turned off. */
   unprotected: string[];
-  /** Green instances that are protected but not available, so cannot be changed yet. */
+  /** Green instances (clusters) that are protected but not available, so cannot be changed yet. */
   waiting: string[];
 }
 
@@ -72,6 +89,7 @@ export async function unprotectGreen(
     if (isNotFound(err, 'BlueGreenDeploymentNotFoundFault')) return result;
     throw err;
   }
+  if (isCluster(plan)) return unprotectGreenClusters(rds, plan, deploymentId, targets, result);
   for (const arn of targets) {
     const green = await describe(rds, arn);
     if (green === undefined || green.DeletionProtection !== true) continue;
@@ -102,11 +120,76 @@ export async function unprotectGreen(
 }
 
 /**
+ * Aurora: green's members are its cluster (a `cluster:` ARN), its instances (`db:`) and its
+ * custom endpoints (`cluster-endpoint:`); deletion protection is the cluster's, so only the
+ * cluster ARNs are acted on. "The database can't be deleted when deletion protection is
+ * enabled" (DeletionProtection, "Valid for Cluster Type: Aurora DB clusters").
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_SwitchoverDetail.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html
+ */
+async function unprotectGreenClusters(
+  rds: RDSClient,
+  plan: ProtectionPlan,
+  deploymentId: string,
+  targets: string[],
+  result: UnprotectGreenResult,
+): Promise<UnprotectGreenResult> {
+  for (const arn of targets.filter((t) => arnType(t) === 'cluster')) {
+    // DBClusterIdentifier takes an identifier or an ARN.
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBClusters.html
+    const green = await describeCluster(rds, arn);
+    if (green === undefined || green.DeletionProtection !== true) continue;
+    const id = green.DBClusterIdentifier ?? arn;
+    if (arn === plan.sourceArn || id === plan.sourceIdentifier) {
+      throw new Error(
+        `refusing to turn deletion protection off on DB cluster ${id}: it is the source ` +
+          `(blue), not green. Check blue/green deployment ${deploymentId} in the RDS console.`,
+      );
+    }
+    // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Aurora.Status
+    if (green.Status !== 'available') {
+      result.waiting.push(`${id} (${green.Status ?? 'unknown'})`);
+      result.done = false;
+      continue;
+    }
+    await rds.send(
+      new ModifyDBClusterCommand({
+        DBClusterIdentifier: id,
+        DeletionProtection: false,
+        ApplyImmediately: true,
+      }),
+    );
+    result.unprotected.push(id);
+  }
+  return result;
+}
+
+/**
  * Deletion protection on for the writer under the original name, after a switchover made
  * green that writer (green may not have inherited blue's). Changes nothing when it is on.
- * Returns whether this call turned it on.
+ * Returns whether this call turned it on. For Aurora, the DB cluster's ("Some modifications,
+ * such as turning on deletion protection ..., are applied immediately").
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html
  */
 export async function protectWriter(rds: RDSClient, plan: ProtectionPlan): Promise<boolean> {
+  if (isCluster(plan)) {
+    const cluster = await describeCluster(rds, plan.sourceIdentifier);
+    if (cluster === undefined) {
+      throw new Error(
+        `cannot protect DB cluster ${plan.sourceIdentifier} from deletion: it was not found. ` +
+          'Check which cluster serves production in the RDS console.',
+      );
+    }
+    if (cluster.DeletionProtection === true) return false;
+    await rds.send(
+      new ModifyDBClusterCommand({
+        DBClusterIdentifier: plan.sourceIdentifier,
+        DeletionProtection: true,
+        ApplyImmediately: true,
+      }),
+    );
+    return true;
+  }
   const writer = await describe(rds, plan.sourceIdentifier);
   if (writer === undefined) {
     throw new Error(

@@ -1,14 +1,19 @@
 // AWS API actions called (in ./restore): rds:DescribeDBInstances, rds:CopyDBParameterGroup,
-// rds:ModifyDBParameterGroup, rds:ModifyDBInstance, rds:RebootDBInstance; and
-// states:DescribeExecution (../shared/caller).
+// rds:ModifyDBParameterGroup, rds:ModifyDBInstance, rds:RebootDBInstance; for an Aurora plan
+// (./restore-cluster) rds:DescribeDBClusters, rds:DescribeDBInstances,
+// rds:CopyDBClusterParameterGroup, rds:ModifyDBClusterParameterGroup, rds:ModifyDBCluster,
+// rds:RebootDBInstance (the clusters' writer instances); and states:DescribeExecution
+// (../shared/caller).
 import { RDSClient, RebootDBInstanceCommand } from '@aws-sdk/client-rds';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { requireRunningExecution } from '../shared/caller';
+import { isClusterEngine } from '../shared/cluster';
 import { deployedPlan } from '../shared/deployed';
 import { requiredEnv } from '../shared/env';
 import { logger } from '../shared/logger';
 import { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX } from '../shared/upgrade-plan';
 import { type RestoreOldBlueEvent, type RestoreOldBlueResult, restoreOldBlue } from './restore';
+import { formerWriterInstance } from './restore-cluster';
 
 const rds = new RDSClient({});
 const sfn = new SFNClient({});
@@ -19,7 +24,10 @@ const callers = JSON.parse(requiredEnv('CALLER_STATE_MACHINES')) as string[];
  * Ends every session on a former writer the hard way, when they could not be ended one by
  * one: a reboot restarts the engine. The state machine's fallback; RDS calls that name a DB
  * instance are made here, with the SDK, not as Step Functions SDK integrations (see README).
+ * For an Aurora plan the former writer is a DB cluster, and its writer instance is rebooted
+ * (RebootDBCluster is "only for a non-Aurora Multi-AZ DB cluster").
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RebootInstance.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RebootDBCluster.html
  */
 export interface RebootFormerWriterEvent {
   action: 'reboot-former-writer';
@@ -30,6 +38,7 @@ export interface RebootFormerWriterEvent {
 }
 
 export interface RebootFormerWriterResult {
+  /** The instance rebooted: for Aurora, the former writer cluster's writer instance. */
   instance: string;
   /** Not counted: a reboot ends them all. */
   ended: null;
@@ -50,13 +59,17 @@ export const handler = async (
   await requireRunningExecution(sfn, (event as { execution?: unknown }).execution, callers);
   if ('action' in event && event.action === 'reboot-former-writer') {
     const suffix = event.on === 'failed-writer' ? FAILED_WRITER_SUFFIX : OLD_BLUE_SUFFIX;
-    const instance = `${plan.sourceIdentifier}${suffix}`;
+    const former = `${plan.sourceIdentifier}${suffix}`;
+    const cluster = isClusterEngine(plan.engine);
+    const instance = cluster ? await formerWriterInstance(rds, former) : former;
     await rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: instance }));
     logger.info('reboot former writer', { instance });
     return {
       instance,
       ended: null,
-      detail: `rebooted ${instance}, which ends every session on it`,
+      detail: cluster
+        ? `rebooted ${instance}, the writer instance of DB cluster ${former}, which ends every session on it`
+        : `rebooted ${instance}, which ends every session on it`,
     };
   }
   const { progress } = event as RestoreOldBlueEvent;

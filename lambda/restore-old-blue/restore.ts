@@ -1,5 +1,6 @@
 // AWS API actions called: rds:DescribeDBInstances, rds:CopyDBParameterGroup,
-// rds:ModifyDBParameterGroup, rds:ModifyDBInstance, rds:RebootDBInstance.
+// rds:ModifyDBParameterGroup, rds:ModifyDBInstance, rds:RebootDBInstance; for an Aurora plan
+// those of ./restore-cluster.ts.
 import {
   CopyDBParameterGroupCommand,
   DescribeDBInstancesCommand,
@@ -9,6 +10,8 @@ import {
   type DBInstance,
   type RDSClient,
 } from '@aws-sdk/client-rds';
+import { isClusterEngine } from '../shared/cluster';
+import { restoreOldBlueCluster } from './restore-cluster';
 import {
   FAILED_WRITER_SUFFIX,
   FENCE_GROUP_SUFFIX,
@@ -91,7 +94,9 @@ export async function restoreOldBlue(
   plan: RestorePlan,
   previous: Partial<RestoreProgress> = {},
 ): Promise<RestoreOldBlueResult> {
-  // Before any call: an engine without a parameter to restore (Aurora) is refused.
+  // Aurora: the same steps on the DB cluster (./restore-cluster.ts).
+  const engine = plan.engine ?? 'postgres';
+  if (isClusterEngine(engine)) return restoreOldBlueCluster(rds, { ...plan, engine }, previous);
   const parameter = READ_ONLY_PARAMETER[instanceEngine(plan.engine ?? 'postgres')];
   const progress: RestoreProgress = {
     fenced: previous.fenced === true,

@@ -5,7 +5,7 @@ import type { DatabaseEngine } from './engines';
  * checked by `validate-input`. Every later state reads it from `$.plan`.
  */
 export interface UpgradePlan {
-  /** The blue (production) DB instance identifier, e.g. "platform-db". */
+  /** The blue (production) DB instance identifier, e.g. "platform-db" (Aurora: the DB cluster's). */
   sourceIdentifier: string;
   /** Its ARN. */
   sourceArn: string;
@@ -18,7 +18,7 @@ export interface UpgradePlan {
   currentEngineVersion: string;
   /** The version green is created with. */
   targetEngineVersion: string;
-  /** The parameter group green uses (target family, logical replication on). */
+  /** The parameter group green uses (target family, logical replication on; Aurora: the DB cluster parameter group). */
   targetParameterGroupName: string;
   /** SwitchoverTimeout, 30-3600 s. */
   switchoverTimeoutSeconds: number;
@@ -103,10 +103,25 @@ export const STUCK_INSTANCE_STATUSES: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * DB cluster statuses a cluster does not leave on its own (the Aurora list has no
+ * "transient or not" column; these are the failures and the stopped states).
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Aurora.Status
+ */
+export const STUCK_CLUSTER_STATUSES: ReadonlySet<string> = new Set([
+  'cloning-failed',
+  'inaccessible-encryption-credentials',
+  'inaccessible-encryption-credentials-recoverable',
+  'migration-failed',
+  'stopped',
+  'stopping',
+]);
+
+/**
  * The copies of a parameter group that the restore attaches: `<group>-restore` sets the
  * engine's read-only parameter (READ_ONLY_PARAMETER) to 0 (old blue), `<group>-fence` sets it
  * to 1 (the failed writer). Copies, because the group an instance uses is CloudFormation's:
- * changing it would drift the stack, and would change every instance that uses it.
+ * changing it would drift the stack, and would change every instance that uses it. For Aurora
+ * they are copies of the cluster's DB cluster parameter group (READ_ONLY_PARAMETER).
  */
 export const RESTORE_GROUP_SUFFIX = '-restore';
 export const FENCE_GROUP_SUFFIX = '-fence';
@@ -129,16 +144,35 @@ export type InstanceEngine = Extract<DatabaseEngine, 'postgres' | 'mysql'>;
  * https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-DEFAULT-TRANSACTION-READ-ONLY
  * https://dev.mysql.com/doc/refman/8.4/en/server-system-variables.html#sysvar_read_only
  * https://docs.aws.amazon.com/hands-on/latest/migrate-rdsmysql-to-auroramysql/migrate-rdsmysql-to-auroramysql.html
+ *
+ * Aurora keeps the same parameters in the DB *cluster* parameter group. The Aurora guide's
+ * "Switchover actions" say only that "the previous production DB cluster only allows read
+ * operations until the writer instance is rebooted"; it names the parameters where it tells
+ * how to open the green cluster to writes: "To enable write operations for Aurora MySQL, set
+ * the `read_only` parameter to `0`, then reboot the DB instance. For Aurora PostgreSQL, set
+ * the `default_transaction_read_only` parameter to `off` at the session level." Aurora MySQL
+ * version 3 has read_only at the cluster level only ("Removed at the instance level from
+ * Aurora MySQL version 3"), and Aurora PostgreSQL lists default_transaction_read_only among
+ * its cluster-level parameters.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-overview.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Reference.ParameterGroups.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.Reference.ParameterGroups.html
  */
-export const READ_ONLY_PARAMETER: Readonly<Record<InstanceEngine, string>> = {
+export const READ_ONLY_PARAMETER: Readonly<Record<DatabaseEngine, string>> = {
   postgres: 'default_transaction_read_only',
   mysql: 'read_only',
+  'aurora-postgresql': 'default_transaction_read_only',
+  'aurora-mysql': 'read_only',
 };
 
 /**
  * After a switchover RDS renames the old blue to `<name>-old1`; it "only allows read
- * operations until you set" its engine's READ_ONLY_PARAMETER "to 0 and reboot".
+ * operations until you set" its engine's READ_ONLY_PARAMETER "to 0 and reboot". For Aurora,
+ * "RDS renames the DB cluster and DB instances in the blue environment by appending `-oldn`
+ * to the current name, where `n` is a number".
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions
  */
 export const OLD_BLUE_SUFFIX = '-old1';
 /** The tag the runbook puts on the deployment it creates; its value is the execution name. */
@@ -183,17 +217,22 @@ export function postgresMajor(version: string): string {
  * a minor-version target (or none) and logically for a major-version target; RDS for MySQL
  * always by binary log ("schema changes, such as renaming columns or renaming tables, break
  * binary log replication to the green deployment"), minor or major target alike.
+ * Aurora by engine, whatever the target: Aurora PostgreSQL "Logical replication is required
+ * for replication from the blue environment to the green environment", Aurora MySQL "Binary
+ * logging is required for replication from the blue environment to the green environment"
+ * (no physical mode is documented for Aurora).
  * A plan without `engine` is a PostgreSQL one (plans from before the runbook had engines).
- * The Aurora engines are DB clusters, which these functions do not act on: refused.
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-replication-type.html
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-best-practices.html#blue-green-deployments-best-practices-mysql
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-preparing
  */
 export function replicationOf(
   plan: Pick<UpgradePlan, 'currentEngineVersion' | 'targetEngineVersion'> &
     Partial<Pick<UpgradePlan, 'engine'>>,
 ): Replication {
-  const engine = instanceEngine(plan.engine ?? 'postgres');
-  if (engine === 'mysql') return 'binlog';
+  const engine = plan.engine ?? 'postgres';
+  if (engine === 'aurora-postgresql') return 'logical';
+  if (engine === 'mysql' || engine === 'aurora-mysql') return 'binlog';
   return postgresMajor(plan.targetEngineVersion) === postgresMajor(plan.currentEngineVersion)
     ? 'physical'
     : 'logical';

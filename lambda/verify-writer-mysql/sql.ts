@@ -17,6 +17,19 @@ export const MYSQL_WRITER_SQL =
   'SELECT @@global.read_only AS ro, @@global.innodb_read_only AS innodb_ro, @@version AS version';
 
 /**
+ * MYSQL_WRITER_SQL for Aurora MySQL, with Aurora's own version: @@version is the MySQL version
+ * Aurora is compatible with ("Aurora MySQL 3.10 versions are compatible with MySQL 8.0.42"),
+ * which two Aurora versions can share, while RDS spells the version
+ * "mysql-major-version.mysql_aurora.aurora-mysql-version" (8.0.mysql_aurora.3.10.0). "You can
+ * get this version number for any DB instance in your Aurora MySQL cluster by querying the
+ * AURORA_VERSION system variable": `select @@aurora_version;` (3.10.0). Only Aurora has it.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Updates.Versions.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraMySQLReleaseNotes/AuroraMySQL.Updates.3100.html
+ */
+export const AURORA_MYSQL_WRITER_SQL =
+  'SELECT @@global.read_only AS ro, @@global.innodb_read_only AS innodb_ro, @@version AS version, @@aurora_version AS aurora_version';
+
+/**
  * The client sessions on a former writer, other than this one: rows of { id }. Left alone:
  * RDS's own sessions (rdsadmin), the server's threads (system user, event_scheduler, Daemon)
  * and replicas reading the binlog (Binlog Dump, as RDS's read replicas do). The master user

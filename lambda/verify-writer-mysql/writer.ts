@@ -1,10 +1,10 @@
 // The MySQL side of the writer check (../verify-writer/writer-check.ts): the writer's state
 // and the blue/green limitations seen in blue's database. Calls no AWS API.
-import { compareEngineVersions } from '../shared/engines';
+import { compareEngineVersions, ENGINE_SPECS } from '../shared/engines';
 import type { MysqlConnection, MysqlRows } from '../shared/mysql-client';
 import type { UpgradePlan } from '../shared/upgrade-plan';
 import type { WriterDialect } from '../verify-writer/writer-check';
-import { MYSQL_LIMITATION_SQL, MYSQL_WRITER_SQL } from './sql';
+import { AURORA_MYSQL_WRITER_SQL, MYSQL_LIMITATION_SQL, MYSQL_WRITER_SQL } from './sql';
 
 /** The one call the checks need; MysqlConnection fits. */
 export type Selectable = Pick<MysqlConnection, 'select'>;
@@ -54,6 +54,24 @@ export function mysqlRuns(reported: string, expected: string): boolean {
   return numbers.split('.').slice(0, expected.split('.').length).join('.') === expected;
 }
 
+/** The writer's read-only flags, as the server reports them in MYSQL_WRITER_SQL's columns. */
+function writableOf(row: Record<string, string | null>): { writable: boolean; settings: string } {
+  // read_only refuses writes from ordinary users; innodb_read_only refuses them from all.
+  const ro = flag('@@global.read_only', row.ro);
+  const innodbRo = flag('@@global.innodb_read_only', row.innodb_ro);
+  return {
+    writable: !ro && !innodbRo,
+    settings: `read_only=${row.ro}, innodb_read_only=${row.innodb_ro}`,
+  };
+}
+
+function present(name: string, value: string | null | undefined): string {
+  if (value === undefined || value === null || value === '') {
+    throw new Error(`${name} must be a version, got: ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
 /** The MySQL side of the writer check. */
 export const MYSQL_WRITER: WriterDialect<Selectable> = {
   versionSetting: 'version',
@@ -64,22 +82,66 @@ export const MYSQL_WRITER: WriterDialect<Selectable> = {
   async readWriter(db) {
     const [row] = records(await selectRows(db, MYSQL_WRITER_SQL));
     if (row === undefined) throw new Error('the query returned no row');
-    const version = row.version;
-    if (version === undefined || version === null || version === '') {
-      throw new Error(`@@version must be a version, got: ${JSON.stringify(version)}`);
-    }
-    // read_only refuses writes from ordinary users; innodb_read_only refuses them from all.
-    const ro = flag('@@global.read_only', row.ro);
-    const innodbRo = flag('@@global.innodb_read_only', row.innodb_ro);
-    return {
-      version,
-      writable: !ro && !innodbRo,
-      settings: `read_only=${row.ro}, innodb_read_only=${row.innodb_ro}`,
-    };
+    return { version: present('@@version', row.version), ...writableOf(row) };
   },
   runs: mysqlRuns,
   limitations: replicaLimitations,
 };
+
+/**
+ * The version an Aurora MySQL server runs, as RDS spells it: the first two numbers of
+ * @@version, ".mysql_aurora.", then @@aurora_version ("8.0.39" and "3.10.0" give
+ * "8.0.mysql_aurora.3.10.0"). See AURORA_MYSQL_WRITER_SQL.
+ */
+export function auroraMysqlVersion(version: string, auroraVersion: string): string {
+  const major = /^\d+\.\d+/.exec(version)?.[0];
+  if (major === undefined)
+    throw new Error(`@@version must be a version, got: ${JSON.stringify(version)}`);
+  return `${major}.mysql_aurora.${auroraVersion}`;
+}
+
+/**
+ * Whether an Aurora MySQL server runs `expected` (8.0.mysql_aurora.3.10.0): its MySQL major
+ * version and its Aurora version both, number by number ("3.08.0" is "3.8.0"). By @@version
+ * alone a connection still reaching old blue after a minor upgrade (3.10.0 to 3.10.1, both
+ * MySQL 8.0.42) would be taken for a new writer that refuses writes, rather than for the wrong
+ * server (mysqlRuns).
+ */
+export function auroraMysqlRuns(reported: string, expected: string): boolean {
+  const { versionPattern } = ENGINE_SPECS['aurora-mysql'];
+  if (!versionPattern.test(reported) || !versionPattern.test(expected)) return false;
+  return compareEngineVersions('aurora-mysql', reported, expected) === 0;
+}
+
+/**
+ * The MySQL side of the writer check on Aurora MySQL: the same flags, and the version by
+ * @@aurora_version (AURORA_MYSQL_WRITER_SQL). Aurora MySQL's read_only is a DB cluster
+ * parameter, which "doesn't apply for users who have the CONNECTION_ADMIN privilege. This
+ * includes the Aurora master user"; innodb_read_only is Aurora's own (1 on a reader).
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Reference.ParameterGroups.html
+ */
+export const AURORA_MYSQL_WRITER: WriterDialect<Selectable> = {
+  versionSetting: '@@version and @@aurora_version',
+  readOnlyParameter: 'read_only',
+  async readWriter(db) {
+    const [row] = records(await selectRows(db, AURORA_MYSQL_WRITER_SQL));
+    if (row === undefined) throw new Error('the query returned no row');
+    const version = auroraMysqlVersion(
+      present('@@version', row.version),
+      present('@@aurora_version', row.aurora_version),
+    );
+    return { version, ...writableOf(row) };
+  },
+  runs: auroraMysqlRuns,
+  limitations: replicaLimitations,
+};
+
+/** The MySQL dialect for the plan's engine: Aurora MySQL's, or RDS for MySQL's. */
+export function mysqlWriterFor(
+  engine: UpgradePlan['engine'] | undefined,
+): WriterDialect<Selectable> {
+  return engine === 'aurora-mysql' ? AURORA_MYSQL_WRITER : MYSQL_WRITER;
+}
 
 /**
  * "The blue DB instance can't be an external binlog replica": one failure per replication

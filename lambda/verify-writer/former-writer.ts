@@ -1,13 +1,15 @@
 // AWS API actions this file calls (for least-privilege IAM): rds:DescribeDBInstances (on
-// <source>-old1 and <source>-failed1). Its database connection reads the database secret, as
-// the writer check does.
+// <source>-old1 and <source>-failed1); for an Aurora plan rds:DescribeDBClusters (on the
+// clusters of those names). Its database connection reads the database secret, as the writer
+// check does.
 // The engine-neutral half of ending the sessions on a former writer; how the sessions are
 // ended is the engine's (./old-sessions.ts for PostgreSQL, ../verify-writer-mysql/).
 import { DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
+import { describeCluster, isClusterEngine } from '../shared/cluster';
 import { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX, type UpgradePlan } from '../shared/upgrade-plan';
 
 export interface EndOldSessionsResult {
-  /** The instance whose sessions were ended, or null when there is none. */
+  /** The instance (Aurora: DB cluster) whose sessions were ended, or null when there is none. */
   instance: string | null;
   ended: number;
   detail: string;
@@ -52,18 +54,25 @@ const ROLE: Record<FormerWriter, string> = {
 export async function endSessionsOnFormerWriter<C>(
   deps: FormerWriterDeps<C>,
   dialect: SessionDialect<C>,
-  plan: Pick<UpgradePlan, 'sourceIdentifier'>,
+  plan: Pick<UpgradePlan, 'sourceIdentifier'> & Partial<Pick<UpgradePlan, 'engine'>>,
   on: FormerWriter = 'old-blue',
 ): Promise<EndOldSessionsResult> {
   const id = `${plan.sourceIdentifier}${SUFFIX[on]}`;
+  const none = { instance: null, ended: 0, detail: `${id} does not exist: no old sessions to end` };
   let address: string | undefined;
-  try {
-    const out = await deps.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
-    address = out.DBInstances?.[0]?.Endpoint?.Address;
-  } catch (err) {
-    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBInstances.html#API_DescribeDBInstances_Errors
-    if ((err as { name?: string }).name !== 'DBInstanceNotFoundFault') throw err;
-    return { instance: null, ended: 0, detail: `${id} does not exist: no old sessions to end` };
+  if (isClusterEngine(plan.engine ?? 'postgres')) {
+    const cluster = await describeCluster(deps.rds, id);
+    if (cluster === undefined) return none;
+    address = clusterAddress(id, cluster.Endpoint);
+  } else {
+    try {
+      const out = await deps.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
+      address = out.DBInstances?.[0]?.Endpoint?.Address;
+    } catch (err) {
+      // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBInstances.html#API_DescribeDBInstances_Errors
+      if ((err as { name?: string }).name !== 'DBInstanceNotFoundFault') throw err;
+      return none;
+    }
   }
   if (address === undefined) {
     throw new Error(`${id} has no endpoint address yet, so its sessions could not be ended`);
@@ -81,4 +90,26 @@ export async function endSessionsOnFormerWriter<C>(
   } finally {
     await dialect.close(db);
   }
+}
+
+/**
+ * Aurora: a former writer cluster's address is its cluster endpoint, "the connection endpoint
+ * for the primary instance of the DB cluster": its sessions that can write are the writer's
+ * (readers refuse writes). The cluster endpoint is named after the cluster ("mydbcluster.
+ * cluster-123456789012.us-east-1.rds.amazonaws.com"), and "When you change the DB cluster
+ * identifier, the DB cluster endpoints change"; AWS does not say how soon DescribeDBClusters
+ * and DNS show the new name. An endpoint that does not carry the cluster's own name may still
+ * be the name production now answers to, so it is refused rather than connected to: the
+ * sessions are then not ended here, and the state machine falls back to rebooting the cluster's
+ * writer (restore-old-blue, reboot-former-writer).
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBCluster.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Overview.Endpoints.html#Aurora.Endpoints.Cluster
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Modifying.html#Aurora.Modifying.Settings
+ */
+function clusterAddress(id: string, endpoint: string | undefined): string | undefined {
+  if (endpoint === undefined) return undefined;
+  if (!endpoint.toLowerCase().startsWith(`${id.toLowerCase()}.cluster-`)) {
+    throw new Error(`cluster endpoint ${endpoint} is not yet ${id}'s: no session ended`);
+  }
+  return endpoint;
 }

@@ -20,13 +20,16 @@ export type VerifyWriterOutput =
 export interface WriterEngine {
   /** The function's name, for the words of a refused event. */
   name: string;
-  /** The engine it speaks to, when it speaks to one only: a deployment for another is refused. */
-  engine?: DatabaseEngine;
+  /**
+   * The engines it speaks to (a family's RDS and Aurora engines: the database side is the
+   * family's dialect), the first naming the family: a deployment for another is refused.
+   */
+  engines?: readonly [DatabaseEngine, ...DatabaseEngine[]];
   /** Reads the database credentials now (and makes what connects at the first query). */
   warm(): Promise<void>;
   verify(event: VerifyWriterEvent): Promise<VerifyWriterResult>;
   endSessions(
-    plan: Pick<VerifyWriterEvent['plan'], 'sourceIdentifier'>,
+    plan: Pick<VerifyWriterEvent['plan'], 'sourceIdentifier' | 'engine'>,
     on: FormerWriter | undefined,
   ): Promise<EndOldSessionsResult>;
 }
@@ -87,9 +90,11 @@ export function verifyWriterHandler(
     }
     // The instance names and versions come from the environment (../shared/deployed).
     const plan = deployedPlan((event as VerifyWriterEvent).plan);
-    if (engine.engine !== undefined && plan.engine !== engine.engine) {
+    if (engine.engines !== undefined && !engine.engines.includes(plan.engine)) {
+      const [family, ...others] = engine.engines;
       throw new Error(
-        `${engine.name} checks engine ${engine.engine}, but it is deployed for engine: ${JSON.stringify(plan.engine)}`,
+        `${engine.name} checks engine ${family}, but it is deployed for engine: ${JSON.stringify(plan.engine)}` +
+          (others.length > 0 ? ` (it checks ${engine.engines.join(', ')})` : ''),
       );
     }
     const checked: VerifyWriterEvent = { ...(event as VerifyWriterEvent), plan };

@@ -1,5 +1,5 @@
 // AWS API actions this file calls (for least-privilege IAM): rds:DescribeDBInstances (on
-// <source>-old1 and <source>-failed1, in ./former-writer.ts). Its database connection reads the
+// <source>-old1 and <source>-failed1, in ./former-writer.ts; rds:DescribeDBClusters for Aurora). Its database connection reads the
 // database secret, as verify-writer does.
 import type { UpgradePlan } from '../shared/upgrade-plan';
 import {
@@ -47,7 +47,7 @@ export const POSTGRES_SESSIONS: SessionDialect<Closable> = {
 /** Ends the client sessions on a former writer (./former-writer.ts), on PostgreSQL. */
 export function endOldSessions(
   deps: EndOldSessionsDeps,
-  plan: Pick<UpgradePlan, 'sourceIdentifier'>,
+  plan: Pick<UpgradePlan, 'sourceIdentifier'> & Partial<Pick<UpgradePlan, 'engine'>>,
   on: FormerWriter = 'old-blue',
 ): Promise<EndOldSessionsResult> {
   return endSessionsOnFormerWriter(deps, POSTGRES_SESSIONS, plan, on);

@@ -1,9 +1,10 @@
 // AWS API actions this file calls (for least-privilege IAM):
-//   rds:DescribeDBInstances
+//   rds:DescribeDBInstances; for an Aurora plan rds:DescribeDBClusters
 // The engine-neutral half of the writer check: what RDS says about the instance, what the
 // database says about itself (read through a per-engine dialect), and the words of the result.
 // The PostgreSQL dialect is in ./verify-writer.ts, the MySQL one in ../verify-writer-mysql/.
 import { type DBInstance, DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
+import { describeCluster, isClusterEngine, writerOf } from '../shared/cluster';
 import type { CheckResult, UpgradePlan } from '../shared/upgrade-plan';
 
 export interface VerifyWriterEvent {
@@ -33,7 +34,7 @@ export type VerifyWriterResult = CheckResult & {
    * failed writer: the runbook does not restore old blue for it.
    */
   inconclusive: boolean;
-  /** The instance under the production name; null when RDS does not know it. */
+  /** The instance (Aurora: DB cluster) under the production name; null when RDS does not know it. */
   writer: {
     identifier: string;
     engineVersion: string;
@@ -97,35 +98,39 @@ export async function checkWriter<C>(
 
   const context: Context =
     event.expect !== 'current' ? 'new' : event.restored === true ? 'restored' : 'blue';
+  // Aurora: the names, the version, the status and deletion protection are the DB cluster's.
+  const cluster = isClusterEngine(plan.engine ?? 'postgres');
   // A switchover renames green to blue's identifier, so the name now means the new writer.
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions
   // RDS and the database are asked at once: with the maintenance page on, every round trip
   // the check saves is a moment less of it.
   const [instance, db] = await Promise.all([
-    describeInstance(deps.rds, id),
+    cluster ? describeWriterCluster(deps.rds, id) : describeInstance(deps.rds, id),
     database(deps, dialect, id),
   ]);
+  const noun = cluster ? 'cluster' : 'instance';
   if (instance === undefined) {
     failures.push(
       {
         new:
-          `DB instance "${id}" was not found after the switchover. Open Blue/Green ` +
-          'deployments in the RDS console to see which instance now serves production before ' +
+          `DB ${noun} "${id}" was not found after the switchover. Open Blue/Green ` +
+          `deployments in the RDS console to see which ${noun} now serves production before ` +
           'doing anything else.',
-        blue: `DB instance "${id}" was not found: check database.instanceIdentifier and the region.`,
+        blue: `DB ${noun} "${id}" was not found: check database.instanceIdentifier and the region.`,
         restored:
-          `DB instance "${id}" was not found after the restore: find the instance that runs ` +
+          `DB ${noun} "${id}" was not found after the restore: find the ${noun} that runs ` +
           `${target} (${id}-old1?) before doing anything else.`,
       }[context],
     );
   } else {
-    failures.push(...instanceProblems(instance, id, target, context));
+    failures.push(...instanceProblems(instance, id, target, context, noun));
   }
 
   if ('problem' in db) {
     unchecked.push(db.problem);
   } else {
-    const problems = databaseProblems(dialect, db.state, id, target, context);
+    const problems = databaseProblems(dialect, db.state, id, target, context, cluster);
     // A pooled connection opened before the switchover can still reach the old instance;
     // drop it so the next attempt resolves the endpoint again.
     if (problems.found.length + problems.unchecked.length > 0) await deps.resetDb();
@@ -177,7 +182,39 @@ async function describeInstance(rds: RDSClient, id: string): Promise<DBInstance 
   }
 }
 
-function instanceProblems(db: DBInstance, id: string, target: string, context: Context): string[] {
+/** Aurora: the writer is the cluster, with a writer instance (`writer`) or none. */
+type ClusterAsInstance = DBInstance & { writer?: string | undefined };
+
+/**
+ * Aurora: the cluster under the name, in the fields of a DB instance: its EngineVersion, Status
+ * and DeletionProtection are the cluster's, ReplicationSourceIdentifier is set "if this DB
+ * cluster is a read replica", and the writer is the member with IsClusterWriter.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBCluster.html
+ */
+async function describeWriterCluster(
+  rds: RDSClient,
+  id: string,
+): Promise<ClusterAsInstance | undefined> {
+  const c = await describeCluster(rds, id);
+  return (
+    c && {
+      DBInstanceIdentifier: c.DBClusterIdentifier,
+      EngineVersion: c.EngineVersion,
+      DBInstanceStatus: c.Status,
+      ReadReplicaSourceDBInstanceIdentifier: c.ReplicationSourceIdentifier,
+      DeletionProtection: c.DeletionProtection,
+      writer: writerOf(c) ?? '',
+    }
+  );
+}
+
+function instanceProblems(
+  db: ClusterAsInstance,
+  id: string,
+  target: string,
+  context: Context,
+  noun: string,
+): string[] {
   const problems: string[] = [];
   if (db.EngineVersion !== target) {
     const runs = `RDS says "${id}" runs ${db.EngineVersion}, not`;
@@ -192,11 +229,12 @@ function instanceProblems(db: DBInstance, id: string, target: string, context: C
           'and start again (docs/after-upgrade.md).',
         restored:
           `${runs} ${target}, the version the upgrade started from: it is not the original ` +
-          'database. Find out which instance answers to the name before anything else is changed.',
+          `database. Find out which ${noun} answers to the name before anything else is changed.`,
       }[context],
     );
   }
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Aurora.Status
   if (db.DBInstanceStatus !== 'available') {
     problems.push(
       `"${id}" is "${db.DBInstanceStatus}", not "available". Wait for it to become available ` +
@@ -211,6 +249,7 @@ function instanceProblems(db: DBInstance, id: string, target: string, context: C
         'cannot take writes. Check the blue/green deployment in the RDS console before resuming writes.',
     );
   }
+  if (db.writer === '') problems.push(`DB cluster "${id}" has no writer instance.`);
   return problems;
 }
 
@@ -247,6 +286,7 @@ function databaseProblems<C>(
   id: string,
   target: string,
   context: Context,
+  cluster: boolean,
 ): { found: string[]; unchecked: string[] } {
   const found: string[] = [];
   const unchecked: string[] = [];
@@ -260,9 +300,12 @@ function databaseProblems<C>(
             'reached the old instance. Wait a minute for the endpoint to follow the switchover ' +
             'and verify again (the next attempt reconnects).',
           blue: `reached another instance than ${id}. Check the host in the database secret.`,
+          // A renamed cluster's endpoints change; AWS does not say how soon the DNS name follows.
+          // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Modifying.html#Aurora.Modifying.Settings
           restored:
-            'reached another instance: the endpoint has not yet followed the last rename, ' +
-            'which takes about 10 minutes (the next attempt reconnects).',
+            `reached another ${cluster ? 'cluster' : 'instance'}: the endpoint has not yet ` +
+            `followed the last rename${cluster ? '' : ', which takes about 10 minutes'} (the ` +
+            'next attempt reconnects).',
         }[context],
     );
     return { found, unchecked };
@@ -277,11 +320,11 @@ function databaseProblems<C>(
           'blue/green deployment in the RDS console.',
         blue:
           `${behind} refuses writes ${settings}: blue must take writes before an upgrade. Check ` +
-          `${parameter} in its parameter group.`,
+          `${parameter} in its ${cluster ? 'DB cluster ' : ''}parameter group.`,
         restored:
-          `${behind} refuses writes ${settings}. Check that ${id} uses its "-restore" parameter ` +
-          `group, in-sync, with ${parameter}=0, and was rebooted since ` +
-          '(docs/runbook.md 3.2).',
+          `${behind} refuses writes ${settings}. Check that ${id} uses its "-restore" ` +
+          `${cluster ? 'DB cluster ' : ''}parameter group, in-sync, with ${parameter}=0, and ` +
+          `${cluster ? 'its writer ' : ''}was rebooted since (docs/runbook.md 3.2).`,
       }[context],
     );
   }

@@ -239,15 +239,4 @@ describe('restore old blue on RDS for MySQL', () => {
       `${OLD} has no DB parameter group to copy. An operator must set read_only=0 on it, reboot it and run the restore again.`,
     );
   });
-
-  it.each(['aurora-mysql', 'aurora-postgresql'] as const)(
-    'refuses an %s plan before any call: it has no DB instance to restore',
-    async (engine) => {
-      new FakeRds(postSwitchover());
-      await expect(restoreOldBlue(rds, { ...plan, engine })).rejects.toThrow(
-        `engine must be one RDS runs as a DB instance (postgres, mysql), got: "${engine}"`,
-      );
-      expect(mock.calls()).toHaveLength(0);
-    },
-  );
 });

@@ -30,15 +30,6 @@ describe('replicationOf', () => {
       expect(replicationOf(versions)).toBe(replication);
     },
   );
-
-  it.each(['aurora-mysql', 'aurora-postgresql'] as const)(
-    'refuses %s, a DB cluster engine, naming it',
-    (engine) => {
-      expect(() =>
-        replicationOf({ engine, currentEngineVersion: '16.6', targetEngineVersion: '17.4' }),
-      ).toThrow(`engine must be one RDS runs as a DB instance (postgres, mysql), got: "${engine}"`);
-    },
-  );
 });
 
 describe('the read-only parameter of each instance engine', () => {
