@@ -74,16 +74,34 @@ const existingBuffer = v.strictObject({
  * built. Only the upgrade's own parts (functions, state machines, topic, dashboard) are created.
  */
 const existingPlatform = v.strictObject({
+  /**
+   * For Aurora (engines aurora-postgresql, aurora-mysql) the database is a DB cluster: the
+   * config's `database.instanceIdentifier` names the cluster, and both parameter groups below
+   * are DB cluster parameter groups, where Aurora keeps every blue/green prerequisite.
+   * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-creating.html
+   */
   database: v.strictObject({
-    /** The master secret (host, port, username, password), as RDS or CloudFormation made it. */
+    /**
+     * The master secret (host, port, username, password), as RDS or CloudFormation made it.
+     * For Aurora its host is the cluster (writer) endpoint, which the switchover hands to green.
+     * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Overview.Endpoints.html
+     */
     secretArn: arn(
       'secretsmanager',
       'secret:[\\w/+=.@-]+-[A-Za-z0-9]{6}',
       'arn:aws:secretsmanager:eu-west-1:123456789012:secret:platform-db-AbCdEf',
     ),
-    /** The parameter group blue uses now (preflight reads it; a restore resets it). */
+    /**
+     * The parameter group blue uses now (preflight reads it; a restore resets it). For Aurora,
+     * the cluster's DB cluster parameter group.
+     */
     parameterGroupName,
-    /** The group green gets, in the target's family, with rds.logical_replication=1. */
+    /**
+     * The group green gets, in the target's family, with rds.logical_replication=1. For Aurora,
+     * the DB cluster parameter group green's cluster gets (TargetDBClusterParameterGroupName),
+     * with Aurora PostgreSQL's rds.logical_replication=1 or Aurora MySQL's binlog_format set.
+     * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateBlueGreenDeployment.html
+     */
     targetParameterGroupName: v.optional(parameterGroupName),
   }),
   network: v.strictObject({
@@ -184,7 +202,9 @@ const schema = v.strictObject({
     targetEngineVersion: v.optional(engineVersion),
     // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html
     // (DBInstanceIdentifier: 1-63 letters, digits or hyphens; first a letter; no trailing
-    // or double hyphen). Lowercase because RDS stores it lowercase.
+    // or double hyphen). Lowercase because RDS stores it lowercase. For Aurora it names the DB
+    // cluster, whose identifier has the same constraints.
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBCluster.html
     instanceIdentifier: matching(
       /^[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)$/,
       'must be 1-63 lowercase letters, digits or hyphens, starting with a letter',
@@ -570,10 +590,18 @@ function checkPlatform(config: AppConfig): string[] {
   const sameFamily =
     target === undefined || majorVersion(target, engine) === majorVersion(current, engine);
   if (!sameFamily && config.existing.database.targetParameterGroupName === undefined) {
+    // Aurora's green takes a DB cluster parameter group, with the engine's prerequisites.
+    // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-creating.html
+    const group =
+      engine === 'aurora-mysql'
+        ? 'DB cluster parameter group with binlog_format set and event_scheduler OFF'
+        : ENGINE_SPECS[engine].level === 'cluster'
+          ? 'DB cluster parameter group with rds.logical_replication=1'
+          : 'parameter group with rds.logical_replication=1';
     return [
       `${key}.database.targetParameterGroupName must name a ` +
-        `${parameterGroupFamily(config.database.engine, target)} parameter group with ` +
-        `rds.logical_replication=1 for green (a major upgrade to ${target}), got: (missing)`,
+        `${parameterGroupFamily(config.database.engine, target)} ${group} ` +
+        `for green (a major upgrade to ${target}), got: (missing)`,
     ];
   }
   return [];

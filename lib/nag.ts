@@ -42,6 +42,26 @@ export const WILDCARD_REASONS = {
     'AWS documents that partial name patterns do not work for blue/green, only "*". The ' +
     'production instance keeps deletion protection on. ' +
     'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html',
+  greenClusters:
+    "RDS names an Aurora green's DB cluster, its DB instances and its custom endpoints itself " +
+    '("-green-" and random characters), with the DB parameter, option and subnet groups it ' +
+    'chooses; AWS documents that partial name patterns do not work for blue/green, only "*". ' +
+    'The production cluster keeps deletion protection on, and the functions act only on the ' +
+    "deployment's own members. " +
+    'https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-authorizing-access.html ' +
+    'https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-overview.html',
+  clusterInstances:
+    "An Aurora cluster's DB instances are read (preflight: the writer, and each member's " +
+    'leftovers) and rebooted to apply its DB cluster parameter group (RebootDBCluster is for ' +
+    "non-Aurora clusters only). Their names are blue's until a " +
+    'switchover gives them to green and appends "-old1" to blue\'s, and a restore renames only ' +
+    'the clusters, so no fixed list names them; an adopted platform configures none. The ' +
+    'reboot is held to instances of the deployed engine (rds:DatabaseEngine, a condition key ' +
+    'of the db resource type), and the code acts only on members of the clusters it reads by ' +
+    'name. ' +
+    'https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RebootDBCluster.html ' +
+    'https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions ' +
+    'https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-resources-for-iam-policies',
   functionVersions:
     'Invoking a function grants its versions and aliases too (function:name:*), as the ' +
     'Step Functions Lambda integration requires. ' +
@@ -49,7 +69,8 @@ export const WILDCARD_REASONS = {
   listCalls:
     'A Describe call without an identifier (rds:DescribeBlueGreenDeployments filtered by ' +
     'source, rds:DescribeDBEngineVersions, rds:DescribeDBProxies, ' +
-    'elasticloadbalancing:DescribeListeners) names no resource: AWS does not say which ARN ' +
+    'elasticloadbalancing:DescribeListeners; for Aurora rds:DescribeIntegrations and ' +
+    "rds:DescribeDBInstances filtered by green's cluster) names no resource: AWS does not say which ARN " +
     'such a call is authorized on, so only "*" is sure to allow it; a proxy\'s ARN holds an id ' +
     'RDS generates (rds:DescribeDBProxyTargets). cloudwatch:DescribeAlarms (the quiet gate): ' +
     'copies of the service authorization reference disagree on whether it takes an alarm ' +

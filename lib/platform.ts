@@ -23,12 +23,20 @@ export interface BufferRefs {
  * ask for it with their own scope, so imported resources live in the stack that uses them.
  */
 export interface PlatformRefs {
+  /**
+   * The database: an RDS DB instance, or for Aurora a DB cluster, whose identifier
+   * `instanceIdentifier` holds and whose DB cluster parameter groups the group names are.
+   */
   readonly database: {
     readonly instanceIdentifier: string;
+    /** The master secret; for Aurora its host is the cluster (writer) endpoint. */
     readonly secret: secretsmanager.ISecret;
-    /** The parameter group blue uses now. */
+    /** The parameter group blue uses now (Aurora: the DB cluster parameter group). */
     readonly parameterGroupName: string;
-    /** The group green gets; undefined when no target version is configured. */
+    /**
+     * The group green gets (Aurora: its DB cluster parameter group); undefined when no target
+     * version is configured.
+     */
     readonly targetParameterGroupName?: string;
   };
   readonly network: {

@@ -136,6 +136,31 @@ export const ASSUMPTIONS = [
       'https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html ' +
       'https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarm-evaluation',
   },
+  {
+    name: 'aurora-old-blue-unlock',
+    values: ['parameter-and-reboot', 'writer-reboot'],
+    default: 'parameter-and-reboot',
+    why:
+      'Aurora only: after a switchover old blue "only allows read operations until the writer ' +
+      'instance is rebooted" (the Aurora guide\'s switchover actions), or until the read-only ' +
+      'parameter is set "to 0" and the instance rebooted (the RDS guide\'s wording): any reboot of ' +
+      "old blue's writer may make it writable (writer-reboot), or only one that runs " +
+      'read_only/default_transaction_read_only off (parameter-and-reboot). ' +
+      'https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions ' +
+      'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-after',
+  },
+  {
+    name: 'cluster-rename-effective',
+    values: ['like-instances', 'at-once'],
+    default: 'like-instances',
+    why:
+      'Aurora only: "When you change the DB cluster identifier, the DB cluster endpoints ' +
+      'change", without an outage, but AWS does not say when the new endpoint answers: after ' +
+      'about 10 minutes, the old name answering until then and the cluster renaming, as a DB ' +
+      'instance rename (like-instances), or at once (at-once). ' +
+      'https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Modifying.html#Aurora.Modifying.Settings ' +
+      'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RenameInstance.html',
+  },
 ] as const satisfies readonly Assumption[];
 
 export type AssumptionName = (typeof ASSUMPTIONS)[number]['name'];

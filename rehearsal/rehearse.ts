@@ -47,8 +47,17 @@ interface ScenarioSpec {
   only?: { engines: InstanceEngine[]; otherwise: string };
 }
 
-/** The engines the rehearsal models: RDS DB instances. */
-export const REHEARSAL_ENGINES: readonly InstanceEngine[] = ['postgres', 'mysql'];
+/**
+ * The engines the rehearsal models: RDS DB instances (postgres, mysql) and Aurora DB clusters
+ * (aurora-postgresql, aurora-mysql). An engine runs once the app synthesizes for it (the
+ * config refuses an engine the runbook does not support yet: defaultApp says so).
+ */
+export const REHEARSAL_ENGINES: readonly InstanceEngine[] = [
+  'postgres',
+  'mysql',
+  'aurora-postgresql',
+  'aurora-mysql',
+];
 
 /** Light writes for the quiet gate's scenarios: the load balancer's count is page views. */
 const QUIET_GATE_WRITES: Partial<Record<TrafficKind, number>> = {
@@ -205,11 +214,13 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
       blueFindings: [{ kind: 'no_replica_identity', name: 'public.audit_trail', db: 'platform' }],
     },
     expect: 'REJECTED',
+    // Aurora PostgreSQL too: "Make sure that all tables in the DB cluster have a primary key."
+    // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-creating.html
     only: {
-      engines: ['postgres'],
+      engines: ['postgres', 'aurora-postgresql'],
       otherwise:
-        'RDS for MySQL replicates green from the binary log, which carries tables without a ' +
-        'primary key; the limitation is logical replication’s (RDS for PostgreSQL). MySQL’s own ' +
+        'MySQL replicates green from the binary log, which carries tables without a ' +
+        'primary key; the limitation is logical replication’s (PostgreSQL). MySQL’s own ' +
         'limitation found in blue’s database is the scenario external-binlog-replica.',
     },
   },
@@ -219,8 +230,10 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
       'which an RDS for MySQL blue/green deployment cannot take',
     scenario: { externalReplicaSource: 'onprem-db.example.com' },
     expect: 'REJECTED',
+    // Aurora MySQL too: "The blue DB cluster can't be an external binlog replica."
+    // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-considerations.html
     only: {
-      engines: ['mysql'],
+      engines: ['mysql', 'aurora-mysql'],
       otherwise:
         'PostgreSQL has no binlog replication; blue as a logical replication publisher or ' +
         'subscriber is among what the limitation query finds (scenario table-without-primary-key).',
@@ -445,7 +458,18 @@ const synthesized = new Map<string, SynthesizedApp>();
 export function defaultApp(engine: string = CONFIGURED_ENGINE): SynthesizedApp {
   let app = synthesized.get(engine);
   if (app === undefined) {
-    app = synthesizeEngine(engine);
+    try {
+      app = synthesizeEngine(engine);
+    } catch (err) {
+      // The config refuses an engine the runbook does not support yet (lib/config.ts).
+      const message = (err as Error).message ?? '';
+      if (message.includes('not supported by the runbook yet')) {
+        throw new UsageError(
+          `the app does not synthesize for ${engine} yet: ${(message.split('\n').find((l) => l.includes('not supported')) ?? message).replace(/^\s*-\s*/, '')}`,
+        );
+      }
+      throw err;
+    }
     synthesized.set(engine, app);
   }
   return app;
@@ -456,7 +480,7 @@ export function engineOf(app: SynthesizedApp): InstanceEngine {
   const engine = app.defaults.engine;
   if (!(REHEARSAL_ENGINES as readonly string[]).includes(engine)) {
     throw new UsageError(
-      `the rehearsal models RDS DB instances only (${REHEARSAL_ENGINES.join(', ')}) so far, got engine: ${engine}`,
+      `the rehearsal models ${REHEARSAL_ENGINES.join(', ')} only, got engine: ${engine}`,
     );
   }
   return engine as InstanceEngine;
@@ -647,6 +671,7 @@ function report(
   const watchdog =
     first.status === 'SUCCEEDED' ? undefined : byName(watchdogOf.get(first.executionArn));
   const writer = world.rds.writer();
+  const production = world.rds.production();
   let outcome = outcomeOf(first);
   const watchdogOutcome = (watchdog?.output?.report as { outcome?: string } | undefined)?.outcome;
   if (
@@ -680,7 +705,7 @@ function report(
           : {
               engineVersion: writer.engineVersion,
               readOnly: world.rds.readOnlyReason(writer) !== null,
-              deletionProtection: writer.deletionProtection,
+              deletionProtection: production?.deletionProtection ?? false,
             },
       blueUnprotected: world.rds.blueUnprotected(),
       formerWritersTakingWrites: world.rds.formerWritersTakingWrites(),
@@ -736,11 +761,12 @@ function report(
     expected: spec.expect,
     outcome,
     assumptions,
+    // For Aurora, the cluster's name and protection; its writer's version and writability.
     writer: {
-      identifier: writer?.identifier ?? '(none)',
+      identifier: writer === undefined ? '(none)' : (production?.identifier ?? '(none)'),
       engineVersion: writer?.engineVersion ?? '(none)',
       writable: writer !== undefined && world.rds.readOnlyReason(writer) === null,
-      deletionProtection: writer?.deletionProtection ?? false,
+      deletionProtection: production?.deletionProtection ?? false,
     },
     maintenance: { on: pageOn, seconds: pageSeconds(events, end) },
     ...(windowOf(events) ? { window: windowOf(events) } : {}),

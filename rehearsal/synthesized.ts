@@ -31,6 +31,10 @@ export interface SynthesizedApp {
   listeners: ListenerSpec[];
   instances: DbInstanceSpec[];
   parameterGroups: ParameterGroupSpec[];
+  /** Aurora DB clusters (their DB instances are in `instances`, naming the cluster). */
+  clusters: DbClusterSpec[];
+  /** DB cluster parameter groups (Aurora): a namespace of their own, as in RDS. */
+  clusterParameterGroups: ParameterGroupSpec[];
   secrets: SecretSpec[];
   /** CloudWatch metric alarms (the quiet gate reads the traffic alarm's state). */
   alarms: AlarmSpec[];
@@ -119,6 +123,24 @@ export interface DbInstanceSpec {
   backupRetentionDays: number;
   deletionProtection: boolean;
   port: number;
+  address: string;
+  /**
+   * The Aurora DB cluster it belongs to (AWS::RDS::DBInstance DBClusterIdentifier); its
+   * version, backups, deletion protection and port are then the cluster's.
+   */
+  clusterIdentifier?: string;
+}
+
+export interface DbClusterSpec {
+  identifier: string;
+  engine: string;
+  engineVersion: string;
+  /** The DB cluster parameter group (DBClusterParameterGroupName). */
+  parameterGroupName: string;
+  backupRetentionDays: number;
+  deletionProtection: boolean;
+  port: number;
+  /** The cluster (writer) endpoint. */
   address: string;
 }
 
@@ -381,16 +403,54 @@ export function readApp(
     defaultActions: r.resolve(stack, p.DefaultActions ?? []) as Record<string, unknown>[],
   }));
 
-  const instances = each('AWS::RDS::DBInstance').map(({ stack, id, p }) => ({
+  const clusters = each('AWS::RDS::DBCluster').map(({ stack, id, p }) => ({
     identifier: str(stack, { Ref: id }),
     engine: String(p.Engine),
     engineVersion: String(p.EngineVersion),
-    parameterGroupName: str(stack, p.DBParameterGroupName),
+    parameterGroupName: str(stack, p.DBClusterParameterGroupName),
     backupRetentionDays: Number(p.BackupRetentionPeriod ?? 1),
     deletionProtection: p.DeletionProtection === true,
     port: Number(str(stack, { 'Fn::GetAtt': [id, 'Endpoint.Port'] })),
     address: str(stack, { 'Fn::GetAtt': [id, 'Endpoint.Address'] }),
   }));
+
+  const instances = each('AWS::RDS::DBInstance').map(({ stack, id, p }) => {
+    const identifier = str(stack, { Ref: id });
+    const address = str(stack, { 'Fn::GetAtt': [id, 'Endpoint.Address'] });
+    const cluster =
+      p.DBClusterIdentifier === undefined
+        ? undefined
+        : clusters.find((c) => c.identifier === str(stack, p.DBClusterIdentifier));
+    if (cluster !== undefined) {
+      // A cluster's instance takes its version, backups and port from the cluster; with no
+      // DBParameterGroupName it runs the engine's default DB parameter group.
+      // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbinstance.html#cfn-rds-dbinstance-dbclusteridentifier
+      return {
+        identifier,
+        engine: String(p.Engine),
+        engineVersion: cluster.engineVersion,
+        parameterGroupName:
+          p.DBParameterGroupName === undefined
+            ? `default.${String(p.Engine)}${cluster.engineVersion.split('.')[0] ?? ''}`
+            : str(stack, p.DBParameterGroupName),
+        backupRetentionDays: cluster.backupRetentionDays,
+        deletionProtection: cluster.deletionProtection,
+        port: cluster.port,
+        address,
+        clusterIdentifier: cluster.identifier,
+      };
+    }
+    return {
+      identifier,
+      engine: String(p.Engine),
+      engineVersion: String(p.EngineVersion),
+      parameterGroupName: str(stack, p.DBParameterGroupName),
+      backupRetentionDays: Number(p.BackupRetentionPeriod ?? 1),
+      deletionProtection: p.DeletionProtection === true,
+      port: Number(str(stack, { 'Fn::GetAtt': [id, 'Endpoint.Port'] })),
+      address,
+    };
+  });
 
   const parameterGroups = each('AWS::RDS::DBParameterGroup').map(({ stack, id, p }) => ({
     name: str(stack, { Ref: id }),
@@ -398,16 +458,39 @@ export function readApp(
     parameters: r.resolve(stack, p.Parameters ?? {}) as Record<string, string>,
   }));
 
+  const clusterParameterGroups = each('AWS::RDS::DBClusterParameterGroup').map(
+    ({ stack, id, p }) => ({
+      name: str(stack, { Ref: id }),
+      family: String(p.Family),
+      parameters: r.resolve(stack, p.Parameters ?? {}) as Record<string, string>,
+    }),
+  );
+
   const secrets = each('AWS::SecretsManager::Secret').map(({ stack, id, p }) => ({
     arn: str(stack, { Ref: id }),
     value: secretValue(id, p, (v) => str(stack, v)),
   }));
   for (const { stack, p } of each('AWS::SecretsManager::SecretTargetAttachment')) {
     const secret = secrets.find((s) => s.arn === str(stack, p.SecretId));
-    const target = instances.find((i) => i.identifier === str(stack, p.TargetId));
-    if (secret === undefined || target === undefined) continue;
-    // The attachment adds the connection fields to the secret.
+    const targetId = str(stack, p.TargetId);
+    const cluster = clusters.find((c) => c.identifier === targetId);
+    const target = instances.find((i) => i.identifier === targetId);
+    if (secret === undefined) continue;
+    // The attachment adds the connection fields to the secret: for a DB cluster, its
+    // (writer) endpoint and dbClusterIdentifier.
     // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-secrettargetattachment.html
+    // https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_secret_json_structure.html
+    if (cluster !== undefined) {
+      secret.value = JSON.stringify({
+        ...(JSON.parse(secret.value) as object),
+        engine: cluster.engine,
+        host: cluster.address,
+        port: cluster.port,
+        dbClusterIdentifier: cluster.identifier,
+      });
+      continue;
+    }
+    if (target === undefined) continue;
     secret.value = JSON.stringify({
       ...(JSON.parse(secret.value) as object),
       engine: target.engine,
@@ -457,6 +540,8 @@ export function readApp(
     listeners,
     instances,
     parameterGroups,
+    clusters,
+    clusterParameterGroups,
     secrets,
     alarms,
     topics: each('AWS::SNS::Topic').map(({ stack, id }) => str(stack, { Ref: id })),
@@ -619,7 +704,12 @@ export class Resolver {
         return String(
           this.resolve(stack, r.Properties?.DBInstanceIdentifier ?? name.toLowerCase()),
         );
+      case 'AWS::RDS::DBCluster':
+        return String(
+          this.resolve(stack, r.Properties?.DBClusterIdentifier ?? name.toLowerCase()),
+        ).toLowerCase();
       case 'AWS::RDS::DBParameterGroup':
+      case 'AWS::RDS::DBClusterParameterGroup':
       case 'AWS::RDS::DBSubnetGroup':
         return name.toLowerCase();
       case 'AWS::SecretsManager::Secret':
@@ -669,6 +759,16 @@ export class Resolver {
       case 'AWS::RDS::DBInstance.Endpoint.Port': {
         // The instance's Port, or the engine's default: 3306 for MySQL, 5432 for PostgreSQL.
         // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbinstance.html#cfn-rds-dbinstance-port
+        const port = r.Properties?.Port;
+        if (port !== undefined) return String(this.resolve(stack, port));
+        return String(r.Properties?.Engine).includes('mysql') ? '3306' : '5432';
+      }
+      // A cluster's Endpoint.Address is its writer endpoint, <id>.cluster-<hash>.<region>...
+      // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbcluster.html#aws-resource-rds-dbcluster-return-values
+      // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Endpoints.Cluster.html
+      case 'AWS::RDS::DBCluster.Endpoint.Address':
+        return `${String(this.ref(stack, id))}.cluster-c0rehearsal.${REGION}.rds.amazonaws.com`;
+      case 'AWS::RDS::DBCluster.Endpoint.Port': {
         const port = r.Properties?.Port;
         if (port !== undefined) return String(this.resolve(stack, port));
         return String(r.Properties?.Engine).includes('mysql') ? '3306' : '5432';

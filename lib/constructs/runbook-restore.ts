@@ -76,8 +76,10 @@ export function restorePath(s: Construct, props: RestorePathProps): sfn.IChainab
     service: 'rds',
     action: 'deleteBlueGreenDeployment',
     // "You can't specify this option if the blue/green deployment status is
-    // SWITCHOVER_COMPLETED": both environments' instances stay.
+    // SWITCHOVER_COMPLETED": both environments' instances stay. The same call for an Aurora
+    // DB cluster, so the role needs no grant on green's resources for it (lib/rds-access.ts).
     // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteBlueGreenDeployment.html
+    // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-deleting.html
     parameters: { 'BlueGreenDeploymentIdentifier.$': '$.blueGreen.id', DeleteTarget: false },
     iamResources: [props.deployments],
     // Only a deployment tagged by a run of this app (OWN_DEPLOYMENT).

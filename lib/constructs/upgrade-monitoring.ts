@@ -5,16 +5,20 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { BUFFER_NAMES, type BufferName } from '../../lambda/shared/contracts';
-import type { DatabaseEngine } from '../engines';
+import { ENGINE_SPECS, type DatabaseEngine } from '../engines';
 import type { BufferRefs } from '../platform';
 
 export interface UpgradeMonitoringProps {
   /** The dashboard's name, which the runbook tells operators to open. */
   readonly dashboardName: string;
-  /** The production (blue) instance; after a switchover the new writer has the same name. */
+  /**
+   * The production (blue) instance, or for Aurora the blue DB cluster; after a switchover the
+   * new writer has the same name.
+   */
   readonly databaseInstanceIdentifier: string;
   /**
-   * The database's engine: which of blue's metrics shows what green's replication holds.
+   * The database's engine: which of blue's metrics shows what green's replication holds, and
+   * for Aurora, that the database's metrics are read by cluster and role.
    * @default 'postgres'
    */
   readonly engine?: DatabaseEngine;
@@ -170,17 +174,7 @@ export class UpgradeMonitoring extends Construct {
       machine.metricTimedOut(SUM).with({ label: 'timed out' }),
     ];
 
-    // What blue holds for green: PostgreSQL's replication slots (verify-green holds their lag
-    // against upgrade.maxReplicationLagMb under logical replication); MySQL's binary logs, which
-    // green replicates from. Both are RDS instance metrics:
-    // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html#rds-cw-metrics-instance
-    const blueMetric =
-      props.engine === 'mysql' || props.engine === 'aurora-mysql'
-        ? { title: 'Binary log disk usage (bytes) on blue', metricName: 'BinLogDiskUsage' }
-        : {
-            title: 'Oldest replication slot lag (bytes) on blue',
-            metricName: 'OldestReplicationSlotLag',
-          };
+    const engine = props.engine ?? 'postgres';
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName,
       defaultInterval: Duration.hours(3),
@@ -237,31 +231,131 @@ export class UpgradeMonitoring extends Construct {
             left: runs(props.watchdog),
           }),
         ],
-        [
-          new cloudwatch.GraphWidget({
-            title: 'Replica lag (s): green behind blue',
-            width: 8,
-            left: [search('ReplicaLag', 'replica lag')],
-          }),
-          new cloudwatch.GraphWidget({
-            title: blueMetric.title,
-            width: 8,
-            left: [
-              new cloudwatch.Metric({
-                namespace: 'AWS/RDS',
-                metricName: blueMetric.metricName,
-                dimensionsMap: { DBInstanceIdentifier: props.databaseInstanceIdentifier },
-                ...MAX,
+        ENGINE_SPECS[engine].level === 'cluster'
+          ? clusterWidgets(engine, props.databaseInstanceIdentifier)
+          : [
+              new cloudwatch.GraphWidget({
+                title: 'Replica lag (s): green behind blue',
+                width: 8,
+                left: [search('ReplicaLag', 'replica lag')],
+              }),
+              instanceBlueWidget(engine, props.databaseInstanceIdentifier),
+              new cloudwatch.GraphWidget({
+                title: 'Database connections',
+                width: 8,
+                left: [search('DatabaseConnections', 'connections')],
               }),
             ],
-          }),
-          new cloudwatch.GraphWidget({
-            title: 'Database connections',
-            width: 8,
-            left: [search('DatabaseConnections', 'connections')],
-          }),
-        ],
       ],
     });
   }
+}
+
+/**
+ * What blue holds for green: PostgreSQL's replication slots (verify-green holds their lag
+ * against upgrade.maxReplicationLagMb under logical replication); MySQL's binary logs, which
+ * green replicates from. Both are RDS instance metrics:
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html#rds-cw-metrics-instance
+ */
+function instanceBlueWidget(engine: DatabaseEngine, instance: string): cloudwatch.GraphWidget {
+  const blueMetric =
+    engine === 'mysql'
+      ? { title: 'Binary log disk usage (bytes) on blue', metricName: 'BinLogDiskUsage' }
+      : {
+          title: 'Oldest replication slot lag (bytes) on blue',
+          metricName: 'OldestReplicationSlotLag',
+        };
+  return new cloudwatch.GraphWidget({
+    title: blueMetric.title,
+    width: 8,
+    left: [
+      new cloudwatch.Metric({
+        namespace: 'AWS/RDS',
+        metricName: blueMetric.metricName,
+        dimensionsMap: { DBInstanceIdentifier: instance },
+        ...MAX,
+      }),
+    ],
+  });
+}
+
+/**
+ * The lag metrics AWS names for each Aurora engine, read on a writer. Aurora MySQL green
+ * replicates blue's binary log: AuroraBinlogReplicaLag ("Because binary log replication only
+ * occurs on the writer instance of the cluster, we recommend using the version of this metric
+ * associated with the WRITER role"), on green's writer; blue's binary logs, SumBinaryLogSize
+ * ("The total size of the binlog files"). Aurora PostgreSQL green replicates logically from a
+ * slot on blue's writer: OldestReplicationSlotLag and ReplicationSlotDiskUsage ("You can
+ * monitor transaction overflow being written to disk using the ReplicationSlotDiskUsage
+ * CloudWatch metric", in the blue/green best practices).
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.AuroraMonitoring.Metrics.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-switching.html#blue-green-deployments-monitor-replica-lag
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-best-practices.html
+ */
+const AURORA_LAG = {
+  'aurora-mysql': {
+    green: {
+      title: "Binlog replica lag (s): green's writer behind blue",
+      metric: 'AuroraBinlogReplicaLag',
+    },
+    blue: { title: "Binary log size (bytes) on blue's writer", metric: 'SumBinaryLogSize' },
+  },
+  'aurora-postgresql': {
+    green: {
+      title: "Oldest replication slot lag (bytes) on blue's writer",
+      metric: 'OldestReplicationSlotLag',
+    },
+    blue: {
+      title: "Replication slot disk usage (bytes) on blue's writer",
+      metric: 'ReplicationSlotDiskUsage',
+    },
+  },
+} as const;
+
+/**
+ * An Aurora cluster's database widgets, by cluster and role: Aurora publishes its instance
+ * metrics with the dimensions DBClusterIdentifier and Role (WRITER, READER) too, and AWS
+ * advises them because "Aurora DB instance roles can change roles over time". Green's cluster
+ * is "<id>-green-<random>" and old blue's "<id>-old1"; a search expression's unquoted term
+ * matches on the name's tokens, so it finds them all as they come and go, while blue's own
+ * graph follows the writer of the cluster under the production name.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/dimensions.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/creating_alarms.html
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/search-expression-syntax.html
+ */
+function clusterWidgets(engine: DatabaseEngine, clusterId: string): cloudwatch.GraphWidget[] {
+  const lag = AURORA_LAG[engine === 'aurora-mysql' ? 'aurora-mysql' : 'aurora-postgresql'];
+  const search = (metricName: string, role: string, label: string) =>
+    new cloudwatch.SearchExpression({
+      expression:
+        `SEARCH('{AWS/RDS,DBClusterIdentifier,Role} MetricName="${metricName}" ` +
+        `${role}${clusterId}', 'Maximum', 60)`,
+      label,
+      period: MINUTE,
+    });
+  const onWriter = (metricName: string) =>
+    new cloudwatch.Metric({
+      namespace: 'AWS/RDS',
+      metricName,
+      dimensionsMap: { DBClusterIdentifier: clusterId, Role: 'WRITER' },
+      ...MAX,
+    });
+  // Aurora MySQL's lag is green's (every cluster's writer); Aurora PostgreSQL's slot is blue's.
+  const green =
+    engine === 'aurora-mysql'
+      ? search(lag.green.metric, 'Role="WRITER" ', 'binlog replica lag')
+      : onWriter(lag.green.metric);
+  return [
+    new cloudwatch.GraphWidget({ title: lag.green.title, width: 8, left: [green] }),
+    new cloudwatch.GraphWidget({
+      title: lag.blue.title,
+      width: 8,
+      left: [onWriter(lag.blue.metric)],
+    }),
+    new cloudwatch.GraphWidget({
+      title: 'Database connections',
+      width: 8,
+      left: [search('DatabaseConnections', '', 'connections')],
+    }),
+  ];
 }

@@ -1,5 +1,4 @@
 import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -11,6 +10,8 @@ import { SWITCHOVER_MARGIN_SECONDS } from '../../lambda/shared/upgrade-plan';
 import { POLL_MS, RETURN_MARGIN_MS } from '../../lambda/watch-switchover/watch';
 import type { PlanDefaults } from '../../lambda/validate-input/validate';
 import { MAINTENANCE_TAG } from '../../lambda/maintenance-toggle/rule-specs';
+import type { DatabaseEngine } from '../engines';
+import { blueGreenGrants, rdsVocabulary, wildcardResources } from '../rds-access';
 import {
   awsCall,
   incrementCount,
@@ -57,6 +58,11 @@ export interface UpgradeFunctions {
 export interface UpgradeRunbookProps {
   /** Fixed, so preflight's single-flight check can name the machine in its policy. */
   readonly stateMachineName: string;
+  /**
+   * The database's engine: an RDS DB instance's blue/green calls and grants, or an Aurora DB
+   * cluster's (lib/rds-access.ts). It must be the plan's.
+   */
+  readonly engine: DatabaseEngine;
   /** Deploy-time defaults; an execution started with `{}` runs with these. */
   readonly planDefaults: PlanDefaults;
   readonly functions: UpgradeFunctions;
@@ -163,9 +169,19 @@ export const RUNBOOK_TIMEOUT = Duration.hours(28);
 export class UpgradeRunbook extends Construct {
   readonly stateMachine: sfn.StateMachine;
   readonly logGroup: logs.LogGroup;
+  /**
+   * The RDS resources the role names by wildcard besides deployments: green's, whose names RDS
+   * chooses (lib/rds-access.ts).
+   */
+  readonly greenWildcards: string[];
 
   constructor(scope: Construct, id: string, props: UpgradeRunbookProps) {
     super(scope, id);
+    if (props.engine !== props.planDefaults.engine) {
+      throw new Error(
+        `engine must be the plan's engine (${props.planDefaults.engine}), got: ${props.engine}`,
+      );
+    }
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- a short scope name for many states
     const s = this;
     const stack = Stack.of(this);
@@ -176,6 +192,18 @@ export class UpgradeRunbook extends Construct {
         stack,
       );
     const deployments = rdsArn('deployment', '*');
+    const { level } = rdsVocabulary(props.engine);
+    // A minor upgrade may keep blue's group: then there is none to name.
+    const target = props.planDefaults.targetParameterGroupName;
+    const grants = blueGreenGrants(level, {
+      arn: rdsArn,
+      sourceArn: props.planDefaults.sourceArn,
+      clusterParameterGroups: target === '' ? [] : [target],
+    });
+    this.greenWildcards = wildcardResources(
+      [...grants.create, ...grants.switchover, ...grants.deleteTarget],
+      [deployments],
+    );
     // The status of this run's deployment, at `resultPath` as `{ status }`.
     const describeDeployment = (id: string, resultPath: string) =>
       awsCall(s, id, {
@@ -186,7 +214,6 @@ export class UpgradeRunbook extends Construct {
         resultSelector: { 'status.$': '$.BlueGreenDeployments[0].Status' },
         resultPath,
       });
-    const anyInstance = rdsArn('db', '*');
     // This run's deployment, by the name the run gave it. Listed by name (a filter, no
     // identifier): see WILDCARD_REASONS.listCalls.
     const findByName = (id: string, resultSelector: Record<string, unknown>, resultPath: string) =>
@@ -271,13 +298,10 @@ export class UpgradeRunbook extends Construct {
         // Only a deployment tagged by a run of this app (OWN_DEPLOYMENT).
         // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-DeleteBlueGreenDeployment
         iamConditions: OWN_DEPLOYMENT,
-        additionalIamStatements: [
-          // DeleteTarget=true deletes the green instances; their names are chosen by RDS. No
-          // tag condition: green's tags before the switchover are not documented (see
-          // OWN_DEPLOYMENT).
-          // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
-          new iam.PolicyStatement({ actions: ['rds:DeleteDBInstance'], resources: [anyInstance] }),
-        ],
+        // DeleteTarget=true deletes green (its instances; for Aurora its cluster, instances
+        // and custom endpoints); their names are chosen by RDS. No tag condition: see
+        // OWN_DEPLOYMENT.
+        additionalIamStatements: grants.deleteTarget,
         resultPath: sfn.JsonPath.DISCARD,
       }),
     );
@@ -502,27 +526,20 @@ export class UpgradeRunbook extends Construct {
         'BlueGreenDeploymentName.$': '$.blueGreen.name',
         'Source.$': '$.plan.sourceArn',
         'TargetEngineVersion.$': '$.plan.targetEngineVersion',
-        'TargetDBParameterGroupName.$': '$.plan.targetParameterGroupName',
+        // An instance's green takes a DB parameter group, an Aurora cluster's green a DB
+        // cluster parameter group ("The DB cluster parameter group associated with the Aurora
+        // DB cluster in the green environment").
+        // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateBlueGreenDeployment.html
+        [level === 'cluster'
+          ? 'TargetDBClusterParameterGroupName.$'
+          : 'TargetDBParameterGroupName.$']: '$.plan.targetParameterGroupName',
         // The tag that lets this app's role switch the deployment over and delete it
         // (OWN_DEPLOYMENT), and lets the watchdog tell this run's deployment from others.
         Tags: [{ Key: EXECUTION_TAG, 'Value.$': '$$.Execution.Name' }],
       },
-      iamResources: [deployments, props.planDefaults.sourceArn, rdsArn('pg', '*')],
-      additionalIamStatements: [
-        // What CreateBlueGreenDeployment needs besides itself; green's names are chosen by
-        // RDS, so instances can only be named by wildcard.
-        // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
-        new iam.PolicyStatement({
-          actions: ['rds:AddTagsToResource', 'rds:CreateDBInstanceReadReplica'],
-          resources: [
-            anyInstance,
-            deployments,
-            rdsArn('pg', '*'),
-            rdsArn('subgrp', '*'),
-            rdsArn('og', '*'),
-          ],
-        }),
-      ],
+      iamResources: [deployments, ...grants.createResources],
+      // What CreateBlueGreenDeployment needs besides itself (lib/rds-access.ts).
+      additionalIamStatements: grants.create,
       resultSelector: {
         'id.$': '$.BlueGreenDeployment.BlueGreenDeploymentIdentifier',
         'name.$': '$.BlueGreenDeployment.BlueGreenDeploymentName',
@@ -690,14 +707,9 @@ export class UpgradeRunbook extends Construct {
       // Only a deployment tagged by a run of this app (OWN_DEPLOYMENT).
       // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-SwitchoverBlueGreenDeployment
       iamConditions: OWN_DEPLOYMENT,
-      additionalIamStatements: [
-        // No tag condition: green's tags before the switchover are not documented (see
-        // OWN_DEPLOYMENT). https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
-        new iam.PolicyStatement({
-          actions: ['rds:ModifyDBInstance', 'rds:PromoteReadReplica'],
-          resources: [anyInstance],
-        }),
-      ],
+      // What the switchover needs besides itself (lib/rds-access.ts). No tag condition: see
+      // OWN_DEPLOYMENT.
+      additionalIamStatements: grants.switchover,
       resultPath: sfn.JsonPath.DISCARD,
     });
     // The watch function describes the deployment every second and returns when the

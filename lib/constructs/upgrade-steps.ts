@@ -91,12 +91,15 @@ export { EXECUTION_TAG };
  * https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-SwitchoverBlueGreenDeployment
  * https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-resources-for-iam-policies
  *
- * The `db:*` grants that go with these calls (DeleteDBInstance, ModifyDBInstance,
- * PromoteReadReplica, on green) carry no tag condition: AWS does not document that green
- * carries any tag before the switchover ("tags from the blue environment replace all tags on
- * resources in the green environment" only during it), and blue has no tag of this app's
- * when the platform is adopted.
+ * The grants on green that go with these calls (lib/rds-access.ts: DeleteDBInstance,
+ * ModifyDBInstance, PromoteReadReplica on `db:*`; for Aurora, the cluster actions on
+ * `cluster:*`, `db:*` and `cluster-endpoint:*`) carry no tag condition: for RDS DB instances
+ * AWS does not document that green carries any tag before the switchover ("tags from the blue
+ * environment replace all tags on resources in the green environment" only during it); the
+ * Aurora guide says blue's tags are copied to green at creation, but blue has no tag of this
+ * app's when the platform is adopted, so no tag could be required.
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-considerations.html
  */
 export const OWN_DEPLOYMENT: IamConditions = {
   Null: { [`aws:ResourceTag/${EXECUTION_TAG}`]: 'false' },

@@ -1,13 +1,14 @@
 import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { PlanDefaults } from '../../lambda/validate-input/validate';
+import type { DatabaseEngine } from '../engines';
+import { blueGreenGrants, rdsVocabulary, wildcardResources } from '../rds-access';
 import {
   awsCall,
   endSessions,
@@ -28,6 +29,11 @@ export interface UpgradeWatchdogProps {
   readonly upgrade: sfn.IStateMachine;
   readonly upgradeMachineName: string;
   readonly stateMachineName: string;
+  /**
+   * The database's engine: what deleting green takes differs for an Aurora DB cluster
+   * (lib/rds-access.ts). It must be the plan's.
+   */
+  readonly engine: DatabaseEngine;
   readonly planDefaults: PlanDefaults;
   readonly validateInput: lambda.IFunction;
   readonly inspect: lambda.IFunction;
@@ -53,13 +59,32 @@ export const MAX_WATCHDOG_POLLS = 40;
 export class UpgradeWatchdog extends Construct {
   readonly stateMachine: sfn.StateMachine;
   readonly rule: events.Rule;
+  /** The RDS resources the role names by wildcard besides deployments: green's. */
+  readonly greenWildcards: string[];
 
   constructor(scope: Construct, id: string, props: UpgradeWatchdogProps) {
     super(scope, id);
+    if (props.engine !== props.planDefaults.engine) {
+      throw new Error(
+        `engine must be the plan's engine (${props.planDefaults.engine}), got: ${props.engine}`,
+      );
+    }
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- a short scope name for many states
     const s = this;
     const { topic, toggle } = props;
     const stack = Stack.of(this);
+    const rdsArn = (resource: string, name: string) =>
+      Arn.format(
+        { service: 'rds', resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME },
+        stack,
+      );
+    const deployments = rdsArn('deployment', '*');
+    // Recovery deletes green only before a switchover, as the runbook's rollback does.
+    const deleteTarget = blueGreenGrants(rdsVocabulary(props.engine).level, {
+      arn: rdsArn,
+      sourceArn: props.planDefaults.sourceArn,
+    }).deleteTarget;
+    this.greenWildcards = wildcardResources(deleteTarget, [deployments]);
 
     const page = report(
       s,
@@ -183,40 +208,14 @@ export class UpgradeWatchdog extends Construct {
           'BlueGreenDeploymentIdentifier.$': '$.inspection.blueGreenDeploymentIdentifier',
           'DeleteTarget.$': '$.deleteTarget',
         },
-        iamResources: [
-          Arn.format(
-            {
-              service: 'rds',
-              resource: 'deployment',
-              resourceName: '*',
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            },
-            stack,
-          ),
-        ],
+        iamResources: [deployments],
         // Only a deployment tagged by a run of this app (OWN_DEPLOYMENT), as inspect already
         // requires in code (the stopped run's own).
         // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-DeleteBlueGreenDeployment
         iamConditions: OWN_DEPLOYMENT,
-        additionalIamStatements: [
-          // No tag condition: green's tags before the switchover are not documented (see
-          // OWN_DEPLOYMENT).
-          // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-authorizing-access.html
-          new iam.PolicyStatement({
-            actions: ['rds:DeleteDBInstance'],
-            resources: [
-              Arn.format(
-                {
-                  service: 'rds',
-                  resource: 'db',
-                  resourceName: '*',
-                  arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-                },
-                stack,
-              ),
-            ],
-          }),
-        ],
+        // Green's resources, for DeleteTarget=true (lib/rds-access.ts). No tag condition: see
+        // OWN_DEPLOYMENT.
+        additionalIamStatements: deleteTarget,
         resultPath: sfn.JsonPath.DISCARD,
       }),
     );

@@ -11,6 +11,7 @@ import { type AppConfig, reservation } from '../config';
 import type { DatabaseEngine } from '../engines';
 import { NodeFunction } from '../constructs/node-function';
 import { acknowledgeWildcards, WILDCARD_REASONS } from '../nag';
+import { rdsVocabulary } from '../rds-access';
 import { NotificationTopic } from '../constructs/notification-topic';
 import { UpgradeMonitoring } from '../constructs/upgrade-monitoring';
 import type { PlatformSource } from '../platform';
@@ -66,8 +67,21 @@ export class UpgradeStack extends Stack {
         { service, resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME },
         this,
       );
+    // An RDS DB instance, or an Aurora DB cluster (whose identifier the config's
+    // instanceIdentifier names): every RDS action and resource type below is the level's.
+    const rds = rdsVocabulary(db.engine);
+    const cluster = rds.level === 'cluster';
     const source = db.instanceIdentifier;
-    const sourceArn = arn('rds', 'db', source);
+    // CreateBlueGreenDeployment's Source: "When using the CLI or API, specify the cluster
+    // Amazon Resource Name (ARN)" for Aurora.
+    // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-creating.html
+    const sourceArn = arn('rds', rds.database, source);
+    // The names old blue and a failed writer get: for Aurora the cluster's (and its instances').
+    // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions
+    const formerNames = [sourceArn, `${sourceArn}-old1`, `${sourceArn}-failed1`];
+    // Aurora: the instances of these clusters. Their names are read from the clusters at run
+    // time (see the reboot below for why no fixed list can name them).
+    const clusterInstances = arn('rds', 'db', '*');
     const mappings = BUFFER_NAMES.map((name) => ({
       name,
       uuid: platform.buffers[name].eventSourceMappingId,
@@ -113,7 +127,8 @@ export class UpgradeStack extends Stack {
     };
 
     // ------------------------------------------------------------ functions with real logic
-    // Each role allows exactly the calls its function makes. Describe* calls that support no
+    // Each role allows exactly the calls its function makes, in the level's actions on the
+    // level's resource types (lib/rds-access.ts). Describe* calls that support no
     // resource-level permissions get "*":
     // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html
     const fn = (
@@ -142,31 +157,44 @@ export class UpgradeStack extends Stack {
       'Checks an upgrade run input before anything changes',
       [],
     );
-    const mysqlTargetGroup =
-      (db.engine === 'mysql' || db.engine === 'aurora-mysql') &&
-      platform.database.targetParameterGroupName !== undefined
+    // Green's group is read too for MySQL (event_scheduler) and for both Aurora engines (their
+    // replication prerequisites): lambda/preflight.
+    const targetGroupRead =
+      (db.engine === 'mysql' || cluster) && platform.database.targetParameterGroupName !== undefined
         ? [platform.database.targetParameterGroupName]
         : [];
+    const preflightGroups = [platform.database.parameterGroupName, ...targetGroupRead];
     const preflight = fn(
       'Preflight',
       'preflight',
       'Checks every blue/green prerequisite before an upgrade',
       [
         // Blue, and the names an earlier upgrade or restore may have left behind.
-        allow(
-          ['rds:DescribeDBInstances'],
-          [sourceArn, `${sourceArn}-old1`, `${sourceArn}-failed1`],
-        ),
+        allow([rds.describe], formerNames),
         // Blue's group (PostgreSQL: rds.logical_replication); for MySQL also green's, whose
-        // event_scheduler must be off (lambda/preflight).
+        // event_scheduler must be off (lambda/preflight). Aurora's are DB cluster parameter
+        // groups: every blue/green prerequisite AWS lists for Aurora is a cluster parameter.
+        // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-creating.html
         allow(
-          ['rds:DescribeDBParameters'],
-          [platform.database.parameterGroupName, ...mysqlTargetGroup].map((g) =>
-            arn('rds', 'pg', g),
+          [rds.describeParameters],
+          // A minor Aurora upgrade keeps blue's group for green: named once.
+          (cluster ? [...new Set(preflightGroups)] : preflightGroups).map((g) =>
+            arn('rds', rds.parameterGroup, g),
           ),
         ),
-        // Listed by source (a filter, no identifier): see WILDCARD_REASONS.listCalls.
-        allow(['rds:DescribeBlueGreenDeployments', 'rds:DescribeDBEngineVersions'], ['*']),
+        // Aurora: the writer instance, and each member's -old1/-failed1 leftover, by the names
+        // the cluster lists (not known at synth).
+        ...(cluster ? [allow(['rds:DescribeDBInstances'], [clusterInstances])] : []),
+        // Listed by source (a filter, no identifier): see WILDCARD_REASONS.listCalls. Aurora
+        // also lists zero-ETL integrations, which must not exist at switchover.
+        allow(
+          [
+            'rds:DescribeBlueGreenDeployments',
+            'rds:DescribeDBEngineVersions',
+            ...(cluster ? ['rds:DescribeIntegrations'] : []),
+          ],
+          ['*'],
+        ),
         allow(['states:ListExecutions'], [arn('states', 'stateMachine', UPGRADE_MACHINE_NAME)]),
         allow(
           ['sqs:GetQueueAttributes'],
@@ -185,8 +213,11 @@ export class UpgradeStack extends Stack {
       'Verifies the green environment before switchover',
       [
         allow(['rds:DescribeBlueGreenDeployments'], [deployments]),
-        // Green's identifier is chosen by RDS.
-        allow(['rds:DescribeDBInstances'], [arn('rds', 'db', '*')]),
+        // Green's identifier (an Aurora green's cluster identifier) is chosen by RDS.
+        allow([rds.describe], [arn('rds', rds.database, '*')]),
+        // Aurora: green's instances, listed by the db-cluster-id filter (no identifier): see
+        // WILDCARD_REASONS.listCalls.
+        ...(cluster ? [allow(['rds:DescribeDBInstances'], ['*'])] : []),
         allow(['cloudwatch:GetMetricData'], ['*']),
       ],
       deployed,
@@ -208,12 +239,11 @@ export class UpgradeStack extends Stack {
     });
     // The writer, and the former writers whose client sessions it ends: old blue after a
     // switchover, the failed writer after a restore.
-    verifyWriter.addToRolePolicy(
-      allow(['rds:DescribeDBInstances'], [sourceArn, `${sourceArn}-old1`, `${sourceArn}-failed1`]),
-    );
+    verifyWriter.addToRolePolicy(allow([rds.describe], formerNames));
     verifyWriter.readSecret(platform.database.secret);
     // The restore attaches copies of the instances' parameter groups (never changes the
-    // stack's own): <group>-restore on old blue, <group>-fence on the failed writer.
+    // stack's own): <group>-restore on old blue, <group>-fence on the failed writer. For
+    // Aurora these are DB cluster parameter groups, attached to the clusters.
     const groups = [
       ...new Set(
         [
@@ -223,9 +253,24 @@ export class UpgradeStack extends Stack {
       ),
     ];
     const groupCopies = groups.flatMap((g) =>
-      [RESTORE_GROUP_SUFFIX, FENCE_GROUP_SUFFIX].map((suffix) => arn('rds', 'pg', `${g}${suffix}`)),
+      [RESTORE_GROUP_SUFFIX, FENCE_GROUP_SUFFIX].map((suffix) =>
+        arn('rds', rds.parameterGroup, `${g}${suffix}`),
+      ),
     );
-    const restoreInstances = [sourceArn, `${sourceArn}-old1`, `${sourceArn}-failed1`];
+    // A reboot applies the group. Aurora reboots instances only (RebootDBCluster: "Use this
+    // operation only for a non-Aurora Multi-AZ DB cluster"), and the instances of these
+    // clusters are named by nothing this app knows for sure: the switchover gives green's
+    // instances blue's names and blue's "-old1", a restore renames only clusters, so the names
+    // drift from run to run, and an adopted platform's are not configured. So "db:*": the code
+    // reads and reboots only the writer of a cluster it reads by name (DEPLOYED_RESOURCES), and
+    // reads it to wait until it is available and in sync (restore-cluster.ts). No condition
+    // narrows it: whether RDS evaluates the db resource type's rds:DatabaseEngine key for these
+    // two actions, AWS does not say, and a key it does not supply would deny the restore.
+    // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RebootDBCluster.html
+    // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-resources-for-iam-policies
+    const reboot = cluster
+      ? allow(['rds:RebootDBInstance', 'rds:DescribeDBInstances'], [clusterInstances])
+      : allow(['rds:RebootDBInstance'], formerNames);
     // The functions that change the database act only for a RUNNING execution of these two
     // machines (lambda/shared/caller.ts). By name, not by the machines' ARN attributes: the
     // machines invoke the functions, so a reference back would be a dependency cycle.
@@ -248,18 +293,18 @@ export class UpgradeStack extends Stack {
       'restore-old-blue',
       'Restores old blue as the writer, one step per call',
       [
-        allow(['rds:DescribeDBInstances'], restoreInstances),
-        // Renames, and the group an instance uses: the instance and the group are both
-        // resources of ModifyDBInstance.
+        allow([rds.describe], formerNames),
+        // Renames, and the group an instance (cluster) uses: the database and the group are
+        // both resources of ModifyDBInstance (ModifyDBCluster: cluster, cluster-pg).
         // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html#amazonrds-actions-as-permissions
-        allow(['rds:ModifyDBInstance'], [...restoreInstances, ...groupCopies]),
+        allow([rds.modify], [...formerNames, ...groupCopies]),
         // Also -failed1: its sessions are ended by a reboot when they cannot be one by one.
-        allow(['rds:RebootDBInstance'], restoreInstances),
+        reboot,
         allow(
-          ['rds:CopyDBParameterGroup'],
-          [...groups.map((g) => arn('rds', 'pg', g)), ...groupCopies],
+          [rds.copyParameterGroup],
+          [...groups.map((g) => arn('rds', rds.parameterGroup, g)), ...groupCopies],
         ),
-        allow(['rds:ModifyDBParameterGroup'], groupCopies),
+        allow([rds.modifyParameterGroup], groupCopies),
         callers.statement,
       ],
       { ...callers.environment, ...deployed },
@@ -270,8 +315,10 @@ export class UpgradeStack extends Stack {
       'Turns deletion protection off on green before it is deleted, on for the new writer',
       [
         allow(['rds:DescribeBlueGreenDeployments'], [deployments]),
-        // Green's identifiers are chosen by RDS; the code refuses to unprotect blue.
-        allow(['rds:DescribeDBInstances', 'rds:ModifyDBInstance'], [arn('rds', 'db', '*')]),
+        // Green's identifiers are chosen by RDS; the code refuses to unprotect blue. Aurora's
+        // deletion protection is the cluster's ("Valid for Cluster Type: Aurora DB clusters").
+        // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html
+        allow([rds.describe, rds.modify], [arn('rds', rds.database, '*')]),
         callers.statement,
       ],
       {
@@ -298,7 +345,7 @@ export class UpgradeStack extends Stack {
         allow(['lambda:InvokeFunction'], [toggle.functionArn]),
         allow(['lambda:GetEventSourceMapping'], mappingArns),
         // The writer, and the failed writer an interrupted restore may have left.
-        allow(['rds:DescribeDBInstances'], [sourceArn, `${sourceArn}-failed1`]),
+        allow([rds.describe], [sourceArn, `${sourceArn}-failed1`]),
         // Listed by source (a filter, no identifier): see WILDCARD_REASONS.listCalls.
         allow(['rds:DescribeBlueGreenDeployments'], ['*']),
         // Is another run of the upgrade still live? Only its own machine's executions.
@@ -318,6 +365,7 @@ export class UpgradeStack extends Stack {
     };
     this.runbook = new UpgradeRunbook(this, 'Runbook', {
       stateMachineName: UPGRADE_MACHINE_NAME,
+      engine: db.engine,
       planDefaults: this.planDefaults,
       functions: runbookFunctions,
       toggle,
@@ -334,6 +382,7 @@ export class UpgradeStack extends Stack {
       upgrade: this.runbook.stateMachine,
       upgradeMachineName: UPGRADE_MACHINE_NAME,
       stateMachineName: WATCHDOG_MACHINE_NAME,
+      engine: db.engine,
       planDefaults: this.planDefaults,
       validateInput,
       inspect,
@@ -386,22 +435,24 @@ export class UpgradeStack extends Stack {
       [listenerRules],
       WILDCARD_REASONS.listenerRules,
     );
+    const green = cluster ? WILDCARD_REASONS.greenClusters : WILDCARD_REASONS.greenInstances;
     for (const f of [verifyGreen, deletionProtection]) {
       acknowledgeWildcards(f.role ?? f, [deployments], WILDCARD_REASONS.deployments);
-      acknowledgeWildcards(f.role ?? f, [arn('rds', 'db', '*')], WILDCARD_REASONS.greenInstances);
+      acknowledgeWildcards(f.role ?? f, [arn('rds', rds.database, '*')], green);
+    }
+    if (cluster) {
+      for (const f of [preflight, restoreOldBlue]) {
+        acknowledgeWildcards(f.role ?? f, [clusterInstances], WILDCARD_REASONS.clusterInstances);
+      }
+      acknowledgeWildcards(verifyGreen.role ?? verifyGreen, ['*'], WILDCARD_REASONS.listCalls);
     }
     for (const f of [preflight, inspect]) {
       acknowledgeWildcards(f.role ?? f, ['*'], WILDCARD_REASONS.listCalls);
     }
-    for (const machine of [this.runbook.stateMachine, this.watchdog.stateMachine]) {
-      acknowledgeWildcards(machine.role, [deployments], WILDCARD_REASONS.deployments);
-      acknowledgeWildcards(machine.role, [arn('rds', 'db', '*')], WILDCARD_REASONS.greenInstances);
+    for (const machine of [this.runbook, this.watchdog]) {
+      acknowledgeWildcards(machine.stateMachine.role, [deployments], WILDCARD_REASONS.deployments);
+      acknowledgeWildcards(machine.stateMachine.role, machine.greenWildcards, green);
     }
-    acknowledgeWildcards(
-      this.runbook.stateMachine.role,
-      ['pg', 'og', 'subgrp'].map((type) => arn('rds', type, '*')),
-      WILDCARD_REASONS.greenInstances,
-    );
     acknowledgeWildcards(this.runbook.stateMachine.role, ['*'], WILDCARD_REASONS.listCalls);
     acknowledgeWildcards(
       this.runbook.stateMachine.role,

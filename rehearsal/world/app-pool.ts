@@ -1,5 +1,5 @@
 import type { ModelContext } from './core';
-import { type Connection, type Instance, RdsModel } from './rds';
+import type { Connection, Instance, RdsModel } from './rds';
 
 interface Session {
   connection?: Connection;
@@ -85,7 +85,7 @@ export class AppPool {
           return;
         }
       }
-      s.connection = this.rds.connect(RdsModel.endpoint(this.rds.source));
+      s.connection = this.rds.connect(this.rds.sourceEndpoint());
     } catch {
       // Not accepting connections right now; the next second tries again.
     }

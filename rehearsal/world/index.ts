@@ -204,16 +204,20 @@ export class World {
     const defaults = this.app.defaults;
     if (s.badWriter) {
       // A mistake in green's parameter group: the new writer will refuse writes.
-      const group = this.rds.parameterGroups.get(defaults.targetParameterGroupName);
+      // (For Aurora, green's DB cluster parameter group.)
+      const group =
+        this.rds.parameterGroups.get(defaults.targetParameterGroupName) ??
+        this.rds.aurora.parameterGroups.get(defaults.targetParameterGroupName);
       if (group !== undefined) group.parameters[this.rds.engineModel.readOnlyParameter] = '1';
     }
     if (s.existingDeployment) {
-      const blue = this.rds.writer();
+      const blue = this.rds.isCluster ? this.rds.aurora.named(this.rds.source) : this.rds.writer();
       if (blue !== undefined) {
         this.rds.deployments.set('bgd-someone', {
           id: 'bgd-someone',
           name: 'someone-elses',
           tags: [],
+          ...(this.rds.isCluster ? { level: 'cluster', pairs: [] } : {}),
           blue: blue.resourceId,
           green: 'db-missing',
           status: 'AVAILABLE',

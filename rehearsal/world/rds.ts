@@ -13,6 +13,7 @@ import { END_SESSIONS_SQL } from '../../lambda/verify-writer/old-sessions';
 import { type IamRequest, resourceTagContext } from '../iam';
 import { ACCOUNT, REGION, type SynthesizedApp } from '../synthesized';
 import { AwsError, found, listResource, type ModelContext, type Service } from './core';
+import { auroraMysqlVersions, ClusterModel } from './rds-cluster';
 
 /**
  * RDS for PostgreSQL and RDS for MySQL as the upgrade meets them: DB instances with their
@@ -63,6 +64,12 @@ export interface Instance {
    * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-lazy-loading
    */
   storageInitializedAt?: number;
+  /** The Aurora DB cluster it belongs to (its resourceId), if any (rds-cluster.ts). */
+  cluster?: string;
+  /** A cluster's instance: its DB cluster parameter group's values as it runs them. */
+  clusterParameters?: Record<string, string>;
+  /** A cluster's instance: DBClusterMembers' DBClusterParameterGroupStatus. */
+  clusterGroupStatus?: string;
   /** Connections opened in an earlier epoch have been dropped. */
   epoch: number;
   /** The id the next connection gets (MySQL's CONNECTION_ID(), the processlist's id). */
@@ -91,12 +98,17 @@ export interface Connection {
   prepared?: Set<string>;
 }
 
-interface Deployment {
+export interface Deployment {
   id: string;
   name: string;
   tags: { Key: string; Value: string }[];
+  /** The source and target: instances' resourceIds, or clusters' (level cluster). */
   blue: string;
   green: string;
+  /** An Aurora deployment: blue and green are clusters. */
+  level?: 'cluster';
+  /** An Aurora deployment: each blue instance and the green instance that takes its name. */
+  pairs?: [string, string][];
   status: string;
   createdAt: number;
   /** Set once the switchover ended (either way): replication to green stopped. */
@@ -125,8 +137,11 @@ function primaryKeys(sql: string): Map<string, string> {
   return tables;
 }
 
-/** The engines the model runs: RDS DB instances (Aurora's clusters are not modelled). */
-export type InstanceEngine = Extract<DatabaseEngine, 'postgres' | 'mysql'>;
+/**
+ * The engines the model runs: RDS DB instances (postgres, mysql) and Aurora DB clusters
+ * (aurora-postgresql, aurora-mysql: rds-cluster.ts).
+ */
+export type InstanceEngine = DatabaseEngine;
 
 /** What differs between the engines' instances, as far as the upgrade meets it. */
 export interface EngineModel {
@@ -152,7 +167,7 @@ export interface EngineModel {
   optionGroups?: (version: string) => { OptionGroupName: string; Status: string }[];
 }
 
-export const ENGINE_MODELS: Record<InstanceEngine, EngineModel> = {
+export const ENGINE_MODELS: Record<DatabaseEngine, EngineModel> = {
   postgres: {
     readOnlyParameter: 'default_transaction_read_only',
     schema: SCHEMA,
@@ -174,13 +189,34 @@ export const ENGINE_MODELS: Record<InstanceEngine, EngineModel> = {
       },
     ],
   },
+  // Aurora PostgreSQL: default_transaction_read_only is a DB cluster parameter; blue/green
+  // replicates logically, holding a slot on blue (OldestReplicationSlotLag, Aurora
+  // PostgreSQL's metric too).
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.Reference.ParameterGroups.html
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.AuroraMonitoring.Metrics.html
+  'aurora-postgresql': {
+    readOnlyParameter: 'default_transaction_read_only',
+    schema: SCHEMA,
+    port: 5432,
+    earlierVersion: '15.8',
+    blueLagMetric: 'OldestReplicationSlotLag',
+  },
+  // Aurora MySQL 3: read_only is a DB cluster parameter only ("Removed at the instance level
+  // from Aurora MySQL version 3"); green's binlog replica lag is AuroraBinlogReplicaLag.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Reference.ParameterGroups.html
+  'aurora-mysql': {
+    readOnlyParameter: 'read_only',
+    schema: MYSQL_SCHEMA,
+    port: 3306,
+    earlierVersion: '5.7.mysql_aurora.2.12.5',
+  },
 };
 
 /** The model's engine for an instance's Engine, or an error naming what it does not model. */
 export function instanceEngine(engine: string): InstanceEngine {
-  if (engine === 'postgres' || engine === 'mysql') return engine;
+  if ((Object.keys(ENGINE_MODELS) as string[]).includes(engine)) return engine as InstanceEngine;
   throw new Error(
-    `the rehearsal models RDS DB instances of postgres and mysql only, got engine: ${JSON.stringify(engine)}`,
+    `the rehearsal models ${Object.keys(ENGINE_MODELS).join(', ')} only, got engine: ${JSON.stringify(engine)}`,
   );
 }
 
@@ -205,6 +241,8 @@ export class RdsModel {
   private readonly aliases: { host: string; resourceId: string; until: number }[] = [];
   private nextId = 1;
   private createCalls = 0;
+  /** Aurora: the DB clusters and DB cluster parameter groups (rds-cluster.ts). */
+  readonly aurora: ClusterModel;
   /** Told when a switchover ends and its instances take connections again. */
   private readonly switchoverEndListeners: (() => void)[] = [];
   private switchoverAnswerLost = false;
@@ -225,7 +263,9 @@ export class RdsModel {
     for (const g of app.parameterGroups) {
       this.parameterGroups.set(g.name, { family: g.family, parameters: { ...g.parameters } });
     }
-    const sourceSpec = app.instances.find((i) => i.identifier === source) ?? app.instances[0];
+    const sourceCluster = (app.clusters ?? []).find((c) => c.identifier === source);
+    const sourceSpec =
+      sourceCluster ?? app.instances.find((i) => i.identifier === source) ?? app.instances[0];
     this.engine = instanceEngine(sourceSpec?.engine ?? 'postgres');
     this.engineModel = ENGINE_MODELS[this.engine];
     for (const spec of app.instances) {
@@ -251,9 +291,34 @@ export class RdsModel {
         keys: new Map(),
       });
     }
+    this.aurora = new ClusterModel(this, ctx, app);
+    Object.assign(this.service, this.aurora.service);
     const blue = this.named(source);
     this.blueWasProtected = blue?.deletionProtection ?? false;
-    if (ctx.scenario.leftoverOldBlue && blue !== undefined) {
+    if (ctx.scenario.leftoverOldBlue && this.isCluster) {
+      const c = this.aurora.named(source);
+      const writer = this.aurora.writerOf(c);
+      if (c !== undefined && writer !== undefined) {
+        const old = `${source}-old1`;
+        const inst = {
+          ...writer,
+          identifier: `${writer.identifier}-old1`,
+          resourceId: `db-${writer.identifier}-old1`,
+          cluster: `cluster-${old}`,
+          tables: new Map(),
+          keys: new Map(),
+        };
+        this.instances.set(inst.resourceId, inst);
+        this.aurora.clusters.set(`cluster-${old}`, {
+          ...c,
+          identifier: old,
+          resourceId: `cluster-${old}`,
+          engineVersion: this.engineModel.earlierVersion,
+          members: [inst.resourceId],
+          readOnlyLock: true,
+        });
+      }
+    } else if (ctx.scenario.leftoverOldBlue && blue !== undefined) {
       const old = `${source}-old1`;
       this.instances.set(`db-${old}`, {
         ...blue,
@@ -268,8 +333,31 @@ export class RdsModel {
     this.writerChanged();
   }
 
+  /** Whether the source is an Aurora DB cluster. */
+  get isCluster(): boolean {
+    return this.aurora.clusters.has(`cluster-${this.source}`);
+  }
+
+  /** The endpoint applications connect to: the source instance's, or its cluster's. */
+  sourceEndpoint(): string {
+    return this.isCluster ? ClusterModel.endpoint(this.source) : RdsModel.endpoint(this.source);
+  }
+
+  /** Whether an instance is the source's writer as the run found it (blue). */
+  isSourceWriter(i: Instance): boolean {
+    if (!this.isCluster) return i.resourceId === `db-${this.source}`;
+    return this.aurora.clusters.get(`cluster-${this.source}`)?.members[0] === i.resourceId;
+  }
+
+  /** The name production answers to and whether it is protected: the instance's or the cluster's. */
+  production(): { identifier: string; deletionProtection: boolean } | undefined {
+    if (!this.isCluster) return this.writer();
+    return this.aurora.named(this.source);
+  }
+
   /** Whether the source instance had deletion protection at the start and has none now. */
   blueUnprotected(): boolean {
+    if (this.isCluster) return this.aurora.blueUnprotected();
     const blue = this.instances.get(`db-${this.source}`);
     return this.blueWasProtected && blue !== undefined && !blue.deletionProtection;
   }
@@ -288,8 +376,12 @@ export class RdsModel {
     return [...this.instances.values()].find((i) => i.identifier === name);
   }
 
-  /** The writer applications reach: the instance named like the source. */
+  /**
+   * The writer applications reach: the instance named like the source, or the writer of the
+   * cluster named like it.
+   */
   writer(): Instance | undefined {
+    if (this.isCluster) return this.aurora.writerOf(this.aurora.named(this.source));
     return this.named(this.source);
   }
 
@@ -308,21 +400,28 @@ export class RdsModel {
 
   /** Remembers the stack's parameter groups as the run finds them. */
   snapshotGroups(): void {
-    this.groupsAtStart = new Map(
-      [...this.parameterGroups].map(([name, g]) => [name, JSON.stringify(g.parameters)]),
-    );
+    this.groupsAtStart = new Map([
+      ...[...this.parameterGroups].map(([name, g]): [string, string] => [
+        name,
+        JSON.stringify(g.parameters),
+      ]),
+      ...this.aurora.groupTexts(),
+    ]);
   }
 
   /** The groups the run found and then changed (drift from CloudFormation's template). */
   changedGroups(): string[] {
+    const now = new Map(this.aurora.groupTexts());
     return [...this.groupsAtStart]
       .filter(
-        ([name, before]) => JSON.stringify(this.parameterGroups.get(name)?.parameters) !== before,
+        ([name, before]) =>
+          (now.get(name) ?? JSON.stringify(this.parameterGroups.get(name)?.parameters)) !== before,
       )
       .map(([name]) => name);
   }
 
-  private writerChanged(): void {
+  /** Notes who the writer is now (a rename or a switchover may change it). */
+  writerChanged(): void {
     const now = this.writer()?.resourceId ?? null;
     if (now !== null) this.everWriters.add(now);
     if (now !== this.lastWriter) {
@@ -364,6 +463,7 @@ export class RdsModel {
    * https://dev.mysql.com/doc/refman/8.0/en/innodb-parameters.html#sysvar_innodb_read_only
    */
   readOnlyReason(i: Instance): string | null {
+    if (i.cluster !== undefined) return this.aurora.readOnlyReason(i);
     const parameter = this.engineModel.readOnlyParameter;
     if (i.replicaOf !== undefined) return 'green is read-only while it replicates blue';
     if (i.readOnlyLock) return `old blue stays read-only until ${parameter}=0 and a reboot`;
@@ -378,6 +478,7 @@ export class RdsModel {
 
   // ------------------------------------------------------------------ blue/green deployments
   private describeDeployment(d: Deployment) {
+    if (d.level === 'cluster') return this.aurora.describeDeployment(d);
     const blue = this.byResource(d.blue);
     const green = this.byResource(d.green);
     const member = {
@@ -416,6 +517,9 @@ export class RdsModel {
       iam: (i) => {
         const id = this.pendingId();
         const sourceArn = String(i.Source);
+        if (sourceArn.includes(':cluster:')) {
+          return this.aurora.createIam(i, this.deploymentArn(id), id);
+        }
         const greenArn = RdsModel.arn(`${sourceArn.split(':').at(-1)}-green-${id.slice(-6)}`);
         const requests: IamRequest[] = [
           { action: 'rds:CreateBlueGreenDeployment', resource: this.deploymentArn(id) },
@@ -463,6 +567,7 @@ export class RdsModel {
             ...(d === undefined ? { resourceMissing: true } : {}),
           },
         ];
+        if (d?.level === 'cluster') return [...requests, ...this.aurora.switchoverIam(d)];
         for (const member of d ? [d.blue, d.green] : []) {
           const inst = this.byResource(member);
           if (inst === undefined) continue;
@@ -486,6 +591,9 @@ export class RdsModel {
             ...(d === undefined ? { resourceMissing: true } : {}),
           },
         ];
+        if (d?.level === 'cluster') {
+          return [...requests, ...this.aurora.deleteIam(d, i.DeleteTarget === true)];
+        }
         const green = d ? this.byResource(d.green) : undefined;
         if (i.DeleteTarget === true && green !== undefined) {
           requests.push({
@@ -510,7 +618,27 @@ export class RdsModel {
       ],
       run: (i) => {
         if (i.DBInstanceIdentifier === undefined) {
-          return { DBInstances: [...this.instances.values()].map((x) => this.describeInstance(x)) };
+          // Filters db-cluster-id ("Accepts DB cluster identifiers and DB cluster Amazon
+          // Resource Names (ARNs)") and db-instance-id; the others are not modelled.
+          // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBInstances.html
+          const filters = (i.Filters ?? []) as { Name: string; Values: string[] }[];
+          const bare = (v: string) => v.split(':').at(-1) ?? v;
+          const matches = (x: Instance) =>
+            filters.every((f) => {
+              const values = f.Values.map(bare);
+              if (f.Name === 'db-cluster-id') {
+                return values.includes(this.aurora.byResource(x.cluster)?.identifier ?? '');
+              }
+              if (f.Name === 'db-instance-id') return values.includes(x.identifier);
+              throw new Error(
+                `the rehearsal does not model the DescribeDBInstances filter ${f.Name}`,
+              );
+            });
+          return {
+            DBInstances: [...this.instances.values()]
+              .filter(matches)
+              .map((x) => this.describeInstance(x)),
+          };
         }
         return { DBInstances: [this.describeInstance(this.require(i.DBInstanceIdentifier))] };
       },
@@ -549,6 +677,8 @@ export class RdsModel {
       // 8.4). https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_UpgradeTarget.html
       run: (i) => {
         if (i.Engine !== undefined && i.Engine !== this.engine) return { DBEngineVersions: [] };
+        // Aurora's versions too: the engine's own spelling, the family its cluster groups take.
+        // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBEngineVersion.html
         const major = ENGINE_SPECS[this.engine].major;
         return {
           DBEngineVersions: [
@@ -633,6 +763,10 @@ export class RdsModel {
           inst.status = 'available';
           inst.applyStatus = 'in-sync';
           inst.appliedGroup = inst.parameterGroup;
+          if (inst.cluster !== undefined) {
+            this.aurora.rebooted(inst);
+            return;
+          }
           const value = this.appliedParameter(inst, this.engineModel.readOnlyParameter);
           if (inst.readOnlyLock && isOff(value)) inst.readOnlyLock = false;
         });
@@ -746,6 +880,9 @@ export class RdsModel {
       Engine: i.engine,
       EngineVersion: i.engineVersion,
       DBInstanceStatus: i.status,
+      ...(i.cluster !== undefined
+        ? { DBClusterIdentifier: this.aurora.byResource(i.cluster)?.identifier }
+        : {}),
       BackupRetentionPeriod: i.backupRetentionDays,
       DBParameterGroups: [
         { DBParameterGroupName: i.parameterGroup, ParameterApplyStatus: i.applyStatus },
@@ -780,6 +917,7 @@ export class RdsModel {
       );
     }
     const sourceArn = String(i.Source);
+    if (sourceArn.includes(':cluster:')) return this.createForCluster(i, call, errors);
     const blue = this.require(sourceArn);
     const name = String(i.BlueGreenDeploymentName);
     if ([...this.deployments.values()].some((d) => d.name === name)) {
@@ -855,6 +993,57 @@ export class RdsModel {
     return { BlueGreenDeployment: this.describeDeployment(d) };
   }
 
+  /** CreateBlueGreenDeployment with a cluster Source (rds-cluster.ts builds green). */
+  private createForCluster(i: Record<string, unknown>, call: number, errors: string[]) {
+    const blue = this.aurora.require(i.Source);
+    const name = String(i.BlueGreenDeploymentName);
+    if ([...this.deployments.values()].some((d) => d.name === name)) {
+      throw new AwsError(
+        'BlueGreenDeploymentAlreadyExistsFault',
+        `A blue/green deployment named ${name} already exists.`,
+      );
+    }
+    if ([...this.deployments.values()].some((d) => d.blue === blue.resourceId)) {
+      throw new AwsError(
+        'InvalidDBClusterStateFault',
+        `DB cluster ${blue.identifier} is already the source of a blue/green deployment.`,
+      );
+    }
+    const id = this.pendingId();
+    const { green } = this.aurora.createGreen(i, id);
+    this.nextId += 1;
+    const d: Deployment = {
+      id,
+      name,
+      tags: (i.Tags as Deployment['tags'] | undefined) ?? [],
+      blue: blue.resourceId,
+      green: green.resourceId,
+      level: 'cluster',
+      pairs: blue.members.map((b, k): [string, string] => [b, green.members[k] ?? '']),
+      status: 'PROVISIONING',
+      createdAt: this.ctx.now(),
+    };
+    this.deployments.set(id, d);
+    const s = this.ctx.scenario;
+    if (!s.greenStuck) {
+      this.ctx.after(this.ctx.latency.greenBuild, () => {
+        if (d.status !== 'PROVISIONING') return;
+        this.aurora.greenReady(green);
+        if (s.greenBackingUpSeconds !== undefined) {
+          green.status = 'backing-up';
+          this.ctx.after(s.greenBackingUpSeconds, () => {
+            if (green.status === 'backing-up') green.status = 'available';
+          });
+        }
+        d.status = s.greenInvalid ? 'INVALID_CONFIGURATION' : 'AVAILABLE';
+      });
+    }
+    if (call === 0 && errors[0] !== undefined) {
+      throw new AwsError(errors[0], 'the response was lost', 500);
+    }
+    return { BlueGreenDeployment: this.describeDeployment(d) };
+  }
+
   private describeDeployments(i: Record<string, unknown>) {
     if (i.BlueGreenDeploymentIdentifier !== undefined) {
       return {
@@ -889,14 +1078,21 @@ export class RdsModel {
         `The blue/green deployment is ${d.status}.`,
       );
     }
-    const blue = this.byResource(d.blue);
-    const green = this.byResource(d.green);
+    const cluster = d.level === 'cluster';
+    const blue = cluster
+      ? this.aurora.writerOf(this.aurora.byResource(d.blue))
+      : this.byResource(d.blue);
+    const green = cluster
+      ? this.aurora.writerOf(this.aurora.byResource(d.green))
+      : this.byResource(d.green);
     if (blue === undefined || green === undefined)
       throw new Error('switchover without blue or green');
     // "Stops new write operations ... Drops connections to the DB instances in both
-    // environments and doesn't allow new connections."
+    // environments and doesn't allow new connections." (For Aurora, every instance of both
+    // clusters.)
+    const members = cluster ? this.aurora.switchoverInstances(d) : [blue, green];
     d.status = 'SWITCHOVER_IN_PROGRESS';
-    for (const inst of [blue, green]) {
+    for (const inst of members) {
       inst.blocked = true;
       inst.epoch += 1;
     }
@@ -906,7 +1102,7 @@ export class RdsModel {
     const timeout = Number(i.SwitchoverTimeout ?? 300);
     const took = this.ctx.latency.switchover;
     const release = () => {
-      for (const inst of [blue, green]) {
+      for (const inst of members) {
         inst.blocked = false;
         inst.epoch += 1;
       }
@@ -933,15 +1129,19 @@ export class RdsModel {
       this.ctx.after(took, () => {
         // Green takes blue's name; blue becomes "-oldN", read-only; replication stops, after
         // green has caught up with every write blue took before writes stopped.
-        const name = blue.identifier;
-        let n = 1;
-        while (this.named(`${name}-old${n}`) !== undefined) n += 1;
-        blue.identifier = `${name}-old${n}`;
-        blue.readOnlyLock = true;
-        green.identifier = name;
-        green.replicaOf = undefined;
-        green.tables = new Map([...blue.tables].map(([t, rows]) => [t, [...rows]]));
-        green.keys = new Map([...blue.keys].map(([t, keys]) => [t, new Set(keys)]));
+        let name = blue.identifier;
+        if (cluster) {
+          name = this.aurora.completeSwitchover(d)?.name ?? name;
+        } else {
+          let n = 1;
+          while (this.named(`${name}-old${n}`) !== undefined) n += 1;
+          blue.identifier = `${name}-old${n}`;
+          blue.readOnlyLock = true;
+          green.identifier = name;
+          green.replicaOf = undefined;
+          green.tables = new Map([...blue.tables].map(([t, rows]) => [t, [...rows]]));
+          green.keys = new Map([...blue.keys].map(([t, keys]) => [t, new Set(keys)]));
+        }
         // Sequences are not modelled (the consumers' tables have natural keys). With logical
         // replication "NEXTVAL operations on sequence objects aren't synchronized", but
         // "during switchover, Amazon RDS increments sequence values in the green environment
@@ -962,16 +1162,19 @@ export class RdsModel {
         const untagged = this.ctx.scenario.deploymentUntaggedAfterSeconds;
         if (untagged !== undefined) this.ctx.after(untagged, () => (d.tags = []));
         const busy = this.ctx.scenario.newWriterModifyingSeconds;
+        const greenCluster = this.aurora.byResource(d.green);
         if (busy !== undefined) {
-          green.status = 'modifying';
+          // For Aurora the cluster is `modifying` (its status is what the checks read).
+          const target = cluster && greenCluster !== undefined ? greenCluster : green;
+          target.status = 'modifying';
           this.ctx.after(busy, () => {
-            if (green.status === 'modifying') green.status = 'available';
+            if (target.status === 'modifying') target.status = 'available';
           });
         }
         const stale = this.ctx.scenario.staleDnsConnects ?? 0;
         if (stale > 0)
           this.staleDns = {
-            host: RdsModel.endpoint(name),
+            host: cluster ? ClusterModel.endpoint(name) : RdsModel.endpoint(name),
             resourceId: blue.resourceId,
             left: stale,
           };
@@ -1000,6 +1203,7 @@ export class RdsModel {
         'DeleteTarget cannot be set after a switchover.',
       );
     }
+    if (d.level === 'cluster') return this.deleteForCluster(d, deleteTarget);
     const green = this.byResource(d.green);
     // "If you choose to delete the DB instances in the green environment (--delete-target),
     // they must have deletion protection turned off." How RDS refuses it is not documented:
@@ -1031,6 +1235,26 @@ export class RdsModel {
           }
         }
       }
+      this.writerChanged();
+    });
+    return answer;
+  }
+
+  private deleteForCluster(d: Deployment, deleteTarget: boolean) {
+    const green = this.aurora.checkDelete(d, deleteTarget);
+    const answer = { BlueGreenDeployment: this.describeDeployment(d) };
+    const greenWriter = this.aurora.writerOf(green);
+    if (deleteTarget && green !== undefined && greenWriter !== undefined) {
+      this.ctx.emit({
+        kind: 'green-deleted',
+        busy: ['backing-up', 'modifying'].includes(green.status) ? green.status : null,
+      });
+    }
+    const switchedOver = d.status === 'SWITCHOVER_COMPLETED';
+    d.status = 'DELETING';
+    this.ctx.after(this.ctx.latency.deleteDeployment, () => {
+      this.deployments.delete(d.id);
+      this.aurora.deleted(d, deleteTarget, switchedOver);
       this.writerChanged();
     });
     return answer;
@@ -1143,9 +1367,13 @@ export class RdsModel {
       throw pgError('ETIMEDOUT', `connect ETIMEDOUT ${host}:${this.engineModel.port}`);
     }
     let instance: Instance | undefined;
+    const viaCluster = this.aurora.resolve(host);
     if (this.staleDns !== undefined && this.staleDns.host === host && this.staleDns.left > 0) {
       this.staleDns.left -= 1;
       instance = this.byResource(this.staleDns.resourceId);
+    } else if (viaCluster !== null) {
+      // A cluster endpoint reaches the cluster's writer.
+      instance = viaCluster;
     } else {
       const alias = this.aliases.find((a) => a.host === host && a.until > this.ctx.now());
       const name = /^([a-z0-9-]+)\.c0rehearsal\./.exec(host)?.[1];
@@ -1187,8 +1415,7 @@ export class RdsModel {
     }
     if (text === LIMITATION_SQL.all) {
       // What the scenario put in the source's database that blue/green cannot replicate.
-      const rows =
-        i.resourceId === `db-${this.source}` ? (this.ctx.scenario.blueFindings ?? []) : [];
+      const rows = this.isSourceWriter(i) ? (this.ctx.scenario.blueFindings ?? []) : [];
       return { rows, rowCount: rows.length };
     }
     if (text.includes(WRITER_SQL_MARK)) {
@@ -1260,7 +1487,8 @@ export class RdsModel {
     const i = connection.instance;
     if (!this.alive(connection)) throw connectionLost();
     if (text === SESSION_SETUP) return { affectedRows: 0 };
-    if (text === MYSQL_WRITER_SQL) {
+    // The writer check's select (MYSQL_WRITER_SQL, or any select of server variables).
+    if (text === MYSQL_WRITER_SQL || /^\s*SELECT\s+(@@|aurora_version\(\))/i.test(text)) {
       if (this.ctx.scenario.writerCheckFails && i.resourceId.startsWith('db-green-')) {
         // The new writer takes writes but refuses the check's query (an access error).
         throw mysqlError(
@@ -1269,11 +1497,8 @@ export class RdsModel {
           'Access denied; you need (at least one of) the SYSTEM_VARIABLES_ADMIN privilege(s) for this operation',
         );
       }
-      const innodb = isOn(this.appliedParameter(i, 'innodb_read_only'));
-      return {
-        columns: ['ro', 'innodb_ro', 'version'],
-        rows: [[this.readOnlyReason(i) === null ? '0' : '1', innodb ? '1' : '0', i.engineVersion]],
-      };
+      const answer = this.mysqlVariables(i, text);
+      if (answer !== undefined) return answer;
     }
     if (text === MYSQL_CLIENT_SESSIONS_SQL) {
       const ids = this.liveSessions(i)
@@ -1305,7 +1530,7 @@ export class RdsModel {
       // https://dev.mysql.com/doc/refman/8.0/en/show-replica-status.html
       const source = this.ctx.scenario.externalReplicaSource;
       const rows =
-        source !== undefined && i.resourceId === `db-${this.source}`
+        source !== undefined && this.isSourceWriter(i)
           ? [[source, '3306', 'Yes', 'Yes', '0', '']]
           : [];
       return {
@@ -1366,6 +1591,50 @@ export class RdsModel {
     }
     this.store(i, table, key, row);
     return { affectedRows: 1 };
+  }
+
+  /**
+   * A `SELECT <variable> AS <alias>, ...` the writer checks send, as the server answers it:
+   * read_only and innodb_read_only "0" or "1", @@version the server's version: for RDS for
+   * MySQL its EngineVersion, for Aurora MySQL the MySQL version it is compatible with, and
+   * @@aurora_version (or aurora_version()) Aurora's own ("3.10.0"). Aurora manages InnoDB's
+   * read-only state itself; the model answers 0 there. Undefined for a select it does not know.
+   * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Updates.Versions.html
+   */
+  private mysqlVariables(
+    i: Instance,
+    text: string,
+  ): { columns: string[]; rows: (string | null)[][] } | undefined {
+    const list = /^\s*SELECT\s+(.+?)\s*;?\s*$/is.exec(text)?.[1];
+    if (list === undefined) return undefined;
+    const aurora =
+      this.engine === 'aurora-mysql' ? auroraMysqlVersions(i.engineVersion) : undefined;
+    const columns: string[] = [];
+    const row: (string | null)[] = [];
+    for (const item of list.split(',')) {
+      const m = /^\s*(\S+?)(?:\s+AS\s+(\w+))?\s*$/i.exec(item);
+      if (m === null) return undefined;
+      const expr = (m[1] ?? '')
+        .toLowerCase()
+        .replace('@@global.', '@@')
+        .replace('@@session.', '@@');
+      const value: Record<string, string | undefined> = {
+        '@@read_only': this.readOnlyReason(i) === null ? '0' : '1',
+        '@@innodb_read_only':
+          this.engine === 'mysql' && isOn(this.appliedParameter(i, 'innodb_read_only')) ? '1' : '0',
+        '@@version': aurora?.version ?? i.engineVersion,
+        '@@aurora_version': aurora?.aurora,
+        'aurora_version()': aurora?.aurora,
+      };
+      if (!(expr in value)) return undefined;
+      const v = value[expr];
+      // Community MySQL has no aurora_version: "Unknown system variable".
+      if (v === undefined)
+        throw mysqlError(1193, 'HY000', `Unknown system variable '${expr.replace('@@', '')}'`);
+      columns.push(m[2] ?? m[1] ?? '');
+      row.push(v);
+    }
+    return { columns, rows: [row] };
   }
 }
 

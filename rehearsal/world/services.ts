@@ -267,11 +267,18 @@ export class CloudWatchModel {
         return {
           MetricDataResults: queries.map((q) => {
             const m = q.MetricStat?.Metric;
-            const id = m?.Dimensions?.find((d) => d.Name === 'DBInstanceIdentifier')?.Value;
+            const dimensions = Object.fromEntries(
+              (m?.Dimensions ?? []).map((d) => [d.Name, d.Value]),
+            );
+            const id = dimensions.DBInstanceIdentifier;
             const points =
-              m?.Namespace === 'AWS/RDS' && id !== undefined
-                ? this.rds.replicationLag(m.MetricName, id, start, end)
-                : [];
+              m?.Namespace !== 'AWS/RDS'
+                ? []
+                : this.rds.isCluster
+                  ? this.rds.aurora.replicationLag(m.MetricName, dimensions, start, end)
+                  : id !== undefined
+                    ? this.rds.replicationLag(m.MetricName, id, start, end)
+                    : [];
             return {
               Id: q.Id,
               StatusCode: 'Complete',

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { RUNBOOK_ENGINES } from '../../lib/config';
 import { mysqlModule } from '../../rehearsal/mysql-model';
 import { type RehearsalReport, defaultApp, rehearse } from '../../rehearsal/rehearse';
 import { Simulation } from '../../rehearsal/sim';
@@ -185,16 +186,29 @@ describe('--engine', () => {
       env: { ...process.env, NODE_OPTIONS: '' },
     });
 
-  it.each(['aurora-postgresql', 'aurora-mysql'])(
-    'refuses %s with usage status 2: the rehearsal models DB instances only',
+  it.each(['aurora-postgresql', 'aurora-mysql'] as const)(
+    'takes %s, or says with usage status 2 that the config does not accept it yet',
     (engine) => {
       const r = cli('--engine', engine, '--list-states');
-      expect(r.status).toBe(2);
-      expect(r.stderr).toContain(
-        `--engine ${engine}: the rehearsal models RDS DB instances only so far (postgres, mysql)`,
-      );
+      if (RUNBOOK_ENGINES.includes(engine)) {
+        expect(r.status).toBe(0);
+        expect(r.stdout).toContain('Switch over to green');
+      } else {
+        expect(r.status).toBe(2);
+        expect(r.stderr).toContain(
+          `--engine ${engine}: the app does not synthesize for ${engine} yet: quietUpgrade.database.engine "${engine}" is not supported by the runbook yet`,
+        );
+      }
     },
   );
+
+  it('refuses an engine it does not know, naming the ones it does', () => {
+    const r = cli('--engine', 'oracle-ee', '--list-states');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(
+      '--engine must be one of postgres, mysql, aurora-postgresql, aurora-mysql, got: "oracle-ee"',
+    );
+  });
 
   it('refuses a scenario that does not apply to the engine, saying why', () => {
     const r = cli('--engine', 'mysql', '--scenario', 'table-without-primary-key');
