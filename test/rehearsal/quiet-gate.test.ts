@@ -1,4 +1,5 @@
 import { type RehearsalOptions, type RehearsalReport, rehearse } from '../../rehearsal/rehearse';
+import { LIGHT_RATES } from '../../rehearsal/sweep';
 import { app } from '../helpers/upgrade';
 
 /*
@@ -39,7 +40,8 @@ describe('the quiet gate', () => {
   });
 
   it('goes on at once when traffic is quiet already', async () => {
-    const r = await run({ scenario: 'quiet-gate-quiet-at-once' });
+    // Light traffic, as --sweep runs: well under the alarm's threshold either way.
+    const r = await run({ scenario: 'quiet-gate-quiet-at-once', rates: LIGHT_RATES });
     expect(r.outcome).toBe('UPGRADED');
     expect(gateOf(r)).toMatchObject({ outcome: 'quiet', checks: 0 });
     expect(r.invariants).toEqual({ ok: true, violations: [] });
@@ -108,6 +110,7 @@ describe('the quiet gate', () => {
   it('rolls back at once, naming the alarm, when the traffic alarm is gone', async () => {
     const r = await run({
       scenario: 'quiet-gate-quiet-at-once',
+      rates: LIGHT_RATES,
       world: { trafficAlarmMissing: true },
     });
     expect(r.outcome).toBe('ROLLED_BACK');
