@@ -595,9 +595,11 @@ function checkPlatform(config: AppConfig): string[] {
     const group =
       engine === 'aurora-mysql'
         ? 'DB cluster parameter group with binlog_format set and event_scheduler OFF'
-        : ENGINE_SPECS[engine].level === 'cluster'
-          ? 'DB cluster parameter group with rds.logical_replication=1'
-          : 'parameter group with rds.logical_replication=1';
+        : engine === 'mysql'
+          ? 'parameter group with event_scheduler OFF'
+          : ENGINE_SPECS[engine].level === 'cluster'
+            ? 'DB cluster parameter group with rds.logical_replication=1'
+            : 'parameter group with rds.logical_replication=1';
     return [
       `${key}.database.targetParameterGroupName must name a ` +
         `${parameterGroupFamily(config.database.engine, target)} ${group} ` +

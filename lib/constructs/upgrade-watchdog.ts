@@ -91,7 +91,8 @@ export class UpgradeWatchdog extends Construct {
       'Report: watchdog needs an operator',
       'NEEDS_OPERATOR',
       'An upgrade run stopped and the watchdog could not restore a safe state by itself. ' +
-        'Maintenance and consumers are left as found. See observed in this message.',
+        'Maintenance and consumers are as its last steps left them (the failure names the ' +
+        'step that failed). See observed in this message.',
     );
     page
       .next(
@@ -232,33 +233,33 @@ export class UpgradeWatchdog extends Construct {
       deleteDeployment,
       toPage,
     );
-    const resumeConsumers = toPage(
-      setConsumers(s, 'Recover: resume consumers', 'Recover', true, props.mappingArns),
-    );
-    resumeConsumers.next(
-      sfn.Choice.jsonPath(s, 'Recover: is there a deployment to delete?')
-        .when(sfn.Condition.isString('$.inspection.blueGreenDeploymentIdentifier'), unprotect)
-        .otherwise(recovered),
-    );
-    // A new writer verified here is protected from deletion once the page is off, as the
-    // runbook does: a step less while users wait.
-    const resume = toPage(maintenance(s, 'Recover: turn maintenance off', toggle, 'off')).next(
-      sfn.Choice.jsonPath(s, 'Recover: is there a new writer to protect?')
-        .when(
-          sfn.Condition.and(
-            sfn.Condition.isPresent('$.protectWriter'),
-            sfn.Condition.booleanEquals('$.protectWriter', true),
-          ),
-          protectWriter(
-            s,
-            'Recover: protect the new writer from deletion',
-            props.deletionProtection,
-            resumeConsumers,
-            toPage,
-          ),
-        )
-        .otherwise(resumeConsumers),
-    );
+    const deleteChoice = sfn.Choice.jsonPath(s, 'Recover: is there a deployment to delete?')
+      .when(sfn.Condition.isString('$.inspection.blueGreenDeploymentIdentifier'), unprotect)
+      .otherwise(recovered);
+    // A new writer verified here is protected from deletion once the page is off and the
+    // consumers run again, as the runbook does: a step less while users wait, and a failure to
+    // protect it leaves nothing paused.
+    const resume = toPage(maintenance(s, 'Recover: turn maintenance off', toggle, 'off'))
+      .next(
+        toPage(setConsumers(s, 'Recover: resume consumers', 'Recover', true, props.mappingArns)),
+      )
+      .next(
+        sfn.Choice.jsonPath(s, 'Recover: is there a new writer to protect?')
+          .when(
+            sfn.Condition.and(
+              sfn.Condition.isPresent('$.protectWriter'),
+              sfn.Condition.booleanEquals('$.protectWriter', true),
+            ),
+            protectWriter(
+              s,
+              'Recover: protect the new writer from deletion',
+              props.deletionProtection,
+              deleteChoice,
+              toPage,
+            ),
+          )
+          .otherwise(deleteChoice),
+      );
     const withTarget = (id: string, value: boolean) =>
       sfn.Pass.jsonPath(s, id, {
         result: sfn.Result.fromBoolean(value),
