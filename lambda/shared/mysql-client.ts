@@ -33,6 +33,15 @@ const CLIENT_PROTOCOL_41 = 0x200;
 const CLIENT_SSL = 0x800;
 const CLIENT_TRANSACTIONS = 0x2000;
 const CLIENT_SECURE_CONNECTION = 0x8000;
+/**
+ * The client reads every resultset a COM_QUERY answers with. A stored procedure may SELECT
+ * (RDS's mysql.rds_kill is one: what its body does, AWS does not say), and without this flag
+ * the server refuses a CALL whose procedure would send a resultset (ER_SP_BADSELECT, 1312).
+ * `query` reads past such resultsets to the CALL's own OK packet.
+ * https://dev.mysql.com/doc/dev/mysql-server/latest/group__group__cs__capabilities__flags.html
+ * https://dev.mysql.com/doc/refman/8.0/en/call.html
+ */
+const CLIENT_MULTI_RESULTS = 0x20000;
 const CLIENT_PLUGIN_AUTH = 0x80000;
 const CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA = 0x200000;
 /**
@@ -271,11 +280,16 @@ function errorOf(packet: Buffer): MysqlError {
 
 /** The OK packet. https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_ok_packet.html */
 function resultOf(packet: Buffer): MysqlResult {
+  return okOf(packet).result;
+}
+
+/** The OK packet, with its status flags (SERVER_MORE_RESULTS_EXISTS: another answer follows). */
+function okOf(packet: Buffer): { result: MysqlResult; status: number } {
   const r = new Reader(packet, 'OK', 1);
   const affectedRows = r.lenenc();
   r.lenenc(); // last insert id
-  r.u16(); // status flags
-  return { affectedRows, warnings: r.u16() };
+  const status = r.u16();
+  return { result: { affectedRows, warnings: r.u16() }, status };
 }
 
 /**
@@ -424,6 +438,7 @@ export class MysqlConnection {
       CLIENT_LONG_FLAG |
       CLIENT_TRANSACTIONS |
       CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA |
+      CLIENT_MULTI_RESULTS |
       CLIENT_DEPRECATE_EOF;
     if (options.database !== undefined) wanted |= CLIENT_CONNECT_WITH_DB;
     if (options.tls !== false) {
@@ -529,14 +544,47 @@ export class MysqlConnection {
   }
 
   /**
-   * Runs a statement that returns no rows (`SET …`) with COM_QUERY, text as given.
+   * Runs a statement that returns no rows (`SET …`, `CALL …`) with COM_QUERY, text as given.
+   * Resultsets a called procedure sends are read and dropped; its own OK is the result.
    * https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_query.html
    */
   query(sql: string): Promise<MysqlResult> {
     return this.serially(async () => {
       this.write(Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(sql, 'utf8')]), 0);
-      return this.result(await this.packets.next());
+      // A CALL answers with each resultset its procedure sent, each flagged
+      // SERVER_MORE_RESULTS_EXISTS, then its own OK packet; any answer may be an error.
+      // https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_query_response.html
+      for (;;) {
+        const packet = await this.packets.next();
+        if (packet[0] === 0xff) throw errorOf(packet);
+        if (packet[0] === 0x00) {
+          const { result, status } = okOf(packet);
+          if (!(status & SERVER_MORE_RESULTS_EXISTS)) return result;
+          continue;
+        }
+        if (packet[0] === 0xfb) return this.broken('unexpected LOCAL INFILE request');
+        if (!(await this.skipResultset(packet))) return { affectedRows: 0, warnings: 0 };
+      }
     });
+  }
+
+  /**
+   * Reads a text resultset to its end without keeping it (the rows a procedure sent); whether
+   * another answer follows.
+   */
+  private async skipResultset(first: Buffer): Promise<boolean> {
+    const count = new Reader(first, 'column count').lenenc();
+    for (let i = 0; i < count; i++) columnName(await this.packets.next());
+    const deprecateEof = (this.capabilities & CLIENT_DEPRECATE_EOF) !== 0;
+    if (!deprecateEof) statusOfEnd(await this.packets.next(), false);
+    for (;;) {
+      const packet = await this.packets.next();
+      if (packet[0] === 0xff) throw errorOf(packet);
+      if (packet[0] === 0xfe) {
+        return (statusOfEnd(packet, deprecateEof) & SERVER_MORE_RESULTS_EXISTS) !== 0;
+      }
+      rowOf(packet, count);
+    }
   }
 
   /**

@@ -103,6 +103,38 @@ describeWithMysql()('select on a real MySQL-compatible server', () => {
     },
   );
 
+  it('runs a CALL whose procedure sends resultsets, as RDS procedures may, and stays usable', async () => {
+    // Without CLIENT_MULTI_RESULTS the server refuses it: 1312, "can't return a result set
+    // in the given context".
+    await mysql.sql(
+      `DELIMITER //
+       CREATE PROCEDURE ${mysql.database}.two_selects() BEGIN SELECT 1 AS a; SELECT 'x' AS b, 2 AS c; END//`,
+    );
+    await expect(db.query(`CALL ${mysql.database}.two_selects()`)).resolves.toEqual({
+      affectedRows: 0,
+      warnings: 0,
+    });
+    expect(await db.select('SELECT 3 AS n')).toEqual({ columns: ['n'], rows: [['3']] });
+  });
+
+  it('raises the error a procedure signals after a resultset, and stays usable', async () => {
+    await mysql.sql(
+      `DELIMITER //
+       CREATE PROCEDURE ${mysql.database}.select_then_fail() BEGIN SELECT 1 AS a; ` +
+        "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the procedure', MYSQL_ERRNO = 1644; END//",
+    );
+    const err = await db
+      .query(`CALL ${mysql.database}.select_then_fail()`)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MysqlError);
+    expect(err).toMatchObject({
+      errno: 1644,
+      sqlState: '45000',
+      message: 'refused by the procedure',
+    });
+    expect(await db.select('SELECT 4 AS n')).toEqual({ columns: ['n'], rows: [['4']] });
+  });
+
   it('runs an INSERT after a select on the same connection, in the order called', async () => {
     const [before, inserted, after] = await Promise.all([
       db.select('SELECT COUNT(*) FROM select_probe'),

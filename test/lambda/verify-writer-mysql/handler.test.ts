@@ -95,9 +95,14 @@ describeMysql('verify-writer-mysql on a real server', () => {
     // STATUS needs), but has no KILL on others' sessions: RDS gives it mysql.rds_kill. MariaDB
     // has no such procedure, so this stand-in for RDS's runs KILL with its definer's (root's)
     // rights, as RDS's runs with rdsadmin's.
+    // It also sends a resultset before it kills: whether RDS's does, AWS does not say, and a
+    // CALL of one that does needs the client to take several resultsets (mysql-client.ts).
     await mysql.sql(
       `GRANT PROCESS, REPLICA MONITOR ON *.* TO '${MYSQL_MASTER.user}'@'127.0.0.1';
-       CREATE PROCEDURE mysql.rds_kill(thread BIGINT) SQL SECURITY DEFINER KILL thread;
+       DELIMITER //
+       CREATE PROCEDURE mysql.rds_kill(thread BIGINT) SQL SECURITY DEFINER
+         BEGIN SELECT CONCAT('ending session ', thread) AS note; KILL thread; END//
+       DELIMITER ;
        GRANT EXECUTE ON PROCEDURE mysql.rds_kill TO '${MYSQL_MASTER.user}'@'127.0.0.1';`,
     );
     process.env.DB_SECRET_ARN = SECRET_ARN;
