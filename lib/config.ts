@@ -490,11 +490,13 @@ export function compareVersions(a: string, b: string, engine: DatabaseEngine = '
 }
 
 /**
- * Engines whose whole path (runbook functions, consumers, rehearsal) is built. The config knows
- * every engine's versions (lib/engines.ts), and the demo database exists for each; the runbook
- * works on a DB instance, while Aurora's blue/green deployments work on a DB cluster, so the
- * Aurora engines are refused here rather than deployed to fail.
- * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-overview.html
+ * Engines whose whole path (runbook functions, consumers, rehearsal) holds. The config knows
+ * every engine's versions (lib/engines.ts), and the demo database exists for each. The Aurora
+ * engines' cluster steps are built, but the rehearsal finds a good upgrade ends with old blue
+ * writable: on Aurora, deleting the deployment "removes read-only protections from the
+ * previous production DB cluster", and the clean-up deletes it. So they are refused here
+ * until old blue is fenced first (test/rehearsal/aurora.test.ts pins the finding).
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-deleting.html
  */
 export const RUNBOOK_ENGINES: readonly DatabaseEngine[] = ['postgres', 'mysql'];
 
@@ -503,7 +505,7 @@ function checkEngine(config: AppConfig): string[] {
   if (RUNBOOK_ENGINES.includes(engine)) return [];
   return [
     `${CONFIG_CONTEXT_KEY}.database.engine ${show(engine)} is not supported by the runbook yet ` +
-      '(it upgrades a DB instance; Aurora upgrades a DB cluster, whose steps are not built); ' +
+      '(on Aurora its clean-up would leave old blue writable: see README, Engines); ' +
       `supported now: ${RUNBOOK_ENGINES.join(', ')}`,
   ];
 }

@@ -97,8 +97,8 @@ describe('config', () => {
         } else {
           expect(message.split('\n').slice(1)).toEqual([
             `  - quietUpgrade.database.engine "${engine}" is not supported by the runbook yet ` +
-              '(it upgrades a DB instance; Aurora upgrades a DB cluster, whose steps are not ' +
-              'built); supported now: postgres, mysql',
+              '(on Aurora its clean-up would leave old blue writable: see README, Engines); ' +
+              'supported now: postgres, mysql',
           ]);
         }
       }
