@@ -10,8 +10,7 @@ import {
   type RDSClient,
 } from '@aws-sdk/client-rds';
 import { describeCluster, writerOf } from '../shared/cluster';
-import type { DatabaseEngine } from '../shared/engines';
-import type { Replication } from '../shared/upgrade-plan';
+import { type Replication, replicationOf } from '../shared/upgrade-plan';
 import {
   deploymentProblems,
   describeDeployment,
@@ -29,19 +28,6 @@ import {
   type VerifyGreenEvent,
   type VerifyGreenResult,
 } from './verify-green';
-
-/**
- * How RDS replicates an Aurora blue to green, decided here by engine (replicationOf refuses
- * the Aurora engines). Aurora PostgreSQL: "Logical replication is required for replication
- * from the blue environment to the green environment"; Aurora MySQL: "Binary logging is
- * required for replication from the blue environment to the green environment".
- * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-preparing
- */
-export function clusterReplication(
-  engine: DatabaseEngine,
-): Extract<Replication, 'logical' | 'binlog'> {
-  return engine === 'aurora-mysql' ? 'binlog' : 'logical';
-}
 
 /**
  * DB cluster statuses RDS moves green out of by itself; the ones that need a person are
@@ -84,7 +70,8 @@ export async function verifyGreenCluster(
   now: Date,
 ): Promise<VerifyGreenResult> {
   const { plan, blueGreenDeploymentIdentifier: bgId } = event;
-  const replication = clusterReplication(plan.engine);
+  // Logical for Aurora PostgreSQL, binary log for Aurora MySQL (replicationOf, cited there).
+  const replication = replicationOf(plan);
   const failures: Failure[] = [];
 
   const deployment = await describeDeployment(clients.rds, bgId);
@@ -297,7 +284,7 @@ function instanceProblems(green: DBCluster, instances: DBInstance[], target: str
  */
 async function clusterLag(
   clients: VerifyGreenClients,
-  replication: 'logical' | 'binlog',
+  replication: Replication,
   green: DBCluster | undefined,
   plan: VerifyGreenEvent['plan'],
   now: Date,
