@@ -417,7 +417,6 @@ export function parseConfig(raw: unknown): AppConfig {
   }
   const config = withDefaultVersions(parsed.output);
   const problems = [
-    ...checkEngine(config),
     ...checkVersions(config),
     ...checkWindow(config.maintenanceWindow),
     ...checkEdge(config),
@@ -487,27 +486,6 @@ export function parameterGroupFamily(engine: DatabaseEngine, version: string): s
 /** Compares engine versions numerically: negative if a < b, 0 if equal, positive if a > b. */
 export function compareVersions(a: string, b: string, engine: DatabaseEngine = 'postgres'): number {
   return compareEngineVersions(engine, a, b);
-}
-
-/**
- * Engines whose whole path (runbook functions, consumers, rehearsal) holds. The config knows
- * every engine's versions (lib/engines.ts), and the demo database exists for each. The Aurora
- * engines' cluster steps are built, but the rehearsal finds a good upgrade ends with old blue
- * writable: on Aurora, deleting the deployment "removes read-only protections from the
- * previous production DB cluster", and the clean-up deletes it. So they are refused here
- * until old blue is fenced first (test/rehearsal/aurora.test.ts pins the finding).
- * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-deleting.html
- */
-export const RUNBOOK_ENGINES: readonly DatabaseEngine[] = ['postgres', 'mysql'];
-
-function checkEngine(config: AppConfig): string[] {
-  const { engine } = config.database;
-  if (RUNBOOK_ENGINES.includes(engine)) return [];
-  return [
-    `${CONFIG_CONTEXT_KEY}.database.engine ${show(engine)} is not supported by the runbook yet ` +
-      '(on Aurora its clean-up would leave old blue writable: see README, Engines); ' +
-      `supported now: ${RUNBOOK_ENGINES.join(', ')}`,
-  ];
 }
 
 /** With no version set, the engine's demo pair: blue's version and the one to upgrade to. */

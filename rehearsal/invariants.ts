@@ -22,6 +22,8 @@ export interface EndState {
   blueUnprotected: boolean;
   /** Instances that were the writer once, are not now, and still take writes. */
   formerWritersTakingWrites: string[];
+  /** Moments two instances, each the writer once, took writes at the same time. */
+  splitBrains: { t: number; instances: string[] }[];
   /** Parameter groups the run found and changed: drift from the stack's template. */
   groupsChanged: string[];
   /** The web app's writes refused after a switchover while the page was off. */
@@ -170,6 +172,13 @@ export function checkInvariants(
     );
   }
 
+  // Never two writers: from the first switchover on, at most one instance that was ever the
+  // writer takes writes at any moment, whatever the outcome.
+  for (const split of end.splitBrains) {
+    v.push(
+      `one-writer: at ${at(split.t)} ${split.instances.join(' and ')}, each once the writer, both took writes`,
+    );
+  }
   v.push(...checkEndState(end, timeline));
   return v;
 }

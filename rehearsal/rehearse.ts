@@ -458,18 +458,7 @@ const synthesized = new Map<string, SynthesizedApp>();
 export function defaultApp(engine: string = CONFIGURED_ENGINE): SynthesizedApp {
   let app = synthesized.get(engine);
   if (app === undefined) {
-    try {
-      app = synthesizeEngine(engine);
-    } catch (err) {
-      // The config refuses an engine the runbook does not support yet (lib/config.ts).
-      const message = (err as Error).message ?? '';
-      if (message.includes('not supported by the runbook yet')) {
-        throw new UsageError(
-          `the app does not synthesize for ${engine} yet: ${(message.split('\n').find((l) => l.includes('not supported')) ?? message).replace(/^\s*-\s*/, '')}`,
-        );
-      }
-      throw err;
-    }
+    app = synthesizeEngine(engine);
     synthesized.set(engine, app);
   }
   return app;
@@ -709,6 +698,7 @@ function report(
             },
       blueUnprotected: world.rds.blueUnprotected(),
       formerWritersTakingWrites: world.rds.formerWritersTakingWrites(),
+      splitBrains: world.rds.splitBrains,
       writesFailedAfterMaintenance: world.appPool.writesFailedAfterMaintenance,
       groupsChanged: world.rds.changedGroups(),
       currentVersion: world.app.defaults.currentEngineVersion,

@@ -69,6 +69,26 @@ export function withAwsTaskTimeouts(definition: StateMachineDefinition): StateMa
 }
 
 /**
+ * A Pass state's Result is its output ("Result ... is passed on as the output", AWS), even
+ * `false`, `0`, `""` or `null`. aws-local-stepfunctions 3 passes the input on instead when the
+ * Result is falsy (`if (this.stateDefinition.Result)`), so such a state would rehearse a
+ * path the deployed machine never takes. The rehearsal refuses it rather than run it wrong.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/state-pass.html
+ */
+export function refuseFalsyPassResults(definition: StateMachineDefinition): void {
+  for (const [name, state] of allStates(definition)) {
+    const s = state as { Type: string; Result?: unknown };
+    if (s.Type === 'Pass' && 'Result' in s && !s.Result) {
+      throw new Error(
+        `Pass state "${name}" has Result ${JSON.stringify(s.Result)}, which the rehearsal's ` +
+          'interpreter ignores (it passes the input on); write the object that holds the ' +
+          'value instead',
+      );
+    }
+  }
+}
+
+/**
  * Runs one execution of a state machine definition with aws-local-stepfunctions, in the
  * world's virtual time. Wait states, Retry backoff (with its jitter) and Task timeouts run
  * on the interpreter's own timers, which the simulation makes virtual. Every Task is served
@@ -77,6 +97,7 @@ export function withAwsTaskTimeouts(definition: StateMachineDefinition): StateMa
  */
 export async function runExecution(request: RunRequest): Promise<RunResult> {
   const { world, machine, executionName } = request;
+  refuseFalsyPassResults(machine.definition);
   const definition = withAwsTaskTimeouts(machine.definition);
   const executionArn = `${machine.arn.replace(':stateMachine:', ':execution:')}:${executionName}`;
   const principal = world.machinePrincipal(machine);

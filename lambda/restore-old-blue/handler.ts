@@ -11,9 +11,14 @@ import { isClusterEngine } from '../shared/cluster';
 import { deployedPlan } from '../shared/deployed';
 import { requiredEnv } from '../shared/env';
 import { logger } from '../shared/logger';
-import { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX } from '../shared/upgrade-plan';
-import { type RestoreOldBlueEvent, type RestoreOldBlueResult, restoreOldBlue } from './restore';
-import { formerWriterInstance } from './restore-cluster';
+import { FAILED_WRITER_SUFFIX, OLD_BLUE_SUFFIX, type UpgradePlan } from '../shared/upgrade-plan';
+import {
+  type RestoreOldBlueEvent,
+  type RestoreOldBlueResult,
+  type RestoreProgress,
+  restoreOldBlue,
+} from './restore';
+import { fenceOldBlueCluster, formerWriterInstance, prepareFence } from './restore-cluster';
 
 const rds = new RDSClient({});
 const sfn = new SFNClient({});
@@ -37,6 +42,20 @@ export interface RebootFormerWriterEvent {
   on: 'old-blue' | 'failed-writer';
 }
 
+/**
+ * Aurora only: old blue fenced by its own DB cluster parameter group, one step per call, before
+ * the deployment is deleted (fenceOldBlueCluster). The state machine loops until `done`.
+ */
+export interface FenceOldBlueEvent {
+  /** prepare-fence: before the page goes on, the fence group made but not attached. */
+  action: 'fence-old-blue' | 'prepare-fence';
+  /** The calling execution's ARN ($$.Execution.Id). */
+  execution: string;
+  plan: Pick<UpgradePlan, 'sourceIdentifier' | 'engine'>;
+  /** The previous call's result; absent on the first call. */
+  progress?: Partial<RestoreProgress>;
+}
+
 export interface RebootFormerWriterResult {
   /** The instance rebooted: for Aurora, the former writer cluster's writer instance. */
   instance: string;
@@ -52,7 +71,7 @@ export interface RebootFormerWriterResult {
  * failed writer instead.
  */
 export const handler = async (
-  event: RestoreOldBlueEvent | RebootFormerWriterEvent,
+  event: RestoreOldBlueEvent | RebootFormerWriterEvent | FenceOldBlueEvent,
 ): Promise<RestoreOldBlueResult | RebootFormerWriterResult> => {
   // The instance names and the version blue runs come from the environment (../shared/deployed).
   const plan = deployedPlan(event.plan);
@@ -61,7 +80,7 @@ export const handler = async (
     const suffix = event.on === 'failed-writer' ? FAILED_WRITER_SUFFIX : OLD_BLUE_SUFFIX;
     const former = `${plan.sourceIdentifier}${suffix}`;
     const cluster = isClusterEngine(plan.engine);
-    const instance = cluster ? await formerWriterInstance(rds, former) : former;
+    const instance = cluster ? await formerWriterInstance(rds, plan, event.on) : former;
     await rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: instance }));
     logger.info('reboot former writer', { instance });
     return {
@@ -71,6 +90,32 @@ export const handler = async (
         ? `rebooted ${instance}, the writer instance of DB cluster ${former}, which ends every session on it`
         : `rebooted ${instance}, which ends every session on it`,
     };
+  }
+  if (
+    'action' in event &&
+    (event.action === 'fence-old-blue' || event.action === 'prepare-fence')
+  ) {
+    if (!isClusterEngine(plan.engine)) {
+      // "Deleting a blue/green deployment doesn't affect the blue environment."
+      // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-deleting.html
+      throw new Error(
+        `${event.action} is for Aurora DB clusters; engine ${plan.engine} keeps old blue read-only without the deployment`,
+      );
+    }
+    if (event.action === 'prepare-fence') {
+      const prepared = await prepareFence(rds, plan);
+      logger.info('prepared old blue fence', prepared);
+      return {
+        done: true,
+        step: 'fence-prepared',
+        detail: `${prepared.group} is ready to fence old blue`,
+        fenced: false,
+        unlocked: false,
+      };
+    }
+    const result = await fenceOldBlueCluster(rds, plan, event.progress);
+    logger.info('fence old blue', { result });
+    return result;
   }
   const { progress } = event as RestoreOldBlueEvent;
   const result = await restoreOldBlue(rds, plan as RestoreOldBlueEvent['plan'], progress);

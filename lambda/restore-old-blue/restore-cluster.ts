@@ -133,6 +133,7 @@ export async function restoreOldBlueCluster(
       }
       checkNotStuck(old, oldName, 'the old blue');
       return readOnlyThenRename(rds, writer, progress, {
+        task: 'restore',
         id: name,
         parameter,
         value: '1',
@@ -194,6 +195,7 @@ export async function restoreOldBlueCluster(
     );
   }
   return readOnlyThenRename(rds, old, progress, {
+    task: 'restore',
     id: oldName,
     parameter,
     value: '0',
@@ -207,26 +209,56 @@ export async function restoreOldBlueCluster(
 }
 
 /**
- * One cluster's half of the restore: attach the DB cluster parameter group copy; reboot the
- * writer instance once this run has (`progress[flag]`), or again while the writer's group is
- * pending a reboot; rename the cluster only when the writer is available and its group in-sync.
+ * One cluster's half of the restore: the read-only value applied (readOnlyApplied), then the
+ * cluster renamed.
  */
 async function readOnlyThenRename(
   rds: RDSClient,
   cluster: DBCluster,
   progress: RestoreProgress,
-  at: {
-    id: string;
-    parameter: string;
-    value: '0' | '1';
-    flag: keyof RestoreProgress;
-    step: RestoreStep;
-    rebooting: string;
-    newName: string;
-    renameStep: RestoreStep;
-    renaming: string;
-  },
+  at: ReadOnlyChange & { newName: string; renameStep: RestoreStep; renaming: string },
 ): Promise<RestoreOldBlueResult> {
+  const pending = await readOnlyApplied(rds, cluster, progress, at);
+  if (pending !== null) return pending;
+  // "NewDBClusterIdentifier: The new DB cluster identifier for the DB cluster when renaming a
+  // DB cluster"; without ApplyImmediately "changes to the DB cluster are applied during the next
+  // maintenance window".
+  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html
+  await rds.send(
+    new ModifyDBClusterCommand({
+      DBClusterIdentifier: at.id,
+      NewDBClusterIdentifier: at.newName,
+      ApplyImmediately: true,
+    }),
+  );
+  return { done: false, step: at.renameStep, detail: at.renaming, ...progress };
+}
+
+/** What a call is for, as its errors say: "cannot restore the old blue", "cannot fence ...". */
+type Task = 'restore' | 'fence';
+
+interface ReadOnlyChange {
+  task: Task;
+  id: string;
+  parameter: string;
+  value: '0' | '1';
+  flag: keyof RestoreProgress;
+  step: RestoreStep;
+  rebooting: string;
+}
+
+/**
+ * Makes a cluster's writer run READ_ONLY_PARAMETER at `value`: attach the DB cluster parameter
+ * group copy; reboot the writer instance once this run has (`progress[flag]`), or again while
+ * the writer's group is pending a reboot. Null once the writer is available and its group
+ * in-sync after this run's reboot; otherwise the step taken or awaited.
+ */
+async function readOnlyApplied(
+  rds: RDSClient,
+  cluster: DBCluster,
+  progress: RestoreProgress,
+  at: ReadOnlyChange,
+): Promise<RestoreOldBlueResult | null> {
   const result = (step: RestoreStep, detail: string, changed: Partial<RestoreProgress> = {}) => ({
     done: false,
     step,
@@ -235,7 +267,7 @@ async function readOnlyThenRename(
     ...changed,
   });
   const suffix = at.value === '1' ? FENCE_GROUP_SUFFIX : RESTORE_GROUP_SUFFIX;
-  const attached = await useGroupCopy(rds, at.id, cluster, suffix, at.parameter, at.value);
+  const attached = await useGroupCopy(rds, at, cluster, suffix);
   if (attached !== null) return result(at.step, attached, { [at.flag]: false });
   // The writer is read from the cluster at each call: a failover may have moved it, and its
   // name says nothing (see above).
@@ -247,9 +279,9 @@ async function readOnlyThenRename(
   const writerStatus = writer?.DBInstanceStatus ?? 'not found';
   if (STUCK_INSTANCE_STATUSES.has(writerStatus)) {
     throw new Error(
-      `cannot restore the old blue: the writer instance ${writerId} of DB cluster ${at.id} is ` +
+      `cannot ${at.task} the old blue: the writer instance ${writerId} of DB cluster ${at.id} is ` +
         `${writerStatus}, which it does not leave on its own. An operator must bring it back ` +
-        `to available, then run the restore again.`,
+        `to available, then run the ${at.task} again.`,
     );
   }
   if (writerStatus !== 'available') {
@@ -279,18 +311,7 @@ async function readOnlyThenRename(
       `the DB cluster parameter group of ${at.id} is ${applied} on its writer ${writerId}; waiting for in-sync`,
     );
   }
-  // "NewDBClusterIdentifier: The new DB cluster identifier for the DB cluster when renaming a
-  // DB cluster"; without ApplyImmediately "changes to the DB cluster are applied during the next
-  // maintenance window".
-  // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html
-  await rds.send(
-    new ModifyDBClusterCommand({
-      DBClusterIdentifier: at.id,
-      NewDBClusterIdentifier: at.newName,
-      ApplyImmediately: true,
-    }),
-  );
-  return result(at.renameStep, at.renaming);
+  return null;
 }
 
 /**
@@ -300,29 +321,53 @@ async function readOnlyThenRename(
  */
 async function useGroupCopy(
   rds: RDSClient,
-  id: string,
+  at: Pick<ReadOnlyChange, 'task' | 'id' | 'parameter' | 'value'>,
   cluster: DBCluster,
   suffix: string,
-  parameter: string,
-  value: '0' | '1',
 ): Promise<string | null> {
+  const { id, parameter, value } = at;
   const group = cluster.DBClusterParameterGroup;
   if (group === undefined || group === '') {
     throw new Error(
-      `cannot restore the old blue: DB cluster ${id} has no DB cluster parameter group to copy. ` +
-        `An operator must set ${parameter}=${value} on it, reboot its writer instance and run ` +
-        `the restore again.`,
+      `cannot ${at.task} the old blue: DB cluster ${id} has no DB cluster parameter group to ` +
+        `copy. An operator must set ${parameter}=${value} on it, reboot its writer instance ` +
+        `and run the ${at.task} again.`,
     );
   }
   if (group.endsWith(suffix)) return null;
-  const copy = `${group}${suffix}`;
+  const copy = await copyWithValue(rds, group, suffix, parameter, value);
+  // "DBClusterParameterGroupName: The name of the DB cluster parameter group to use for the DB
+  // cluster." https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html
+  await rds.send(
+    new ModifyDBClusterCommand({
+      DBClusterIdentifier: id,
+      DBClusterParameterGroupName: copy,
+      ApplyImmediately: true,
+    }),
+  );
+  return `attaching ${copy} (${parameter}=${value}) to DB cluster ${id} in place of ${group}`;
+}
+
+/**
+ * `<group><suffix>`, a copy of `group` with `parameter` at `value` (a copy left by an earlier
+ * run is reused, with the value set again). Old blue may carry the fence already when the
+ * restore makes it writable: a copy is named from the stack's group, not from another copy.
+ */
+async function copyWithValue(
+  rds: RDSClient,
+  group: string,
+  suffix: string,
+  parameter: string,
+  value: '0' | '1',
+): Promise<string> {
+  const copy = `${group.replace(GROUP_COPY_SUFFIX, '')}${suffix}`;
   try {
     // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBClusterParameterGroup.html
     await rds.send(
       new CopyDBClusterParameterGroupCommand({
         SourceDBClusterParameterGroupIdentifier: group,
         TargetDBClusterParameterGroupIdentifier: copy,
-        TargetDBClusterParameterGroupDescription: `${group} with ${parameter}=${value}, for a restore after a failed upgrade`,
+        TargetDBClusterParameterGroupDescription: `${group} with ${parameter}=${value}, set by quiet-upgrade`,
       }),
     );
   } catch (err) {
@@ -342,25 +387,23 @@ async function useGroupCopy(
       ],
     }),
   );
-  // "DBClusterParameterGroupName: The name of the DB cluster parameter group to use for the DB
-  // cluster." https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html
-  await rds.send(
-    new ModifyDBClusterCommand({
-      DBClusterIdentifier: id,
-      DBClusterParameterGroupName: copy,
-      ApplyImmediately: true,
-    }),
-  );
-  return `attaching ${copy} (${parameter}=${value}) to DB cluster ${id} in place of ${group}`;
+  return copy;
 }
 
-function checkNotStuck(cluster: DBCluster, name: string, role: string): void {
+const GROUP_COPY_SUFFIX = new RegExp(`(${FENCE_GROUP_SUFFIX}|${RESTORE_GROUP_SUFFIX})$`);
+
+function checkNotStuck(
+  cluster: DBCluster,
+  name: string,
+  role: string,
+  task: Task = 'restore',
+): void {
   const status = cluster.Status ?? 'unknown';
   if (STUCK_CLUSTER_STATUSES.has(status)) {
     throw new Error(
-      `cannot restore the old blue: DB cluster ${name} (${role}, ${cluster.EngineVersion}) is ` +
+      `cannot ${task} the old blue: DB cluster ${name} (${role}, ${cluster.EngineVersion}) is ` +
         `${status}, which it does not leave on its own. An operator must bring it back to ` +
-        `available, then run the restore again.`,
+        `available, then run the ${task} again.`,
     );
   }
 }
@@ -377,11 +420,130 @@ async function describeInstance(rds: RDSClient, id: string) {
 }
 
 /**
- * The writer instance of a former writer cluster (`<id>-old1` or `<id>-failed1`), for the
- * reboot that ends every session on it: a cluster's sessions that can write are its writer's
- * (readers refuse writes). Throws when the cluster or its writer is not found.
+ * Before the page goes on: `<group>-fence`, blue's DB cluster parameter group copied with
+ * READ_ONLY_PARAMETER at 1, attached to nothing yet, so that fencing old blue while users wait
+ * (formerWriterInstance) is one call. Every `-fence` copy this app makes holds 1.
  */
-export async function formerWriterInstance(rds: RDSClient, clusterId: string): Promise<string> {
+export async function prepareFence(
+  rds: RDSClient,
+  plan: Pick<UpgradePlan, 'sourceIdentifier' | 'engine'>,
+): Promise<{ group: string }> {
+  const blue = await describeCluster(rds, plan.sourceIdentifier);
+  const group = blue?.DBClusterParameterGroup;
+  if (blue === undefined || group === undefined || group === '') {
+    throw new Error(
+      `DB cluster ${plan.sourceIdentifier} or its DB cluster parameter group was not found`,
+    );
+  }
+  const copy = await copyWithValue(
+    rds,
+    group,
+    FENCE_GROUP_SUFFIX,
+    READ_ONLY_PARAMETER[plan.engine],
+    '1',
+  );
+  return { group: copy };
+}
+
+/**
+ * Attaches old blue's prepared `<group>-fence` (prepareFence) in one call; false when there
+ * is none to attach, so the caller makes it.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html#API_ModifyDBCluster_Errors
+ */
+async function attachFence(rds: RDSClient, id: string, cluster: DBCluster): Promise<boolean> {
+  const group = cluster.DBClusterParameterGroup ?? '';
+  if (group === '') return false;
+  if (group.endsWith(FENCE_GROUP_SUFFIX)) return true;
+  try {
+    await rds.send(
+      new ModifyDBClusterCommand({
+        DBClusterIdentifier: id,
+        DBClusterParameterGroupName: `${group.replace(GROUP_COPY_SUFFIX, '')}${FENCE_GROUP_SUFFIX}`,
+        ApplyImmediately: true,
+      }),
+    );
+    return true;
+  } catch (err) {
+    if ((err as { name?: string }).name === 'DBClusterParameterGroupNotFoundFault') return false;
+    throw err;
+  }
+}
+
+/**
+ * Old blue's own read-only state after an Aurora switchover, one step per call: the DB
+ * cluster `<id>-old1` gets `<group>-fence` (READ_ONLY_PARAMETER at 1) and a reboot of its
+ * writer; done once the writer runs it (available, group in-sync). Called before anything can
+ * lift the read-only state RDS gave old blue:
+ * - deleting the deployment: "After you delete a blue/green deployment, RDS removes read-only
+ *   protections from the previous production DB cluster. If the read_only parameter is
+ *   disabled for the DB cluster, it starts to allow write operations again." (For an RDS DB
+ *   instance, "Deleting a blue/green deployment doesn't affect the blue environment", so the
+ *   runbook fences only Aurora.)
+ * - rebooting old blue's writer: it "only allows read operations until the writer instance is
+ *   rebooted" (rehearsal assumption aurora-old-blue-unlock).
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-deleting.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-deleting.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-switching.html#blue-green-deployments-switching-actions
+ */
+export async function fenceOldBlueCluster(
+  rds: RDSClient,
+  plan: Pick<UpgradePlan, 'sourceIdentifier' | 'engine'>,
+  previous: Partial<RestoreProgress> = {},
+): Promise<RestoreOldBlueResult> {
+  const progress: RestoreProgress = { fenced: previous.fenced === true, unlocked: false };
+  const oldName = `${plan.sourceIdentifier}${OLD_BLUE_SUFFIX}`;
+  const old = await describeCluster(rds, oldName);
+  if (old === undefined) {
+    throw new Error(
+      `cannot fence the old blue: DB cluster ${oldName} was not found, so the blue/green ` +
+        `deployment is kept (deleting it lifts the read-only state of the previous production ` +
+        `DB cluster, wherever it is now). An operator must find that cluster, set ` +
+        `${READ_ONLY_PARAMETER[plan.engine]}=1 in its DB cluster parameter group and reboot its ` +
+        `writer before deleting the deployment.`,
+    );
+  }
+  checkNotStuck(old, oldName, 'the old blue', 'fence');
+  const status = old.Status ?? 'unknown';
+  if (status !== 'available') {
+    return {
+      done: false,
+      step: 'wait',
+      detail: `DB cluster ${oldName} (the old blue) is ${status}; waiting for it to be available`,
+      ...progress,
+    };
+  }
+  const pending = await readOnlyApplied(rds, old, progress, {
+    task: 'fence',
+    id: oldName,
+    parameter: READ_ONLY_PARAMETER[plan.engine],
+    value: '1',
+    flag: 'fenced',
+    step: 'fence-old-blue',
+    rebooting: `rebooting the writer instance of the old blue DB cluster ${oldName} so that its read-only DB cluster parameter group applies`,
+  });
+  if (pending !== null) return pending;
+  return {
+    done: true,
+    step: 'fenced',
+    detail: `DB cluster ${oldName} (the old blue) runs ${old.DBClusterParameterGroup} (${READ_ONLY_PARAMETER[plan.engine]}=1) on its writer, so it stays read-only without the deployment`,
+    ...progress,
+  };
+}
+
+/**
+ * Before the reboot that ends every session on a former writer cluster (`<id>-old1` or
+ * `<id>-failed1`): its writer instance (a cluster's sessions that can write are its writer's;
+ * readers refuse writes). Old blue gets `<group>-fence` first, so that the reboot applies it
+ * whether or not the reboot also lifts the read-only state RDS gave it (fenceOldBlueCluster);
+ * the failed writer carries its fence already (the restore). Throws when the cluster or its
+ * writer is not found.
+ */
+export async function formerWriterInstance(
+  rds: RDSClient,
+  plan: Pick<UpgradePlan, 'sourceIdentifier' | 'engine'>,
+  on: 'old-blue' | 'failed-writer',
+): Promise<string> {
+  const clusterId = `${plan.sourceIdentifier}${on === 'old-blue' ? OLD_BLUE_SUFFIX : FAILED_WRITER_SUFFIX}`;
   const cluster = await describeCluster(rds, clusterId);
   if (cluster === undefined) {
     throw new Error(`DB cluster ${clusterId} was not found, so its writer could not be rebooted`);
@@ -389,6 +551,15 @@ export async function formerWriterInstance(rds: RDSClient, clusterId: string): P
   const writer = writerOf(cluster);
   if (writer === undefined) {
     throw new Error(`DB cluster ${clusterId} has no writer instance to reboot`);
+  }
+  if (on === 'old-blue' && !(await attachFence(rds, clusterId, cluster))) {
+    const at = {
+      task: 'fence',
+      id: clusterId,
+      parameter: READ_ONLY_PARAMETER[plan.engine],
+      value: '1',
+    } as const;
+    await useGroupCopy(rds, at, cluster, FENCE_GROUP_SUFFIX);
   }
   return writer;
 }

@@ -45,6 +45,9 @@ export interface RestoreOldBlueEvent {
 }
 
 export type RestoreStep =
+  | 'fence-prepared'
+  | 'fence-old-blue'
+  | 'fenced'
   | 'fence-failed-writer'
   | 'rename-failed-writer'
   | 'make-old-blue-writable'

@@ -1,3 +1,4 @@
+import { fenceOldBlue } from './fence-old-blue';
 import { Duration } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -38,6 +39,8 @@ export interface RestorePathProps {
   readonly verifyWriter: lambda.IFunction;
   /** The ARN pattern of blue/green deployments, for the delete and describe calls. */
   readonly deployments: string;
+  /** Aurora (`cluster`): old blue is fenced before the deployment is deleted. */
+  readonly level: 'instance' | 'cluster';
   /** Adds the catch that stops the run for an operator, page still on. */
   readonly toOperator: <T extends Catchable>(task: T) => T;
   readonly pageOperator: sfn.IChainable;
@@ -50,7 +53,9 @@ export interface RestorePathProps {
  * the writer, with the maintenance page on and the consumers paused throughout. AWS documents
  * no rollback after a switchover, so this is built from what it does document:
  * 1. delete the blue/green deployment, without its target (the only way after a switchover),
- *    before any member is renamed: renaming members of a deployment is not documented;
+ *    before any member is renamed: renaming members of a deployment is not documented. On
+ *    Aurora, old blue is fenced first (./fence-old-blue.ts): the delete would let it take writes
+ *    while the failed writer still does;
  * 2. restore-old-blue, one step per call: fence the failed writer (read-only group, reboot),
  *    rename it away, make old blue writable (writable group, reboot), give it the name;
  * 3. check the restored writer through the original endpoint (old version, writable) until
@@ -192,7 +197,13 @@ export function restorePath(s: Construct, props: RestorePathProps): sfn.IChainab
         )
         .otherwise(restoreWait.next(restore)),
     );
-  return del;
+  if (props.level === 'instance') return del;
+  return fenceOldBlue(
+    s,
+    'Restore',
+    { restoreOldBlue: props.restoreOldBlue, toOperator, stuck: pageOperator },
+    del,
+  );
 }
 
 /** Step 3: the restored writer, through the original endpoint, until it passes. */

@@ -1,3 +1,4 @@
+import { fenceOldBlue } from './fence-old-blue';
 import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -14,6 +15,7 @@ import type { DatabaseEngine } from '../engines';
 import { blueGreenGrants, rdsVocabulary, wildcardResources } from '../rds-access';
 import {
   awsCall,
+  CALLER,
   incrementCount,
   invoke,
   maintenance,
@@ -40,6 +42,13 @@ import { QUIET_GATE_WORST_EVENTS, quietGate } from './runbook-quiet-gate';
  * The MAINTENANCE_TAG value the toggle gives the page rule: its spec's name
  * (lambda/maintenance-toggle/rule-specs.ts). The runbook may delete only that rule.
  */
+/** $.blueGreen with deleteTarget false: written whole, never as a Pass Result of `false`. */
+const WITHOUT_TARGET = {
+  'id.$': '$.blueGreen.id',
+  'name.$': '$.blueGreen.name',
+  deleteTarget: false,
+};
+
 export const PAGE_RULE_NAME = 'maintenance-page';
 
 /** The functions with real logic that the runbook calls. */
@@ -312,6 +321,7 @@ export class UpgradeRunbook extends Construct {
         fn: fn.deletionProtection,
         deploymentId: '$.blueGreen.id',
         deleteTarget: '$.blueGreen.deleteTarget',
+        withoutTarget: { path: '$.blueGreen', parameters: WITHOUT_TARGET },
         keptPath: '$.keptGreen',
       },
       deleteDeployment,
@@ -681,6 +691,17 @@ export class UpgradeRunbook extends Construct {
           ),
         ),
     );
+    // Aurora: old blue's fence group made now, so that fencing it while users wait is one call
+    // (./fence-old-blue.ts); without it, that call makes the group itself.
+    if (level === 'cluster') {
+      getReady.branch(
+        warmUp("Prepare old blue's fence", fn.restoreOldBlue, {
+          action: 'prepare-fence',
+          ...CALLER,
+          'plan.$': '$.plan',
+        }),
+      );
+    }
     // The page goes on with the last call the toggle makes; the result names the page rule.
     const maintenanceOn = toRollback(
       invoke(s, 'Turn maintenance on', toggle, { action: 'on' }, '$.maintenance', {
@@ -755,8 +776,8 @@ export class UpgradeRunbook extends Construct {
     );
     // After the switchover the deployment can only be deleted without its target.
     const switched = sfn.Pass.jsonPath(s, 'Note: switched over', {
-      result: sfn.Result.fromBoolean(false),
-      resultPath: '$.blueGreen.deleteTarget',
+      parameters: WITHOUT_TARGET,
+      resultPath: '$.blueGreen',
     });
 
     // ------------------------------------------------------------ 7. verify new writer
@@ -847,11 +868,23 @@ export class UpgradeRunbook extends Construct {
         resultPath: sfn.JsonPath.DISCARD,
       }),
     );
+    // Aurora: old blue fenced by its own parameter group first, as deleting the deployment
+    // lifts the read-only state RDS gave it (./fence-old-blue.ts). Users are not waiting: the
+    // page is off and the consumers run.
+    const toCleanUp =
+      level === 'cluster'
+        ? fenceOldBlue(
+            s,
+            'Clean up',
+            { restoreOldBlue: fn.restoreOldBlue, toOperator, stuck: pageOperator },
+            cleanUp,
+          )
+        : cleanUp;
     drain.addCatch(
       sfn.Pass.jsonPath(s, 'Note: the backlog could not be measured', {
         result: sfn.Result.fromString('not measured'),
         resultPath: '$.drain',
-      }).next(cleanUp),
+      }).next(toCleanUp),
       { errors: ['States.ALL'], resultPath: '$.drainError' },
     );
     const upgraded = report(
@@ -1075,6 +1108,7 @@ export class UpgradeRunbook extends Construct {
                 restoreOldBlue: fn.restoreOldBlue,
                 verifyWriter: fn.verifyWriter,
                 deployments,
+                level,
                 toOperator,
                 pageOperator,
                 rollback,
@@ -1109,29 +1143,29 @@ export class UpgradeRunbook extends Construct {
           toOperator,
         ),
       )
-      .next(cleanUp)
-      .next(
-        // Until the deployment object is gone, so none is left behind.
-        untilDeploymentGone(
-          s,
-          {
-            start: 'Start counting clean-up checks',
-            wait: 'Wait for the deployment to go',
-            check: 'Check the deployment is gone',
-            count: 'Count clean-up checks',
-            choice: 'Is the clean-up done?',
-            note: 'Note: the deployment was not cleaned up',
-          },
-          {
-            deployments,
-            gone: upgraded,
-            stuck: pageOperator,
-            cause:
-              'The upgrade succeeded, but the blue/green deployment was still there 30 minutes after deletion started.',
-            toOperator,
-          },
-        ),
-      );
+      .next(toCleanUp);
+    cleanUp.next(
+      // Until the deployment object is gone, so none is left behind.
+      untilDeploymentGone(
+        s,
+        {
+          start: 'Start counting clean-up checks',
+          wait: 'Wait for the deployment to go',
+          check: 'Check the deployment is gone',
+          count: 'Count clean-up checks',
+          choice: 'Is the clean-up done?',
+          note: 'Note: the deployment was not cleaned up',
+        },
+        {
+          deployments,
+          gone: upgraded,
+          stuck: pageOperator,
+          cause:
+            'The upgrade succeeded, but the blue/green deployment was still there 30 minutes after deletion started.',
+          toOperator,
+        },
+      ),
+    );
     upgraded
       .next(notify(s, 'upgraded', { topic, phase: 'outcome', subject: 'upgraded' }))
       .next(

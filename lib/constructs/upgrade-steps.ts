@@ -376,6 +376,11 @@ export interface UnprotectGreenProps {
   readonly deploymentId: string;
   /** Where the boolean DeleteTarget the deletion will use is. */
   readonly deleteTarget: string;
+  /**
+   * How to set it to false: the object that holds it, written whole (a Pass whose Result is
+   * `false` itself is ignored by the rehearsal's interpreter; rehearsal/run.ts refuses one).
+   */
+  readonly withoutTarget: { path: string; parameters: Record<string, unknown> };
   /** Where to note the green instances kept, when they cannot be changed. */
   readonly keptPath: string;
 }
@@ -423,8 +428,8 @@ export function unprotectGreen(
   })
     .next(
       sfn.Pass.jsonPath(scope, `${prefix}: delete the deployment without green`, {
-        result: sfn.Result.fromBoolean(false),
-        resultPath: props.deleteTarget,
+        parameters: props.withoutTarget.parameters,
+        resultPath: props.withoutTarget.path,
       }),
     )
     .next(next);

@@ -1,3 +1,4 @@
+import { fenceOldBlue } from './fence-old-blue';
 import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -207,7 +208,7 @@ export class UpgradeWatchdog extends Construct {
         action: 'deleteBlueGreenDeployment',
         parameters: {
           'BlueGreenDeploymentIdentifier.$': '$.inspection.blueGreenDeploymentIdentifier',
-          'DeleteTarget.$': '$.deleteTarget',
+          'DeleteTarget.$': '$.target.deleteTarget',
         },
         iamResources: [deployments],
         // Only a deployment tagged by a run of this app (OWN_DEPLOYMENT), as inspect already
@@ -221,16 +222,33 @@ export class UpgradeWatchdog extends Construct {
       }),
     );
     deleteDeployment.next(recovered);
+    // Aurora, after a switchover (green kept): old blue fenced by its own parameter group
+    // before the delete lifts the read-only state RDS gave it (./fence-old-blue.ts).
+    const toDelete =
+      rdsVocabulary(props.engine).level === 'cluster'
+        ? sfn.Choice.jsonPath(s, 'Recover: must old blue be fenced first?')
+            .when(
+              sfn.Condition.booleanEquals('$.target.deleteTarget', false),
+              fenceOldBlue(
+                s,
+                'Recover',
+                { restoreOldBlue: props.restoreOldBlue, toOperator: toPage, stuck: page },
+                deleteDeployment,
+              ),
+            )
+            .otherwise(deleteDeployment)
+        : deleteDeployment;
     const unprotect = unprotectGreen(
       s,
       'Recover',
       {
         fn: props.deletionProtection,
         deploymentId: '$.inspection.blueGreenDeploymentIdentifier',
-        deleteTarget: '$.deleteTarget',
+        deleteTarget: '$.target.deleteTarget',
+        withoutTarget: { path: '$.target', parameters: { deleteTarget: false } },
         keptPath: '$.keptGreen',
       },
-      deleteDeployment,
+      toDelete,
       toPage,
     );
     const deleteChoice = sfn.Choice.jsonPath(s, 'Recover: is there a deployment to delete?')
@@ -262,8 +280,8 @@ export class UpgradeWatchdog extends Construct {
       );
     const withTarget = (id: string, value: boolean) =>
       sfn.Pass.jsonPath(s, id, {
-        result: sfn.Result.fromBoolean(value),
-        resultPath: '$.deleteTarget',
+        result: sfn.Result.fromObject({ deleteTarget: value }),
+        resultPath: '$.target',
       });
 
     const verify = toPage(

@@ -91,7 +91,13 @@ export class World {
     const sim = this.sim;
     this.ctx = {
       now: () => sim.now(),
-      after: (seconds, fn) => void setTimeout(fn, seconds * 1000),
+      // Every timed change (a reboot, a rename, a switchover step) may change who takes
+      // writes, so the writers are looked at after each (RdsModel.noteWriters).
+      after: (seconds, fn) =>
+        void setTimeout(() => {
+          fn();
+          this.rds.noteWriters();
+        }, seconds * 1000),
       sleep: (seconds) => sim.sleep(seconds),
       draw: () => sim.draw(),
       latency: this.latency,
@@ -305,7 +311,9 @@ export class World {
         throw accessDenied(service, principal, request.action, request.resource);
       }
     }
-    return op.run(input);
+    const result = op.run(input);
+    if (service === 'rds') this.rds.noteWriters();
+    return result;
   }
 
   /** Runs a function synchronously and notes what the checks concluded. */

@@ -902,7 +902,14 @@ export class ClusterModel {
         if (i.NewDBClusterIdentifier !== undefined) this.checkRenameAllowed(c);
         if (i.DBClusterParameterGroupName !== undefined) {
           const name = String(i.DBClusterParameterGroupName);
-          this.group(name);
+          // "DBClusterParameterGroupNotFound: DBClusterParameterGroupName doesn't refer to an
+          // existing DB cluster parameter group."
+          // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html#API_ModifyDBCluster_Errors
+          found(
+            this.parameterGroups.get(name),
+            'DBClusterParameterGroupNotFoundFault',
+            `DBClusterParameterGroup ${name} not found.`,
+          );
           // Attached now, run by each instance from its next reboot: "reboot the DB instances
           // in the DB cluster without failover for the new DB cluster parameter group and
           // associated settings to take effect"; the writer shows pending-reboot until then.

@@ -398,6 +398,27 @@ export class RdsModel {
       .map((i) => i.identifier);
   }
 
+  /**
+   * Moments two instances that were each the writer once took writes at the same time: a split
+   * brain while it lasted, even if the end state is sound. `noteWriters` looks after every RDS
+   * call and every timed change of the model.
+   */
+  readonly splitBrains: { t: number; instances: string[] }[] = [];
+  private splitNow = '';
+
+  noteWriters(): void {
+    const writable = [...this.everWriters]
+      .map((id) => this.byResource(id))
+      .filter((i): i is Instance => i !== undefined && this.readOnlyReason(i) === null)
+      .map((i) => i.identifier)
+      .sort();
+    const key = writable.length > 1 ? writable.join(',') : '';
+    if (key !== '' && key !== this.splitNow) {
+      this.splitBrains.push({ t: this.ctx.now(), instances: writable });
+    }
+    this.splitNow = key;
+  }
+
   /** Remembers the stack's parameter groups as the run finds them. */
   snapshotGroups(): void {
     this.groupsAtStart = new Map([

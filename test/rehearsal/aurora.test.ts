@@ -1,12 +1,10 @@
-import { RUNBOOK_ENGINES } from '../../lib/config';
-import type { DatabaseEngine } from '../../lambda/shared/engines';
 import { defaultAssumptions } from '../../rehearsal/assumptions';
 import { authorize, type Statement } from '../../rehearsal/iam';
 import { mysqlModule } from '../../rehearsal/mysql-model';
 import { type RehearsalReport, defaultApp, rehearse } from '../../rehearsal/rehearse';
 import { Simulation } from '../../rehearsal/sim';
 import { LIGHT_RATES } from '../../rehearsal/sweep';
-import { type SynthesizedApp, synthesizeApp } from '../../rehearsal/synthesized';
+import type { SynthesizedApp } from '../../rehearsal/synthesized';
 import type { World } from '../../rehearsal/world';
 import { DEFAULT_LATENCIES, type ModelContext, type WorldEvent } from '../../rehearsal/world/core';
 import { RdsModel } from '../../rehearsal/world/rds';
@@ -572,32 +570,9 @@ describe('the Aurora cluster model', () => {
   });
 });
 
-/*
- * The whole runbook against the Aurora model. Until lib/config.ts accepts Aurora, the app is
- * synthesized with the engine added in this test only (RUNBOOK_ENGINES, as the contract
- * allows) and not cached; the runs wait for the functions and stacks that speak clusters.
- */
-const accepted = (engine: DatabaseEngine) => RUNBOOK_ENGINES.includes(engine);
-
-function auroraApp(engine: 'aurora-postgresql' | 'aurora-mysql'): SynthesizedApp {
-  if (accepted(engine)) return defaultApp(engine);
-  const engines = RUNBOOK_ENGINES as DatabaseEngine[];
-  engines.push(engine);
-  try {
-    return synthesizeApp((config) => {
-      const database = config.database as Record<string, unknown>;
-      database.engine = engine;
-      delete database.engineVersion;
-      delete database.targetEngineVersion;
-    });
-  } finally {
-    engines.splice(engines.indexOf(engine), 1);
-  }
-}
-
 describe('the synthesized Aurora app as the rehearsal reads it', () => {
   it('reads the cluster, its writer and reader, its cluster parameter groups and the secret’s host', () => {
-    const app = auroraApp('aurora-postgresql');
+    const app = defaultApp('aurora-postgresql');
     expect(app.clusters).toEqual([
       expect.objectContaining({
         identifier: 'platform-db',
@@ -636,13 +611,12 @@ describe('the synthesized Aurora app as the rehearsal reads it', () => {
 });
 
 /*
- * Why the config still refuses Aurora, found by this rehearsal: after a good switchover the
- * runbook's clean-up deletes the blue/green deployment, and on Aurora "After you delete a
- * blue/green deployment, RDS removes read-only protections from the previous production DB
- * cluster" (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-deleting.html;
- * RDS for PostgreSQL and MySQL: "Deleting a blue/green deployment doesn't affect the blue
- * environment"). Old blue must be fenced first. When that is built and the config accepts
- * Aurora, the happy run's expectation becomes "every invariant holding".
+ * The whole runbook against the Aurora model. After a good switchover the clean-up deletes the
+ * blue/green deployment, and on Aurora "After you delete a blue/green deployment, RDS removes
+ * read-only protections from the previous production DB cluster" (RDS for PostgreSQL and
+ * MySQL: "Deleting a blue/green deployment doesn't affect the blue environment"), so old blue
+ * is fenced by its own DB cluster parameter group first (lib/constructs/fence-old-blue.ts).
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/blue-green-deployments-deleting.html
  */
 describe.each([
   ['aurora-postgresql', '17.4', '16.6'],
@@ -652,7 +626,7 @@ describe.each([
   let restored: RehearsalReport;
   let world: World | undefined;
   beforeAll(async () => {
-    const app = auroraApp(engine);
+    const app = defaultApp(engine);
     happy = await rehearse({ app, rates: LIGHT_RATES });
     restored = await rehearse({
       app,
@@ -662,15 +636,18 @@ describe.each([
     });
   }, 120_000);
 
-  it('upgrades, but the clean-up leaves old blue writable: the invariant finds it', () => {
+  it('upgrades and fences old blue before deleting the deployment, every invariant holding', () => {
     expect(happy).toMatchObject({
       outcome: 'UPGRADED',
       writer: { identifier: 'platform-db', engineVersion: to, writable: true },
+      invariants: { ok: true, violations: [] },
     });
-    expect(happy.invariants.violations).toEqual([
-      'end: UPGRADED but platform-db-writer-old1, once the writer, still takes writes',
-    ]);
     expect(happy.messages).toMatchObject({ lost: 0, appliedTwice: 0, inDlq: 0 });
+    const states = happy.tasks.upgrade;
+    expect(states.indexOf('Clean up: fence old blue')).toBeGreaterThan(-1);
+    expect(states.indexOf('Clean up: fence old blue')).toBeLessThan(
+      states.indexOf('Delete the blue-green deployment'),
+    );
   });
 
   it('restores old blue when the new writer refuses writes, every invariant holding', () => {
@@ -682,4 +659,65 @@ describe.each([
     const failed = world?.rds.aurora.writerOf(world.rds.aurora.named('platform-db-failed1'));
     expect(failed && world?.rds.readOnlyReason(failed)).not.toBeNull();
   });
+});
+
+/*
+ * Never two writers on Aurora (the one-writer invariant), where only the fence keeps old blue
+ * read-only. Each case fails with its fence taken out: one-writer names old blue's writer and
+ * the new writer both taking writes.
+ */
+describe('old blue fenced before anything unlocks it', () => {
+  const tasksBefore = (r: RehearsalReport, machine: 'upgrade' | 'watchdog', a: string, b: string) =>
+    r.tasks[machine].indexOf(a) > -1 && r.tasks[machine].indexOf(a) < r.tasks[machine].indexOf(b);
+
+  it('before the reboot that ends its sessions, when a reboot alone may unlock it (writer-reboot)', async () => {
+    // A quick reboot finishes before the clean-up's fence would have covered for it.
+    const r = await rehearse({
+      app: defaultApp('aurora-postgresql'),
+      scenario: 'old-blue-unreachable',
+      rates: LIGHT_RATES,
+      assumptions: { 'aurora-old-blue-unlock': 'writer-reboot' },
+      world: { latencies: { reboot: 2 } },
+    });
+    expect(r).toMatchObject({ outcome: 'UPGRADED', invariants: { ok: true, violations: [] } });
+    expect(r.tasks.upgrade).toContain('End client sessions on old blue: reboot instead');
+  }, 60_000);
+
+  it('before the restore deletes the deployment, while the failed writer still takes writes', async () => {
+    const r = await rehearse({
+      app: defaultApp('aurora-mysql'),
+      scenario: 'new-writer-modifying',
+      rates: LIGHT_RATES,
+    });
+    expect(r).toMatchObject({ outcome: 'ROLLED_BACK', invariants: { ok: true, violations: [] } });
+    expect(
+      tasksBefore(
+        r,
+        'upgrade',
+        'Restore: fence old blue',
+        'Restore: delete the switched-over deployment',
+      ),
+    ).toBe(true);
+  }, 60_000);
+
+  it('before the watchdog deletes a switched-over deployment', async () => {
+    const r = await rehearse({
+      app: defaultApp('aurora-mysql'),
+      scenario: 'abort',
+      rates: LIGHT_RATES,
+    });
+    expect(r).toMatchObject({
+      outcome: 'UPGRADED',
+      watchdog: 'RECOVERED',
+      invariants: { ok: true, violations: [] },
+    });
+    expect(
+      tasksBefore(
+        r,
+        'watchdog',
+        'Recover: fence old blue',
+        'Recover: delete the blue-green deployment',
+      ),
+    ).toBe(true);
+  }, 60_000);
 });

@@ -1,5 +1,4 @@
 import { spawnSync } from 'node:child_process';
-import { RUNBOOK_ENGINES } from '../../lib/config';
 import { mysqlModule } from '../../rehearsal/mysql-model';
 import { type RehearsalReport, defaultApp, rehearse } from '../../rehearsal/rehearse';
 import { Simulation } from '../../rehearsal/sim';
@@ -187,18 +186,12 @@ describe('--engine', () => {
     });
 
   it.each(['aurora-postgresql', 'aurora-mysql'] as const)(
-    'takes %s, or says with usage status 2 that the config does not accept it yet',
+    'takes %s, whose runbook speaks DB clusters',
     (engine) => {
       const r = cli('--engine', engine, '--list-states');
-      if (RUNBOOK_ENGINES.includes(engine)) {
-        expect(r.status).toBe(0);
-        expect(r.stdout).toContain('Switch over to green');
-      } else {
-        expect(r.status).toBe(2);
-        expect(r.stderr).toContain(
-          `--engine ${engine}: the app does not synthesize for ${engine} yet: quietUpgrade.database.engine "${engine}" is not supported by the runbook yet`,
-        );
-      }
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain('Switch over to green');
+      expect(r.stdout).toContain('Clean up: fence old blue');
     },
   );
 

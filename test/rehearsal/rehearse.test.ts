@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { ASSUMPTIONS, listAssumptions, parseAssumption } from '../../rehearsal/assumptions';
 import { exitCode, parseArgs } from '../../rehearsal/cli';
 import { readDefinition } from '../../rehearsal/definition-file';
-import { type RehearsalReport, SCENARIOS, UsageError, rehearse } from '../../rehearsal/rehearse';
+import {
+  type RehearsalReport,
+  SCENARIOS,
+  UsageError,
+  defaultApp,
+  rehearse,
+} from '../../rehearsal/rehearse';
+import { refuseFalsyPassResults } from '../../rehearsal/run';
 import { LIGHT_RATES } from '../../rehearsal/sweep';
 import { app } from '../helpers/upgrade';
 import { MUTANTS } from './mutants';
@@ -327,5 +334,31 @@ describe('traffic that cannot be produced', () => {
     await expect(rehearse({ app: broken, rates: { ...LIGHT_RATES, sends: 0 } })).rejects.toThrow(
       `The specified queue does not exist: ${gone}`,
     );
+  });
+});
+
+describe('a Pass state whose Result is falsy', () => {
+  // aws-local-stepfunctions passes the input on for Result false/0/""/null, where Step
+  // Functions outputs the Result: the rehearsal would follow a path AWS never takes.
+  const machine = (result: unknown) =>
+    ({
+      StartAt: 'Note',
+      States: { Note: { Type: 'Pass', Result: result, ResultPath: '$.flag', End: true } },
+    }) as never;
+
+  it.each([false, 0, '', null])('is refused, naming the state (Result %p)', (result) => {
+    expect(() => refuseFalsyPassResults(machine(result))).toThrow(
+      `Pass state "Note" has Result ${JSON.stringify(result)}, which the rehearsal's interpreter ignores`,
+    );
+  });
+
+  it('is not in the app: every machine of every engine runs', () => {
+    for (const engine of ['postgres', 'aurora-mysql']) {
+      const app = defaultApp(engine);
+      for (const m of [app.machines.upgrade, app.machines.watchdog]) {
+        expect(() => refuseFalsyPassResults(m.definition)).not.toThrow();
+      }
+    }
+    expect(() => refuseFalsyPassResults(machine(true))).not.toThrow();
   });
 });

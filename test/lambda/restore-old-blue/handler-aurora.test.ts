@@ -42,6 +42,7 @@ it.each([
       DBClusters: [
         {
           DBClusterIdentifier: former,
+          DBClusterParameterGroup: 'platform-db-cluster',
           DBClusterMembers: [
             { DBInstanceIdentifier: 'platform-db-reader', IsClusterWriter: false },
             { DBInstanceIdentifier: 'platform-db-writer', IsClusterWriter: true },
@@ -60,7 +61,22 @@ it.each([
     expect(rds).toHaveReceivedCommandWith(RebootDBInstanceCommand, {
       DBInstanceIdentifier: 'platform-db-writer',
     });
-    expect(rds).not.toHaveReceivedCommand(ModifyDBClusterCommand);
+    // Old blue gets its read-only group first (prepared before the page went on), so the
+    // reboot cannot make it writable; the failed writer carries its fence already.
+    if (on === 'old-blue') {
+      expect(rds).toHaveReceivedCommandWith(ModifyDBClusterCommand, {
+        DBClusterIdentifier: former,
+        DBClusterParameterGroupName: 'platform-db-cluster-fence',
+        ApplyImmediately: true,
+      });
+      const order = rds.calls().map((c) => (c.args[0] as object).constructor.name);
+      expect(order.indexOf('ModifyDBClusterCommand')).toBeGreaterThan(-1);
+      expect(order.indexOf('ModifyDBClusterCommand')).toBeLessThan(
+        order.indexOf('RebootDBInstanceCommand'),
+      );
+    } else {
+      expect(rds).not.toHaveReceivedCommand(ModifyDBClusterCommand);
+    }
   },
 );
 

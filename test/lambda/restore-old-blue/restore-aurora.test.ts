@@ -1,5 +1,6 @@
 import {
   CopyDBClusterParameterGroupCommand,
+  DBClusterParameterGroupNotFoundFault,
   CopyDBParameterGroupCommand,
   DBClusterAlreadyExistsFault,
   DBClusterNotFoundFault,
@@ -25,6 +26,11 @@ import {
   type RestoreProgress,
   restoreOldBlue,
 } from '../../../lambda/restore-old-blue/restore';
+import {
+  fenceOldBlueCluster,
+  formerWriterInstance,
+  prepareFence,
+} from '../../../lambda/restore-old-blue/restore-cluster';
 
 const S = 'platform-db';
 const OLD = 'platform-db-old1';
@@ -161,6 +167,12 @@ class FakeAurora {
         throw new InvalidDBClusterStateFault({ message: `${c.id} not available`, $metadata: {} });
       }
       if (input.DBClusterParameterGroupName !== undefined) {
+        if (!this.groups.has(input.DBClusterParameterGroupName)) {
+          throw new DBClusterParameterGroupNotFoundFault({
+            message: `${input.DBClusterParameterGroupName} not found`,
+            $metadata: {},
+          });
+        }
         c.group = input.DBClusterParameterGroupName;
         for (const m of c.members) m.groupStatus = 'pending-reboot';
       }
@@ -408,5 +420,81 @@ describe.each(Object.entries(PLANS))('restore old blue on %s', (engine, { plan, 
     expect(r.step).toBe('fence-failed-writer');
     expect(fake.groups.get(`${GREEN_GROUP}-fence`)?.[parameter]).toBe('1');
     expect(fake.get(S)?.group).toBe(`${GREEN_GROUP}-fence`);
+  });
+});
+
+describe.each(Object.entries(PLANS))('fence old blue on %s', (_engine, { plan, parameter }) => {
+  async function fenceToEnd(fake: FakeAurora): Promise<RestoreOldBlueResult['step'][]> {
+    const steps: RestoreOldBlueResult['step'][] = [];
+    let progress: Partial<RestoreProgress> = {};
+    for (let i = 0; i < 10; i++) {
+      const r = await fenceOldBlueCluster(rds, plan, progress);
+      steps.push(r.step);
+      if (r.done) return steps;
+      progress = { fenced: r.fenced };
+      fake.tick();
+    }
+    throw new Error(`not done after 10 calls: ${steps.join(', ')}`);
+  }
+
+  it('attaches a read-only copy of its group, reboots its writer, and is done once the writer runs it', async () => {
+    const fake = new FakeAurora(postSwitchover(plan));
+    expect(await fenceToEnd(fake)).toEqual(['fence-old-blue', 'fence-old-blue', 'fenced']);
+    expect(fake.get(OLD)?.group).toBe(`${BLUE_GROUP}-fence`);
+    expect(fake.readOnly(OLD, parameter)).toBe('1');
+    // Green, the writer, is not touched; nothing is renamed.
+    expect(fake.get(S)?.group).toBe(GREEN_GROUP);
+    expect(
+      mock.commandCalls(RebootDBInstanceCommand).map((c) => c.args[0].input.DBInstanceIdentifier),
+    ).toEqual([`${S}-writer-old1`]);
+    expect(
+      mock.commandCalls(ModifyDBClusterCommand).map((c) => c.args[0].input.NewDBClusterIdentifier),
+    ).toEqual([undefined]);
+  });
+
+  it('is not done while the writer still has the fence pending a reboot', async () => {
+    const fake = new FakeAurora(postSwitchover(plan));
+    await fenceOldBlueCluster(rds, plan);
+    fake.tick();
+    const r = await fenceOldBlueCluster(rds, plan, { fenced: true });
+    expect(r).toMatchObject({ done: false, step: 'fence-old-blue' });
+    expect(mock).toHaveReceivedCommandTimes(RebootDBInstanceCommand, 1);
+  });
+
+  it('refuses, changing nothing, when there is no -old1 cluster to fence', async () => {
+    new FakeAurora([cluster(S, plan.targetEngineVersion, 'green')]);
+    await expect(fenceOldBlueCluster(rds, plan)).rejects.toThrow(
+      `cannot fence the old blue: DB cluster ${OLD} was not found, so the blue/green deployment is kept`,
+    );
+    expectNoChange();
+  });
+
+  it('prepares the fence group from blue before the switchover, attached to nothing', async () => {
+    const fake = new FakeAurora([cluster(S, plan.currentEngineVersion, 'blue', { id: S })]);
+    expect(await prepareFence(rds, plan)).toEqual({ group: `${BLUE_GROUP}-fence` });
+    expect(fake.groups.get(`${BLUE_GROUP}-fence`)?.[parameter]).toBe('1');
+    expect(fake.get(S)?.group).toBe(BLUE_GROUP);
+    expect(mock).not.toHaveReceivedCommand(ModifyDBClusterCommand);
+    expect(mock).not.toHaveReceivedCommand(RebootDBInstanceCommand);
+  });
+
+  it('attaches a prepared fence in one call before old blue is rebooted', async () => {
+    const fake = new FakeAurora(postSwitchover(plan));
+    fake.groups.set(`${BLUE_GROUP}-fence`, { [parameter]: '1' });
+    expect(await formerWriterInstance(rds, plan, 'old-blue')).toBe(`${S}-writer-old1`);
+    expect(fake.get(OLD)?.group).toBe(`${BLUE_GROUP}-fence`);
+    expect(mock).toHaveReceivedCommandTimes(ModifyDBClusterCommand, 1);
+    expect(mock).not.toHaveReceivedCommand(CopyDBClusterParameterGroupCommand);
+  });
+
+  it('makes the fence itself when none was prepared, and never fences the failed writer again', async () => {
+    const fake = new FakeAurora(postSwitchover(plan));
+    await formerWriterInstance(rds, plan, 'old-blue');
+    expect(fake.get(OLD)?.group).toBe(`${BLUE_GROUP}-fence`);
+    expect(fake.groups.get(`${BLUE_GROUP}-fence`)?.[parameter]).toBe('1');
+    mock.resetHistory();
+    fake.clusters.push({ ...cluster(FAILED, plan.targetEngineVersion, 'green'), id: FAILED });
+    await formerWriterInstance(rds, plan, 'failed-writer');
+    expect(mock).not.toHaveReceivedCommand(ModifyDBClusterCommand);
   });
 });

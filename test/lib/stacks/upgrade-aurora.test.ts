@@ -1,14 +1,8 @@
 import type { Stack } from 'aws-cdk-lib';
-import { RUNBOOK_ENGINES } from '../../../lib/config';
 import { ENGINE_SPECS, type DatabaseEngine } from '../../../lib/engines';
 import { allStates, definitionOf, resolveIn } from '../../../rehearsal/definition';
 import { ACCOUNT, REGION } from '../../../rehearsal/synthesized';
 import { adoptExisting, nagViolations, synthApp, templateOf } from '../../helpers/app';
-
-// The config refuses the Aurora engines until their whole path works (RUNBOOK_ENGINES); these
-// tests build the app exactly as `cdk synth` would once it accepts them. Jest gives each test
-// file its own module registry, so no other file sees the change.
-(RUNBOOK_ENGINES as DatabaseEngine[]).push('aurora-postgresql', 'aurora-mysql');
 
 const AURORA = ['aurora-postgresql', 'aurora-mysql'] as const;
 const INSTANCE = ['postgres', 'mysql'] as const;
@@ -346,9 +340,24 @@ describe.each(AURORA)('the app on %s', (engine) => {
       });
     });
 
-    it('keeps every state name of the runbook', () => {
+    it('keeps every state name of the runbook, and adds the fence of old blue: prepared before the page, applied before each delete after a switchover', () => {
+      const fence = (prefix: string) => [
+        `${prefix}: old blue not fenced yet`,
+        `${prefix}: start counting fence steps`,
+        `${prefix}: fence old blue`,
+        `${prefix}: count fence steps`,
+        `${prefix}: is old blue fenced?`,
+        `${prefix}: wait for old blue's fence`,
+        `Note: ${prefix.toLowerCase()}: old blue was not fenced in time`,
+      ];
       expect([...allStates(runbook).keys()].sort()).toEqual(
-        [...allStates(postgresRunbook).keys()].sort(),
+        [
+          ...allStates(postgresRunbook).keys(),
+          ...fence('Clean up'),
+          ...fence('Restore'),
+          "Prepare old blue's fence",
+          "Prepare old blue's fence: skipped",
+        ].sort(),
       );
     });
 
