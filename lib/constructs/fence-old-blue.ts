@@ -5,12 +5,12 @@ import type { Construct } from 'constructs';
 import { CALLER, incrementCount, invoke, reason, startCount } from './upgrade-steps';
 
 /**
- * The fence is checked this often, at most this many times (20 minutes: a copy of the DB
- * cluster parameter group, then a reboot of old blue's writer). 11 history events a round:
- * 880 at most.
+ * The fence is checked this often, at most this many times (15 minutes: a DB cluster
+ * parameter group attached, then a reboot of old blue's writer). 11 history events a round:
+ * 330 at most, which keeps the worst-case history under half the quota (historyWorstCase).
  */
-export const FENCE_POLL = Duration.seconds(15);
-export const MAX_FENCE_POLLS = 80;
+export const FENCE_POLL = Duration.seconds(30);
+export const MAX_FENCE_POLLS = 30;
 
 /**
  * Aurora only, after a switchover and before the blue/green deployment is deleted: old blue
@@ -67,10 +67,10 @@ export function fenceOldBlue(
             scope,
             `Note: ${prefix.toLowerCase()}: old blue was not fenced in time`,
             'FenceTimedOut',
-            "Old blue's writer did not run its read-only DB cluster parameter group within 20 " +
+            "Old blue's writer did not run its read-only DB cluster parameter group within 15 " +
               'minutes, so the blue/green deployment was kept: deleting it would let old blue ' +
               'take writes again (AWS). Check the -old1 DB cluster in the RDS console ' +
-              '(docs/runbook.md, Aurora: old blue fence).',
+              '(docs/runbook.md 3.6.1).',
           ).next(props.stuck),
         )
         .otherwise(wait.next(fence)),

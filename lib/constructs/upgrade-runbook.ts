@@ -1,4 +1,4 @@
-import { fenceOldBlue } from './fence-old-blue';
+import { fenceOldBlue, MAX_FENCE_POLLS } from './fence-old-blue';
 import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -150,6 +150,8 @@ export function historyWorstCase(mappings = BUFFER_NAMES.length): {
     consumersStopping: MAX_PAUSE_CHECKS * mappings * round,
     draining: MAX_DRAIN_POLLS * mappings * round,
     restore: (MAX_DELETE_POLLS + MAX_RESTORE_POLLS + MAX_RESTORED_CHECKS) * round,
+    // Aurora: old blue fenced before the restore deletes the deployment (./fence-old-blue.ts).
+    fence: MAX_FENCE_POLLS * round,
     quietGate: QUIET_GATE_WORST_EVENTS,
     rest: REST_OF_RUN_EVENTS,
   };
@@ -166,7 +168,8 @@ export const WRITER_RECHECK = Duration.seconds(10);
 export const MAX_DRAIN_POLLS = 40;
 /**
  * Longer than any deadline (24 h) plus the switchover, a restore of old blue (up to 2 h:
- * runbook-restore.ts), the drain and clean-up.
+ * runbook-restore.ts; 15 minutes more on Aurora to fence old blue first), the drain and
+ * clean-up.
  */
 export const RUNBOOK_TIMEOUT = Duration.hours(28);
 

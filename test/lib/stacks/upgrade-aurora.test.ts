@@ -1,4 +1,5 @@
 import type { Stack } from 'aws-cdk-lib';
+import { MAX_FENCE_POLLS } from '../../../lib/constructs/fence-old-blue';
 import { ENGINE_SPECS, type DatabaseEngine } from '../../../lib/engines';
 import { allStates, definitionOf, resolveIn } from '../../../rehearsal/definition';
 import { ACCOUNT, REGION } from '../../../rehearsal/synthesized';
@@ -359,6 +360,18 @@ describe.each(AURORA)('the app on %s', (engine) => {
           "Prepare old blue's fence: skipped",
         ].sort(),
       );
+      // Each fence loop is bounded as historyWorstCase counts it.
+      for (const prefix of ['Clean up', 'Restore']) {
+        const choice = allStates(runbook).get(`${prefix}: is old blue fenced?`) as {
+          Choices: { Variable?: string; NumericGreaterThanEquals?: number }[];
+        };
+        expect(choice.Choices).toContainEqual(
+          expect.objectContaining({
+            Variable: '$.fencePoll.count',
+            NumericGreaterThanEquals: MAX_FENCE_POLLS,
+          }),
+        );
+      }
     });
 
     it.each(Object.entries(ROLES) as [RoleKey, string][])(

@@ -1,4 +1,5 @@
 import { Match } from 'aws-cdk-lib/assertions';
+import { MAX_FENCE_POLLS } from '../../../lib/constructs/fence-old-blue';
 import { historyWorstCase, MAX_GREEN_POLLS } from '../../../lib/constructs/upgrade-runbook';
 import { POLL_MS, RETURN_MARGIN_MS } from '../../../lambda/watch-switchover/watch';
 import { QUIET_GATE_MAX_WAIT_MINUTES } from '../../../lambda/shared/upgrade-plan';
@@ -179,6 +180,8 @@ describe('UpgradeStack state machines', () => {
       NumericGreaterThanEqualsPath: '$.plan.quietGate.maxChecks',
     });
     Object.assign(parts, { quietGate: QUIET_GATE_MAX_WAIT_MINUTES * 11 });
+    // Aurora's fence of old blue before the restore (its bound: upgrade-aurora.test.ts).
+    Object.assign(parts, { fence: MAX_FENCE_POLLS * 11 });
     expect(bound('Is green available?')).toBe(MAX_GREEN_POLLS);
     // The figures the code comment and the bench give are the definition's.
     const { parts: claimed, total } = historyWorstCase();
