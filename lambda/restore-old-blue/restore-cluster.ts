@@ -237,9 +237,11 @@ async function readOnlyThenRename(
 /** What a call is for, as its errors say: "cannot restore the old blue", "cannot fence ...". */
 type Task = 'restore' | 'fence';
 
-interface ReadOnlyChange {
+/** A read-only value to apply to a former writer (the restore's steps share it). */
+export interface ReadOnlyChange {
   task: Task;
   id: string;
+  /** The engine's READ_ONLY_PARAMETER. */
   parameter: string;
   value: '0' | '1';
   flag: keyof RestoreProgress;

@@ -11,7 +11,7 @@ import {
   type RDSClient,
 } from '@aws-sdk/client-rds';
 import { isClusterEngine } from '../shared/cluster';
-import { restoreOldBlueCluster } from './restore-cluster';
+import { type ReadOnlyChange, restoreOldBlueCluster } from './restore-cluster';
 import {
   FAILED_WRITER_SUFFIX,
   FENCE_GROUP_SUFFIX,
@@ -244,18 +244,7 @@ async function readOnlyThenRename(
   rds: RDSClient,
   instance: DBInstance,
   progress: RestoreProgress,
-  at: {
-    id: string;
-    /** The engine's READ_ONLY_PARAMETER. */
-    parameter: string;
-    value: '0' | '1';
-    flag: keyof RestoreProgress;
-    step: RestoreStep;
-    rebooting: string;
-    newName: string;
-    renameStep: RestoreStep;
-    renaming: string;
-  },
+  at: Omit<ReadOnlyChange, 'task'> & { newName: string; renameStep: RestoreStep; renaming: string },
 ): Promise<RestoreOldBlueResult> {
   const result = (step: RestoreStep, detail: string, changed: Partial<RestoreProgress> = {}) => ({
     done: false,
