@@ -138,12 +138,7 @@ export async function bench(engines: readonly string[] = REHEARSAL_ENGINES): Pro
   baselineSeconds: number;
 }> {
   const rows: BenchEngine[] = [];
-  for (const engine of engines) {
-    // Every engine by default, but only those the app synthesizes for: the config refuses an
-    // engine the runbook does not support yet (defaultApp's UsageError). One named is run.
-    if (engines.length > 1 && !synthesizes(engine)) continue;
-    rows.push(await benchEngine(engine));
-  }
+  for (const engine of engines) rows.push(await benchEngine(engine));
   const history = historyWorstCase();
   return {
     engines: rows,
@@ -186,19 +181,6 @@ async function benchEngine(engine: string): Promise<BenchEngine> {
     runs,
     quietGate: await quietGateRow(app),
   };
-}
-
-function synthesizes(engine: string): boolean {
-  try {
-    defaultApp(engine);
-    return true;
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`bench: skipping ${engine}: ${err.message}`);
-      return false;
-    }
-    throw err;
-  }
 }
 
 function table(rows: string[][]): string {
